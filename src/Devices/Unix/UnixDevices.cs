@@ -1,0 +1,116 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Security.Cryptography;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace Unikernel.Devices.Unix;
+
+/// <summary>Standard output: the terminal on unix, the serial console when the appliance is PID 1 in a VM.</summary>
+public sealed class UnixConsole : IConsole
+{
+    private readonly TextWriter _out;
+    private readonly Lock _gate = new();
+
+    public UnixConsole() => _out = Console.Out;
+
+    public void WriteLine(string line)
+    {
+        lock (_gate)
+        {
+            _out.WriteLine(line);
+            _out.Flush();
+        }
+    }
+}
+
+public sealed class UnixMonotonicClock : IMonotonicClock
+{
+    private static readonly double s_nanosecondsPerTick = 1_000_000_000.0 / Stopwatch.Frequency;
+
+    public long ElapsedNanoseconds => (long)(Stopwatch.GetTimestamp() * s_nanosecondsPerTick);
+}
+
+public sealed class UnixWallClock : IWallClock
+{
+    public DateTimeOffset UtcNow => DateTimeOffset.UtcNow;
+}
+
+public sealed class UnixTime : ITime
+{
+    public Task SleepAsync(TimeSpan duration, CancellationToken cancellationToken) => Task.Delay(duration, cancellationToken);
+}
+
+/// <summary>The kernel's CSPRNG (getrandom).</summary>
+public sealed class UnixRandom : IRandom
+{
+    public void Fill(Span<byte> destination) => RandomNumberGenerator.Fill(destination);
+}
+
+/// <summary>
+/// A directory read at start-up: the keys are the files below it (relative, '/'-separated). Values are loaded once, so
+/// later changes on disk are not seen, as with a store compiled into the image.
+/// </summary>
+public sealed class DirectoryKeyValueStore : IKeyValueStore
+{
+    /// <summary>A store never loads more than this in all, so a wrong directory cannot exhaust memory.</summary>
+    public const long MaxTotalBytes = 256L * 1024 * 1024;
+
+    private readonly SortedDictionary<string, ReadOnlyMemory<byte>> _values = new(StringComparer.Ordinal);
+
+    public DirectoryKeyValueStore(string root)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        Root = root;
+        if (root.Length == 0)
+        {
+            Keys = [];
+            return;
+        }
+        if (!Directory.Exists(root))
+        {
+            throw new DirectoryNotFoundException($"key-value store directory '{root}' does not exist");
+        }
+        long total = 0;
+        foreach (var path in Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories))
+        {
+            var info = new FileInfo(path);
+            total += info.Length;
+            if (total > MaxTotalBytes)
+            {
+                throw new IOException($"key-value store directory '{root}' holds more than {MaxTotalBytes} bytes");
+            }
+            var key = Path.GetRelativePath(root, path).Replace(Path.DirectorySeparatorChar, '/');
+            _values[key] = File.ReadAllBytes(path);
+        }
+        Keys = [.. _values.Keys];
+    }
+
+    public string Root { get; }
+
+    public IReadOnlyList<string> Keys { get; }
+
+    public bool TryGet(string key, out ReadOnlyMemory<byte> value) => _values.TryGetValue(key, out value);
+}
+
+/// <summary>Files compiled into the image as static data ("crunch"); the table is emitted by the generator.</summary>
+public sealed class CrunchKeyValueStore : IKeyValueStore
+{
+    private readonly SortedDictionary<string, ReadOnlyMemory<byte>> _values = new(StringComparer.Ordinal);
+
+    public CrunchKeyValueStore(IReadOnlyList<KeyValuePair<string, byte[]>> files)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        foreach (var (key, value) in files)
+        {
+            _values[key] = value;
+        }
+        Keys = [.. _values.Keys];
+    }
+
+    public IReadOnlyList<string> Keys { get; }
+
+    public bool TryGet(string key, out ReadOnlyMemory<byte> value) => _values.TryGetValue(key, out value);
+}
