@@ -53,3 +53,12 @@ public interface IKeyValueStore
     /// <summary>Reads a value; false when the key does not exist.</summary>
     bool TryGet(string key, out ReadOnlyMemory<byte> value);
 }
+
+/// <summary>
+/// A device that must do work before jobs run (a DHCP lease, a gratuitous ARP). The generated entry point starts
+/// devices in dependency order, like MirageOS's <c>connect</c>, and disposes them in reverse order at shutdown.
+/// </summary>
+public interface IStartable
+{
+    Task StartAsync(CancellationToken cancellationToken);
+}
