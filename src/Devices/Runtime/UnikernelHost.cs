@@ -1,0 +1,134 @@
+using System;
+using System.Runtime.InteropServices;
+using System.Threading;
+using System.Threading.Tasks;
+using Unikernel.Devices;
+
+namespace Unikernel.Runtime;
+
+/// <summary>
+/// Runs a statically wired appliance: starts devices in dependency order, runs the jobs, turns SIGINT/SIGTERM into
+/// cancellation, and disposes devices in reverse order. Called by generated entry points.
+/// </summary>
+public static class UnikernelHost
+{
+    /// <summary>How long jobs get to finish after a shutdown signal before the appliance exits anyway.</summary>
+    public static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(5);
+
+    public static int Run(string appliance, IStartable[] startables, IJob[] jobs, object[] disposablesInReverseOrder)
+    {
+        ArgumentNullException.ThrowIfNull(startables);
+        ArgumentNullException.ThrowIfNull(jobs);
+        ArgumentNullException.ThrowIfNull(disposablesInReverseOrder);
+        using var shutdown = new CancellationTokenSource();
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            shutdown.Cancel();
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        try
+        {
+            return RunAsync(appliance, startables, jobs, shutdown).GetAwaiter().GetResult();
+        }
+        finally
+        {
+            DisposeAll(appliance, disposablesInReverseOrder);
+        }
+    }
+
+    private static async Task<int> RunAsync(string appliance, IStartable[] startables, IJob[] jobs, CancellationTokenSource shutdown)
+    {
+        var token = shutdown.Token;
+        foreach (var device in startables)
+        {
+            try
+            {
+                await device.StartAsync(token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                return 0;
+            }
+            catch (Exception exception)
+            {
+                Console.Error.WriteLine($"{appliance}: a device failed to start: {exception.Message}");
+                return 1;
+            }
+        }
+
+        var running = new Task[jobs.Length];
+        for (var i = 0; i < jobs.Length; i++)
+        {
+            var job = jobs[i];
+            running[i] = Task.Run(() => job.RunAsync(token), CancellationToken.None);
+        }
+
+        var exitCode = 0;
+        var remaining = new System.Collections.Generic.List<Task>(running);
+        while (remaining.Count > 0)
+        {
+            var finished = await Task.WhenAny(remaining).ConfigureAwait(false);
+            remaining.Remove(finished);
+            if (finished.IsFaulted)
+            {
+                var error = finished.Exception!.InnerException ?? finished.Exception;
+                Console.Error.WriteLine($"{appliance}: a job failed: {error.GetType().Name}: {error.Message}");
+                exitCode = 1;
+                shutdown.Cancel();
+            }
+            if (shutdown.IsCancellationRequested && remaining.Count > 0)
+            {
+                // Give the other jobs a bounded time to stop.
+                var all = Task.WhenAll(remaining);
+                if (await Task.WhenAny(all, Task.Delay(ShutdownGrace, CancellationToken.None)).ConfigureAwait(false) != all)
+                {
+                    Console.Error.WriteLine($"{appliance}: jobs did not stop within {ShutdownGrace.TotalSeconds:0}s; exiting");
+                    return exitCode == 0 ? 1 : exitCode;
+                }
+                foreach (var task in remaining)
+                {
+                    if (task.IsFaulted)
+                    {
+                        var error = task.Exception!.InnerException ?? task.Exception;
+                        Console.Error.WriteLine($"{appliance}: a job failed: {error.GetType().Name}: {error.Message}");
+                        exitCode = 1;
+                    }
+                }
+                break;
+            }
+        }
+        return exitCode;
+    }
+
+    private static void DisposeAll(string appliance, object[] disposables)
+    {
+        foreach (var device in disposables)
+        {
+            try
+            {
+                if (device is IAsyncDisposable asyncDisposable)
+                {
+                    asyncDisposable.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                }
+                else if (device is IDisposable disposable)
+                {
+                    disposable.Dispose();
+                }
+            }
+            catch (Exception exception)
+            {
+                Console.Error.WriteLine($"{appliance}: disposing a device failed: {exception.Message}");
+            }
+        }
+    }
+
+    /// <summary>A device's constructor threw (a missing directory, a tap device that cannot be opened): say which, exit 1.</summary>
+    public static int DeviceFailed(string appliance, string device, Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        Console.Error.WriteLine($"{appliance}: cannot create device '{device}': {exception.Message}");
+        return 1;
+    }
+}

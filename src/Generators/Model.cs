@@ -1,0 +1,138 @@
+using System;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Text;
+
+namespace Unikernel.Generators;
+
+/// <summary>A source location kept as plain data (no SyntaxTree), so models stay equatable.</summary>
+internal sealed record LocationInfo(string FilePath, TextSpan Span, LinePositionSpan LineSpan)
+{
+    public Location ToLocation() => Location.Create(FilePath, Span, LineSpan);
+
+    public static LocationInfo? From(SyntaxNode? node) => node is null ? null : From(node.GetLocation());
+
+    public static LocationInfo? From(Location? location) =>
+        location is null || location.SourceTree is null
+            ? null
+            : new LocationInfo(location.SourceTree.FilePath, location.SourceSpan, location.GetLineSpan().Span);
+}
+
+/// <summary>A diagnostic to report: the descriptor's ID, where, and the message arguments.</summary>
+internal sealed record DiagnosticInfo(string Id, LocationInfo? Location, EquatableArray<string> Arguments)
+{
+    public static DiagnosticInfo Create(DiagnosticDescriptor descriptor, LocationInfo? location, params string[] arguments) =>
+        new(descriptor.Id, location, arguments.ToEquatableArray());
+
+    public Diagnostic ToDiagnostic() =>
+        Diagnostic.Create(Diagnostics.ById(Id), Location?.ToLocation() ?? Microsoft.CodeAnalysis.Location.None, System.Linq.Enumerable.ToArray<object>(Arguments.Items));
+}
+
+internal enum ItemKind
+{
+    /// <summary>A device from the catalogue (console, stack, ...), with implementations per target.</summary>
+    Device,
+
+    /// <summary>A user type built over other items (<c>c.New&lt;T&gt;</c>, <c>c.Main&lt;T&gt;</c>).</summary>
+    Functor,
+
+    /// <summary>A typed runtime argument.</summary>
+    Argument,
+
+    /// <summary>A configure-time choice between items (<c>c.If</c>, <c>c.Match</c>).</summary>
+    Choice,
+}
+
+internal enum BindingKind
+{
+    /// <summary>Given explicitly in the configuration: <see cref="Binding.ItemId"/>.</summary>
+    Item,
+
+    /// <summary>A runtime argument declared by the catalogue entry: <see cref="Binding.Text"/> is its name.</summary>
+    RuntimeArgument,
+
+    /// <summary>The table of files compiled into the image.</summary>
+    CrunchTable,
+
+    /// <summary>Wired by type: one of <see cref="Binding.Candidates"/>, else <see cref="Binding.DefaultItemId"/>.</summary>
+    ByType,
+
+    /// <summary>A value parameter nobody gave (reported when the item is used).</summary>
+    Missing,
+}
+
+internal sealed record Binding(BindingKind Kind, int ItemId = -1, string Text = "", EquatableArray<int> Candidates = default, int DefaultItemId = -1);
+
+internal sealed record ParameterInfo(string Name, string TypeDisplay, Binding Binding);
+
+/// <summary>One way to build an item: a type, its constructor's parameters, and when it applies.</summary>
+internal sealed record ImplementationInfo(
+    EquatableArray<string> Targets,
+    string TypeName,
+    string TypeDisplay,
+    string WhenKey,
+    string WhenValue,
+    string SharedInstance,
+    bool Found,
+    bool IsStartable,
+    bool IsDisposable,
+    bool IsAsyncDisposable,
+    EquatableArray<ParameterInfo> Parameters);
+
+internal sealed record CatalogueArgument(string Name, string Parameter, string DefaultValue, string Description);
+
+internal sealed record ChoiceCase(string Value, int ItemId);
+
+internal sealed record ItemInfo(
+    int Id,
+    ItemKind Kind,
+    string Name,
+    string Label,
+    string ProvidedType,
+    LocationInfo? Location,
+    bool IsImplicit,
+    EquatableArray<ImplementationInfo> Implementations,
+    EquatableArray<CatalogueArgument> CatalogueArguments,
+    string CrunchDirectory,
+    string ArgumentType,
+    string DefaultCode,
+    string DefaultDisplay,
+    string Description,
+    string KeyName,
+    EquatableArray<ChoiceCase> Cases,
+    int OtherwiseId);
+
+internal sealed record KeyInfo(string Name, string DefaultValue, string Description);
+
+/// <summary>What a configuration declares, independent of the target: the output of reading config.cs or unikernel.yaml.</summary>
+internal sealed record ConfigModel(
+    string Namespace,
+    string ClassName,
+    string Name,
+    LocationInfo? Location,
+    EquatableArray<ItemInfo> Items,
+    EquatableArray<int> Jobs,
+    EquatableArray<KeyInfo> Keys,
+    EquatableArray<DiagnosticInfo> Diagnostics,
+    string SourceKind);
+
+/// <summary>Build settings the generator sees (MSBuild properties).</summary>
+internal sealed record BuildOptions(string Target, string Net, string Keys, string ProjectDirectory);
+
+internal sealed record CrunchFile(string Directory, string Key, string Content);
+
+internal sealed record NodeInfo(string Variable, string Name, string TypeName, EquatableArray<string> Arguments, bool IsStartable, bool IsDisposable, bool IsAsyncDisposable, bool IsJob, string CrunchDirectory);
+
+internal sealed record ArgumentSpec(string Name, string Variable, string Type, string DefaultCode, string DefaultDisplay, string Description);
+
+/// <summary>The wiring for one target: what the emitter writes.</summary>
+internal sealed record ResolvedModel(
+    string Namespace,
+    string ClassName,
+    string Name,
+    string Target,
+    EquatableArray<NodeInfo> Nodes,
+    EquatableArray<ArgumentSpec> Arguments,
+    EquatableArray<DiagnosticInfo> Diagnostics,
+    string Dot,
+    bool HasErrors,
+    EquatableArray<CrunchFile> Crunch);

@@ -1,0 +1,111 @@
+using System;
+using System.Collections.Immutable;
+using System.IO;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Text;
+
+namespace Unikernel.Generators;
+
+/// <summary>
+/// Reads the unikernel configuration (config.cs) and emits a statically wired entry point: no reflection, no container,
+/// every device a plain <c>new</c> in dependency order.
+/// </summary>
+[Generator(LanguageNames.CSharp)]
+public sealed class UnikernelGenerator : IIncrementalGenerator
+{
+    public const string AttributeName = "Unikernel.Config.UnikernelAttribute";
+
+    public void Initialize(IncrementalGeneratorInitializationContext context)
+    {
+        var configs = context.SyntaxProvider
+            .ForAttributeWithMetadataName(
+                AttributeName,
+                static (node, _) => node is ClassDeclarationSyntax,
+                static (syntaxContext, cancellationToken) => CSharpConfigReader.Read(syntaxContext, cancellationToken))
+            .WithTrackingName(TrackingNames.ConfigModel);
+
+        var options = context.AnalyzerConfigOptionsProvider
+            .Select(static (provider, _) =>
+            {
+                string Get(string name) => provider.GlobalOptions.TryGetValue("build_property." + name, out var value) ? value.Trim() : "";
+                var target = Get("UnikernelTarget");
+                return new BuildOptions(target.Length == 0 ? "unix" : target, Get("UnikernelNet"), Get("UnikernelKeys"), Get("MSBuildProjectDirectory"));
+            })
+            .WithTrackingName(TrackingNames.BuildOptions);
+
+        var crunchDirectories = configs
+            .Select(static (config, _) => config.Items.Where(i => i.CrunchDirectory.Length > 0).Select(i => i.CrunchDirectory).ToEquatableArray())
+            .Collect()
+            .Select(static (all, _) => all.SelectMany(d => d).Distinct().OrderBy(d => d, StringComparer.Ordinal).ToEquatableArray());
+
+        var crunchFiles = context.AdditionalTextsProvider
+            .Combine(crunchDirectories.Combine(options))
+            .Select(static (pair, cancellationToken) => ReadCrunchFile(pair.Left, pair.Right.Left, pair.Right.Right, cancellationToken))
+            .Where(static file => file is not null)
+            .Select(static (file, _) => file!)
+            .Collect()
+            .Select(static (files, _) => files.OrderBy(f => f.Directory, StringComparer.Ordinal).ThenBy(f => f.Key, StringComparer.Ordinal).ToEquatableArray())
+            .WithTrackingName(TrackingNames.CrunchFiles);
+
+        var resolved = configs
+            .Combine(options)
+            .Combine(crunchFiles)
+            .Select(static (pair, _) => Resolver.Resolve(pair.Left.Left, pair.Left.Right, pair.Right))
+            .WithTrackingName(TrackingNames.ResolvedModel);
+
+        // Diagnostics are their own output, so a change in them never forces the code to be written again.
+        context.RegisterSourceOutput(resolved.Select(static (model, _) => model.Diagnostics), static (spc, diagnostics) =>
+        {
+            foreach (var diagnostic in diagnostics)
+            {
+                spc.ReportDiagnostic(diagnostic.ToDiagnostic());
+            }
+        });
+
+        context.RegisterSourceOutput(resolved.Select(static (model, _) => model with { Diagnostics = EquatableArray<DiagnosticInfo>.Empty }), static (spc, model) =>
+        {
+            var hint = Resolver.Identifier(model.Namespace.Length > 0 ? model.Namespace + "." + model.ClassName : model.ClassName);
+            spc.AddSource(hint + ".Unikernel.g.cs", SourceText.From(Emitter.EmitEntryPoint(model), System.Text.Encoding.UTF8));
+            if (!model.HasErrors)
+            {
+                spc.AddSource(hint + ".UnikernelGraph.g.cs", SourceText.From(Emitter.EmitGraph(model), System.Text.Encoding.UTF8));
+            }
+        });
+    }
+
+    private static CrunchFile? ReadCrunchFile(AdditionalText text, EquatableArray<string> directories, BuildOptions options, System.Threading.CancellationToken cancellationToken)
+    {
+        if (directories.Length == 0 || options.ProjectDirectory.Length == 0)
+        {
+            return null;
+        }
+        var path = text.Path.Replace('\\', '/');
+        var root = options.ProjectDirectory.Replace('\\', '/').TrimEnd('/') + "/";
+        if (!path.StartsWith(root, StringComparison.Ordinal))
+        {
+            return null;
+        }
+        var relative = path.Substring(root.Length);
+        foreach (var directory in directories)
+        {
+            var prefix = directory.Replace('\\', '/').Trim('/') + "/";
+            if (relative.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                var content = text.GetText(cancellationToken)?.ToString();
+                return content is null ? null : new CrunchFile(directory, relative.Substring(prefix.Length), content);
+            }
+        }
+        return null;
+    }
+}
+
+/// <summary>Names of pipeline steps, for incremental-caching tests.</summary>
+public static class TrackingNames
+{
+    public const string ConfigModel = nameof(ConfigModel);
+    public const string BuildOptions = nameof(BuildOptions);
+    public const string CrunchFiles = nameof(CrunchFiles);
+    public const string ResolvedModel = nameof(ResolvedModel);
+}
