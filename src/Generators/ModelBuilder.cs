@@ -155,7 +155,7 @@ internal sealed class ModelBuilder
         foreach (var implementation in entry.Implementations)
         {
             var type = Compilation.GetTypeByMetadataName(implementation.TypeName);
-            var constructor = type is null ? null : PickConstructor(type);
+            var constructor = type is null ? null : PickConstructor(type, p => givenItems.ContainsKey(p.Name) || entry.Arguments.Any(a => a.Parameter == p.Name) || entry.IsCrunch || IsWireableByType(p.Type));
             implementations.Add(Implementation(type, constructor, implementation.Targets, implementation.When, implementation.SharedInstance, implementation.TypeName, draft, givenItems, entry.Arguments, isCatalogue: true, positional: [], crunch: entry.IsCrunch));
         }
         draft.Implementations = [.. implementations];
@@ -222,7 +222,7 @@ internal sealed class ModelBuilder
                 {
                     binding = new Binding(BindingKind.CrunchTable);
                 }
-                else if (parameter.Type.SpecialType == SpecialType.None && parameter.Type.TypeKind is TypeKind.Interface or TypeKind.Class)
+                else if (IsWireableByType(parameter.Type))
                 {
                     binding = new Binding(BindingKind.ByType);
                     owner.Pending.Add((parameters.Count, parameter.Type, isCatalogue));
@@ -246,11 +246,16 @@ internal sealed class ModelBuilder
         return target is not null && type.AllInterfaces.Any(i => SymbolEqualityComparer.Default.Equals(i, target));
     }
 
-    private static IMethodSymbol? PickConstructor(INamedTypeSymbol type) =>
+    /// <summary>The public constructor with the most parameters (of those whose parameters can all be bound, when asked).</summary>
+    private static IMethodSymbol? PickConstructor(INamedTypeSymbol type, Func<IParameterSymbol, bool>? canBind = null) =>
         type.InstanceConstructors
             .Where(c => c.DeclaredAccessibility == Accessibility.Public && !c.IsStatic)
+            .Where(c => canBind is null || c.Parameters.All(canBind))
             .OrderByDescending(c => c.Parameters.Length)
             .FirstOrDefault();
+
+    private static bool IsWireableByType(ITypeSymbol type) =>
+        type.SpecialType == SpecialType.None && type.TypeKind is TypeKind.Interface or TypeKind.Class;
 
     private Draft NewDraft(ItemKind kind, string name, string label, ITypeSymbol provided, LocationInfo? location)
     {

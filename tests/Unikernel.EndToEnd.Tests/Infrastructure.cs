@@ -1,0 +1,115 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+
+namespace Unikernel.EndToEnd.Tests;
+
+public sealed record ProcessResult(int ExitCode, string StandardOutput, string StandardError, bool TimedOut)
+{
+    public override string ToString() => $"exit {ExitCode}{(TimedOut ? " (timed out)" : "")}\n--- stdout\n{StandardOutput}\n--- stderr\n{StandardError}";
+}
+
+public static class Repo
+{
+    public static string Root { get; } = FindRoot();
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Unikernel.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException("cannot find the repository root (Unikernel.sln) above " + AppContext.BaseDirectory);
+    }
+}
+
+public static class Processes
+{
+    /// <summary>Runs a program to completion, bounded by <paramref name="timeout"/> (the process tree is killed after it).</summary>
+    public static ProcessResult Run(string fileName, IEnumerable<string> arguments, TimeSpan timeout, string? workingDirectory = null, IDictionary<string, string>? environment = null)
+    {
+        var info = new ProcessStartInfo(fileName)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? Repo.Root,
+        };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        if (environment is not null)
+        {
+            foreach (var (key, value) in environment)
+            {
+                info.Environment[key] = value;
+            }
+        }
+        using var process = new Process { StartInfo = info };
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (stdout) { stdout.AppendLine(e.Data); } } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (stderr) { stderr.AppendLine(e.Data); } } };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var exited = process.WaitForExit(timeout);
+        if (!exited)
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(10_000);
+        }
+        else
+        {
+            process.WaitForExit(); // drain the output
+        }
+        lock (stdout)
+        {
+            lock (stderr)
+            {
+                return new ProcessResult(exited ? process.ExitCode : -1, stdout.ToString(), stderr.ToString(), !exited);
+            }
+        }
+    }
+
+    public static ProcessResult Dotnet(TimeSpan timeout, string? workingDirectory, params string[] arguments) =>
+        Run("dotnet", arguments, timeout, workingDirectory);
+}
+
+/// <summary>
+/// Published appliances, shared by every test of this run: a NativeAOT publish takes about a minute here, so each
+/// (example, target, net) is published once.
+/// </summary>
+public static class Appliances
+{
+    private static readonly ConcurrentDictionary<string, Lazy<PublishedAppliance>> s_published = new();
+
+    public static PublishedAppliance Publish(string example, string target = "unix", string net = "socket") =>
+        s_published.GetOrAdd($"{example}|{target}|{net}", _ => new Lazy<PublishedAppliance>(() => DoPublish(example, target, net))).Value;
+
+    private static PublishedAppliance DoPublish(string example, string target, string net)
+    {
+        var project = Path.Combine(Repo.Root, "examples", example);
+        var result = Processes.Dotnet(TimeSpan.FromMinutes(10), project,
+            "publish", "-c", "Release", $"-p:UnikernelTarget={target}", $"-p:UnikernelNet={net}", "-nologo", "-clp:NoSummary");
+        var image = Path.Combine(project, "dist", target, example);
+        return new PublishedAppliance(example, target, image, result);
+    }
+}
+
+public sealed record PublishedAppliance(string Example, string Target, string ImagePath, ProcessResult Publish)
+{
+    public void AssertSucceeded()
+    {
+        Assert.True(Publish.ExitCode == 0, $"publishing {Example} for {Target} failed:\n{Publish}");
+        Assert.True(File.Exists(ImagePath), $"no image at {ImagePath}:\n{Publish}");
+    }
+
+    public ProcessResult Run(TimeSpan timeout, params string[] arguments) => Processes.Run(ImagePath, arguments, timeout);
+}
