@@ -26,7 +26,7 @@ internal static class Emitter
         w.OpenBlock("public static int Main(string[] args)");
         if (model.HasErrors)
         {
-            w.WriteLine($"global::System.Console.Error.WriteLine({Literal(model.Name + ": the unikernel configuration has errors; see the build's diagnostics")});");
+            w.WriteLine($"global::Unikernel.Runtime.StdIo.WriteErrorLine({Literal(model.Name + ": the unikernel configuration has errors; see the build's diagnostics")});");
             w.WriteLine("return 70;");
             w.CloseBlock();
             w.CloseBlock();
@@ -189,11 +189,10 @@ internal static class Emitter
     private static void EmitHelp(SourceWriter w, ResolvedModel model)
     {
         w.OpenBlock("private static void __PrintHelp()");
-        w.WriteLine("global::System.IO.TextWriter o = global::System.Console.Out;");
-        w.WriteLine($"o.WriteLine({Literal($"Usage: {model.Name} [OPTIONS]")});");
-        w.WriteLine($"o.WriteLine({Literal($"The {model.Name} unikernel (target {model.Target}).")});");
-        w.WriteLine("o.WriteLine();");
-        w.WriteLine("o.WriteLine(\"Runtime arguments:\");");
+        w.WriteLine($"global::Unikernel.Runtime.StdIo.WriteLine({Literal($"Usage: {model.Name} [OPTIONS]")});");
+        w.WriteLine($"global::Unikernel.Runtime.StdIo.WriteLine({Literal($"The {model.Name} unikernel (target {model.Target}).")});");
+        w.WriteLine("global::Unikernel.Runtime.StdIo.WriteLine(\"\");");
+        w.WriteLine("global::Unikernel.Runtime.StdIo.WriteLine(\"Runtime arguments:\");");
         var rows = model.Arguments
             .Select(a => (Left: $"  --{a.Name} <{a.Type}>", Right: Describe(a)))
             .Append((Left: "  -h, --help", Right: "Show this help and exit"))
@@ -201,7 +200,7 @@ internal static class Emitter
         var width = rows.Max(r => r.Left.Length) + 2;
         foreach (var (left, right) in rows)
         {
-            w.WriteLine($"o.WriteLine({Literal(left.PadRight(width) + right)});");
+            w.WriteLine($"global::Unikernel.Runtime.StdIo.WriteLine({Literal(left.PadRight(width) + right)});");
         }
         w.CloseBlock();
     }

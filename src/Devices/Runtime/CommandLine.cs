@@ -58,7 +58,7 @@ public static class CommandLine
 
     private static int Fail(string appliance, string message)
     {
-        Console.Error.WriteLine($"{appliance}: {message} (see --help)");
+        StdIo.WriteErrorLine($"{appliance}: {message} (see --help)");
         return UsageError;
     }
 

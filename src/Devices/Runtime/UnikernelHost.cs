@@ -53,7 +53,7 @@ public static class UnikernelHost
             }
             catch (Exception exception)
             {
-                Console.Error.WriteLine($"{appliance}: a device failed to start: {exception.Message}");
+                StdIo.WriteErrorLine($"{appliance}: a device failed to start: {exception.Message}");
                 return 1;
             }
         }
@@ -74,7 +74,7 @@ public static class UnikernelHost
             if (finished.IsFaulted)
             {
                 var error = finished.Exception!.InnerException ?? finished.Exception;
-                Console.Error.WriteLine($"{appliance}: a job failed: {error.GetType().Name}: {error.Message}");
+                StdIo.WriteErrorLine($"{appliance}: a job failed: {error.Message}");
                 exitCode = 1;
                 shutdown.Cancel();
             }
@@ -84,7 +84,7 @@ public static class UnikernelHost
                 var all = Task.WhenAll(remaining);
                 if (await Task.WhenAny(all, Task.Delay(ShutdownGrace, CancellationToken.None)).ConfigureAwait(false) != all)
                 {
-                    Console.Error.WriteLine($"{appliance}: jobs did not stop within {ShutdownGrace.TotalSeconds:0}s; exiting");
+                    StdIo.WriteErrorLine($"{appliance}: jobs did not stop within the shutdown grace period; exiting");
                     return exitCode == 0 ? 1 : exitCode;
                 }
                 foreach (var task in remaining)
@@ -92,7 +92,7 @@ public static class UnikernelHost
                     if (task.IsFaulted)
                     {
                         var error = task.Exception!.InnerException ?? task.Exception;
-                        Console.Error.WriteLine($"{appliance}: a job failed: {error.GetType().Name}: {error.Message}");
+                        StdIo.WriteErrorLine($"{appliance}: a job failed: {error.Message}");
                         exitCode = 1;
                     }
                 }
@@ -119,7 +119,7 @@ public static class UnikernelHost
             }
             catch (Exception exception)
             {
-                Console.Error.WriteLine($"{appliance}: disposing a device failed: {exception.Message}");
+                StdIo.WriteErrorLine($"{appliance}: disposing a device failed: {exception.Message}");
             }
         }
     }
@@ -128,7 +128,7 @@ public static class UnikernelHost
     public static int DeviceFailed(string appliance, string device, Exception exception)
     {
         ArgumentNullException.ThrowIfNull(exception);
-        Console.Error.WriteLine($"{appliance}: cannot create device '{device}': {exception.Message}");
+        StdIo.WriteErrorLine($"{appliance}: cannot create device '{device}': {exception.Message}");
         return 1;
     }
 }

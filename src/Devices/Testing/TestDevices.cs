@@ -31,8 +31,7 @@ public sealed class MemoryConsole : IConsole
             _lines.Add(line);
             if (Echo)
             {
-                Console.Out.WriteLine(line);
-                Console.Out.Flush();
+                Runtime.StdIo.WriteLine(line);
             }
         }
     }

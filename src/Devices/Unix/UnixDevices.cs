@@ -11,19 +11,7 @@ namespace Unikernel.Devices.Unix;
 /// <summary>Standard output: the terminal on unix, the serial console when the appliance is PID 1 in a VM.</summary>
 public sealed class UnixConsole : IConsole
 {
-    private readonly TextWriter _out;
-    private readonly Lock _gate = new();
-
-    public UnixConsole() => _out = Console.Out;
-
-    public void WriteLine(string line)
-    {
-        lock (_gate)
-        {
-            _out.WriteLine(line);
-            _out.Flush();
-        }
-    }
+    public void WriteLine(string line) => Runtime.StdIo.WriteLine(line);
 }
 
 public sealed class UnixMonotonicClock : IMonotonicClock

@@ -1,0 +1,65 @@
+using System;
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Threading;
+
+namespace Unikernel.Runtime;
+
+/// <summary>
+/// Lines to standard output and standard error with one write(2) each, without System.Console: an appliance needs
+/// neither terminal handling nor encoding detection, and leaving them out keeps the image small.
+/// </summary>
+public static partial class StdIo
+{
+    private const int StandardOutput = 1;
+    private const int StandardError = 2;
+    private const int EINTR = 4;
+    private const int EAGAIN = 11;
+
+    private static readonly Lock s_gate = new();
+
+    public static void WriteLine(string line) => Write(StandardOutput, line);
+
+    public static void WriteErrorLine(string line) => Write(StandardError, line);
+
+    private static unsafe void Write(int fd, string line)
+    {
+        ArgumentNullException.ThrowIfNull(line);
+        var length = Encoding.UTF8.GetMaxByteCount(line.Length) + 1;
+        var rented = length <= 1024 ? null : ArrayPool<byte>.Shared.Rent(length);
+        Span<byte> buffer = rented is null ? stackalloc byte[1024] : rented;
+        var count = Encoding.UTF8.GetBytes(line, buffer);
+        buffer[count++] = (byte)'\n';
+        lock (s_gate)
+        {
+            fixed (byte* start = buffer)
+            {
+                var offset = 0;
+                var attempts = 0;
+                while (offset < count && attempts++ < 10_000)
+                {
+                    var written = SysWrite(fd, start + offset, (nint)(count - offset));
+                    if (written > 0)
+                    {
+                        offset += (int)written;
+                        continue;
+                    }
+                    var errno = Marshal.GetLastPInvokeError();
+                    if (written < 0 && (errno == EINTR || errno == EAGAIN))
+                    {
+                        continue;
+                    }
+                    break; // A closed or broken output is not the appliance's failure.
+                }
+            }
+        }
+        if (rented is not null)
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    private static unsafe partial nint SysWrite(int fd, byte* buffer, nint count);
+}
