@@ -138,6 +138,7 @@ internal sealed class ModelBuilder
         {
             if (pair.Value.Item < 0)
             {
+                givenItems[pair.Key] = -1; // Reported already (or a compile error): no UK0001 on top.
                 continue;
             }
             var parameter = entry.Method.Parameters.FirstOrDefault(p => p.Name == pair.Key);
@@ -146,6 +147,7 @@ internal sealed class ModelBuilder
             if (expected is not null && provided is not null && !Compilation.HasImplicitConversion(provided, expected))
             {
                 Report(Diagnostics.TypeMismatch, pair.Value.Location, ItemName(pair.Value.Item), Display(provided), pair.Key, entry.Kind, Display(expected));
+                givenItems[pair.Key] = -1;
                 continue;
             }
             givenItems[pair.Key] = pair.Value.Item;
@@ -212,7 +214,8 @@ internal sealed class ModelBuilder
                 }
                 else if (givenItems.TryGetValue(parameter.Name, out var item))
                 {
-                    binding = new Binding(BindingKind.Item, item);
+                    // A negative item is an argument that was wrong and is reported already.
+                    binding = item >= 0 ? new Binding(BindingKind.Item, item) : new Binding(BindingKind.Missing, Text: "reported");
                 }
                 else if (runtimeArguments.FirstOrDefault(a => a.Parameter == parameter.Name) is { } argument)
                 {
