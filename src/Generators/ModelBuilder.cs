@@ -107,7 +107,7 @@ internal sealed class ModelBuilder
     {
         var draft = NewDraft(ItemKind.Functor, name ?? CamelCase(type.Name), type.Name, type, location);
         draft.HasExplicitName = name is not null;
-        var constructor = PickConstructor(type);
+        var constructor = PickConstructor(type, (parameter, index) => index < arguments.Count || IsWiredByType(parameter.Type));
         if (constructor is null)
         {
             Report(Diagnostics.WrongArity, location, $"'{Display(type)}' has no public constructor; give it one whose parameters are the devices it needs");
@@ -157,7 +157,11 @@ internal sealed class ModelBuilder
         foreach (var implementation in entry.Implementations)
         {
             var type = Compilation.GetTypeByMetadataName(implementation.TypeName);
-            var constructor = type is null ? null : PickConstructor(type);
+            var constructor = type is null ? null : PickConstructor(type, (parameter, index) =>
+                givenItems.ContainsKey(parameter.Name)
+                || entry.Arguments.Any(a => a.Parameter == parameter.Name)
+                || (entry.IsCrunch && index == 0)
+                || IsWiredByType(parameter.Type));
             implementations.Add(Implementation(type, constructor, implementation.Targets, implementation.When, implementation.SharedInstance, implementation.TypeName, draft, givenItems, entry.Arguments, isCatalogue: true, positional: [], crunch: entry.IsCrunch));
         }
         draft.Implementations = [.. implementations];
@@ -225,7 +229,7 @@ internal sealed class ModelBuilder
                 {
                     binding = new Binding(BindingKind.CrunchTable);
                 }
-                else if (parameter.Type.SpecialType == SpecialType.None && parameter.Type.TypeKind is TypeKind.Interface or TypeKind.Class)
+                else if (IsWiredByType(parameter.Type))
                 {
                     binding = new Binding(BindingKind.ByType);
                     owner.Pending.Add((parameters.Count, parameter.Type, isCatalogue));
@@ -249,11 +253,23 @@ internal sealed class ModelBuilder
         return target is not null && type.AllInterfaces.Any(i => SymbolEqualityComparer.Default.Equals(i, target));
     }
 
-    private static IMethodSymbol? PickConstructor(INamedTypeSymbol type) =>
-        type.InstanceConstructors
+    /// <summary>
+    /// The public constructor with the most parameters that can all be given (<paramref name="canBind"/>); if none can,
+    /// the one with the most parameters (its missing ones are reported). So a type with a parameterless constructor and
+    /// one taking a value (VirtualClock(DateTimeOffset epoch)) is built with the parameterless one.
+    /// </summary>
+    private static IMethodSymbol? PickConstructor(INamedTypeSymbol type, Func<IParameterSymbol, int, bool> canBind)
+    {
+        var constructors = type.InstanceConstructors
             .Where(c => c.DeclaredAccessibility == Accessibility.Public && !c.IsStatic)
             .OrderByDescending(c => c.Parameters.Length)
-            .FirstOrDefault();
+            .ToList();
+        return constructors.FirstOrDefault(c => c.Parameters.Select((p, i) => canBind(p, i)).All(b => b)) ?? constructors.FirstOrDefault();
+    }
+
+    /// <summary>Parameters of interface or class type are wired by type (see <see cref="WireByType"/>).</summary>
+    private static bool IsWiredByType(ITypeSymbol type) =>
+        type.SpecialType == SpecialType.None && type.TypeKind is TypeKind.Interface or TypeKind.Class;
 
     private Draft NewDraft(ItemKind kind, string name, string label, ITypeSymbol provided, LocationInfo? location)
     {
