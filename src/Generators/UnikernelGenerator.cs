@@ -22,7 +22,8 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
         var configs = context.SyntaxProvider
             .ForAttributeWithMetadataName(
                 AttributeName,
-                static (node, _) => node is ClassDeclarationSyntax,
+                // A class still being typed ('partial class' without a name) gets nothing until it has one.
+                static (node, _) => node is ClassDeclarationSyntax { Identifier.IsMissing: false },
                 static (syntaxContext, cancellationToken) => CSharpConfigReader.Read(syntaxContext, cancellationToken))
             .WithTrackingName(TrackingNames.ConfigModel);
 
