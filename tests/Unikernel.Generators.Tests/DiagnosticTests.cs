@@ -279,6 +279,39 @@ public class DiagnosticTests
     }
 
     [Fact]
+    public void UK0013_type_without_a_public_constructor()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var hidden = {|UK0013:c.New<Hidden>()|};
+            c.Register(c.Main<Greets>(hidden));
+            """));
+        Assert.Equal("'Hidden' has no public constructor; give it one whose parameters are the devices it needs", diagnostics.Message("UK0013"));
+    }
+
+    [Theory]
+    [InlineData("test")]
+    [InlineData("unix")]
+    public void UK0004_fix_choose_a_device_per_target(string target)
+    {
+        var diagnostics = Verify(InConfigure("""
+            var files = c.If(c.Target.Is("test"), c.Crunch("wwwroot"), c.Directory(c.Argument("root", "/srv", "Files to serve")));
+            c.Register(c.Main<Site>(files));
+            """), new BuildProperties(target), additionalTexts: [new InMemoryAdditionalText("/project/wwwroot/index.html", "<h1>hi</h1>")]);
+        Assert.Empty(diagnostics);
+    }
+
+    [Fact]
+    public void Constructor_that_can_be_wired_is_preferred_over_a_longer_one()
+    {
+        var result = GeneratorHarness.Run(GeneratorHarness.CreateCompilation((GeneratorHarness.ConfigPath, InConfigure("""
+            var greeter = c.New<Flexible>();
+            c.Register(c.Main<Greets>(greeter));
+            """)), (TypesPath, Types)));
+        Assert.Empty(result.GeneratorDiagnostics);
+        Assert.Contains("new global::App.Flexible()", result.Source(".Unikernel.g.cs"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void UK0014_implementation_type_missing_from_the_compilation()
     {
         var diagnostics = Verify(InConfigure("""

@@ -61,6 +61,18 @@ public static class DiagnosticVerifier
 
         public sealed class LoudGreeter : IGreeter { }
 
+        public sealed class Hidden : IGreeter
+        {
+            private Hidden() { }
+        }
+
+        public sealed class Flexible : IGreeter
+        {
+            public Flexible() { }
+
+            public Flexible(System.DateTimeOffset since) { }
+        }
+
         public sealed class Greets(IGreeter greeter) : IJob
         {
             public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
