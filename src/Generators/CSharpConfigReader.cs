@@ -185,7 +185,7 @@ internal sealed class CSharpConfigReader
         {
             return ReadDevice(invocation, method, entry, location);
         }
-        _builder.Report(Diagnostics.UnsupportedSyntax, location, $"'{method.Name}' is not a configuration method");
+        _builder.Report(Diagnostics.UnsupportedSyntax, location, $"'{Shorten(invocation)}' is not a call of the configuration DSL (a Configuration method or a [Device] extension)");
         return -1;
     }
 

@@ -51,7 +51,8 @@ internal static class Emitter
         EmitRun(w, model);
         w.WriteLine();
         EmitHelp(w, model);
-        foreach (var directory in model.Crunch.Select(f => f.Directory).Distinct())
+        // Every crunched directory gets its table, even an empty one (UK0016 warns about that).
+        foreach (var directory in model.Nodes.Select(n => n.CrunchDirectory).Where(d => d.Length > 0).Distinct())
         {
             w.WriteLine();
             EmitCrunch(w, model, directory);

@@ -107,7 +107,7 @@ internal sealed class ModelBuilder
     {
         var draft = NewDraft(ItemKind.Functor, name ?? CamelCase(type.Name), type.Name, type, location);
         draft.HasExplicitName = name is not null;
-        var constructor = PickConstructor(type);
+        var constructor = PickConstructor(type, (parameter, index) => index < arguments.Count || IsWiredByType(parameter.Type));
         if (constructor is null)
         {
             Report(Diagnostics.WrongArity, location, $"'{Display(type)}' has no public constructor; give it one whose parameters are the devices it needs");
@@ -138,6 +138,7 @@ internal sealed class ModelBuilder
         {
             if (pair.Value.Item < 0)
             {
+                givenItems[pair.Key] = -1; // Reported already (or a compile error): no UK0001 on top.
                 continue;
             }
             var parameter = entry.Method.Parameters.FirstOrDefault(p => p.Name == pair.Key);
@@ -146,6 +147,7 @@ internal sealed class ModelBuilder
             if (expected is not null && provided is not null && !Compilation.HasImplicitConversion(provided, expected))
             {
                 Report(Diagnostics.TypeMismatch, pair.Value.Location, ItemName(pair.Value.Item), Display(provided), pair.Key, entry.Kind, Display(expected));
+                givenItems[pair.Key] = -1;
                 continue;
             }
             givenItems[pair.Key] = pair.Value.Item;
@@ -155,7 +157,11 @@ internal sealed class ModelBuilder
         foreach (var implementation in entry.Implementations)
         {
             var type = Compilation.GetTypeByMetadataName(implementation.TypeName);
-            var constructor = type is null ? null : PickConstructor(type, p => givenItems.ContainsKey(p.Name) || entry.Arguments.Any(a => a.Parameter == p.Name) || entry.IsCrunch || IsWireableByType(p.Type));
+            var constructor = type is null ? null : PickConstructor(type, (parameter, index) =>
+                givenItems.ContainsKey(parameter.Name)
+                || entry.Arguments.Any(a => a.Parameter == parameter.Name)
+                || (entry.IsCrunch && index == 0)
+                || IsWiredByType(parameter.Type));
             implementations.Add(Implementation(type, constructor, implementation.Targets, implementation.When, implementation.SharedInstance, implementation.TypeName, draft, givenItems, entry.Arguments, isCatalogue: true, positional: [], crunch: entry.IsCrunch));
         }
         draft.Implementations = [.. implementations];
@@ -212,7 +218,8 @@ internal sealed class ModelBuilder
                 }
                 else if (givenItems.TryGetValue(parameter.Name, out var item))
                 {
-                    binding = new Binding(BindingKind.Item, item);
+                    // A negative item is an argument that was wrong and is reported already.
+                    binding = item >= 0 ? new Binding(BindingKind.Item, item) : new Binding(BindingKind.Missing, Text: "reported");
                 }
                 else if (runtimeArguments.FirstOrDefault(a => a.Parameter == parameter.Name) is { } argument)
                 {
@@ -222,7 +229,7 @@ internal sealed class ModelBuilder
                 {
                     binding = new Binding(BindingKind.CrunchTable);
                 }
-                else if (IsWireableByType(parameter.Type))
+                else if (IsWiredByType(parameter.Type))
                 {
                     binding = new Binding(BindingKind.ByType);
                     owner.Pending.Add((parameters.Count, parameter.Type, isCatalogue));
@@ -246,15 +253,22 @@ internal sealed class ModelBuilder
         return target is not null && type.AllInterfaces.Any(i => SymbolEqualityComparer.Default.Equals(i, target));
     }
 
-    /// <summary>The public constructor with the most parameters (of those whose parameters can all be bound, when asked).</summary>
-    private static IMethodSymbol? PickConstructor(INamedTypeSymbol type, Func<IParameterSymbol, bool>? canBind = null) =>
-        type.InstanceConstructors
+    /// <summary>
+    /// The public constructor with the most parameters that can all be given (<paramref name="canBind"/>); if none can,
+    /// the one with the most parameters (its missing ones are reported). So a type with a parameterless constructor and
+    /// one taking a value (VirtualClock(DateTimeOffset epoch)) is built with the parameterless one.
+    /// </summary>
+    private static IMethodSymbol? PickConstructor(INamedTypeSymbol type, Func<IParameterSymbol, int, bool> canBind)
+    {
+        var constructors = type.InstanceConstructors
             .Where(c => c.DeclaredAccessibility == Accessibility.Public && !c.IsStatic)
-            .Where(c => canBind is null || c.Parameters.All(canBind))
             .OrderByDescending(c => c.Parameters.Length)
-            .FirstOrDefault();
+            .ToList();
+        return constructors.FirstOrDefault(c => c.Parameters.Select((p, i) => canBind(p, i)).All(b => b)) ?? constructors.FirstOrDefault();
+    }
 
-    private static bool IsWireableByType(ITypeSymbol type) =>
+    /// <summary>Parameters of interface or class type are wired by type (see <see cref="WireByType"/>).</summary>
+    private static bool IsWiredByType(ITypeSymbol type) =>
         type.SpecialType == SpecialType.None && type.TypeKind is TypeKind.Interface or TypeKind.Class;
 
     private Draft NewDraft(ItemKind kind, string name, string label, ITypeSymbol provided, LocationInfo? location)

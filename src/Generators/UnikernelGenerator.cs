@@ -22,7 +22,8 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
         var configs = context.SyntaxProvider
             .ForAttributeWithMetadataName(
                 AttributeName,
-                static (node, _) => node is ClassDeclarationSyntax,
+                // A class still being typed ('partial class' without a name) gets nothing until it has one.
+                static (node, _) => node is ClassDeclarationSyntax { Identifier.IsMissing: false },
                 static (syntaxContext, cancellationToken) => CSharpConfigReader.Read(syntaxContext, cancellationToken))
             .WithTrackingName(TrackingNames.ConfigModel);
 
@@ -64,7 +65,11 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
             }
         });
 
-        context.RegisterSourceOutput(resolved.Select(static (model, _) => model with { Diagnostics = EquatableArray<DiagnosticInfo>.Empty }), static (spc, model) =>
+        // A class that is not partial gets no generated part (it would only add CS0260 to UK0010).
+        var emittable = resolved
+            .Where(static model => !model.Diagnostics.Any(d => d.Id == Diagnostics.NotPartial.Id))
+            .Select(static (model, _) => model with { Diagnostics = EquatableArray<DiagnosticInfo>.Empty });
+        context.RegisterSourceOutput(emittable, static (spc, model) =>
         {
             var hint = Resolver.Identifier(model.Namespace.Length > 0 ? model.Namespace + "." + model.ClassName : model.ClassName);
             spc.AddSource(hint + ".Unikernel.g.cs", SourceText.From(Emitter.EmitEntryPoint(model), System.Text.Encoding.UTF8));

@@ -1,0 +1,402 @@
+using Microsoft.CodeAnalysis;
+using static Unikernel.Generators.Tests.DiagnosticVerifier;
+
+namespace Unikernel.Generators.Tests;
+
+/// <summary>Every diagnostic of the catalogue (docs/diagnostics.md): exact ID, location and a message that says what to do.</summary>
+public class DiagnosticTests
+{
+    [Fact]
+    public void Valid_configuration_has_no_diagnostics()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var console = c.Console();
+            var time = c.Time();
+            var ticks = c.Argument("ticks", 3, "How many");
+            c.Register(c.Main<Ticker>(console, time, ticks));
+            """));
+        Assert.Empty(diagnostics);
+    }
+
+    [Fact]
+    public void UK0001_job_needs_an_interface_nothing_provides()
+    {
+        var diagnostics = Verify(InConfigure("""
+            c.Register({|UK0001:c.Main<Server>()|});
+            """));
+        Assert.Equal(
+            "'server' needs INetworkStack for its parameter 'stack', but nothing in the configuration provides it; add 'var stack = c.Stack();' to Configure or pass one explicitly",
+            diagnostics.Message("UK0001"));
+        Assert.Equal(DiagnosticSeverity.Error, diagnostics[0].Severity);
+    }
+
+    [Fact]
+    public void UK0001_functor_needs_a_user_interface_nothing_provides()
+    {
+        var diagnostics = Verify(InConfigure("""
+            c.Register({|UK0001:c.Main<Greets>()|});
+            """));
+        Assert.Contains("add a device or job that provides IGreeter to Configure, or pass one explicitly", diagnostics.Message("UK0001"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void UK0001_value_parameter_without_an_argument()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var console = c.Console();
+            var time = c.Time();
+            c.Register({|UK0001:c.Main<Ticker>(console, time)|});
+            """));
+        Assert.Contains("pass a value, e.g. c.Argument<int>(\"ticks\", ...)", diagnostics.Message("UK0001"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void UK0002_argument_of_the_wrong_device_type()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var time = c.Time();
+            c.Register(c.Main<Hello>({|UK0002:time|}));
+            """));
+        Assert.Equal(
+            "Argument 'time' provides ITime, but parameter 'console' of Hello needs IConsole; pass a device or argument that provides IConsole",
+            diagnostics.Message("UK0002"));
+    }
+
+    [Fact]
+    public void UK0002_catalogue_device_argument_of_the_wrong_type()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var console = c.Console();
+            var files = c.Directory({|UK0002:(IImpl<string>)(object)console|});
+            c.Register(c.Main<Site>(files));
+            """));
+        Assert.Equal(
+            "Argument 'console' provides IConsole, but parameter 'root' of directory needs string; pass a device or argument that provides string",
+            diagnostics.Message("UK0002"));
+    }
+
+    [Fact]
+    public void UK0003_cycle_through_by_type_wiring_shows_the_whole_path()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var a = {|UK0003:c.New<A>()|};
+            var b = c.New<B>();
+            c.Register(c.Main<UsesA>(a));
+            """));
+        Assert.Equal(
+            "The devices depend on each other in a cycle: a -> b -> a; break the cycle by passing a different device to one of them",
+            diagnostics.Message("UK0003"));
+    }
+
+    [Fact]
+    public void UK0004_tap_network_on_the_test_target()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var net = {|UK0004:c.Network()|};
+            c.Register(c.Main<Sniffer>(net));
+            """), BuildProperties.Test);
+        Assert.Equal(
+            "'net' (network) cannot be provided on target 'test'; it is available on: unix, microvm, xen. Choose another device for this target with c.If(c.Target.Is(\"test\"), ...) or c.Match(c.Target, ...)",
+            diagnostics.Message("UK0004"));
+    }
+
+    [Fact]
+    public void UK0004_directory_store_on_the_test_target()
+    {
+        Verify(InConfigure("""
+            var root = c.Argument("root", "/srv", "Files to serve");
+            var files = {|UK0004:c.Directory(root)|};
+            c.Register(c.Main<Site>(files));
+            """), BuildProperties.Test);
+    }
+
+    [Fact]
+    public void UK0005_two_devices_with_one_name()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var console = c.Console("out");
+            var other = {|UK0005:c.Console("out")|};
+            c.Register(c.Main<Hello>(console), c.Main<Hello>(other));
+            """));
+        Assert.Equal("The name 'out' is used twice in this configuration; give one of them another name", diagnostics.Message("UK0005"));
+    }
+
+    [Fact]
+    public void UK0005_two_runtime_arguments_with_one_name()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var console = c.Console();
+            var time = c.Time();
+            var ticks = c.Argument("ticks", 3, "How many");
+            var again = {|UK0005:c.Argument("ticks", 4, "How many, again")|};
+            c.Register(c.Main<Ticker>(console, time, ticks), c.Main<Ticker>(console, time, again));
+            """));
+        Assert.Contains("'--ticks'", diagnostics.Message("UK0005"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void UK0006_unknown_target()
+    {
+        var diagnostics = Verify("""
+            using Unikernel.Config;
+
+            namespace App;
+
+            [Unikernel("app")]
+            public static partial class {|UK0006:AppConfig|}
+            {
+                static void Configure(Configuration c)
+                {
+                    var console = c.Console();
+                    c.Register(c.Main<Hello>(console));
+                }
+            }
+            """, new BuildProperties("solaris"));
+        Assert.Equal("Unknown target 'solaris' (from the UnikernelTarget build property); use one of: unix, test, microvm, xen", diagnostics.Message("UK0006"));
+    }
+
+    [Fact]
+    public void UK0007_no_job()
+    {
+        var diagnostics = Verify("""
+            using Unikernel.Config;
+
+            namespace App;
+
+            [Unikernel("app")]
+            public static partial class {|UK0007:AppConfig|}
+            {
+                static void Configure(Configuration c)
+                {
+                    var console = c.Console();
+                }
+            }
+            """);
+        Assert.Equal("The unikernel 'app' registers no job; add c.Register(c.Main<YourJob>(...)) to Configure", diagnostics.Message("UK0007"));
+    }
+
+    [Fact]
+    public void UK0008_unsupported_statements()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var console = c.Console();
+            {|UK0008:if (console is null) { return; }|}
+            {|UK0008:for (var i = 0; i < 2; i++) { c.Register(c.Main<Hello>(console)); }|}
+            {|UK0008:System.Console.WriteLine("configuring")|};
+            string? {|UK0008:later|}, x = {|UK0008:"text"|};
+            c.Register(c.Main<Hello>(console));
+            """));
+        Assert.Contains(diagnostics, d => d.GetMessage(System.Globalization.CultureInfo.InvariantCulture).Contains("the configuration is read, not run", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void UK0008_lambda_and_unknown_method()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var console = c.Console();
+            System.Func<int> f = {|UK0008:() => 1|};
+            var n = {|UK0008:f()|};
+            c.Register(c.Main<Hello>(console));
+            """));
+        Assert.Equal(
+            "'f()' is not a call of the configuration DSL (a Configuration method or a [Device] extension); the configuration is read, not run: use 'var x = c.Device(...);' declarations and 'c.Register(...);' calls",
+            diagnostics[1].GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public void UK0009_missing_Configure()
+    {
+        var diagnostics = Verify("""
+            using Unikernel.Config;
+
+            namespace App;
+
+            [Unikernel("app")]
+            public static partial class {|UK0009:AppConfig|}
+            {
+                static void Configure(string c)
+                {
+                }
+            }
+            """);
+        Assert.Equal("The [Unikernel] class 'AppConfig' needs a method 'static void Configure(Unikernel.Config.Configuration c)'", diagnostics.Message("UK0009"));
+    }
+
+    [Fact]
+    public void UK0010_class_not_partial()
+    {
+        var diagnostics = Verify("""
+            using Unikernel.Config;
+
+            namespace App;
+
+            [Unikernel("app")]
+            public static class {|UK0010:AppConfig|}
+            {
+                static void Configure(Configuration c)
+                {
+                    var console = c.Console();
+                    c.Register(c.Main<Hello>(console));
+                }
+            }
+            """, allowedCompilerErrors: ["CS5001"]);
+        Assert.Equal("The [Unikernel] class 'AppConfig' must be declared 'partial' so the generator can add its entry point", diagnostics.Message("UK0010"));
+    }
+
+    [Fact]
+    public void UK0011_unsupported_argument_type()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var console = c.Console();
+            var when = {|UK0011:c.Argument("when", System.DateTime.MinValue, "Start time")|};
+            c.Register(c.Main<Hello>(console));
+            """));
+        Assert.Equal("Runtime argument 'when' has type DateTime; use string, int, long, bool, double or string[] (repeatable)", diagnostics.Message("UK0011"));
+    }
+
+    [Fact]
+    public void UK0012_ambiguous_by_type_wiring()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var greeter = c.New<Greeter>();
+            var loud = c.New<LoudGreeter>();
+            c.Register({|UK0012:c.Main<Greets>()|});
+            """));
+        Assert.Equal(
+            "'greets' needs IGreeter for its parameter 'greeter', and several items provide it (greeter, loud); pass the one you mean explicitly",
+            diagnostics.Message("UK0012"));
+    }
+
+    [Fact]
+    public void UK0013_too_many_arguments()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var console = c.Console();
+            var time = c.Time();
+            c.Register(c.Main<Hello>(console, {|UK0013:time|}));
+            """));
+        Assert.Equal("'Hello' takes 1 constructor parameter(s), but 2 argument(s) were given; remove the extra ones", diagnostics.Message("UK0013"));
+    }
+
+    [Fact]
+    public void UK0013_type_without_a_public_constructor()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var hidden = {|UK0013:c.New<Hidden>()|};
+            c.Register(c.Main<Greets>(hidden));
+            """));
+        Assert.Equal("'Hidden' has no public constructor; give it one whose parameters are the devices it needs", diagnostics.Message("UK0013"));
+    }
+
+    [Theory]
+    [InlineData("test")]
+    [InlineData("unix")]
+    public void UK0004_fix_choose_a_device_per_target(string target)
+    {
+        var diagnostics = Verify(InConfigure("""
+            var files = c.If(c.Target.Is("test"), c.Crunch("wwwroot"), c.Directory(c.Argument("root", "/srv", "Files to serve")));
+            c.Register(c.Main<Site>(files));
+            """), new BuildProperties(target), additionalTexts: [new InMemoryAdditionalText("/project/wwwroot/index.html", "<h1>hi</h1>")]);
+        Assert.Empty(diagnostics);
+    }
+
+    [Fact]
+    public void Constructor_that_can_be_wired_is_preferred_over_a_longer_one()
+    {
+        var result = GeneratorHarness.Run(GeneratorHarness.CreateCompilation((GeneratorHarness.ConfigPath, InConfigure("""
+            var greeter = c.New<Flexible>();
+            c.Register(c.Main<Greets>(greeter));
+            """)), (TypesPath, Types)));
+        Assert.Empty(result.GeneratorDiagnostics);
+        Assert.Contains("new global::App.Flexible()", result.Source(".Unikernel.g.cs"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void UK0014_implementation_type_missing_from_the_compilation()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var sensor = {|UK0014:c.Sensor()|};
+            c.Register(c.Main<Hello>(sensor));
+            """));
+        Assert.Equal(
+            "'sensor' on target 'unix' is implemented by 'Vendor.Sensors.SerialSensor', which is not in the compilation; reference the package or project that contains it",
+            diagnostics.Message("UK0014"));
+    }
+
+    [Fact]
+    public void UK0015_non_constant_device_name()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var console = c.Console({|UK0015:System.Environment.MachineName|});
+            c.Register(c.Main<Hello>(console));
+            """));
+        Assert.Equal("The 'name' of c.Console must be a compile-time constant (a literal or a const)", diagnostics.Message("UK0015"));
+    }
+
+    [Fact]
+    public void UK0015_non_constant_argument_default()
+    {
+        Verify(InConfigure("""
+            var console = c.Console();
+            var time = c.Time();
+            var ticks = c.Argument("ticks", System.Environment.ProcessorCount, "How many");
+            c.Register(c.Main<Ticker>(console, time, ticks));
+            """).Replace("System.Environment.ProcessorCount", "{|UK0015:System.Environment.ProcessorCount|}", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void UK0016_empty_crunch_is_a_warning()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var site = {|UK0016:c.Crunch("wwwroot")|};
+            c.Register(c.Main<Site>(site));
+            """));
+        Assert.Equal(DiagnosticSeverity.Warning, diagnostics.Single().Severity);
+        Assert.Equal(
+            "No files were found under 'wwwroot' for c.Crunch; the store will be empty (files must be part of the project, e.g. as None items)",
+            diagnostics.Message("UK0016"));
+    }
+
+    [Fact]
+    public void UK0016_not_reported_when_the_directory_has_files()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var site = c.Crunch("wwwroot");
+            c.Register(c.Main<Site>(site));
+            """), additionalTexts: [new InMemoryAdditionalText("/project/wwwroot/index.html", "<h1>hi</h1>")]);
+        Assert.Empty(diagnostics);
+    }
+
+    [Fact]
+    public void UK0018_unknown_key_is_a_warning()
+    {
+        var diagnostics = Verify("""
+            using Unikernel.Config;
+
+            namespace App;
+
+            [Unikernel("app")]
+            public static partial class {|UK0018:AppConfig|}
+            {
+                static void Configure(Configuration c)
+                {
+                    var console = c.Console();
+                    c.Register(c.Main<Hello>(console));
+                }
+            }
+            """, new BuildProperties(Keys: "colour=blue"));
+        Assert.Equal(DiagnosticSeverity.Warning, diagnostics.Single().Severity);
+        Assert.Equal("UnikernelKeys sets 'colour', which the configuration does not declare; declared keys: (none)", diagnostics.Message("UK0018"));
+    }
+
+    [Fact]
+    public void Declared_key_is_not_reported()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var mode = c.Key("mode", "quiet", "How chatty");
+            var console = c.If(mode.Is("loud"), c.Console("loud"), c.Console("quiet"));
+            c.Register(c.Main<Hello>(console));
+            """), new BuildProperties(Keys: "mode=loud"));
+        Assert.Empty(diagnostics);
+    }
+}

@@ -1,0 +1,43 @@
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+
+namespace Unikernel.Generators.Tests;
+
+/// <summary>The repository's examples as test compilations: their real config.cs and sources, read from examples/NAME.</summary>
+public static class Examples
+{
+    /// <summary>Examples with snapshot baselines. A new example gets its baselines by adding it here and accepting them.</summary>
+    public static readonly string[] Names = ["hello"];
+
+    public static readonly string[] Targets = ["unix", "test", "microvm"];
+
+    public static string Directory(string example) => Path.Combine(Snapshot.RepositoryRoot, "examples", example);
+
+    public static CSharpCompilation Compilation(string example)
+    {
+        var root = Directory(example);
+        var sources = System.IO.Directory.EnumerateFiles(root, "*.cs", SearchOption.AllDirectories)
+            .Where(p => !IsBuildOutput(root, p))
+            .OrderBy(p => p, StringComparer.Ordinal)
+            // Paths as in a project folder, so locations in snapshots and messages do not depend on the machine.
+            .Select(p => ("/examples/" + example + "/" + Path.GetRelativePath(root, p).Replace('\\', '/'), File.ReadAllText(p)))
+            .ToArray();
+        Assert.NotEmpty(sources);
+        return GeneratorHarness.CreateCompilation(sources);
+    }
+
+    public static BuildProperties Properties(string example, string target) => new(target, ProjectDirectory: "/examples/" + example);
+
+    /// <summary>True when the compilation has what the target's generated code calls (the VM runtime may not exist yet).</summary>
+    public static bool TargetAvailable(Compilation compilation, string target) =>
+        target is not ("microvm" or "xen") || compilation.GetTypeByMetadataName("Unikernel.Devices.Vm.VmInit") is not null;
+
+    private static bool IsBuildOutput(string root, string path)
+    {
+        var relative = Path.GetRelativePath(root, path).Replace('\\', '/');
+        return relative.StartsWith("obj/", StringComparison.Ordinal) || relative.StartsWith("bin/", StringComparison.Ordinal) || relative.StartsWith("dist/", StringComparison.Ordinal);
+    }
+
+    public static IEnumerable<object[]> ExampleTargets() =>
+        from example in Names from target in Targets select new object[] { example, target };
+}
