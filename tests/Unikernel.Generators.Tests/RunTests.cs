@@ -28,24 +28,23 @@ public class RunTests
     private static (int ExitCode, string Out, string Error) Run(params string[] args)
     {
         var context = new AssemblyLoadContext("hello", isCollectible: true);
-        var originalOut = Console.Out;
-        var originalError = Console.Error;
         using var output = new StringWriter();
         using var error = new StringWriter();
         try
         {
             var assembly = context.LoadFromStream(new MemoryStream(s_hello.Value));
             var main = assembly.EntryPoint ?? throw new InvalidOperationException("no entry point");
-            Console.SetOut(output);
-            Console.SetError(error);
+            // Appliances write through StdIo (write(2), not System.Console); its hooks capture the lines in-process.
+            Unikernel.Runtime.StdIo.OutputHook = line => { lock (output) { output.WriteLine(line); } };
+            Unikernel.Runtime.StdIo.ErrorHook = line => { lock (error) { error.WriteLine(line); } };
             var task = Task.Run(() => (int)main.Invoke(null, [args])!);
             Assert.True(task.Wait(TimeSpan.FromSeconds(30)), "hello did not finish (virtual time should make it instant)");
             return (task.Result, Normalize(output.ToString()), Normalize(error.ToString()));
         }
         finally
         {
-            Console.SetOut(originalOut);
-            Console.SetError(originalError);
+            Unikernel.Runtime.StdIo.OutputHook = null;
+            Unikernel.Runtime.StdIo.ErrorHook = null;
             context.Unload();
         }
     }

@@ -19,9 +19,31 @@ public static partial class StdIo
 
     private static readonly Lock s_gate = new();
 
-    public static void WriteLine(string line) => Write(StandardOutput, line);
+    /// <summary>For in-process tests of generated code: when set, standard-output lines go here instead of fd 1.</summary>
+    public static Action<string>? OutputHook { get; set; }
 
-    public static void WriteErrorLine(string line) => Write(StandardError, line);
+    /// <summary>For in-process tests of generated code: when set, standard-error lines go here instead of fd 2.</summary>
+    public static Action<string>? ErrorHook { get; set; }
+
+    public static void WriteLine(string line)
+    {
+        if (OutputHook is { } hook)
+        {
+            hook(line);
+            return;
+        }
+        Write(StandardOutput, line);
+    }
+
+    public static void WriteErrorLine(string line)
+    {
+        if (ErrorHook is { } hook)
+        {
+            hook(line);
+            return;
+        }
+        Write(StandardError, line);
+    }
 
     private static unsafe void Write(int fd, string line)
     {

@@ -77,13 +77,12 @@ namespace HelloAppliance
 
         private static void __PrintHelp()
         {
-            global::System.IO.TextWriter o = global::System.Console.Out;
-            o.WriteLine("Usage: hello [OPTIONS]");
-            o.WriteLine("The hello unikernel (target unix).");
-            o.WriteLine();
-            o.WriteLine("Runtime arguments:");
-            o.WriteLine("  --ticks <int>  How many lines to print, one a second (default: 3)");
-            o.WriteLine("  -h, --help     Show this help and exit");
+            global::Unikernel.Runtime.StdIo.WriteLine("Usage: hello [OPTIONS]");
+            global::Unikernel.Runtime.StdIo.WriteLine("The hello unikernel (target unix).");
+            global::Unikernel.Runtime.StdIo.WriteLine("");
+            global::Unikernel.Runtime.StdIo.WriteLine("Runtime arguments:");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --ticks <int>  How many lines to print, one a second (default: 3)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  -h, --help     Show this help and exit");
         }
     }
 }
