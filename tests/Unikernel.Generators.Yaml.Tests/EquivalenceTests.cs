@@ -76,7 +76,7 @@ public sealed class EquivalenceTests
         }
         """;
 
-    private const string RichYaml = """
+    internal const string RichYaml = """
         name: rich
         class: Rich.RichConfig
         keys:
