@@ -38,6 +38,7 @@ internal sealed class YamlConfigReader
     private readonly Dictionary<string, int> _ids = new(StringComparer.Ordinal);
     private readonly List<string> _resolving = [];
     private readonly HashSet<string> _keys = new(s_builtInKeys, StringComparer.Ordinal);
+    private int _reported;
 
     private YamlConfigReader(YamlDocumentSyntax document, Compilation compilation, CancellationToken cancellationToken)
     {
@@ -700,6 +701,12 @@ internal sealed class YamlConfigReader
         return null;
     }
 
-    private void Report(DiagnosticDescriptor descriptor, LocationInfo? location, params string[] arguments) =>
-        _builder.Report(descriptor, location ?? _document.FileStart, arguments);
+    private void Report(DiagnosticDescriptor descriptor, LocationInfo? location, params string[] arguments)
+    {
+        // A document full of mistakes gets the first ones, not thousands.
+        if (++_reported <= YamlSyntaxParser.MaxDiagnostics)
+        {
+            _builder.Report(descriptor, location ?? _document.FileStart, arguments);
+        }
+    }
 }

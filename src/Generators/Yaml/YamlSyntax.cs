@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Threading;
 using Microsoft.CodeAnalysis.Text;
 using YamlDotNet.Core;
@@ -59,6 +60,8 @@ internal sealed class YamlSyntaxParser
     private readonly List<DiagnosticInfo> _diagnostics = [];
     private readonly CancellationToken _cancellationToken;
     private IParser _parser = null!;
+    private string _text = "";
+    private Mark _last = Mark.Empty;
     private int _nodes;
 
     private YamlSyntaxParser(string path, CancellationToken cancellationToken)
@@ -89,7 +92,8 @@ internal sealed class YamlSyntaxParser
         }
         try
         {
-            _parser = new Parser(new StringReader(text.ToString()));
+            _text = text.ToString();
+            _parser = new Parser(new StringReader(_text));
             Expect<StreamStart>();
             if (_parser.Accept<StreamEnd>(out _))
             {
@@ -112,18 +116,36 @@ internal sealed class YamlSyntaxParser
         }
         catch (YamlException exception)
         {
-            Report(YamlDiagnostics.Syntax, Location(exception.Start, exception.End), Clean(exception.Message));
+            Report(YamlDiagnostics.Syntax, ErrorLocation(exception), Clean(exception.Message));
             return null;
         }
         catch (StopException)
         {
             return null;
         }
-        catch (Exception exception)
+        catch (Exception exception) when (exception is InvalidOperationException or ArgumentException or IndexOutOfRangeException or EndOfStreamException or FormatException or OverflowException)
         {
-            Report(YamlDiagnostics.Syntax, start, exception.GetType().Name + ": " + Clean(exception.Message));
+            // YamlDotNet fails this way on some malformed input (e.g. a flow collection left open at the end).
+            Report(YamlDiagnostics.Syntax, Location(_last, _last), "the document is malformed after this point (an unclosed '{' or '[', or a stray character?)");
             return null;
         }
+    }
+
+    /// <summary>YamlDotNet's mark, or a better one where it has none (it reports a tab indentation at the start of the file).</summary>
+    private LocationInfo ErrorLocation(YamlException exception)
+    {
+        if (exception.Start.Index <= _last.Index && exception.Message.IndexOf("tab", StringComparison.OrdinalIgnoreCase) >= 0)
+        {
+            var from = (int)Math.Min(_text.Length, Math.Max(0, _last.Index));
+            var tab = _text.IndexOf("\n\t", from, StringComparison.Ordinal);
+            if (tab >= 0)
+            {
+                var line = _last.Line + _text.Substring(from, tab - from).Count(c => c == '\n') + 1;
+                var mark = new Mark(tab + 1, line, 1);
+                return Location(mark, mark);
+            }
+        }
+        return Location(exception.Start, exception.End);
     }
 
     private static string Clean(string message)
@@ -136,7 +158,9 @@ internal sealed class YamlSyntaxParser
     private T Expect<T>() where T : ParsingEvent
     {
         _cancellationToken.ThrowIfCancellationRequested();
-        return _parser.Consume<T>();
+        var consumed = _parser.Consume<T>();
+        _last = consumed.End;
+        return consumed;
     }
 
     /// <summary>Reads the node that starts at the parser's current event; null after reporting a fatal problem.</summary>
@@ -144,6 +168,7 @@ internal sealed class YamlSyntaxParser
     {
         _cancellationToken.ThrowIfCancellationRequested();
         var current = _parser.Current ?? throw new YamlException("unexpected end of the document");
+        _last = current.End;
         if (++_nodes > MaxNodes)
         {
             Report(YamlDiagnostics.Limit, Location(current.Start, current.End), $"more than {MaxNodes} nodes");
