@@ -33,6 +33,13 @@ internal static class Harness
     {
         var additional = (yaml is null ? ImmutableArray<AdditionalText>.Empty : [new InMemoryText(YamlPath, yaml)])
             .AddRange((files ?? []).Select(f => (AdditionalText)new InMemoryText(f.Path, f.Text)));
+        return Driver(additional, target, net, keys);
+    }
+
+    public static AdditionalText Text(string path, string text) => new InMemoryText(path, text);
+
+    public static GeneratorDriver Driver(ImmutableArray<AdditionalText> additional, string target = "unix", string net = "socket", string keys = "")
+    {
         return CSharpGeneratorDriver.Create(
             [new UnikernelGenerator().AsSourceGenerator()],
             additional,
