@@ -104,8 +104,8 @@ internal static class Diagnostics
     public static bool IsError(string id) => ById(id).DefaultSeverity == DiagnosticSeverity.Error;
 }
 
-/// <summary>Diagnostics of unikernel.yaml (filled in by the YAML reader).</summary>
+/// <summary>Diagnostics of unikernel.yaml (filled in by the YAML reader: Yaml/YamlDiagnostics.cs).</summary>
 internal static partial class YamlDiagnostics
 {
-    public static IEnumerable<DiagnosticDescriptor> All => [];
+    public static IEnumerable<DiagnosticDescriptor> All => Descriptors;
 }

@@ -27,6 +27,9 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
                 static (syntaxContext, cancellationToken) => CSharpConfigReader.Read(syntaxContext, cancellationToken))
             .WithTrackingName(TrackingNames.ConfigModel);
 
+        // unikernel.yaml builds the same model (Yaml/YamlPipeline.cs).
+        var allConfigs = YamlPipeline.AddYaml(context, configs);
+
         var options = context.AnalyzerConfigOptionsProvider
             .Select(static (provider, _) =>
             {
@@ -36,7 +39,7 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
             })
             .WithTrackingName(TrackingNames.BuildOptions);
 
-        var crunchDirectories = configs
+        var crunchDirectories = allConfigs
             .Select(static (config, _) => config.Items.Where(i => i.CrunchDirectory.Length > 0).Select(i => i.CrunchDirectory).ToEquatableArray())
             .Collect()
             .Select(static (all, _) => all.SelectMany(d => d).Distinct().OrderBy(d => d, StringComparer.Ordinal).ToEquatableArray());
@@ -50,7 +53,7 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
             .Select(static (files, _) => files.OrderBy(f => f.Directory, StringComparer.Ordinal).ThenBy(f => f.Key, StringComparer.Ordinal).ToEquatableArray())
             .WithTrackingName(TrackingNames.CrunchFiles);
 
-        var resolved = configs
+        var resolved = allConfigs
             .Combine(options)
             .Combine(crunchFiles)
             .Select(static (pair, _) => Resolver.Resolve(pair.Left.Left, pair.Left.Right, pair.Right))

@@ -1,0 +1,127 @@
+using System.Text.Json;
+using Json.Schema;
+
+namespace Unikernel.Generators.Yaml.Tests;
+
+/// <summary>unikernel.yaml.schema.json is a valid draft 2020-12 schema, every example validates, and typos do not.</summary>
+public sealed class SchemaTests
+{
+    private static readonly string s_schemaText = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "schema", "unikernel.yaml.schema.json"));
+    private static readonly Lazy<JsonSchema> s_schema = new(() => JsonSchema.FromText(s_schemaText));
+
+    [Fact]
+    public void Schema_is_valid_against_the_draft_2020_12_meta_schema()
+    {
+        using var document = JsonDocument.Parse(s_schemaText);
+        Assert.Equal("https://json-schema.org/draft/2020-12/schema", document.RootElement.GetProperty("$schema").GetString());
+        var result = MetaSchemas.Draft202012.Evaluate(document.RootElement, new EvaluationOptions { OutputFormat = OutputFormat.List });
+        Assert.True(result.IsValid, Errors(result));
+        Assert.NotNull(s_schema.Value);
+    }
+
+    [Fact]
+    public void Every_property_has_a_description()
+    {
+        using var document = JsonDocument.Parse(s_schemaText);
+        var missing = new List<string>();
+        Walk(document.RootElement, "#", missing);
+        Assert.Empty(missing);
+
+        static void Walk(JsonElement element, string path, List<string> missing)
+        {
+            if (element.ValueKind != JsonValueKind.Object)
+            {
+                return;
+            }
+            if (element.TryGetProperty("properties", out var properties))
+            {
+                foreach (var property in properties.EnumerateObject())
+                {
+                    if (property.Value.ValueKind == JsonValueKind.Object && !property.Value.TryGetProperty("description", out _) && !IsRestriction(path))
+                    {
+                        missing.Add(path + "/properties/" + property.Name);
+                    }
+                }
+            }
+            foreach (var child in element.EnumerateObject())
+            {
+                if (child.Value.ValueKind == JsonValueKind.Object)
+                {
+                    Walk(child.Value, path + "/" + child.Name, missing);
+                }
+                else if (child.Value.ValueKind == JsonValueKind.Array)
+                {
+                    var i = 0;
+                    foreach (var item in child.Value.EnumerateArray())
+                    {
+                        Walk(item, path + "/" + child.Name + "/" + i++, missing);
+                    }
+                }
+            }
+        }
+
+        // Conditional (if/then/else) subschemas only restrict properties described elsewhere.
+        static bool IsRestriction(string path) => path.Contains("/if", StringComparison.Ordinal) || path.Contains("/then", StringComparison.Ordinal) || path.Contains("/else", StringComparison.Ordinal);
+    }
+
+    public static TheoryData<string> Examples()
+    {
+        var data = new TheoryData<string>();
+        foreach (var file in Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "examples"), "unikernel.yaml", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            data.Add(Path.GetRelativePath(AppContext.BaseDirectory, file));
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Examples))]
+    public void Example_validates(string relativePath)
+    {
+        AssertValid(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, relativePath)));
+    }
+
+    [Fact]
+    public void There_is_at_least_one_yaml_example() => Assert.NotEmpty(Examples());
+
+    [Fact]
+    public void Every_form_of_the_equivalence_test_validates() => AssertValid(EquivalenceTests.RichYaml);
+
+    public static TheoryData<string, string> Invalid => new()
+    {
+        { "typo at the top", "name: a\nclass: A.B\njobs: { j: { type: A.J } }\ndevcies: {}\n" },
+        { "typo in a device", "name: a\nclass: A.B\ndevices: { c: { knd: console } }\njobs: { j: { type: A.J } }\n" },
+        { "unknown kind", "name: a\nclass: A.B\ndevices: { c: { kind: consol } }\njobs: { j: { type: A.J } }\n" },
+        { "crunch without directory", "name: a\nclass: A.B\ndevices: { c: { kind: crunch } }\njobs: { j: { type: A.J } }\n" },
+        { "directory field on a console", "name: a\nclass: A.B\ndevices: { c: { kind: console, directory: x } }\njobs: { j: { type: A.J } }\n" },
+        { "directory without root", "name: a\nclass: A.B\ndevices: { c: { kind: directory } }\njobs: { j: { type: A.J } }\n" },
+        { "kind and type", "name: a\nclass: A.B\ndevices: { c: { kind: console, type: A.C } }\njobs: { j: { type: A.J } }\n" },
+        { "int argument with a string default", "name: a\nclass: A.B\narguments: { n: { type: int, default: three } }\njobs: { j: { type: A.J } }\n" },
+        { "unknown argument type", "name: a\nclass: A.B\narguments: { n: { type: integer } }\njobs: { j: { type: A.J } }\n" },
+        { "unknown target", "name: a\nclass: A.B\ndevices: { c: { if: { key: target, is: linux }, then: x, else: y } }\njobs: { j: { type: A.J } }\n" },
+        { "match case on an unknown target", "name: a\nclass: A.B\ndevices: { c: { match: target, cases: { linux: x }, otherwise: y } }\njobs: { j: { type: A.J } }\n" },
+        { "no jobs", "name: a\nclass: A.B\n" },
+        { "class is not a name", "name: a\nclass: 'A B'\njobs: { j: { type: A.J } }\n" },
+        { "target declared as a key", "name: a\nclass: A.B\nkeys: { target: unix }\njobs: { j: { type: A.J } }\n" },
+        { "args is not a list", "name: a\nclass: A.B\njobs: { j: { type: A.J, args: console } }\n" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Invalid))]
+    public void Mistakes_do_not_validate(string what, string yaml)
+    {
+        var result = s_schema.Value.Evaluate(ToElement(yaml), new EvaluationOptions { OutputFormat = OutputFormat.List });
+        Assert.False(result.IsValid, what);
+    }
+
+    private static void AssertValid(string yaml)
+    {
+        var result = s_schema.Value.Evaluate(ToElement(yaml), new EvaluationOptions { OutputFormat = OutputFormat.List });
+        Assert.True(result.IsValid, Errors(result));
+    }
+
+    private static JsonElement ToElement(string yaml) => JsonDocument.Parse(YamlJson.Convert(yaml)!.ToJsonString()).RootElement;
+
+    private static string Errors(EvaluationResults result) =>
+        string.Join("\n", (result.Details ?? []).Where(d => d.Errors is { Count: > 0 }).SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation} ({d.EvaluationPath}): {e.Key}: {e.Value}")));
+}
