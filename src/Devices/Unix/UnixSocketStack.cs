@@ -1,5 +1,4 @@
 using System;
-using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
@@ -133,8 +132,7 @@ internal sealed unsafe class UnixUdpSocket : IUdpSocket
         }
         try
         {
-            var one = 1;
-            Libc.SetSockOpt(_fd, Libc.SolSocket, Libc.SoReuseAddr, &one, sizeof(int));
+            // No SO_REUSEADDR: for UDP on Linux it would let a second socket silently share the port.
             var buffer = 4 * 1024 * 1024;
             Libc.SetSockOpt(_fd, Libc.SolSocket, Libc.SoRcvBuf, &buffer, sizeof(int));
             Libc.SetSockOpt(_fd, Libc.SolSocket, Libc.SoSndBuf, &buffer, sizeof(int));
