@@ -338,7 +338,8 @@ public sealed class DnsResponder
             RRset? set;
             if (qtype == DnsType.ANY)
             {
-                set = exact.Sets[0]; // RFC 8482: one RRset is enough
+                // RFC 8482: one RRset is enough (the SOA at the apex, else the first by type, as NSD does).
+                set = exact == zone.Apex ? zone.Apex.Find(DnsType.SOA) : exact.Sets[0];
             }
             else
             {
