@@ -76,7 +76,7 @@ public ref struct DnsMessageWriter
             var suffix = name[i..];
             if (compress)
             {
-                var match = FindSuffix(suffix);
+                var match = FindSuffix(suffix, tableStart); // only names written completely before this one
                 if (match >= 0)
                 {
                     if (_position + 2 > _buffer.Length)
@@ -118,9 +118,9 @@ public ref struct DnsMessageWriter
         _tableCount = tableStart;
     }
 
-    private readonly int FindSuffix(ReadOnlySpan<byte> suffix)
+    private readonly int FindSuffix(ReadOnlySpan<byte> suffix, int entries)
     {
-        for (var t = 0; t < _tableCount; t++)
+        for (var t = 0; t < entries; t++)
         {
             if (NameAtEquals(_table[t], suffix))
             {

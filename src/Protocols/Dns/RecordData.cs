@@ -14,6 +14,10 @@ public readonly record struct ZoneToken(string Text, bool Quoted, int Line, int 
 /// <summary>RDATA of the supported types: presentation format ↔ uncompressed wire form.</summary>
 public static class RecordData
 {
+    /// <summary>Types whose presentation format is understood (others need the RFC 3597 generic form).</summary>
+    public static bool IsKnown(ushort type) => type is DnsType.A or DnsType.AAAA or DnsType.NS or DnsType.CNAME or DnsType.PTR
+        or DnsType.MX or DnsType.SRV or DnsType.SOA or DnsType.TXT or DnsType.CAA;
+
     /// <summary>Offset inside the RDATA of the name that triggers additional-section processing, or -1.</summary>
     public static int AdditionalTargetOffset(ushort type, ReadOnlySpan<byte> rdata) => type switch
     {

@@ -430,6 +430,12 @@ public static class ZoneFile
                 return;
             }
             var rdataTokens = tokens.GetRange(index, tokens.Count - index);
+            if (!RecordData.IsKnown(type) && (rdataTokens.Count == 0 || rdataTokens[0].Quoted || rdataTokens[0].Text != "\\#"))
+            {
+                var typeToken = tokens[index - 1];
+                Error(typeToken.Line, typeToken.Column, $"type {DnsType.ToName(type)} is not known: use the generic form '\\# <length> <hex>' (RFC 3597)");
+                return;
+            }
             var origin = Origin ?? DnsName.Root;
             if (!RecordData.TryParse(type, rdataTokens, origin, out var rdata, out var error, out var bad))
             {

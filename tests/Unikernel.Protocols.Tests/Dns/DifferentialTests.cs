@@ -10,7 +10,7 @@ namespace Unikernel.Protocols.Tests.Dns;
 /// additional section of NSD must be a subset of ours.
 /// </summary>
 [Collection("servers")]
-public class DifferentialTests
+public class DifferentialTests(NsdServer nsdServer) : IClassFixture<NsdServer>
 {
     public static TheoryData<string, string, int, int> Cases()
     {
@@ -38,8 +38,6 @@ public class DifferentialTests
         return data;
     }
 
-    private static readonly Lazy<NsdServer> s_nsd = new(() => new NsdServer());
-
     [Theory]
     [MemberData(nameof(Cases))]
     public async Task Same_answer_as_nsd(string question, string transport, int edns, int ednsVersion)
@@ -48,7 +46,7 @@ public class DifferentialTests
         Assert.True(DnsType.TryParse(parts[1], out var type));
         var query = DnsMessage.Query(N(parts[0]), type, id: 0x5151, ednsPayload: edns, ednsVersion: (byte)ednsVersion).Encode();
         await using var ours = new OurServer();
-        var nsd = s_nsd.Value;
+        var nsd = nsdServer;
         var timeout = TimeSpan.FromSeconds(5);
         var a = transport == "tcp" ? Tools.QueryTcp(ours.Service.TcpEndPoints[0], query, timeout) : Tools.TryQuery(ours.EndPoint, query, timeout);
         var b = transport == "tcp" ? Tools.QueryTcp(nsd.EndPoint, query, timeout) : Tools.TryQuery(nsd.EndPoint, query, timeout);
@@ -63,7 +61,7 @@ public class DifferentialTests
     public async Task Malformed_and_unusual_queries_match_nsd()
     {
         await using var ours = new OurServer();
-        var nsd = s_nsd.Value;
+        var nsd = nsdServer;
         var good = DnsMessage.Query(N("example.org."), DnsType.A).Encode();
         var noQuestion = good[..12];
         noQuestion[5] = 0;
