@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# bench/dns/run.sh -- measure the DNS appliance against NSD and Knot (and BIND) with the shared harness
+# (../shared/bench/dns-anchors.sh: each server pinned to one core, dnsperf on the other, loopback only).
+#
+# Usage (from anywhere, as root):
+#   bench/dns/run.sh [APPLIANCE_BINARY]
+#   DNS_BIN=path/to/dns bench/dns/run.sh
+#   QUICK=1 bench/dns/run.sh            # ~3 min quick look: REPS=1 RUN_LEN=5 one sweep point, no BIND
+#
+# The binary defaults to examples/dns/dist/unix/dns (the unix build of examples/dns). It is started as
+#   $DNS_BIN $DNS_ARGS
+# where DNS_ARGS defaults to '--address $ANCHOR_ADDR --port $ANCHOR_PORT --zone $ANCHOR_ZONE_FILE' (the harness
+# exports those variables; single quotes keep them for the harness to expand). Every knob of the harness
+# (SERVERS, REPS, RUN_LEN, SWEEP_C, SWEEP_Q, TCP_SERVERS, WORKDIR, ...) passes through.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HARNESS=${HARNESS:-$ROOT/../shared/bench/dns-anchors.sh}
+DNS_BIN=${1:-${DNS_BIN:-$ROOT/examples/dns/dist/unix/dns}}
+DNS_ARGS=${DNS_ARGS:-'--address $ANCHOR_ADDR --port $ANCHOR_PORT --zone $ANCHOR_ZONE_FILE'}
+
+[[ -x $HARNESS ]] || [[ -f $HARNESS ]] || { echo "harness not found: $HARNESS" >&2; exit 1; }
+[[ -x $DNS_BIN ]] || { echo "appliance binary not found or not executable: $DNS_BIN (build examples/dns for unix, or pass a path)" >&2; exit 1; }
+DNS_BIN=$(cd "$(dirname "$DNS_BIN")" && pwd)/$(basename "$DNS_BIN")
+
+export CANDIDATE_CMD="$DNS_BIN $DNS_ARGS --log-level warn"
+export CANDIDATE_NAME=${CANDIDATE_NAME:-unikernel-dns}
+export CANDIDATE_SIZE_PATH=${CANDIDATE_SIZE_PATH:-$DNS_BIN}
+export TCP_SERVERS=${TCP_SERVERS-"nsd candidate"}
+
+if [[ -n ${QUICK:-} ]]; then
+  export SERVERS=${SERVERS:-"nsd knot"} REPS=${REPS:-1} RUN_LEN=${RUN_LEN:-5} SWEEP_C=${SWEEP_C:-"1 2"} SWEEP_Q=${SWEEP_Q:-"200"}
+  export TCP_SWEEP_C=${TCP_SWEEP_C:-"4"} TCP_SWEEP_Q=${TCP_SWEEP_Q:-"100"}
+fi
+
+exec bash "$HARNESS"

@@ -1,0 +1,90 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Net;
+using System.Threading;
+using System.Threading.Tasks;
+using Unikernel.Devices;
+using Unikernel.Devices.Unix;
+using Unikernel.Protocols.Dns;
+
+namespace DnsAppliance;
+
+/// <summary>
+/// The authoritative DNS appliance: loads zones (compiled-in, or <c>--zones DIR</c>, plus each <c>--zone FILE</c>),
+/// then serves them on UDP and TCP until cancelled. The logic lives in Unikernel.Protocols.Dns.
+/// </summary>
+public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore data, string address, int port, string[] zone, string zones, string logLevel) : IJob
+{
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var level = logLevel.ToLowerInvariant() switch { "debug" => 0, "info" => 1, "warn" or "warning" => 2, "error" => 3, _ => 1 };
+        if (!IPAddress.TryParse(address, out var ip) || port is < 0 or > 65535)
+        {
+            console.WriteLine($"dns: error: cannot listen on '{address}' port {port}");
+            return;
+        }
+        IKeyValueStore store = data;
+        if (zones.Length > 0)
+        {
+            try
+            {
+                store = new DirectoryKeyValueStore(zones);
+            }
+            catch (Exception e) when (e is System.IO.IOException or UnauthorizedAccessException)
+            {
+                console.WriteLine($"dns: error: --zones {zones}: {e.Message}");
+                return;
+            }
+        }
+        var zoneSet = ZoneCatalog.Load(store, zone, line => console.WriteLine("dns: " + line), out var failed);
+        if (level == 0)
+        {
+            foreach (var z in zoneSet.Zones)
+            {
+                console.WriteLine($"dns: zone {z}");
+            }
+        }
+        var responder = new DnsResponder(zoneSet);
+        var service = new DnsService(stack, responder, new DnsServiceOptions
+        {
+            EndPoints = [new IPEndPoint(ip, port)],
+            UdpThreads = Math.Max(1, Environment.ProcessorCount / 2),
+        });
+        try
+        {
+            service.Bind();
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or InvalidOperationException)
+        {
+            console.WriteLine($"dns: error: cannot listen on {ip}:{port}: {e.Message}");
+            return;
+        }
+        var names = new List<string>();
+        foreach (var z in zoneSet.Zones)
+        {
+            names.Add(z.Origin.ToString());
+        }
+        var endpoints = new List<string>();
+        foreach (var ep in service.UdpEndPoints)
+        {
+            endpoints.Add("udp " + ep);
+        }
+        foreach (var ep in service.TcpEndPoints)
+        {
+            endpoints.Add("tcp " + ep);
+        }
+        if (level <= 2)
+        {
+            var inv = CultureInfo.InvariantCulture;
+            console.WriteLine($"dns: serving {zoneSet.Count.ToString(inv)} zone(s) [{string.Join(", ", names)}], {zoneSet.RecordCount.ToString(inv)} records"
+                + (failed > 0 ? $", {failed.ToString(inv)} zone(s) NOT loaded (see above)" : "")
+                + $"; listening on {string.Join(", ", endpoints)}");
+        }
+        await service.RunAsync(cancellationToken).ConfigureAwait(false);
+        if (level <= 1)
+        {
+            console.WriteLine($"dns: stopped: udp {service.UdpQueries} queries, tcp {service.TcpQueries} queries on {service.TcpConnections} connections, memo cache {responder.CacheHits} hits / {responder.CacheMisses} misses");
+        }
+    }
+}

@@ -1,0 +1,446 @@
+using System;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Threading;
+
+namespace Unikernel.Protocols.Dns;
+
+/// <summary>
+/// The authoritative answering engine: a pure function from a query packet to a response packet (no I/O), safe to
+/// call from many threads. Responses to repeated questions come from a bounded memo cache of encoded answers with only
+/// the ID, RD/CD bits and the case of the question name patched (the MirageOS trick), so a cache hit is a copy.
+/// </summary>
+public sealed class DnsResponder
+{
+    /// <summary>Largest UDP payload we advertise and send (the DNS flag day 2020 value).</summary>
+    public const int DefaultUdpPayload = 1232;
+
+    /// <summary>Buffer size callers need for a TCP response.</summary>
+    public const int MaxTcpMessage = 65535;
+
+    private const int MaxCnameChain = 8;
+
+    private readonly ConcurrentDictionary<string, byte[]> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte[]>.AlternateLookup<ReadOnlySpan<char>> _cacheLookup;
+    private readonly int _cacheCapacity;
+    private int _cacheCount;
+    private long _cacheHits;
+    private long _cacheMisses;
+
+    public DnsResponder(ZoneSet zones, int cacheCapacity = 16384, int udpPayload = DefaultUdpPayload)
+    {
+        ArgumentNullException.ThrowIfNull(zones);
+        ArgumentOutOfRangeException.ThrowIfLessThan(udpPayload, 512);
+        Zones = zones;
+        _cacheCapacity = cacheCapacity;
+        UdpPayload = udpPayload;
+        _cacheLookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
+
+    public ZoneSet Zones { get; }
+
+    public int UdpPayload { get; }
+
+    public long CacheHits => Interlocked.Read(ref _cacheHits);
+
+    public long CacheMisses => Interlocked.Read(ref _cacheMisses);
+
+    public int CacheCount => Volatile.Read(ref _cacheCount);
+
+    /// <summary>
+    /// Answers <paramref name="query"/> into <paramref name="response"/>. <paramref name="tcp"/>: the response may be
+    /// up to 65535 bytes (else it is limited to 512 or the EDNS payload size, and truncated with TC when the answer does
+    /// not fit). Returns the response length, or 0 when nothing should be sent (not a query, or too short to answer).
+    /// <paramref name="response"/> must hold at least <see cref="UdpPayload"/> bytes (UDP) or 65535 (TCP) to avoid
+    /// needless truncation; it is never written beyond its length.
+    /// </summary>
+    public int Respond(ReadOnlySpan<byte> query, Span<byte> response, bool tcp = false)
+    {
+        if (query.Length < 12 || response.Length < 12 || (query[2] & 0x80) != 0)
+        {
+            return 0;
+        }
+        var opcode = (query[2] >> 3) & 0xF;
+        int qdCount = BinaryPrimitives.ReadUInt16BigEndian(query[4..]);
+        int anCount = BinaryPrimitives.ReadUInt16BigEndian(query[6..]);
+        int nsCount = BinaryPrimitives.ReadUInt16BigEndian(query[8..]);
+        int arCount = BinaryPrimitives.ReadUInt16BigEndian(query[10..]);
+        Span<byte> qname = stackalloc byte[DnsName.MaxLength];
+        var qnameLength = 0;
+        var questionOk = qdCount == 1 && DnsName.TryRead(query, 12, qname, out qnameLength, out var afterName)
+            && afterName == 12 + qnameLength && afterName + 4 <= query.Length;
+        if (opcode != DnsOpcode.Query)
+        {
+            return Error(query, response, DnsRcode.NotImp, questionOk ? qnameLength + 4 : 0);
+        }
+        if (!questionOk || anCount != 0 || nsCount != 0)
+        {
+            return Error(query, response, DnsRcode.FormErr, questionOk ? qnameLength + 4 : 0);
+        }
+        var qtype = BinaryPrimitives.ReadUInt16BigEndian(query[(12 + qnameLength)..]);
+        var qclass = BinaryPrimitives.ReadUInt16BigEndian(query[(14 + qnameLength)..]);
+
+        // Additional section: at most one OPT (RFC 6891 6.1.1); other records (e.g. TSIG) are ignored.
+        var offset = 16 + qnameLength;
+        var edns = false;
+        var ednsVersion = 0;
+        var payload = 512;
+        Span<byte> scratch = stackalloc byte[DnsName.MaxLength];
+        for (var i = 0; i < arCount; i++)
+        {
+            if (!DnsName.TryRead(query, offset, scratch, out var nameLength, out offset) || offset + 10 > query.Length)
+            {
+                return Error(query, response, DnsRcode.FormErr, qnameLength + 4);
+            }
+            var type = BinaryPrimitives.ReadUInt16BigEndian(query[offset..]);
+            int rdLength = BinaryPrimitives.ReadUInt16BigEndian(query[(offset + 8)..]);
+            if (offset + 10 + rdLength > query.Length)
+            {
+                return Error(query, response, DnsRcode.FormErr, qnameLength + 4);
+            }
+            if (type == DnsType.OPT)
+            {
+                if (edns || nameLength != 1)
+                {
+                    return Error(query, response, DnsRcode.FormErr, qnameLength + 4);
+                }
+                edns = true;
+                payload = Math.Max(512, (int)BinaryPrimitives.ReadUInt16BigEndian(query[(offset + 2)..]));
+                ednsVersion = query[offset + 5];
+            }
+            offset += 10 + rdLength;
+        }
+        if (edns && ednsVersion != 0)
+        {
+            return BadVersion(query, response, qnameLength + 4);
+        }
+        var limit = tcp ? MaxTcpMessage : edns ? Math.Min(payload, UdpPayload) : 512;
+        limit = Math.Min(limit, response.Length);
+
+        // Memo cache: key = lower-cased qname, qtype, qclass, size limit, EDNS or not.
+        Span<char> key = stackalloc char[DnsName.MaxLength + 5];
+        DnsName.WriteKey(qname[..qnameLength], key);
+        key[qnameLength] = (char)qtype;
+        key[qnameLength + 1] = (char)qclass;
+        key[qnameLength + 2] = (char)limit;
+        key[qnameLength + 3] = edns ? '1' : '0';
+        var cacheKey = key[..(qnameLength + 4)];
+        if (_cacheLookup.TryGetValue(cacheKey, out var cached) && cached.Length <= response.Length)
+        {
+            Interlocked.Increment(ref _cacheHits);
+            cached.CopyTo(response);
+            response[0] = query[0];
+            response[1] = query[1];
+            response[2] = (byte)((cached[2] & 0xFE) | (query[2] & 0x01)); // RD
+            response[3] = (byte)((cached[3] & 0xEF) | (query[3] & 0x10)); // CD
+            query.Slice(12, qnameLength).CopyTo(response[12..]);
+            return cached.Length;
+        }
+        Interlocked.Increment(ref _cacheMisses);
+        var length = Answer(query, response[..limit], qname[..qnameLength], key[..qnameLength], qtype, qclass, edns);
+        if (length > 0 && _cacheCapacity > 0)
+        {
+            if (Interlocked.Increment(ref _cacheCount) > _cacheCapacity)
+            {
+                // Bounded: start afresh rather than track recency on the hot path.
+                _cache.Clear();
+                Interlocked.Exchange(ref _cacheCount, 1);
+            }
+            _cacheLookup.TryAdd(cacheKey, response[..length].ToArray());
+        }
+        return length;
+    }
+
+    /// <summary>Forgets every memoised response (after zones change).</summary>
+    public void ClearCache()
+    {
+        _cache.Clear();
+        Interlocked.Exchange(ref _cacheCount, 0);
+    }
+
+    private static ushort ResponseFlags(ReadOnlySpan<byte> query, int rcode, bool aa) =>
+        (ushort)(DnsFlags.QR | (((query[2] >> 3) & 0xF) << 11) | (aa ? DnsFlags.AA : 0) | ((query[2] & 0x01) << 8) | (query[3] & 0x10) | (rcode & 0xF));
+
+    /// <summary>Header (+ the question when <paramref name="questionLength"/> &gt; 0) with an error rcode.</summary>
+    private static int Error(ReadOnlySpan<byte> query, Span<byte> response, int rcode, int questionLength)
+    {
+        if (12 + questionLength > response.Length)
+        {
+            questionLength = 0;
+        }
+        query[..2].CopyTo(response);
+        BinaryPrimitives.WriteUInt16BigEndian(response[2..], ResponseFlags(query, rcode, aa: false));
+        BinaryPrimitives.WriteUInt16BigEndian(response[4..], (ushort)(questionLength > 0 ? 1 : 0));
+        response.Slice(6, 6).Clear();
+        query.Slice(12, questionLength).CopyTo(response[12..]);
+        return 12 + questionLength;
+    }
+
+    private int BadVersion(ReadOnlySpan<byte> query, Span<byte> response, int questionLength)
+    {
+        var length = Error(query, response, DnsRcode.NoError, questionLength);
+        if (length + 11 > response.Length)
+        {
+            return length;
+        }
+        Span<ushort> table = stackalloc ushort[4];
+        var w = new DnsMessageWriter(response, table);
+        w.Rewind(length);
+        w.TryWriteOpt((ushort)UdpPayload, DnsRcode.BadVers >> 4, 0, 0);
+        w.SetHeaderField(10, 1);
+        return w.Position;
+    }
+
+    private struct Counts
+    {
+        public ushort Answer;
+        public ushort Authority;
+        public ushort Additional;
+    }
+
+    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, ReadOnlySpan<byte> qname, ReadOnlySpan<char> qkey, ushort qtype, ushort qclass, bool edns)
+    {
+        var optReserve = edns ? 11 : 0;
+        if (response.Length < 12 + qname.Length + 4 + optReserve)
+        {
+            return Error(query, response, DnsRcode.ServFail, 0);
+        }
+        Span<ushort> table = stackalloc ushort[128];
+        var w = new DnsMessageWriter(response[..^optReserve], table);
+        w.TryWriteHeader(0, 0, 1, 0, 0, 0);
+        w.TryWriteQuestion(qname, qtype, qclass);
+        var afterQuestion = w.Position;
+        var counts = default(Counts);
+        var rcode = DnsRcode.NoError;
+        var aa = true;
+        var truncated = false;
+
+        var zone = qclass == DnsClass.IN ? Zones.FindZone(qkey) : null;
+        if (zone is null || qtype is DnsType.AXFR or DnsType.IXFR)
+        {
+            rcode = DnsRcode.Refused;
+            aa = false;
+        }
+        else if (qtype is DnsType.OPT or DnsType.MAILA or DnsType.MAILB)
+        {
+            rcode = DnsRcode.NotImp;
+            aa = false;
+        }
+        else
+        {
+            var additional = new List<DnsName>(4);
+            truncated = !Resolve(ref w, ref counts, zone, qname, qkey, qtype, additional, ref rcode, ref aa);
+            if (truncated)
+            {
+                w.Rewind(afterQuestion);
+                counts = default;
+            }
+            else
+            {
+                AddAdditional(ref w, ref counts, zone, additional);
+            }
+        }
+
+        var flags = ResponseFlags(query, rcode, aa);
+        if (truncated)
+        {
+            flags |= DnsFlags.TC;
+        }
+        query[..2].CopyTo(response);
+        w.SetHeaderField(2, flags);
+        w.SetHeaderField(6, counts.Answer);
+        w.SetHeaderField(8, counts.Authority);
+        var position = w.Position;
+        if (edns)
+        {
+            counts.Additional++;
+            var opt = new DnsMessageWriter(response, table[..0]);
+            opt.Rewind(position);
+            opt.TryWriteOpt((ushort)UdpPayload, 0, 0, 0);
+            position = opt.Position;
+        }
+        BinaryPrimitives.WriteUInt16BigEndian(response[10..], counts.Additional);
+        return position;
+    }
+
+    /// <summary>RFC 1034 4.3.2 within one zone. Returns false when a required record did not fit (truncate).</summary>
+    private static bool Resolve(ref DnsMessageWriter w, ref Counts counts, Zone zone, ReadOnlySpan<byte> qname, ReadOnlySpan<char> qkey,
+        ushort qtype, List<DnsName> additional, ref int rcode, ref bool aa)
+    {
+        Span<char> keyBuffer = stackalloc char[DnsName.MaxLength + 2];
+        Span<int> startsBuffer = stackalloc int[128];
+        var name = qname;
+        var key = qkey;
+        var apexLength = zone.Origin.Key.Length;
+        for (var chain = 0; ; chain++)
+        {
+            // Delegation: the highest node strictly below the apex, on the path to the name, that holds NS.
+            var labelStarts = LabelStarts(key, out var labelCount, startsBuffer);
+            for (var l = labelCount - 1; l >= 0; l--)
+            {
+                var start = labelStarts[l];
+                if (key.Length - start <= apexLength)
+                {
+                    continue;
+                }
+                var node = zone.Find(key[start..]);
+                if (node is null)
+                {
+                    break;
+                }
+                if (node.Find(DnsType.NS) is { } ns && !(start == 0 && qtype == 43 /* DS lives in the parent */))
+                {
+                    if (chain == 0)
+                    {
+                        aa = false;
+                    }
+                    foreach (var r in ns.Records)
+                    {
+                        if (!w.TryWriteRecord(r.Name.Wire, r.Type, r.Class, r.Ttl, r.Data))
+                        {
+                            return false;
+                        }
+                        counts.Authority++;
+                        AddTarget(additional, r);
+                    }
+                    return true;
+                }
+            }
+
+            var exact = zone.Find(key);
+            var owner = name;
+            if (exact is null)
+            {
+                // Wildcard (RFC 4592): "*." + the closest encloser.
+                for (var l = 1; l < labelCount; l++)
+                {
+                    var ceKey = key[labelStarts[l]..];
+                    if (zone.Find(ceKey) is not null)
+                    {
+                        keyBuffer[0] = (char)1;
+                        keyBuffer[1] = '*';
+                        ceKey.CopyTo(keyBuffer[2..]);
+                        exact = zone.Find(keyBuffer[..(ceKey.Length + 2)]);
+                        break;
+                    }
+                }
+                if (exact is null)
+                {
+                    rcode = DnsRcode.NXDomain;
+                    return WriteSoa(ref w, ref counts, zone);
+                }
+            }
+            if (exact.IsEmpty)
+            {
+                return WriteSoa(ref w, ref counts, zone);
+            }
+            RRset? set;
+            if (qtype == DnsType.ANY)
+            {
+                // RFC 8482: one RRset is enough (the SOA at the apex, else the first by type, as NSD does).
+                set = exact == zone.Apex ? zone.Apex.Find(DnsType.SOA) : exact.Sets[0];
+            }
+            else
+            {
+                set = exact.Find(qtype);
+            }
+            if (set is not null)
+            {
+                foreach (var r in set.Records)
+                {
+                    if (!w.TryWriteRecord(owner, r.Type, r.Class, r.Ttl, r.Data))
+                    {
+                        return false;
+                    }
+                    counts.Answer++;
+                    AddTarget(additional, r);
+                }
+                return true;
+            }
+            var cname = exact.Find(DnsType.CNAME);
+            if (cname is null)
+            {
+                return WriteSoa(ref w, ref counts, zone); // NODATA
+            }
+            var c = cname.Records[0];
+            if (!w.TryWriteRecord(owner, c.Type, c.Class, c.Ttl, c.Data))
+            {
+                return false;
+            }
+            counts.Answer++;
+            // Follow the chain while it stays in this zone (and does not loop).
+            name = c.Data;
+            var length = DnsName.WriteKey(name, keyBuffer);
+            if (chain + 1 >= MaxCnameChain || !DnsName.IsSubdomainKey(keyBuffer[..length], zone.Origin.Key))
+            {
+                return true;
+            }
+            key = keyBuffer[..length].ToArray();
+        }
+    }
+
+    private static Span<int> LabelStarts(ReadOnlySpan<char> key, out int count, Span<int> starts)
+    {
+        count = 0;
+        for (var i = 0; i < key.Length && key[i] != 0; i += key[i] + 1)
+        {
+            starts[count++] = i;
+        }
+        return starts;
+    }
+
+    private static void AddTarget(List<DnsName> additional, DnsRecord r)
+    {
+        var at = RecordData.AdditionalTargetOffset(r.Type, r.Data);
+        if (at >= 0 && DnsName.TryFromWire(r.Data.AsSpan(at), out var target))
+        {
+            foreach (var n in additional)
+            {
+                if (n.Equals(target))
+                {
+                    return;
+                }
+            }
+            additional.Add(target);
+        }
+    }
+
+    private static bool WriteSoa(ref DnsMessageWriter w, ref Counts counts, Zone zone)
+    {
+        var soa = zone.Soa;
+        if (!w.TryWriteRecord(soa.Name.Wire, soa.Type, soa.Class, zone.NegativeTtl, soa.Data))
+        {
+            return false;
+        }
+        counts.Authority++;
+        return true;
+    }
+
+    private static void AddAdditional(ref DnsMessageWriter w, ref Counts counts, Zone zone, List<DnsName> targets)
+    {
+        foreach (var target in targets)
+        {
+            var node = zone.Find(target);
+            if (node is null)
+            {
+                continue;
+            }
+            foreach (var type in (ReadOnlySpan<ushort>)[DnsType.A, DnsType.AAAA])
+            {
+                if (node.Find(type) is not { } set)
+                {
+                    continue;
+                }
+                foreach (var r in set.Records)
+                {
+                    if (!w.TryWriteRecord(r.Name.Wire, r.Type, r.Class, r.Ttl, r.Data))
+                    {
+                        return; // additional data is optional: stop, no TC
+                    }
+                    counts.Additional++;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,307 @@
+using System;
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Generic;
+using System.Net;
+using System.Threading;
+using System.Threading.Tasks;
+using Unikernel.Devices;
+
+namespace Unikernel.Protocols.Dns;
+
+public sealed class DnsServiceOptions
+{
+    /// <summary>Where to listen (UDP and TCP on each).</summary>
+    public IReadOnlyList<IPEndPoint> EndPoints { get; init; } = [new IPEndPoint(IPAddress.Any, 53)];
+
+    /// <summary>Receive threads per UDP socket.</summary>
+    public int UdpThreads { get; init; } = 1;
+
+    /// <summary>Datagrams moved per system call.</summary>
+    public int BatchSize { get; init; } = 64;
+
+    public bool Tcp { get; init; } = true;
+
+    public int MaxTcpConnections { get; init; } = 128;
+
+    /// <summary>A TCP connection with no complete query for this long is closed (RFC 7766 6.2.3).</summary>
+    public TimeSpan TcpIdleTimeout { get; init; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>
+/// Serves a <see cref="DnsResponder"/> over an <see cref="INetworkStack"/>: batched UDP loops on dedicated threads and
+/// a TCP listener with 2-byte framing (RFC 7766), pipelined queries, an idle timeout and a connection cap.
+/// </summary>
+public sealed class DnsService
+{
+    private readonly INetworkStack _stack;
+    private readonly DnsResponder _responder;
+    private readonly DnsServiceOptions _options;
+    private readonly List<IUdpSocket> _udp = [];
+    private readonly List<ITcpListener> _tcp = [];
+    private long _udpQueries;
+    private long _udpResponses;
+    private long _tcpQueries;
+    private long _tcpConnections;
+    private long _tcpRejected;
+    private int _tcpActive;
+
+    public DnsService(INetworkStack stack, DnsResponder responder, DnsServiceOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(stack);
+        ArgumentNullException.ThrowIfNull(responder);
+        _stack = stack;
+        _responder = responder;
+        _options = options ?? new DnsServiceOptions();
+    }
+
+    public long UdpQueries => Interlocked.Read(ref _udpQueries);
+    public long UdpResponses => Interlocked.Read(ref _udpResponses);
+    public long TcpQueries => Interlocked.Read(ref _tcpQueries);
+    public long TcpConnections => Interlocked.Read(ref _tcpConnections);
+    public long TcpRejected => Interlocked.Read(ref _tcpRejected);
+    public int TcpActive => Volatile.Read(ref _tcpActive);
+
+    /// <summary>Bound UDP endpoints (after <see cref="Bind"/>); port 0 in the options becomes the real port.</summary>
+    public IReadOnlyList<IPEndPoint> UdpEndPoints => _udp.ConvertAll(s => s.LocalEndPoint);
+
+    public IReadOnlyList<IPEndPoint> TcpEndPoints => _tcp.ConvertAll(l => l.LocalEndPoint);
+
+    /// <summary>Binds every socket (UDP first; TCP on the same port). Throws when an endpoint cannot be bound.</summary>
+    public void Bind()
+    {
+        if (_udp.Count > 0)
+        {
+            return;
+        }
+        try
+        {
+            foreach (var endPoint in _options.EndPoints)
+            {
+                var udp = _stack.Udp.Bind(endPoint);
+                _udp.Add(udp);
+                if (_options.Tcp)
+                {
+                    _tcp.Add(_stack.Tcp.Listen(new IPEndPoint(endPoint.Address, udp.LocalEndPoint.Port)));
+                }
+            }
+        }
+        catch
+        {
+            Close();
+            throw;
+        }
+    }
+
+    /// <summary>Serves until <paramref name="cancellationToken"/> is cancelled, then closes every socket.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        Bind();
+        var threads = new List<Thread>();
+        var tasks = new List<Task>();
+        try
+        {
+            foreach (var socket in _udp)
+            {
+                for (var t = 0; t < Math.Max(1, _options.UdpThreads); t++)
+                {
+                    var thread = new Thread(() => UdpLoop(socket, cancellationToken)) { IsBackground = true, Name = "dns-udp" };
+                    thread.Start();
+                    threads.Add(thread);
+                }
+            }
+            foreach (var listener in _tcp)
+            {
+                tasks.Add(AcceptLoop(listener, cancellationToken));
+            }
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // shutting down
+            }
+        }
+        finally
+        {
+            foreach (var listener in _tcp)
+            {
+                listener.Dispose();
+            }
+            foreach (var thread in threads)
+            {
+                thread.Join(TimeSpan.FromSeconds(5));
+            }
+            try
+            {
+                await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // a connection did not finish in time; its socket is closed below
+            }
+            Close();
+        }
+    }
+
+    private void Close()
+    {
+        foreach (var socket in _udp)
+        {
+            socket.Dispose();
+        }
+        foreach (var listener in _tcp)
+        {
+            listener.Dispose();
+        }
+    }
+
+    private void UdpLoop(IUdpSocket socket, CancellationToken cancellationToken)
+    {
+        var rx = new DatagramBatch(_options.BatchSize, 4096);
+        var tx = new DatagramBatch(_options.BatchSize, _responder.UdpPayload);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            int n;
+            try
+            {
+                n = socket.Receive(rx, cancellationToken);
+            }
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            if (n == 0)
+            {
+                continue;
+            }
+            tx.Count = 0;
+            var count = 0;
+            for (var i = 0; i < n; i++)
+            {
+                var length = _responder.Respond(rx.Datagram(i), tx.Slot(count));
+                if (length > 0)
+                {
+                    tx.SetLength(count, length);
+                    tx.Peer(count) = rx.Peer(i);
+                    count++;
+                }
+            }
+            tx.Count = count;
+            if (count > 0)
+            {
+                socket.Send(tx);
+            }
+            Interlocked.Add(ref _udpQueries, n);
+            Interlocked.Add(ref _udpResponses, count);
+        }
+    }
+
+    private async Task AcceptLoop(ITcpListener listener, CancellationToken cancellationToken)
+    {
+        var connections = new List<Task>();
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            ITcpConnection connection;
+            try
+            {
+                connection = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                continue; // e.g. the peer reset before accept completed
+            }
+            Interlocked.Increment(ref _tcpConnections);
+            if (Interlocked.Increment(ref _tcpActive) > _options.MaxTcpConnections)
+            {
+                Interlocked.Decrement(ref _tcpActive);
+                Interlocked.Increment(ref _tcpRejected);
+                await connection.DisposeAsync().ConfigureAwait(false);
+                continue;
+            }
+            connections.RemoveAll(t => t.IsCompleted);
+            connections.Add(Task.Run(() => ServeConnection(connection, cancellationToken), CancellationToken.None));
+        }
+        await Task.WhenAll(connections).ConfigureAwait(false);
+    }
+
+    private async Task ServeConnection(ITcpConnection connection, CancellationToken cancellationToken)
+    {
+        var input = ArrayPool<byte>.Shared.Rent(2 + 65535);
+        var output = ArrayPool<byte>.Shared.Rent(2 + DnsResponder.MaxTcpMessage);
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            var filled = 0;
+            while (true)
+            {
+                // Answer every complete message already buffered (pipelining).
+                var consumed = 0;
+                while (filled - consumed >= 2)
+                {
+                    int length = BinaryPrimitives.ReadUInt16BigEndian(input.AsSpan(consumed));
+                    if (filled - consumed - 2 < length)
+                    {
+                        break;
+                    }
+                    var n = _responder.Respond(input.AsSpan(consumed + 2, length), output.AsSpan(2, DnsResponder.MaxTcpMessage), tcp: true);
+                    consumed += 2 + length;
+                    Interlocked.Increment(ref _tcpQueries);
+                    if (n > 0)
+                    {
+                        BinaryPrimitives.WriteUInt16BigEndian(output, (ushort)n);
+                        await connection.WriteAsync(output.AsMemory(0, n + 2), cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                if (consumed > 0)
+                {
+                    input.AsSpan(consumed, filled - consumed).CopyTo(input);
+                    filled -= consumed;
+                }
+                if (!idle.TryReset())
+                {
+                    return;
+                }
+                idle.CancelAfter(_options.TcpIdleTimeout);
+                var read = await connection.ReadAsync(input.AsMemory(filled, 2 + 65535 - filled), idle.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    return;
+                }
+                filled += read;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // idle timeout or shutdown
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or System.IO.IOException or ObjectDisposedException)
+        {
+            // the peer went away
+        }
+        finally
+        {
+            try
+            {
+                connection.ShutdownSend();
+            }
+            catch (ObjectDisposedException)
+            {
+                // already closed
+            }
+            await connection.DisposeAsync().ConfigureAwait(false);
+            ArrayPool<byte>.Shared.Return(input);
+            ArrayPool<byte>.Shared.Return(output);
+            Interlocked.Decrement(ref _tcpActive);
+        }
+    }
+}

@@ -1,0 +1,236 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+
+namespace Unikernel.Protocols.Dns;
+
+/// <summary>All records of one type at one name.</summary>
+public sealed class RRset(ushort type)
+{
+    public ushort Type { get; } = type;
+    public List<DnsRecord> Records { get; } = [];
+}
+
+/// <summary>A name in a zone with its RRsets (none for an empty non-terminal).</summary>
+public sealed class ZoneNode(DnsName name)
+{
+    public DnsName Name { get; } = name;
+    public List<RRset> Sets { get; } = [];
+
+    public bool IsEmpty => Sets.Count == 0;
+
+    public RRset? Find(ushort type)
+    {
+        foreach (var set in Sets)
+        {
+            if (set.Type == type)
+            {
+                return set;
+            }
+        }
+        return null;
+    }
+}
+
+/// <summary>An authoritative zone: immutable once built, safe to read from many threads.</summary>
+public sealed class Zone
+{
+    private readonly Dictionary<string, ZoneNode> _nodes;
+    private readonly Dictionary<string, ZoneNode>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+
+    private Zone(DnsName origin, DnsRecord soa, Dictionary<string, ZoneNode> nodes, int recordCount, string source)
+    {
+        Origin = origin;
+        Soa = soa;
+        _nodes = nodes;
+        _lookup = nodes.GetAlternateLookup<ReadOnlySpan<char>>();
+        RecordCount = recordCount;
+        Source = source;
+        Apex = nodes[origin.Key];
+    }
+
+    public DnsName Origin { get; }
+
+    public DnsRecord Soa { get; }
+
+    public ZoneNode Apex { get; }
+
+    public int RecordCount { get; }
+
+    /// <summary>Where the zone came from (file name or key).</summary>
+    public string Source { get; }
+
+    public IEnumerable<ZoneNode> Nodes => _nodes.Values;
+
+    /// <summary>TTL of the SOA in negative answers: min(SOA TTL, SOA MINIMUM) (RFC 2308 section 5).</summary>
+    public uint NegativeTtl
+    {
+        get
+        {
+            var minimum = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(Soa.Data.AsSpan(Soa.Data.Length - 4));
+            return Math.Min(Soa.Ttl, minimum);
+        }
+    }
+
+    /// <summary>Finds a node by lookup key (see <see cref="DnsName.Key"/>) without allocating.</summary>
+    public ZoneNode? Find(ReadOnlySpan<char> key) => _lookup.TryGetValue(key, out var node) ? node : null;
+
+    public ZoneNode? Find(DnsName name) => Find(name.Key);
+
+    /// <summary>
+    /// Builds a zone from its records, checking RFC rules: all names at or below the origin, one SOA at the apex,
+    /// nothing beside a CNAME. Errors are appended to <paramref name="errors"/>; returns null when there are any.
+    /// </summary>
+    public static Zone? Build(DnsName origin, IEnumerable<DnsRecord> records, string source, List<string> errors)
+    {
+        var nodes = new Dictionary<string, ZoneNode>(StringComparer.Ordinal);
+        var count = 0;
+        var firstError = errors.Count;
+        DnsRecord? soa = null;
+        foreach (var record in records)
+        {
+            if (!record.Name.IsSubdomainOf(origin))
+            {
+                errors.Add($"{source}: {record.Name} {DnsType.ToName(record.Type)} is outside the zone {origin}");
+                continue;
+            }
+            if (record.Type == DnsType.SOA)
+            {
+                if (!record.Name.Equals(origin))
+                {
+                    errors.Add($"{source}: SOA at {record.Name} is not at the zone apex {origin}");
+                    continue;
+                }
+                if (soa is not null)
+                {
+                    if (soa.Data.AsSpan().SequenceEqual(record.Data))
+                    {
+                        continue;
+                    }
+                    errors.Add($"{source}: more than one SOA record for {origin}");
+                    continue;
+                }
+                soa = record;
+            }
+            var node = GetOrAdd(nodes, record.Name, origin);
+            var set = node.Find(record.Type);
+            if (set is null)
+            {
+                set = new RRset(record.Type);
+                node.Sets.Add(set);
+            }
+            var duplicate = false;
+            foreach (var existing in set.Records)
+            {
+                duplicate |= existing.Data.AsSpan().SequenceEqual(record.Data);
+            }
+            if (!duplicate)
+            {
+                set.Records.Add(record);
+                count++;
+            }
+        }
+        if (soa is null)
+        {
+            errors.Add($"{source}: zone {origin} has no SOA record at its apex");
+        }
+        foreach (var node in nodes.Values)
+        {
+            if (node.Find(DnsType.CNAME) is { } cname)
+            {
+                if (node.Sets.Count > 1)
+                {
+                    errors.Add($"{source}: {node.Name} has a CNAME and other data (RFC 1034 section 3.6.2)");
+                }
+                else if (cname.Records.Count > 1)
+                {
+                    errors.Add($"{source}: {node.Name} has more than one CNAME");
+                }
+            }
+        }
+        if (errors.Count > firstError || soa is null)
+        {
+            return null;
+        }
+        foreach (var node in nodes.Values)
+        {
+            node.Sets.Sort((a, b) => a.Type.CompareTo(b.Type));
+        }
+        return new Zone(origin, soa, nodes, count, source);
+    }
+
+    private static ZoneNode GetOrAdd(Dictionary<string, ZoneNode> nodes, DnsName name, DnsName origin)
+    {
+        if (nodes.TryGetValue(name.Key, out var node))
+        {
+            return node;
+        }
+        node = new ZoneNode(name);
+        nodes.Add(name.Key, node);
+        // Ancestors up to the apex exist as (possibly empty non-terminal) nodes.
+        var parent = name;
+        while (!parent.Equals(origin))
+        {
+            parent = parent.Parent;
+            if (nodes.ContainsKey(parent.Key))
+            {
+                break;
+            }
+            nodes.Add(parent.Key, new ZoneNode(parent));
+        }
+        return node;
+    }
+
+    public override string ToString() => $"{Origin} ({RecordCount.ToString(CultureInfo.InvariantCulture)} records from {Source})";
+}
+
+/// <summary>The zones a server is authoritative for; finds the closest enclosing zone without allocating.</summary>
+public sealed class ZoneSet
+{
+    private readonly Dictionary<string, Zone> _zones = new(StringComparer.Ordinal);
+    private Dictionary<string, Zone>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+
+    public ZoneSet(IEnumerable<Zone> zones)
+    {
+        foreach (var zone in zones)
+        {
+            _zones[zone.Origin.Key] = zone;
+        }
+        _lookup = _zones.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
+
+    public int Count => _zones.Count;
+
+    public IEnumerable<Zone> Zones => _zones.Values;
+
+    public int RecordCount
+    {
+        get
+        {
+            var n = 0;
+            foreach (var zone in _zones.Values)
+            {
+                n += zone.RecordCount;
+            }
+            return n;
+        }
+    }
+
+    /// <summary>The most specific zone containing the name with lookup key <paramref name="key"/>.</summary>
+    public Zone? FindZone(ReadOnlySpan<char> key)
+    {
+        var i = 0;
+        while (true)
+        {
+            if (_lookup.TryGetValue(key[i..], out var zone))
+            {
+                return zone;
+            }
+            if (i >= key.Length || key[i] == 0)
+            {
+                return null;
+            }
+            i += key[i] + 1;
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using Unikernel.Devices;
+
+namespace Unikernel.Protocols.Dns;
+
+/// <summary>Loads zones from a key-value store and from files, reporting bad zones without failing the rest.</summary>
+public static class ZoneCatalog
+{
+    /// <summary>
+    /// Loads every <c>*.zone</c> key of <paramref name="store"/> (may be null) and every file in <paramref name="files"/>.
+    /// Each bad zone's errors go to <paramref name="report"/> and the zone is skipped; a later zone with the same origin
+    /// replaces an earlier one (with a report line).
+    /// </summary>
+    public static ZoneSet Load(IKeyValueStore? store, IEnumerable<string> files, Action<string> report, out int failed)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        ArgumentNullException.ThrowIfNull(report);
+        var results = store is null ? [] : ZoneFile.LoadStore(store);
+        foreach (var file in files)
+        {
+            results.Add(ZoneFile.LoadFile(file));
+        }
+        var zones = new Dictionary<string, Zone>(StringComparer.Ordinal);
+        failed = 0;
+        foreach (var result in results)
+        {
+            if (!result.Success)
+            {
+                failed++;
+                report($"zone {result.Source} not loaded ({result.Errors.Count.ToString(CultureInfo.InvariantCulture)} error(s)):");
+                foreach (var error in result.Errors)
+                {
+                    report("  " + error);
+                }
+                continue;
+            }
+            var zone = result.Zone!;
+            if (zones.TryGetValue(zone.Origin.Key, out var previous))
+            {
+                report($"zone {zone.Origin} from {zone.Source} replaces the one from {previous.Source}");
+            }
+            zones[zone.Origin.Key] = zone;
+        }
+        return new ZoneSet(zones.Values);
+    }
+}

@@ -1,0 +1,47 @@
+using Unikernel.Protocols.Dns;
+
+namespace Unikernel.Protocols.Tests.Dns;
+
+internal static class TestZone
+{
+    public static string SamplePath
+    {
+        get
+        {
+            var dir = AppContext.BaseDirectory;
+            while (dir is not null && !File.Exists(Path.Combine(dir, "examples", "dns", "zones", "example.org.zone")))
+            {
+                dir = Path.GetDirectoryName(dir);
+            }
+            return dir is null
+                ? throw new InvalidOperationException("examples/dns/zones/example.org.zone not found above the test directory")
+                : Path.Combine(dir, "examples", "dns", "zones", "example.org.zone");
+        }
+    }
+
+    public static Zone LoadSample()
+    {
+        var result = ZoneFile.LoadFile(SamplePath);
+        Assert.True(result.Success, string.Join("\n", result.Errors));
+        return result.Zone!;
+    }
+
+    public static DnsName N(string text) => DnsName.TryParse(text, null, out var n, out var e) ? n : throw new ArgumentException(e);
+
+    public static DnsMessage Ask(DnsResponder responder, string name, ushort type, int edns = -1, bool tcp = false, byte ednsVersion = 0, ushort id = 0x4242)
+    {
+        var query = DnsMessage.Query(N(name), type, id, ednsPayload: edns, ednsVersion: ednsVersion).Encode();
+        return Send(responder, query, tcp);
+    }
+
+    public static DnsMessage Send(DnsResponder responder, byte[] query, bool tcp = false)
+    {
+        var buffer = new byte[tcp ? 65535 : 4096];
+        var n = responder.Respond(query, buffer, tcp);
+        Assert.True(n > 0, "no response");
+        Assert.True(DnsMessage.TryParse(buffer.AsSpan(0, n), out var m, out var error), error);
+        return m!;
+    }
+
+    public static string[] Texts(IEnumerable<DnsRecord> records) => records.Select(r => r.ToString()).Order(StringComparer.Ordinal).ToArray();
+}
