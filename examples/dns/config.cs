@@ -1,0 +1,25 @@
+using Unikernel.Config;
+
+namespace DnsAppliance;
+
+// The authoritative DNS appliance: a network stack (host sockets, or our direct stack with -p:UnikernelNet=direct),
+// zone files compiled into the image, and the DNS job over them.
+[Unikernel("dns")]
+public static partial class DnsConfig
+{
+    static void Configure(Configuration c)
+    {
+        var console = c.Console();
+        var stack = c.Stack();
+        var data = c.Crunch("zones");
+        c.Register(c.Main<DnsJob>(
+            console,
+            stack,
+            data,
+            c.Argument("address", "0.0.0.0", "Address to listen on"),
+            c.Argument("port", 53, "UDP and TCP port to listen on"),
+            c.Argument("zone", new string[0], "A zone file to serve"),
+            c.Argument("zones", "", "Serve the zone files in this directory instead of the compiled-in ones"),
+            c.Argument("log-level", "info", "Log level: debug, info, warn or error")));
+    }
+}
