@@ -43,12 +43,12 @@ public sealed class DirectStackTests : IDisposable
     private static void Finish(Task task) => Assert.True(task.Wait(Wait), "task did not finish in time");
 
     /// <summary>Pings until a reply arrives, moving virtual time by a second between tries so ARP retries fire.</summary>
-    private bool Ping(DirectStack from, DirectStack to, ushort id, int dataLength, int attempts = 10)
+    private bool Ping(DirectStack from, DirectStack to, ushort id, int dataLength, int attempts = 10, int firstWaitMilliseconds = 2000)
     {
         for (ushort seq = 0; seq < attempts; seq++)
         {
             from.SendEchoRequest(to.Address, id, seq, dataLength);
-            if (from.WaitForEchoReply(id, seq, TimeSpan.FromMilliseconds(seq == 0 ? 2000 : 300)))
+            if (from.WaitForEchoReply(id, seq, TimeSpan.FromMilliseconds(seq == 0 ? firstWaitMilliseconds : 200)))
             {
                 return true;
             }
@@ -94,7 +94,7 @@ public sealed class DirectStackTests : IDisposable
         _switch.LossRate = 0.3;
         for (ushort id = 10; id < 20; id++)
         {
-            Assert.True(Ping(a, b, id, 100, attempts: 30));
+            Assert.True(Ping(a, b, id, 100, attempts: 30, firstWaitMilliseconds: 200));
         }
         Assert.True(_switch.FramesLost > 0);
     }
