@@ -86,9 +86,17 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
         }
         if (ipv4.Length > 0)
         {
+            if (!ipv4.Contains('/', StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"direct stack option ipv4 = '{ipv4}': give ADDR/PREFIX (e.g. 10.0.0.2/24), or nothing to use DHCP", nameof(ipv4));
+            }
             var (address, prefix) = ParseOption(ipv4, "ipv4", IPv4Address.ParseCidr);
             _address = address;
             _mask = IPv4Address.MaskFromPrefix(prefix);
+            if (_staticGateway != 0 && ((_staticGateway ^ _address) & _mask) != 0)
+            {
+                throw new ArgumentException($"direct stack option ipv4Gateway = '{ipv4Gateway}' is not on the link {ipv4}", nameof(ipv4Gateway));
+            }
             _gateway = _staticGateway;
             _configured = true;
         }

@@ -10,7 +10,7 @@ namespace Unikernel.Protocols.Net;
 internal sealed class Reassembler
 {
     public const long DefaultTimeout = 30_000_000_000L;
-    public const int MaxFragmentsPerDatagram = 64;
+    public const int MaxFragmentsPerDatagram = 128;
     private const int MaxPayload = IPv4Packet.MaxLength - IPv4Packet.MinHeaderLength;
 
     private readonly Slot[] _slots;

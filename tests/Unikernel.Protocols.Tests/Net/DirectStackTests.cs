@@ -339,6 +339,10 @@ public sealed class DirectStackTests : IDisposable
         var error = Assert.Throws<ArgumentException>(() => new DirectStack(port, _clock, _clock, new SeededRandom(), "10.0.0.1/33", ""));
         Assert.Contains("ipv4", error.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => new DirectStack(port, _clock, _clock, new SeededRandom(), "10.0.0.1/24", "gateway"));
+        error = Assert.Throws<ArgumentException>(() => new DirectStack(port, _clock, _clock, new SeededRandom(), "10.0.0.1", ""));
+        Assert.Contains("ADDR/PREFIX", error.Message, StringComparison.Ordinal);
+        error = Assert.Throws<ArgumentException>(() => new DirectStack(port, _clock, _clock, new SeededRandom(), "10.0.0.1/24", "10.0.1.1"));
+        Assert.Contains("not on the link", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
