@@ -366,8 +366,18 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
             Counters.Malformed++;
             return;
         }
-        if (!_configured || arp.SenderProtocolAddress == 0)
+        if (!_configured)
         {
+            return;
+        }
+        if (arp.SenderProtocolAddress == 0)
+        {
+            // An ARP probe (RFC 5227) for our address: answer so the prober sees the address is taken.
+            if (arp.Operation == ArpOperation.Request && arp.TargetProtocolAddress == _address)
+            {
+                SendArpLocked(ArpOperation.Reply, arp.SenderHardwareAddress, 0, arp.SenderHardwareAddress);
+                Counters.ArpRepliesSent++;
+            }
             return;
         }
         var now = Now;

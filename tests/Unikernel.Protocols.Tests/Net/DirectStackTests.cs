@@ -2,11 +2,12 @@ using System.Net;
 using Unikernel.Devices;
 using Unikernel.Devices.Testing;
 using Unikernel.Protocols.Net;
+using Xunit.Abstractions;
 
 namespace Unikernel.Protocols.Tests.Net;
 
 /// <summary>Two direct stacks joined by a virtual switch, on virtual time (timers move only when a test says so).</summary>
-public sealed class DirectStackTests : IDisposable
+public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
     private readonly VirtualSwitch _switch = new(seed: 99);
@@ -325,6 +326,41 @@ public sealed class DirectStackTests : IDisposable
     }
 
     [Fact]
+    public async Task Udp_ports_are_exclusive_and_released_on_dispose()
+    {
+        var a = NewStack("10.0.0.1/24");
+        var socket = a.Udp.Bind(new IPEndPoint(IPAddress.Any, 53));
+        var error = Assert.Throws<System.Net.Sockets.SocketException>(() => a.Udp.Bind(new IPEndPoint(IPAddress.Any, 53)));
+        Assert.Equal(System.Net.Sockets.SocketError.AddressAlreadyInUse, error.SocketErrorCode);
+        var receiving = Task.Run(() => socket.Receive(new DatagramBatch(1, 64), CancellationToken.None));
+        Thread.Sleep(50);
+        socket.Dispose();
+        Assert.Equal(0, await receiving.WaitAsync(Wait));
+        using var again = a.Udp.Bind(new IPEndPoint(IPAddress.IPv6Any, 53));
+        Assert.Equal(53, again.LocalEndPoint.Port);
+        Assert.Throws<NotSupportedException>(() => a.Udp.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 54)));
+    }
+
+    [Fact]
+    public void Arp_probes_for_our_address_are_answered()
+    {
+        var a = NewStack("10.0.0.1/24");
+        var frames = new List<byte[]>();
+        _switch.Tap = frame => frames.Add(frame.ToArray());
+        var probe = new byte[60];
+        var prober = new MacAddress(0x02000000BEEF);
+        new EthernetRepr(MacAddress.Broadcast, prober, EtherType.Arp).TryWrite(probe, out _);
+        new ArpRepr(ArpOperation.Request, prober, 0, default, a.Address).TryWrite(probe.AsSpan(14), out _);
+        a.ProcessFrame(probe);
+        var reply = Assert.Single(frames);
+        Assert.True(ArpRepr.TryParse(reply.AsSpan(14), out var arp));
+        Assert.Equal(ArpOperation.Reply, arp.Operation);
+        Assert.Equal(a.Address, arp.SenderProtocolAddress);
+        Assert.Equal(prober, MacAddress.Read(reply));
+        Assert.False(a.Arp.Contains(0));
+    }
+
+    [Fact]
     public void Tcp_is_not_supported_yet()
     {
         var a = NewStack("10.0.0.1/24");
@@ -389,6 +425,13 @@ public sealed class DirectStackTests : IDisposable
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Equal(1000 * 17, network.Sent - sentBefore);
         Assert.Equal(0, allocated);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < 5000; i++)
+        {
+            Round();
+        }
+        watch.Stop();
+        output.WriteLine($"{watch.Elapsed.TotalNanoseconds / (5000 * 17):0} ns per frame (16 UDP in + 16 UDP out + ping in/out per round), 0 bytes allocated per frame");
     }
 
     private sealed class NullNetwork : INetworkInterface

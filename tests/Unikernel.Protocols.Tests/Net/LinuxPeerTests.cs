@@ -29,14 +29,14 @@ public sealed partial class LinuxPeerTests(ITestOutputHelper output)
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await stack.StartAsync(timeout.Token);
 
-        var ping = link.Exec("ping", "-c", "5", "-i", "0.2", "-W", "2", StackAddress).Check();
-        Assert.Contains("5 received", ping.Stdout, StringComparison.Ordinal);
+        var ping = link.Exec("ping", "-c", "10", "-i", "0.1", "-W", "2", StackAddress).Check();
+        Assert.Contains("10 received", ping.Stdout, StringComparison.Ordinal);
         output.WriteLine("RTT: " + RttLine().Match(ping.Stdout).Value);
         var neighbour = link.Exec("ip", "neigh", "show", StackAddress).Check();
         Assert.Contains(stack.MacAddress.ToString(), neighbour.Stdout, StringComparison.OrdinalIgnoreCase);
 
-        var big = link.Exec("ping", "-c", "3", "-i", "0.2", "-W", "2", "-s", "4000", StackAddress).Check();
-        Assert.Contains("3 received", big.Stdout, StringComparison.Ordinal);
+        var big = link.Exec("ping", "-c", "10", "-i", "0.1", "-W", "2", "-s", "4000", StackAddress).Check();
+        Assert.Contains("10 received", big.Stdout, StringComparison.Ordinal);
         output.WriteLine("RTT (-s 4000): " + RttLine().Match(big.Stdout).Value);
         Assert.True(stack.Counters.Reassembled >= 3, $"reassembled {stack.Counters.Reassembled}");
         Assert.True(stack.Counters.FragmentsSent >= 9, $"fragments sent {stack.Counters.FragmentsSent}");
