@@ -175,11 +175,12 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
             WakeTimerLocked(_dhcp.NextDeadline);
             FlushLocked();
         }
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
         var expired = _time.SleepAsync(DhcpTimeout, timeout.Token);
         var first = await Task.WhenAny(lease, expired).ConfigureAwait(false);
         await timeout.CancelAsync().ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (first != lease)
         {
             throw new TimeoutException(
@@ -303,6 +304,14 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
             catch (ObjectDisposedException)
             {
                 break;
+            }
+            catch (Exception exception) when (exception is not OutOfMemoryException)
+            {
+                // A failing device (an I/O error on the tap) must not take the process down: count it, back off, retry.
+                Counters.Errors++;
+                Counters.LastError = exception;
+                token.WaitHandle.WaitOne(100);
+                continue;
             }
             if (count == 0)
             {

@@ -103,6 +103,17 @@ public sealed class DhcpClientTests : IDisposable
         Assert.True(stack.Counters.DhcpMessagesSent >= 3, $"{stack.Counters.DhcpMessagesSent} discovers");
     }
 
+    [Fact]
+    public async Task Dispose_during_start_ends_the_wait()
+    {
+        using var port = _switch.AddPort();
+        var stack = new DirectStack(port, _clock, _clock, new SeededRandom(9), "", "");
+        var start = stack.StartAsync(CancellationToken.None);
+        await Task.Delay(50);
+        stack.Dispose();
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => start.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
     /// <summary>Answers ARP for its address and DHCP with a fixed lease (100 s, T1 50 s, T2 87 s).</summary>
     private sealed class ScriptedServer
     {
