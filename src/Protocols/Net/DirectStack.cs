@@ -109,10 +109,10 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
         _tx = new DatagramBatch(TxBatchCapacity, Math.Max(frameSize, MinimumFrame));
         _arp = new ArpCache(capacity: 64, pendingCapacity: 64, frameSize: Math.Max(frameSize, MinimumFrame));
         _reassembly = new Reassembler(slots: 8);
-        _udp = new DirectUdp(this);
-        Span<byte> seed = stackalloc byte[2];
+        Span<byte> seed = stackalloc byte[4];
         random.Fill(seed);
         _nextIdentification = (ushort)(seed[0] << 8 | seed[1]);
+        _udp = new DirectUdp(this, seed[2] << 8 | seed[3]);
     }
 
     public IUdp Udp => _udp;
@@ -142,8 +142,6 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
     internal Reassembler Reassembly => _reassembly;
 
     internal DhcpClient? Dhcp => _dhcp;
-
-    internal bool IsConfigured => _configured;
 
     internal long Now => _clock.ElapsedNanoseconds;
 
@@ -423,7 +421,7 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
             return;
         }
         var destination = packet.Destination;
-        var broadcast = destination == IPv4Address.Broadcast || (_configured && _mask != uint.MaxValue && destination == (_address | ~_mask));
+        var broadcast = IsBroadcastLocked(destination);
         var unicast = _configured && destination == _address;
         if (!unicast && !broadcast && (_configured || packet.Protocol != IPProtocol.Udp))
         {
@@ -551,8 +549,7 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
     /// <summary>Destination unreachable quoting the header and first 8 bytes of the datagram (RFC 792), rate-limited.</summary>
     private void SendUnreachableLocked(uint destination, byte code, ReadOnlySpan<byte> header, ReadOnlySpan<byte> payload)
     {
-        if (destination == 0 || destination == IPv4Address.Broadcast || IPv4Address.IsMulticast(destination)
-            || (_mask != uint.MaxValue && destination == (_address | ~_mask)))
+        if (destination == 0 || IsBroadcastLocked(destination) || IPv4Address.IsMulticast(destination))
         {
             return;
         }
@@ -655,7 +652,7 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
         MacAddress mac;
         uint nextHop = 0;
         var resolved = true;
-        if (destination == IPv4Address.Broadcast || (_configured && _mask != uint.MaxValue && destination == (_address | ~_mask)))
+        if (IsBroadcastLocked(destination))
         {
             mac = MacAddress.Broadcast;
         }
@@ -830,6 +827,10 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
             _timerWake.TrySetResult();
         }
     }
+
+    /// <summary>The limited broadcast, or our subnet's directed broadcast (none on /31 and /32 links).</summary>
+    private bool IsBroadcastLocked(uint address) =>
+        address == IPv4Address.Broadcast || (_configured && (~_mask & 0xFFFF_FFFE) != 0 && address == (_address | ~_mask));
 
     private uint NewTransactionId()
     {

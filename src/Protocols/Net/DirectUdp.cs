@@ -18,10 +18,11 @@ internal sealed class DirectUdp : IUdp
     private readonly Dictionary<ushort, DirectUdpSocket> _sockets = [];
     private int _nextEphemeral;
 
-    public DirectUdp(DirectStack stack)
+    /// <param name="ephemeralSeed">Where the search for a free ephemeral port starts (from the stack's random source).</param>
+    public DirectUdp(DirectStack stack, int ephemeralSeed)
     {
         _stack = stack;
-        _nextEphemeral = Environment.TickCount & 0x3FFF;
+        _nextEphemeral = ephemeralSeed & 0x3FFF;
     }
 
     public IUdpSocket Bind(IPEndPoint localEndPoint)

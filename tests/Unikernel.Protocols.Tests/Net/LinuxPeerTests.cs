@@ -134,7 +134,8 @@ public sealed partial class LinuxPeerTests(ITestOutputHelper output)
             finally
             {
                 dnsmasq.Kill();
-                await dnsmasq.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(5)).Token);
+                using var exit = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await dnsmasq.WaitForExitAsync(exit.Token);
                 output.WriteLine(await log);
             }
         }
