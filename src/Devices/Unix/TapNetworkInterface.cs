@@ -12,7 +12,7 @@ namespace Unikernel.Devices.Unix;
 /// A Linux tap device (<c>/dev/net/tun</c> with <c>IFF_TAP | IFF_NO_PI</c>): the kernel's side is the netdev of that
 /// name, ours is the "wire". The device is created if absent and, unless made persistent, vanishes when disposed.
 /// Non-blocking reads and writes straight from and into the pinned batch slots; no allocation per frame.
-/// Our MAC address is a random locally administered one (the netdev keeps its own).
+/// Our MAC address is a locally administered one derived from the interface name (the netdev keeps its own).
 /// </summary>
 public sealed partial class TapNetworkInterface : INetworkInterface
 {
@@ -83,8 +83,12 @@ public sealed partial class TapNetworkInterface : INetworkInterface
                 _ => new IOException($"cannot attach to tap '{interfaceName}' (TUNSETIFF): {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})"),
             };
         }
-        RandomNumberGenerator.Fill(_mac);
-        _mac[0] = (byte)((_mac[0] & 0xFE) | 0x02);
+        // A locally administered unicast address derived from the name: stable across restarts (the same DHCP lease,
+        // no stale neighbour entries), different from the netdev's own address.
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(Encoding.ASCII.GetBytes("unikernel-tap:" + interfaceName), hash);
+        hash[..6].CopyTo(_mac);
+        _mac[0] = (byte)((_mac[0] & 0xFC) | 0x02);
     }
 
     public string Name { get; }

@@ -21,8 +21,10 @@ public class TapNetworkInterfaceTests
         Assert.True(Environment.IsPrivilegedProcess, "tap tests need root (CI runs them as root)");
         Assert.True(File.Exists(TapNetworkInterface.DevicePath), $"tap tests need {TapNetworkInterface.DevicePath}");
         var name = $"ukd{Environment.ProcessId % 0x100000:x}n{Interlocked.Increment(ref s_counter)}";
+        byte[] mac;
         using (var tap = new TapNetworkInterface(name))
         {
+            mac = tap.MacAddress.ToArray();
             Assert.Equal(6, tap.MacAddress.Length);
             Assert.Equal(0x02, tap.MacAddress[0] & 0x03);
             Assert.Equal(1500, tap.Mtu);
@@ -34,6 +36,9 @@ public class TapNetworkInterfaceTests
         }
         Assert.DoesNotContain(name, Ip("link", "show"), StringComparison.Ordinal);
         using var again = new TapNetworkInterface(name);
+        Assert.Equal(mac, again.MacAddress.ToArray()); // stable for a name
+        using var other = new TapNetworkInterface(name + "b");
+        Assert.NotEqual(other.MacAddress.ToArray(), again.MacAddress.ToArray());
     }
 
     private static string Ip(params string[] arguments)
