@@ -228,9 +228,15 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
                 }
                 SendArpLocked(ArpOperation.Request, MacAddress.Broadcast, retry, default);
             }
-            var timeouts = _reassembly.Timeouts;
-            _reassembly.Expire(now);
-            Counters.ReassemblyTimeouts += _reassembly.Timeouts - timeouts;
+            while (_reassembly.TryExpire(now, out var header, out var firstBytes))
+            {
+                Counters.ReassemblyTimeouts++;
+                // RFC 1122 §3.3.2: time exceeded (fragment reassembly) when the first fragment had arrived.
+                if (header.Length >= IPv4Packet.MinHeaderLength && _configured && IPv4Address.Read(header[16..]) == _address)
+                {
+                    SendIcmpErrorLocked(IPv4Address.Read(header[12..]), IcmpType.TimeExceeded, IcmpTimeExceededCode.Reassembly, header, firstBytes);
+                }
+            }
             _dhcp?.Poll(now);
             FlushLocked();
             return NextDeadlineLocked();
@@ -506,6 +512,9 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
             case IcmpType.DestinationUnreachable:
                 Counters.UnreachablesReceived++;
                 break;
+            case IcmpType.TimeExceeded:
+                Counters.TimeExceededReceived++;
+                break;
         }
     }
 
@@ -546,8 +555,11 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
         }
     }
 
-    /// <summary>Destination unreachable quoting the header and first 8 bytes of the datagram (RFC 792), rate-limited.</summary>
-    private void SendUnreachableLocked(uint destination, byte code, ReadOnlySpan<byte> header, ReadOnlySpan<byte> payload)
+    private void SendUnreachableLocked(uint destination, byte code, ReadOnlySpan<byte> header, ReadOnlySpan<byte> payload) =>
+        SendIcmpErrorLocked(destination, IcmpType.DestinationUnreachable, code, header, payload);
+
+    /// <summary>An ICMP error quoting the header and first 8 bytes of the datagram (RFC 792), rate-limited.</summary>
+    private void SendIcmpErrorLocked(uint destination, byte type, byte code, ReadOnlySpan<byte> header, ReadOnlySpan<byte> payload)
     {
         if (destination == 0 || IsBroadcastLocked(destination) || IPv4Address.IsMulticast(destination))
         {
@@ -569,9 +581,16 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
         var quoted = _scratch.AsSpan(IcmpPacket.HeaderLength, header.Length + Math.Min(8, payload.Length));
         header.CopyTo(quoted);
         payload[..Math.Min(8, payload.Length)].CopyTo(quoted[header.Length..]);
-        IcmpRepr.Unreachable(code, quoted).TryWrite(_scratch, out var written);
+        new IcmpRepr(type, code, 0, 0, quoted).TryWrite(_scratch, out var written);
         SendIPv4Locked(destination, IPProtocol.Icmp, _scratch.AsSpan(0, written));
-        Counters.UnreachablesSent++;
+        if (type == IcmpType.DestinationUnreachable)
+        {
+            Counters.UnreachablesSent++;
+        }
+        else
+        {
+            Counters.TimeExceededSent++;
+        }
     }
 
     // ---- send path ----
@@ -898,6 +917,8 @@ public sealed class DirectStackCounters
     public long UnreachablesSent { get; internal set; }
     public long UnreachablesRateLimited { get; internal set; }
     public long UnreachablesReceived { get; internal set; }
+    public long TimeExceededSent { get; internal set; }
+    public long TimeExceededReceived { get; internal set; }
     public long UdpDelivered { get; internal set; }
     public long UdpNoPort { get; internal set; }
     public long UdpQueueDrops { get; internal set; }

@@ -11,6 +11,12 @@ public static class IcmpType
     public const byte TimeExceeded = 11;
 }
 
+public static class IcmpTimeExceededCode
+{
+    public const byte TimeToLive = 0;
+    public const byte Reassembly = 1;
+}
+
 public static class IcmpUnreachableCode
 {
     public const byte Protocol = 2;

@@ -104,6 +104,7 @@ internal sealed class Reassembler
         {
             packet.Header.CopyTo(slot.Header);
             slot.HeaderLength = packet.HeaderLength;
+            slot.FirstLength = data.Length;
         }
         if (slot.TotalLength >= 0 && slot.Received == slot.TotalLength)
         {
@@ -132,17 +133,27 @@ internal sealed class Reassembler
         }
     }
 
-    /// <summary>Discards datagrams past their deadline.</summary>
-    public void Expire(long now)
+    /// <summary>
+    /// Discards one datagram past its deadline; call until false. When its first fragment had arrived, returns that
+    /// fragment's header and first 8 data bytes (for ICMP time exceeded, RFC 1122 §3.3.2), else empty spans. The spans
+    /// are valid until the next call.
+    /// </summary>
+    public bool TryExpire(long now, out ReadOnlySpan<byte> header, out ReadOnlySpan<byte> firstBytes)
     {
         foreach (var slot in _slots)
         {
             if (slot.InUse && now >= slot.Deadline)
             {
                 Timeouts++;
+                header = slot.Header.AsSpan(0, slot.HeaderLength);
+                firstBytes = slot.HeaderLength > 0 ? slot.Buffer.AsSpan(0, Math.Min(8, slot.FirstLength)) : default;
                 slot.Reset();
+                return true;
             }
         }
+        header = default;
+        firstBytes = default;
+        return false;
     }
 
     private Slot? Find(IPv4Packet packet, long now)
@@ -191,6 +202,7 @@ internal sealed class Reassembler
         public byte[]? Buffer;
         public readonly byte[] Header = new byte[60];
         public int HeaderLength;
+        public int FirstLength;
         public readonly (int Start, int End)[] Ranges = new (int, int)[MaxFragmentsPerDatagram];
         public int RangeCount;
         public int Received;

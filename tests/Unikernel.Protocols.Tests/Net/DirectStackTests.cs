@@ -265,6 +265,13 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
         b.Poll();
         Assert.Equal(0, b.Reassembly.InProgress);
         Assert.Equal(1, b.Counters.ReassemblyTimeouts);
+        Assert.Equal(1, b.Counters.TimeExceededSent);
+        Assert.True(SpinWait.SpinUntil(() => a.Counters.TimeExceededReceived == 1, Wait));
+        Fragment(5, 8, 8, more: false); // no first fragment: no time exceeded
+        _clock.Advance(TimeSpan.FromSeconds(31));
+        b.Poll();
+        Assert.Equal(2, b.Counters.ReassemblyTimeouts);
+        Assert.Equal(1, b.Counters.TimeExceededSent);
 
         Fragment(2, 0, 16, more: true);
         Fragment(2, 8, 16, more: true);
