@@ -1,0 +1,262 @@
+using System;
+using System.IO;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using System.Threading;
+using Microsoft.Win32.SafeHandles;
+
+namespace Unikernel.Devices.Unix;
+
+/// <summary>
+/// A Linux tap device (<c>/dev/net/tun</c> with <c>IFF_TAP | IFF_NO_PI</c>): the kernel's side is the netdev of that
+/// name, ours is the "wire". The device is created if absent and, unless made persistent, vanishes when disposed.
+/// Non-blocking reads and writes straight from and into the pinned batch slots; no allocation per frame.
+/// Our MAC address is a locally administered one derived from the interface name (the netdev keeps its own).
+/// </summary>
+public sealed partial class TapNetworkInterface : INetworkInterface
+{
+    public const string DevicePath = "/dev/net/tun";
+
+    private const int ORdWr = 0x2;
+    private const int ONonBlock = 0x800;
+    private const int OCloExec = 0x80000;
+    private const nuint TunSetIff = 0x400454CA;
+    private const short IffTap = 0x0002;
+    private const short IffNoPi = 0x1000;
+    private const int IfNameSize = 16;
+    private const int IfReqSize = 40;
+    private const short PollIn = 0x1;
+    private const short PollOut = 0x4;
+    private const int EIntr = 4;
+    private const int EAgain = 11;
+    private const int ENoent = 2;
+    private const int EAcces = 13;
+    private const int EPerm = 1;
+    private const int EBusy = 16;
+    private const int PollSliceMilliseconds = 100;
+
+    private readonly TapHandle _handle;
+    private readonly byte[] _mac = new byte[6];
+
+    public TapNetworkInterface(string interfaceName)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(interfaceName);
+        var nameBytes = Encoding.ASCII.GetBytes(interfaceName);
+        if (nameBytes.Length >= IfNameSize)
+        {
+            throw new ArgumentException($"interface name '{interfaceName}' is longer than {IfNameSize - 1} characters", nameof(interfaceName));
+        }
+        Name = interfaceName;
+        var fd = Open(DevicePath, ORdWr | ONonBlock | OCloExec);
+        if (fd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw errno switch
+            {
+                ENoent => new IOException($"{DevicePath} does not exist: load the tun module (modprobe tun) or run where tap devices are available"),
+                EAcces or EPerm => new UnauthorizedAccessException($"permission denied opening {DevicePath}: the tap backend needs root or CAP_NET_ADMIN"),
+                _ => new IOException($"cannot open {DevicePath}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})"),
+            };
+        }
+        _handle = new TapHandle(fd);
+        Span<byte> request = stackalloc byte[IfReqSize];
+        request.Clear();
+        nameBytes.CopyTo(request);
+        MemoryMarshal.Write(request[IfNameSize..], (short)(IffTap | IffNoPi));
+        int result;
+        unsafe
+        {
+            fixed (byte* pointer = request)
+            {
+                result = Ioctl(fd, TunSetIff, pointer);
+            }
+        }
+        if (result < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            _handle.Dispose();
+            throw errno switch
+            {
+                EPerm or EAcces => new UnauthorizedAccessException($"creating tap '{interfaceName}' was refused: the tap backend needs root or CAP_NET_ADMIN"),
+                EBusy => new IOException($"tap '{interfaceName}' is already in use by another process"),
+                _ => new IOException($"cannot attach to tap '{interfaceName}' (TUNSETIFF): {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})"),
+            };
+        }
+        // A locally administered unicast address derived from the name: stable across restarts (the same DHCP lease,
+        // no stale neighbour entries), different from the netdev's own address.
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(Encoding.ASCII.GetBytes("unikernel-tap:" + interfaceName), hash);
+        hash[..6].CopyTo(_mac);
+        _mac[0] = (byte)((_mac[0] & 0xFC) | 0x02);
+    }
+
+    public string Name { get; }
+
+    public ReadOnlySpan<byte> MacAddress => _mac;
+
+    public int Mtu => 1500;
+
+    public int Receive(DatagramBatch frames, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(frames);
+        var added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            var fd = (int)_handle.DangerousGetHandle();
+            while (true)
+            {
+                var count = 0;
+                while (count < frames.Capacity)
+                {
+                    var slot = frames.Slot(count);
+                    nint n;
+                    unsafe
+                    {
+                        fixed (byte* pointer = slot)
+                        {
+                            n = Read(fd, pointer, (nuint)slot.Length);
+                        }
+                    }
+                    if (n < 0)
+                    {
+                        var errno = Marshal.GetLastPInvokeError();
+                        if (errno == EIntr)
+                        {
+                            continue;
+                        }
+                        if (errno == EAgain)
+                        {
+                            break;
+                        }
+                        throw new IOException($"read from tap '{Name}' failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+                    }
+                    frames.SetLength(count, (int)n);
+                    count++;
+                }
+                if (count > 0)
+                {
+                    frames.Count = count;
+                    return count;
+                }
+                if (cancellationToken.IsCancellationRequested || _handle.IsClosed)
+                {
+                    frames.Count = 0;
+                    return 0;
+                }
+                WaitFor(fd, PollIn);
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            frames.Count = 0;
+            return 0;
+        }
+        finally
+        {
+            if (added)
+            {
+                _handle.DangerousRelease();
+            }
+        }
+    }
+
+    public int Send(DatagramBatch frames)
+    {
+        ArgumentNullException.ThrowIfNull(frames);
+        var added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            var fd = (int)_handle.DangerousGetHandle();
+            var sent = 0;
+            var retried = false;
+            while (sent < frames.Count)
+            {
+                var frame = frames.Datagram(sent);
+                nint n;
+                unsafe
+                {
+                    fixed (byte* pointer = frame)
+                    {
+                        n = Write(fd, pointer, (nuint)frame.Length);
+                    }
+                }
+                if (n < 0)
+                {
+                    var errno = Marshal.GetLastPInvokeError();
+                    if (errno == EIntr)
+                    {
+                        continue;
+                    }
+                    if (errno == EAgain && !retried)
+                    {
+                        // The kernel's queue is full: wait once (bounded), then give up on the rest.
+                        retried = true;
+                        WaitFor(fd, PollOut);
+                        continue;
+                    }
+                    return sent;
+                }
+                sent++;
+            }
+            return sent;
+        }
+        catch (ObjectDisposedException)
+        {
+            return 0;
+        }
+        finally
+        {
+            if (added)
+            {
+                _handle.DangerousRelease();
+            }
+        }
+    }
+
+    public void Dispose() => _handle.Dispose();
+
+    private static void WaitFor(int fd, short events)
+    {
+        PollFd poll = new() { Fd = fd, Events = events };
+        unsafe
+        {
+            PollFds(&poll, 1, PollSliceMilliseconds);
+        }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    private sealed class TapHandle : SafeHandleZeroOrMinusOneIsInvalid
+    {
+        public TapHandle(int fd) : base(ownsHandle: true) => SetHandle(fd);
+
+        protected override bool ReleaseHandle() => TapNetworkInterface.Close((int)handle) == 0;
+    }
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    private static unsafe partial int Ioctl(int fd, nuint request, void* argument);
+
+    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
+    private static unsafe partial nint Read(int fd, byte* buffer, nuint count);
+
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    private static unsafe partial nint Write(int fd, byte* buffer, nuint count);
+
+    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
+    private static unsafe partial int PollFds(PollFd* fds, nuint count, int timeoutMilliseconds);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static partial int Close(int fd);
+}
