@@ -101,7 +101,7 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public void Udp_echo_between_two_stacks_with_fragmentation_and_reordering()
+    public void Udp_echo_between_two_stacks_with_fragmentation_reordering_and_loss()
     {
         var (a, b) = StartPair();
         using var server = b.Udp.Bind(new IPEndPoint(IPAddress.Any, 7));
@@ -147,6 +147,39 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
             }
             Assert.True(received, $"no echo of {size} bytes");
         }
+
+        // A lossy, reordering link: each datagram is retried until its echo comes back (late echoes are skipped).
+        _switch.LossRate = 0.2;
+        var retries = 0;
+        for (var n = 0; n < 20; n++)
+        {
+            var payload = new byte[100];
+            new Random(1000 + n).NextBytes(payload);
+            var send = new DatagramBatch(1, 100);
+            send.TryAdd(payload, peer);
+            var received = false;
+            for (var attempt = 0; attempt < 20 && !received; attempt++)
+            {
+                client.Send(send);
+                using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+                while (!received && client.Receive(receive, timeout.Token) > 0)
+                {
+                    for (var i = 0; i < receive.Count; i++)
+                    {
+                        received |= receive.Datagram(i).SequenceEqual(payload);
+                    }
+                }
+                if (!received)
+                {
+                    retries++;
+                    _clock.Advance(TimeSpan.FromSeconds(1));
+                    a.Poll();
+                    b.Poll();
+                }
+            }
+            Assert.True(received, $"datagram {n} never echoed over the lossy link");
+        }
+        Assert.True(retries > 0 && _switch.FramesLost > 0, $"{retries} retries, {_switch.FramesLost} frames lost");
         stop.Cancel();
         Finish(echo);
     }
