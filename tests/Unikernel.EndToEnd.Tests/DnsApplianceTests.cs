@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Unikernel.EndToEnd.Tests;
+
+/// <summary>
+/// The published DNS appliance (NativeAOT, host sockets) on loopback, queried by real clients: dig and kdig over UDP
+/// and TCP, with the compiled-in zone and with zone files given at run time.
+/// </summary>
+public sealed class DnsApplianceTests
+{
+    private static readonly TimeSpan ClientTimeout = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public void Publish_reports_no_trim_or_AOT_warnings()
+    {
+        var dns = Appliances.Publish("dns");
+        dns.AssertSucceeded();
+        var warnings = dns.Publish.StandardOutput.Split('\n').Where(line => line.Contains("warning", StringComparison.OrdinalIgnoreCase)).ToList();
+        Assert.True(warnings.Count == 0, "publish printed warnings:\n" + string.Join('\n', warnings));
+    }
+
+    [Theory]
+    [InlineData("dig", "")]
+    [InlineData("dig", "+tcp")]
+    [InlineData("kdig", "")]
+    [InlineData("kdig", "+tcp")]
+    public void Answers_real_clients_over_udp_and_tcp(string client, string transport)
+    {
+        using var server = RunningAppliance.Start();
+        var answer = Query(client, server.Port, "www.example.org", "A", transport);
+        Assert.Contains("status: NOERROR", answer);
+        Assert.Contains(" aa", FlagsLine(answer));
+        Assert.Contains("web.example.org.", answer);
+        Assert.Contains("192.0.2.80", answer);
+    }
+
+    [Fact]
+    public void Names_outside_the_zone_are_refused_and_missing_names_are_nxdomain_with_soa()
+    {
+        using var server = RunningAppliance.Start();
+        Assert.Contains("status: REFUSED", Query("dig", server.Port, "www.example.com", "A", ""));
+        var missing = Query("dig", server.Port, "nope.example.org", "A", "");
+        Assert.Contains("status: NXDOMAIN", missing);
+        Assert.Contains("AUTHORITY: 1", missing);
+        Assert.Contains("SOA", missing);
+    }
+
+    [Fact]
+    public void Serves_zone_files_given_at_run_time()
+    {
+        var directory = Directory.CreateTempSubdirectory("unikernel-zones-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(directory, "test.internal.zone"), """
+                $TTL 300
+                @   IN SOA ns.test.internal. admin.test.internal. ( 1 3600 600 86400 300 )
+                    IN NS  ns
+                ns  IN A   192.0.2.53
+                app IN A   192.0.2.10
+                """);
+            using var server = RunningAppliance.Start("--zones", directory);
+            var answer = Query("dig", server.Port, "app.test.internal", "A", "");
+            Assert.Contains("status: NOERROR", answer);
+            Assert.Contains("192.0.2.10", answer);
+            // The compiled-in zone is replaced, not merged.
+            Assert.Contains("status: REFUSED", Query("dig", server.Port, "www.example.org", "A", ""));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_bad_zone_is_reported_and_not_loaded_while_the_good_ones_are_served()
+    {
+        var directory = Directory.CreateTempSubdirectory("unikernel-zones-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(directory, "good.internal.zone"), "$TTL 300\n@ IN SOA ns admin 1 2 3 4 5\n IN NS ns\nns IN A 192.0.2.1\n");
+            File.WriteAllText(Path.Combine(directory, "bad.internal.zone"), "$TTL 300\n@ IN SOA ns admin 1 2 3 4 5\nwww IN A 999.1.1.1\n");
+            using var server = RunningAppliance.Start("--zones", directory);
+            Assert.Contains("status: NOERROR", Query("dig", server.Port, "ns.good.internal", "A", ""));
+            Assert.Contains("status: REFUSED", Query("dig", server.Port, "www.bad.internal", "A", ""));
+            var log = server.Output();
+            Assert.Contains("bad.internal.zone", log);
+            Assert.Contains(":3:", log); // the line of the bad record
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private static string Query(string client, int port, string name, string type, string transport)
+    {
+        // dig counts tries, kdig counts retries.
+        var arguments = new List<string> { "@127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), name, type, "+time=2", client == "kdig" ? "+retry=1" : "+tries=2" };
+        if (transport.Length > 0)
+        {
+            arguments.Add(transport);
+        }
+        var result = Processes.Run(client, arguments, ClientTimeout);
+        Assert.True(result.ExitCode == 0, $"{client} failed (is the Debian package installed? scripts/setup.sh installs it):\n{result}");
+        return result.StandardOutput;
+    }
+
+    private static string FlagsLine(string answer) =>
+        answer.Split('\n').FirstOrDefault(line => line.Contains("flags:", StringComparison.OrdinalIgnoreCase)) ?? "";
+
+    /// <summary>The published image listening on a free loopback port; killed on dispose.</summary>
+    private sealed class RunningAppliance : IDisposable
+    {
+        private readonly Process _process;
+        private readonly System.Text.StringBuilder _output = new();
+
+        private RunningAppliance(Process process, int port)
+        {
+            _process = process;
+            Port = port;
+        }
+
+        public int Port { get; }
+
+        public static RunningAppliance Start(params string[] extra)
+        {
+            var dns = Appliances.Publish("dns");
+            dns.AssertSucceeded();
+            var port = FreePort();
+            var info = new ProcessStartInfo(dns.ImagePath) { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var argument in new[] { "--address", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture) }.Concat(extra))
+            {
+                info.ArgumentList.Add(argument);
+            }
+            var process = Process.Start(info)!;
+            var appliance = new RunningAppliance(process, port);
+            process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (appliance._output) { appliance._output.AppendLine(e.Data); } } };
+            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (appliance._output) { appliance._output.AppendLine(e.Data); } } };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            // Ready when it logs its listening endpoints (bounded wait).
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (!appliance.Output().Contains("listening on", StringComparison.Ordinal))
+            {
+                if (process.HasExited || DateTime.UtcNow > deadline)
+                {
+                    var log = appliance.Output();
+                    appliance.Dispose();
+                    Assert.Fail("the DNS appliance did not start:\n" + log);
+                }
+                Thread.Sleep(20);
+            }
+            return appliance;
+        }
+
+        public string Output()
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+
+        private static int FreePort()
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            return ((IPEndPoint)socket.LocalEndPoint!).Port;
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill();
+                _process.WaitForExit(5000);
+            }
+            _process.Dispose();
+        }
+    }
+}
