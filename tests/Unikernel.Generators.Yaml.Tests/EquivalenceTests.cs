@@ -140,6 +140,14 @@ public sealed class EquivalenceTests
         Assert.Empty(yaml.CompileErrors);
     }
 
+    [Fact]
+    public void A_unikernel_yaml_outside_the_project_directory_is_data_not_configuration()
+    {
+        var hello = ("/project/Hello.cs", Harness.Example("hello/Hello.cs"));
+        var result = Harness.Run(null, [hello, ("/project/config.cs", Harness.Example("hello/config.cs"))], files: [("/project/htdocs/unikernel.yaml", "not: [valid")]);
+        Assert.DoesNotContain(result.Diagnostics, d => d.Id == "UK0017" || d.Id.StartsWith("UK1", StringComparison.Ordinal));
+    }
+
     private static void AssertSameOutput(Harness.Result csharp, Harness.Result yaml)
     {
         var expected = csharp.Run.Results.Single().GeneratedSources.OrderBy(s => s.HintName, StringComparer.Ordinal).Select(s => (s.HintName, s.SourceText.ToString())).ToList();

@@ -50,6 +50,17 @@ internal sealed class YamlConfigReader
     public static bool IsConfigurationFile(string path) =>
         string.Equals(System.IO.Path.GetFileName(path), FileName, StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>True when <paramref name="path"/> lies directly in the project directory (or the directory is unknown).</summary>
+    public static bool IsInProjectDirectory(string path, string projectDirectory)
+    {
+        if (projectDirectory.Length == 0)
+        {
+            return true;
+        }
+        var directory = (System.IO.Path.GetDirectoryName(path) ?? "").Replace('\\', '/').TrimEnd('/');
+        return string.Equals(directory, projectDirectory.Replace('\\', '/').TrimEnd('/'), StringComparison.OrdinalIgnoreCase);
+    }
+
     public static ConfigModel Read(YamlDocumentSyntax document, Compilation compilation, CancellationToken cancellationToken)
     {
         var reader = new YamlConfigReader(document, compilation, cancellationToken);
