@@ -25,6 +25,42 @@ public sealed class EquivalenceTests
         }
     }
 
+    /// <summary>Every examples/NAME-yaml twin of an examples/NAME with a config.cs (found on disk, so new twins are covered).</summary>
+    public static TheoryData<string, string> Twins()
+    {
+        var data = new TheoryData<string, string>();
+        var root = Path.Combine(AppContext.BaseDirectory, "examples");
+        foreach (var yaml in Directory.GetFiles(root, "unikernel.yaml", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            var twin = Path.GetFileName(Path.GetDirectoryName(yaml)!);
+            var original = twin.EndsWith("-yaml", StringComparison.Ordinal) ? twin[..^5] : null;
+            if (original is not null && File.Exists(Path.Combine(root, original, "config.cs")))
+            {
+                foreach (var target in new[] { "unix", "test", "microvm", "xen" })
+                {
+                    data.Add(original, target);
+                }
+            }
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Twins))]
+    public void Every_yaml_twin_generates_the_code_of_its_config_cs(string example, string target)
+    {
+        var root = Path.Combine(AppContext.BaseDirectory, "examples");
+        (string, string) Source(string file) => ("/project/" + Path.GetFileName(file), File.ReadAllText(file));
+        var shared = Directory.GetFiles(Path.Combine(root, example), "*.cs").Where(f => Path.GetFileName(f) != "config.cs").Order(StringComparer.Ordinal).Select(Source).ToArray();
+        var own = Directory.GetFiles(Path.Combine(root, example + "-yaml"), "*.cs").Order(StringComparer.Ordinal).Select(Source).ToArray();
+        var csharp = Harness.Run(null, [.. shared, Source(Path.Combine(root, example, "config.cs"))], target);
+        var yaml = Harness.Run(File.ReadAllText(Path.Combine(root, example + "-yaml", "unikernel.yaml")), [.. shared, .. own], target);
+        AssertSameOutput(csharp, yaml);
+    }
+
+    [Fact]
+    public void There_is_a_yaml_twin() => Assert.NotEmpty(Twins());
+
     private const string RichTypes = """
         using System.Threading;
         using System.Threading.Tasks;
