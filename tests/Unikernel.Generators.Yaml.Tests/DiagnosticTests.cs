@@ -144,6 +144,7 @@ public sealed class DiagnosticTests
         { "unclosed flow nesting", Head + "jobs: " + new string('{', 50_000) + "\n", "UK1010" },
         { "unclosed shallow flow", Head + "jobs: {{{{\n", "UK1001" },
         { "many nodes", Head + "devices:\n" + string.Concat(Enumerable.Range(0, 15_000).Select(i => $"  d{i}: {{ kind: console }}\n")), "UK1010" },
+        { "long chain of references", Head + "devices:\n" + string.Concat(Enumerable.Range(0, 2_000).Select(i => $"  d{i}: {{ type: T.Loop, args: [d{i + 1}] }}\n")) + "  d2000: { kind: console }\njobs: { hello: { type: T.Hello, args: [{ kind: console }, { kind: time }, d0] } }\n", "UK1010" },
         { "long scalar", Head + "name2: " + new string('y', 900_000) + "\n", "UK1002" },
         { "many errors", Head + string.Concat(Enumerable.Range(0, 5_000).Select(i => $"bad{i}: 1\n")), "UK1002" },
         { "control characters", Head + "devices: { c: { kind: \u0001 } }\n", "UK1005" },

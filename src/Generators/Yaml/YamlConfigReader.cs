@@ -18,6 +18,7 @@ internal sealed class YamlConfigReader
     public const string FileName = "unikernel.yaml";
     public const string SourceKind = "unikernel.yaml";
     public const string FallbackClassName = "UnikernelYamlConfiguration";
+    public const int MaxReferenceDepth = 64;
 
     private static readonly string[] s_topLevel = ["name", "class", "keys", "arguments", "devices", "jobs"];
     private static readonly string[] s_argumentFields = ["type", "default", "description"];
@@ -363,6 +364,13 @@ internal sealed class YamlConfigReader
             return -1;
         }
         var (section, pair) = _named[name];
+        if (_resolving.Count >= MaxReferenceDepth)
+        {
+            // Bounds the recursion here and in the resolver, whatever the document.
+            Report(YamlDiagnostics.Limit, reference ?? pair.Key.Location, $"names refer to names more than {MaxReferenceDepth} levels deep");
+            _ids[name] = -1;
+            return -1;
+        }
         _resolving.Add(name);
         var id = ReadItem(pair.Value, section == "jobs" ? $"job '{name}'" : $"device '{name}'", pair.Key.Location);
         _resolving.RemoveAt(_resolving.Count - 1);
