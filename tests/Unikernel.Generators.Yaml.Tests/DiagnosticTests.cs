@@ -75,6 +75,7 @@ public sealed class DiagnosticTests
         { "unknown device field", Good.Replace("time: { kind: time }", "time: { kind: time, ⟦drectory: x }", StringComparison.Ordinal), "UK1002", "allowed fields: kind" },
         { "unknown kind", Good.Replace("console: { kind: console }", "console: { kind: ⟦consol }", StringComparison.Ordinal), "UK1005", "did you mean 'console'" },
         { "kind is a list", Good.Replace("console: { kind: console }", "console: { kind: ⟦[console] }", StringComparison.Ordinal), "UK1003", "a string" },
+        { "name on a named device", Good.Replace("console: { kind: console }", "console: { kind: console, ⟦name: log }", StringComparison.Ordinal), "UK1002", "allowed fields: kind" },
         { "kind and type", Good.Replace("console: { kind: console }", "console: { kind: console, ⟦type: T.Hello }", StringComparison.Ordinal), "UK1011", "both 'kind' and 'type'" },
         { "crunch without directory", Head + "devices:\n  ⟦data: { kind: crunch }\njobs: { serve: { type: T.Serve, args: [data] } }\n", "UK1004", "'directory'" },
         { "int default not an int", Good.Replace("default: 3", "default: ⟦three", StringComparison.Ordinal), "UK1003", "an int" },

@@ -107,7 +107,7 @@ public sealed class EquivalenceTests
                 var files = c.Match(mode, c.Directory(root), new Case<IKeyValueStore>("crunch", c.Crunch("htdocs")));
                 var random = c.If(c.Target.Is("unix"), c.Random(), c.New<FixedRandom>());
                 var store = c.New<Store>(files);
-                c.Register(c.Main<Server>(random, store, c.Time(), port, verbose, tags, limit, ratio));
+                c.Register(c.Main<Server>(random, store, c.Time("clock"), port, verbose, tags, limit, ratio));
             }
         }
         """;
@@ -139,7 +139,7 @@ public sealed class EquivalenceTests
         jobs:
           server:
             type: Rich.Server
-            args: [random, store, { kind: time }, port, verbose, tags, limit, ratio]
+            args: [random, store, { kind: time, name: clock }, port, verbose, tags, limit, ratio]
         """;
 
     public static TheoryData<string, string, string> Builds => new()
@@ -171,6 +171,7 @@ public sealed class EquivalenceTests
         Assert.Contains("new global::Rich.Store(", code, StringComparison.Ordinal);
         Assert.Contains("CrunchKeyValueStore", code, StringComparison.Ordinal);
         Assert.Contains("UnixRandom", code, StringComparison.Ordinal);
+        Assert.Contains("clock = new global::Unikernel.Devices.Unix.UnixTime(", code, StringComparison.Ordinal);
         Assert.Contains("long arg_limit = 10L;", code, StringComparison.Ordinal);
         Assert.Contains("new string[] { \"a\", \"b\" }", code, StringComparison.Ordinal);
         Assert.Empty(yaml.CompileErrors);
