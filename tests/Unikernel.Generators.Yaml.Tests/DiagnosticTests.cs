@@ -162,6 +162,39 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
+    public void Mutated_documents_never_crash_the_generator()
+    {
+        // Deterministic "fuzzing": delete, duplicate or insert characters of a valid document (and of the rich one).
+        var random = new Random(4);
+        const string alphabet = ":-[]{},&*!|>'\"#? \n\tak0";
+        foreach (var seed in new[] { Good, EquivalenceTests.RichYaml })
+        {
+            for (var i = 0; i < 150; i++)
+            {
+                var text = new StringBuilder(seed);
+                for (var edits = random.Next(1, 4); edits > 0; edits--)
+                {
+                    var at = random.Next(text.Length);
+                    switch (random.Next(3))
+                    {
+                        case 0:
+                            text.Remove(at, Math.Min(random.Next(1, 6), text.Length - at));
+                            break;
+                        case 1:
+                            text.Insert(at, text.ToString(at, Math.Min(random.Next(1, 12), text.Length - at)));
+                            break;
+                        default:
+                            text.Insert(at, alphabet[random.Next(alphabet.Length)]);
+                            break;
+                    }
+                }
+                var result = Harness.Run(text.ToString(), [("/project/Types.cs", Types)], seconds: 20);
+                Assert.DoesNotContain(result.Diagnostics, d => d.Id is "UK0099" or "CS8785");
+            }
+        }
+    }
+
+    [Fact]
     public void Config_cs_and_unikernel_yaml_together_report_UK0017_once_in_the_yaml()
     {
         var config = """
