@@ -75,6 +75,7 @@ public sealed class DiagnosticTests
         { "unknown device field", Good.Replace("time: { kind: time }", "time: { kind: time, ⟦drectory: x }", StringComparison.Ordinal), "UK1002", "allowed fields: kind" },
         { "unknown kind", Good.Replace("console: { kind: console }", "console: { kind: ⟦consol }", StringComparison.Ordinal), "UK1005", "did you mean 'console'" },
         { "kind is a list", Good.Replace("console: { kind: console }", "console: { kind: ⟦[console] }", StringComparison.Ordinal), "UK1003", "a string" },
+        { "name on a named device", Good.Replace("console: { kind: console }", "console: { kind: console, ⟦name: log }", StringComparison.Ordinal), "UK1002", "allowed fields: kind" },
         { "kind and type", Good.Replace("console: { kind: console }", "console: { kind: console, ⟦type: T.Hello }", StringComparison.Ordinal), "UK1011", "both 'kind' and 'type'" },
         { "crunch without directory", Head + "devices:\n  ⟦data: { kind: crunch }\njobs: { serve: { type: T.Serve, args: [data] } }\n", "UK1004", "'directory'" },
         { "int default not an int", Good.Replace("default: 3", "default: ⟦three", StringComparison.Ordinal), "UK1003", "an int" },
@@ -144,6 +145,7 @@ public sealed class DiagnosticTests
         { "unclosed flow nesting", Head + "jobs: " + new string('{', 50_000) + "\n", "UK1010" },
         { "unclosed shallow flow", Head + "jobs: {{{{\n", "UK1001" },
         { "many nodes", Head + "devices:\n" + string.Concat(Enumerable.Range(0, 15_000).Select(i => $"  d{i}: {{ kind: console }}\n")), "UK1010" },
+        { "long chain of references", Head + "devices:\n" + string.Concat(Enumerable.Range(0, 2_000).Select(i => $"  d{i}: {{ type: T.Loop, args: [d{i + 1}] }}\n")) + "  d2000: { kind: console }\njobs: { hello: { type: T.Hello, args: [{ kind: console }, { kind: time }, d0] } }\n", "UK1010" },
         { "long scalar", Head + "name2: " + new string('y', 900_000) + "\n", "UK1002" },
         { "many errors", Head + string.Concat(Enumerable.Range(0, 5_000).Select(i => $"bad{i}: 1\n")), "UK1002" },
         { "control characters", Head + "devices: { c: { kind: \u0001 } }\n", "UK1005" },
@@ -157,6 +159,39 @@ public sealed class DiagnosticTests
         var result = Harness.Run(yaml, [("/project/Types.cs", Types)], seconds: 30);
         Assert.True(result.Ids.Contains(id), $"{what}: expected {id}, got: {string.Join("; ", result.Diagnostics.Take(5))}");
         Assert.True(result.Diagnostics.Length <= 60, $"{what}: {result.Diagnostics.Length} diagnostics");
+    }
+
+    [Fact]
+    public void Mutated_documents_never_crash_the_generator()
+    {
+        // Deterministic "fuzzing": delete, duplicate or insert characters of a valid document (and of the rich one).
+        var random = new Random(4);
+        const string alphabet = ":-[]{},&*!|>'\"#? \n\tak0";
+        foreach (var seed in new[] { Good, EquivalenceTests.RichYaml })
+        {
+            for (var i = 0; i < 150; i++)
+            {
+                var text = new StringBuilder(seed);
+                for (var edits = random.Next(1, 4); edits > 0; edits--)
+                {
+                    var at = random.Next(text.Length);
+                    switch (random.Next(3))
+                    {
+                        case 0:
+                            text.Remove(at, Math.Min(random.Next(1, 6), text.Length - at));
+                            break;
+                        case 1:
+                            text.Insert(at, text.ToString(at, Math.Min(random.Next(1, 12), text.Length - at)));
+                            break;
+                        default:
+                            text.Insert(at, alphabet[random.Next(alphabet.Length)]);
+                            break;
+                    }
+                }
+                var result = Harness.Run(text.ToString(), [("/project/Types.cs", Types)], seconds: 20);
+                Assert.DoesNotContain(result.Diagnostics, d => d.Id is "UK0099" or "CS8785");
+            }
+        }
     }
 
     [Fact]

@@ -25,6 +25,42 @@ public sealed class EquivalenceTests
         }
     }
 
+    /// <summary>Every examples/NAME-yaml twin of an examples/NAME with a config.cs (found on disk, so new twins are covered).</summary>
+    public static TheoryData<string, string> Twins()
+    {
+        var data = new TheoryData<string, string>();
+        var root = Path.Combine(AppContext.BaseDirectory, "examples");
+        foreach (var yaml in Directory.GetFiles(root, "unikernel.yaml", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            var twin = Path.GetFileName(Path.GetDirectoryName(yaml)!);
+            var original = twin.EndsWith("-yaml", StringComparison.Ordinal) ? twin[..^5] : null;
+            if (original is not null && File.Exists(Path.Combine(root, original, "config.cs")))
+            {
+                foreach (var target in new[] { "unix", "test", "microvm", "xen" })
+                {
+                    data.Add(original, target);
+                }
+            }
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Twins))]
+    public void Every_yaml_twin_generates_the_code_of_its_config_cs(string example, string target)
+    {
+        var root = Path.Combine(AppContext.BaseDirectory, "examples");
+        (string, string) Source(string file) => ("/project/" + Path.GetFileName(file), File.ReadAllText(file));
+        var shared = Directory.GetFiles(Path.Combine(root, example), "*.cs").Where(f => Path.GetFileName(f) != "config.cs").Order(StringComparer.Ordinal).Select(Source).ToArray();
+        var own = Directory.GetFiles(Path.Combine(root, example + "-yaml"), "*.cs").Order(StringComparer.Ordinal).Select(Source).ToArray();
+        var csharp = Harness.Run(null, [.. shared, Source(Path.Combine(root, example, "config.cs"))], target);
+        var yaml = Harness.Run(File.ReadAllText(Path.Combine(root, example + "-yaml", "unikernel.yaml")), [.. shared, .. own], target);
+        AssertSameOutput(csharp, yaml);
+    }
+
+    [Fact]
+    public void There_is_a_yaml_twin() => Assert.NotEmpty(Twins());
+
     private const string RichTypes = """
         using System.Threading;
         using System.Threading.Tasks;
@@ -71,7 +107,7 @@ public sealed class EquivalenceTests
                 var files = c.Match(mode, c.Directory(root), new Case<IKeyValueStore>("crunch", c.Crunch("htdocs")));
                 var random = c.If(c.Target.Is("unix"), c.Random(), c.New<FixedRandom>());
                 var store = c.New<Store>(files);
-                c.Register(c.Main<Server>(random, store, c.Time(), port, verbose, tags, limit, ratio));
+                c.Register(c.Main<Server>(random, store, c.Time("clock"), port, verbose, tags, limit, ratio));
             }
         }
         """;
@@ -103,7 +139,7 @@ public sealed class EquivalenceTests
         jobs:
           server:
             type: Rich.Server
-            args: [random, store, { kind: time }, port, verbose, tags, limit, ratio]
+            args: [random, store, { kind: time, name: clock }, port, verbose, tags, limit, ratio]
         """;
 
     public static TheoryData<string, string, string> Builds => new()
@@ -135,9 +171,18 @@ public sealed class EquivalenceTests
         Assert.Contains("new global::Rich.Store(", code, StringComparison.Ordinal);
         Assert.Contains("CrunchKeyValueStore", code, StringComparison.Ordinal);
         Assert.Contains("UnixRandom", code, StringComparison.Ordinal);
+        Assert.Contains("clock = new global::Unikernel.Devices.Unix.UnixTime(", code, StringComparison.Ordinal);
         Assert.Contains("long arg_limit = 10L;", code, StringComparison.Ordinal);
         Assert.Contains("new string[] { \"a\", \"b\" }", code, StringComparison.Ordinal);
         Assert.Empty(yaml.CompileErrors);
+    }
+
+    [Fact]
+    public void A_unikernel_yaml_outside_the_project_directory_is_data_not_configuration()
+    {
+        var hello = ("/project/Hello.cs", Harness.Example("hello/Hello.cs"));
+        var result = Harness.Run(null, [hello, ("/project/config.cs", Harness.Example("hello/config.cs"))], files: [("/project/htdocs/unikernel.yaml", "not: [valid")]);
+        Assert.DoesNotContain(result.Diagnostics, d => d.Id == "UK0017" || d.Id.StartsWith("UK1", StringComparison.Ordinal));
     }
 
     private static void AssertSameOutput(Harness.Result csharp, Harness.Result yaml)

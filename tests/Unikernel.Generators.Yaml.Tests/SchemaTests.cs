@@ -103,6 +103,7 @@ public sealed class SchemaTests
         { "no jobs", "name: a\nclass: A.B\n" },
         { "class is not a name", "name: a\nclass: 'A B'\njobs: { j: { type: A.J } }\n" },
         { "target declared as a key", "name: a\nclass: A.B\nkeys: { target: unix }\njobs: { j: { type: A.J } }\n" },
+        { "name on a named device", "name: a\nclass: A.B\ndevices: { c: { kind: console, name: log } }\njobs: { j: { type: A.J } }\n" },
         { "args is not a list", "name: a\nclass: A.B\njobs: { j: { type: A.J, args: console } }\n" },
     };
 

@@ -18,6 +18,7 @@ internal sealed class YamlConfigReader
     public const string FileName = "unikernel.yaml";
     public const string SourceKind = "unikernel.yaml";
     public const string FallbackClassName = "UnikernelYamlConfiguration";
+    public const int MaxReferenceDepth = 64;
 
     private static readonly string[] s_topLevel = ["name", "class", "keys", "arguments", "devices", "jobs"];
     private static readonly string[] s_argumentFields = ["type", "default", "description"];
@@ -49,6 +50,17 @@ internal sealed class YamlConfigReader
 
     public static bool IsConfigurationFile(string path) =>
         string.Equals(System.IO.Path.GetFileName(path), FileName, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>True when <paramref name="path"/> lies directly in the project directory (or the directory is unknown).</summary>
+    public static bool IsInProjectDirectory(string path, string projectDirectory)
+    {
+        if (projectDirectory.Length == 0)
+        {
+            return true;
+        }
+        var directory = (System.IO.Path.GetDirectoryName(path) ?? "").Replace('\\', '/').TrimEnd('/');
+        return string.Equals(directory, projectDirectory.Replace('\\', '/').TrimEnd('/'), StringComparison.OrdinalIgnoreCase);
+    }
 
     public static ConfigModel Read(YamlDocumentSyntax document, Compilation compilation, CancellationToken cancellationToken)
     {
@@ -352,8 +364,15 @@ internal sealed class YamlConfigReader
             return -1;
         }
         var (section, pair) = _named[name];
+        if (_resolving.Count >= MaxReferenceDepth)
+        {
+            // Bounds the recursion here and in the resolver, whatever the document.
+            Report(YamlDiagnostics.Limit, reference ?? pair.Key.Location, $"names refer to names more than {MaxReferenceDepth} levels deep");
+            _ids[name] = -1;
+            return -1;
+        }
         _resolving.Add(name);
-        var id = ReadItem(pair.Value, section == "jobs" ? $"job '{name}'" : $"device '{name}'", pair.Key.Location);
+        var id = ReadItem(pair.Value, section == "jobs" ? $"job '{name}'" : $"device '{name}'", pair.Key.Location, inline: false);
         _resolving.RemoveAt(_resolving.Count - 1);
         _ids[name] = id;
         _builder.MarkTopLevel(id, name);
@@ -366,7 +385,7 @@ internal sealed class YamlConfigReader
         _cancellationToken.ThrowIfCancellationRequested();
         if (node.Kind == YamlNodeKind.Mapping)
         {
-            return ReadItem(node, "inline device in " + what, node.Location);
+            return ReadItem(node, "inline device in " + what, node.Location, inline: true);
         }
         if (node.Kind != YamlNodeKind.Scalar || node.IsNull)
         {
@@ -381,7 +400,7 @@ internal sealed class YamlConfigReader
         return Resolve(node.Value, node.Location);
     }
 
-    private int ReadItem(YamlNode node, string what, LocationInfo location)
+    private int ReadItem(YamlNode node, string what, LocationInfo location, bool inline)
     {
         if (node.Kind != YamlNodeKind.Mapping)
         {
@@ -409,14 +428,14 @@ internal sealed class YamlConfigReader
         }
         return forms[0] switch
         {
-            "kind" => ReadDevice(node, what, location),
-            "type" => ReadFunctor(node, what, location),
+            "kind" => ReadDevice(node, what, location, inline),
+            "type" => ReadFunctor(node, what, location, inline),
             "if" => ReadIf(node, what, location),
             _ => ReadMatch(node, what, location),
         };
     }
 
-    private int ReadDevice(YamlNode node, string what, LocationInfo location)
+    private int ReadDevice(YamlNode node, string what, LocationInfo location, bool inline)
     {
         var kindPair = Field(node, "kind")!;
         var kind = String(kindPair, "kind");
@@ -432,7 +451,7 @@ internal sealed class YamlConfigReader
             return -1;
         }
         var parameters = entry.Method.Parameters.Where(p => p.Name != "name").ToList();
-        var allowed = new[] { "kind" }.Concat(parameters.Select(p => p.Name)).ToArray();
+        var allowed = new[] { "kind" }.Concat(parameters.Select(p => p.Name)).Concat(inline ? ["name"] : []).ToArray();
         CheckFields(node, $"{what} (kind {kind})", allowed);
         var given = new Dictionary<string, (int Item, LocationInfo? Location)>(StringComparer.Ordinal);
         var directory = "";
@@ -463,12 +482,12 @@ internal sealed class YamlConfigReader
         {
             return -1;
         }
-        return _builder.AddDevice(entry, given, null, directory, location);
+        return _builder.AddDevice(entry, given, InlineName(node, inline), directory, location);
     }
 
-    private int ReadFunctor(YamlNode node, string what, LocationInfo location)
+    private int ReadFunctor(YamlNode node, string what, LocationInfo location, bool inline)
     {
-        CheckFields(node, what, s_functorFields);
+        CheckFields(node, what, inline ? [.. s_functorFields, "name"] : s_functorFields);
         var typePair = Field(node, "type")!;
         var type = NamedType(typePair);
         if (type is null)
@@ -494,7 +513,18 @@ internal sealed class YamlConfigReader
                 arguments.Add((ReadReference(item, $"argument {i + 1} of the {what}"), item.Location));
             }
         }
-        return _builder.AddFunctor(type, arguments, null, location);
+        return _builder.AddFunctor(type, arguments, InlineName(node, inline), location);
+    }
+
+    /// <summary>An inline item's optional 'name' (named items are named by their key), like c.Console("log") in config.cs.</summary>
+    private string? InlineName(YamlNode node, bool inline)
+    {
+        if (!inline || Field(node, "name") is not { } pair)
+        {
+            return null;
+        }
+        var name = String(pair, "name");
+        return name is { Length: > 0 } ? name : null;
     }
 
     private int ReadIf(YamlNode node, string what, LocationInfo location)

@@ -13,9 +13,14 @@ internal static class YamlPipeline
     public static IncrementalValuesProvider<ConfigModel> AddYaml(IncrementalGeneratorInitializationContext context, IncrementalValuesProvider<ConfigModel> csharpConfigs)
     {
         // Only the additional files' identity and text feed this step: editing C# never re-parses the YAML.
+        // Only unikernel.yaml in the project directory: a file of that name inside a crunched folder is data.
+        var projectDirectory = context.AnalyzerConfigOptionsProvider
+            .Select(static (provider, _) => provider.GlobalOptions.TryGetValue("build_property.MSBuildProjectDirectory", out var value) ? value.Trim() : "");
         var syntax = context.AdditionalTextsProvider
             .Where(static text => YamlConfigReader.IsConfigurationFile(text.Path))
-            .Select(static (text, cancellationToken) => YamlSyntaxParser.Parse(text.Path, text.GetText(cancellationToken), cancellationToken))
+            .Combine(projectDirectory)
+            .Where(static pair => YamlConfigReader.IsInProjectDirectory(pair.Left.Path, pair.Right))
+            .Select(static (pair, cancellationToken) => YamlSyntaxParser.Parse(pair.Left.Path, pair.Left.GetText(cancellationToken), cancellationToken))
             .WithTrackingName(YamlTrackingNames.YamlSyntax);
 
         var yamlConfigs = syntax
