@@ -95,7 +95,7 @@ internal sealed class CSharpConfigReader
                 case EmptyStatementSyntax:
                     break;
                 default:
-                    _builder.Report(Diagnostics.UnsupportedSyntax, LocationInfo.From(statement), $"A '{statement.Kind()}' statement cannot be read");
+                    _builder.Report(Diagnostics.UnsupportedSyntax, LocationInfo.From(statement), Describe(statement) + " cannot be read");
                     break;
             }
         }
@@ -419,6 +419,20 @@ internal sealed class CSharpConfigReader
     {
         var value = _model.GetConstantValue(expression, _cancellationToken);
         return value.HasValue ? value.Value : null;
+    }
+
+    /// <summary>How a statement reads in a message: "'if' statements", "Local functions", "Blocks".</summary>
+    private static string Describe(StatementSyntax statement)
+    {
+        var first = statement.GetFirstToken();
+        return statement switch
+        {
+            LocalFunctionStatementSyntax => "Local functions",
+            BlockSyntax => "Blocks",
+            LabeledStatementSyntax => "Labels",
+            _ when SyntaxFacts.IsKeywordKind(first.Kind()) && !SyntaxFacts.IsPredefinedType(first.Kind()) => $"'{first.Text}' statements",
+            _ => "Statements like this",
+        };
     }
 
     private static string Shorten(SyntaxNode node)
