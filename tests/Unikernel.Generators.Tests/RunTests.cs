@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Runtime.Loader;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 
 namespace Unikernel.Generators.Tests;
 
@@ -15,17 +16,22 @@ public sealed class ConsoleCollection
 public class RunTests
 {
     private static readonly Lazy<byte[]> s_hello = new(() =>
+        Build(Examples.Compilation("hello"), Examples.Properties("hello", "test")));
+
+    private static byte[] Build(CSharpCompilation compilation, BuildProperties properties, IEnumerable<AdditionalText>? additionalTexts = null)
     {
-        var result = GeneratorHarness.Run(Examples.Compilation("hello"), Examples.Properties("hello", "test"));
+        var result = GeneratorHarness.Run(compilation, properties, additionalTexts);
         result.AssertNoGeneratorException();
         Assert.Empty(result.GeneratorDiagnostics);
         using var image = new MemoryStream();
         var emit = result.Output.Emit(image);
         Assert.True(emit.Success, string.Join("\n", emit.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error)));
         return image.ToArray();
-    });
+    }
 
-    private static (int ExitCode, string Out, string Error) Run(params string[] args)
+    private static (int ExitCode, string Out, string Error) Run(params string[] args) => Run(s_hello.Value, args);
+
+    private static (int ExitCode, string Out, string Error) Run(byte[] image, params string[] args)
     {
         var context = new AssemblyLoadContext("hello", isCollectible: true);
         var originalOut = Console.Out;
@@ -34,7 +40,7 @@ public class RunTests
         using var error = new StringWriter();
         try
         {
-            var assembly = context.LoadFromStream(new MemoryStream(s_hello.Value));
+            var assembly = context.LoadFromStream(new MemoryStream(image));
             var main = assembly.EntryPoint ?? throw new InvalidOperationException("no entry point");
             Console.SetOut(output);
             Console.SetError(error);
@@ -113,5 +119,52 @@ public class RunTests
         Assert.Equal(2, exitCode);
         Assert.Equal("", output);
         Assert.Equal("hello: unknown argument '--colour' (see --help)\n", error);
+    }
+
+    [Fact]
+    public void Crunched_files_are_compiled_into_the_image_byte_for_byte()
+    {
+        const string job = """
+            using System.Threading;
+            using System.Threading.Tasks;
+            using Unikernel.Devices;
+
+            namespace App;
+
+            public sealed class Dump(IConsole console, IKeyValueStore store) : IJob
+            {
+                public Task RunAsync(CancellationToken cancellationToken)
+                {
+                    foreach (var key in store.Keys)
+                    {
+                        store.TryGet(key, out var value);
+                        console.WriteLine(key + "=" + System.Convert.ToHexString(value.Span));
+                    }
+                    return Task.CompletedTask;
+                }
+            }
+            """;
+        var compilation = GeneratorHarness.CreateCompilation(
+            (GeneratorHarness.ConfigPath, DiagnosticVerifier.InConfigure("""
+                var console = c.Console();
+                var site = c.Crunch("wwwroot");
+                c.Register(c.Main<Dump>(console, site));
+                """)),
+            ("/project/Dump.cs", job));
+        var tricky = "<h1 class=\"x\">héllo {0} \\ 😀</h1>\r\nline 2\n\0end";
+        var image = Build(compilation, BuildProperties.Test,
+        [
+            new InMemoryAdditionalText("/project/wwwroot/index.html", tricky),
+            new InMemoryAdditionalText("/project/wwwroot/css/site.css", "body{}"),
+            new InMemoryAdditionalText("/project/wwwroot2/not-this.txt", "no"),
+            new InMemoryAdditionalText("/elsewhere/wwwroot/not-this.txt", "no"),
+        ]);
+
+        var (exitCode, output, error) = Run(image);
+
+        Assert.Equal("", error);
+        Assert.Equal(0, exitCode);
+        string Hex(string text) => Convert.ToHexString(System.Text.Encoding.UTF8.GetBytes(text));
+        Assert.Equal($"css/site.css={Hex("body{}")}\nindex.html={Hex(tricky)}\n", output);
     }
 }
