@@ -271,9 +271,15 @@ internal sealed class CSharpConfigReader
         "bool" => (value is true ? "true" : "false", value is true ? "true" : "false"),
         "int" => (Convert.ToInt32(value, System.Globalization.CultureInfo.InvariantCulture).ToString(System.Globalization.CultureInfo.InvariantCulture), Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? ""),
         "long" => (Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture).ToString(System.Globalization.CultureInfo.InvariantCulture) + "L", Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? ""),
-        "double" => (Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture).ToString("R", System.Globalization.CultureInfo.InvariantCulture) + "d", Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? ""),
+        "double" => (DoubleCode(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture)), Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? ""),
         _ => ("default", ""),
     };
+
+    private static string DoubleCode(double value) =>
+        double.IsNaN(value) ? "double.NaN"
+        : double.IsPositiveInfinity(value) ? "double.PositiveInfinity"
+        : double.IsNegativeInfinity(value) ? "double.NegativeInfinity"
+        : value.ToString("R", System.Globalization.CultureInfo.InvariantCulture) + "d";
 
     internal static string Literal(string value) => SymbolDisplay.FormatLiteral(value, quote: true);
 
