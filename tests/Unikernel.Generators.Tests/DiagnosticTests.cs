@@ -135,6 +135,38 @@ public class DiagnosticTests
     }
 
     [Fact]
+    public void UK0005_argument_named_like_the_built_in_help()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var help = {|UK0005:c.Argument("help", false, "")|};
+            var h = c.Argument("h", "", "");
+            c.Register(c.Main<Flags>(help, h));
+            """));
+        Assert.Equal("The name '--help' is used twice in this configuration; give one of them another name", diagnostics.Message("UK0005"));
+    }
+
+    [Fact]
+    public void Catalogue_runtime_argument_is_shared_with_a_user_argument_of_its_name_and_type()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var lamp = c.Lamp();
+            var colour = c.Argument("colour", "blue", "Colour");
+            c.Register(c.Main<Hello>(lamp), c.Main<Flags>(c.Argument("on", true, ""), colour));
+            """));
+        Assert.Empty(diagnostics);
+    }
+
+    [Fact]
+    public void UK0005_user_argument_of_another_type_named_like_a_catalogue_argument()
+    {
+        Verify(InConfigure("""
+            var lamp = c.Lamp();
+            var colour = {|UK0005:c.Argument("colour", true, "Colour")|};
+            c.Register(c.Main<Hello>(lamp), c.Main<Flags>(colour, c.Argument("text", "", "")));
+            """));
+    }
+
+    [Fact]
     public void UK0006_unknown_target()
     {
         var diagnostics = Verify("""
