@@ -167,4 +167,86 @@ public class RunTests
         string Hex(string text) => Convert.ToHexString(System.Text.Encoding.UTF8.GetBytes(text));
         Assert.Equal($"css/site.css={Hex("body{}")}\nindex.html={Hex(tricky)}\n", output);
     }
+
+    private static readonly Lazy<byte[]> s_arguments = new(() =>
+    {
+        const string job = """
+            using System.Threading;
+            using System.Threading.Tasks;
+            using Unikernel.Devices;
+
+            namespace App;
+
+            public sealed class Show(IConsole console, string s, int i, long l, bool b, double d, string[] many) : IJob
+            {
+                public Task RunAsync(CancellationToken cancellationToken)
+                {
+                    console.WriteLine(string.Join("|", s, i, l, b, d.ToString(System.Globalization.CultureInfo.InvariantCulture), string.Join(",", many)));
+                    return Task.CompletedTask;
+                }
+            }
+            """;
+        var compilation = GeneratorHarness.CreateCompilation(
+            (GeneratorHarness.ConfigPath, DiagnosticVerifier.InConfigure("""
+                var console = c.Console();
+                var s = c.Argument("s", "dflt \"q\"", "A string");
+                var i = c.Argument("i", -1, "An int");
+                var l = c.Argument("l", 10_000_000_000L, "A long");
+                var b = c.Argument("b", false, "A flag");
+                var d = c.Argument("d", 0.5, "A double");
+                var many = c.Argument("many", new[] { "x", "y" }, "Repeatable");
+                c.Register(c.Main<Show>(console, s, i, l, b, d, many));
+                """)),
+            ("/project/Show.cs", job));
+        return Build(compilation, BuildProperties.Test);
+    });
+
+    [Theory]
+    [InlineData(new string[0], "dflt \"q\"|-1|10000000000|False|0.5|x,y")]
+    [InlineData(new[] { "--s", "text", "--i", "7", "--l=-3", "--b", "--d", "1e3", "--many", "a", "--many=b" }, "text|7|-3|True|1000|a,b")]
+    [InlineData(new[] { "--b=false", "--s=" }, "|-1|10000000000|False|0.5|x,y")]
+    [InlineData(new[] { "--b=yes", "--many", "--many" }, "dflt \"q\"|-1|10000000000|True|0.5|--many")]
+    public void Every_argument_type_parses(string[] args, string expected)
+    {
+        var (exitCode, output, error) = Run(s_arguments.Value, args);
+        Assert.Equal("", error);
+        Assert.Equal(0, exitCode);
+        Assert.Equal(expected + "\n", output);
+    }
+
+    [Theory]
+    [InlineData("--i", "1.5", "app: --i expects an integer, got '1.5' (see --help)")]
+    [InlineData("--l", "x", "app: --l expects an integer, got 'x' (see --help)")]
+    [InlineData("--d", "one", "app: --d expects a number, got 'one' (see --help)")]
+    [InlineData("--b=maybe", null, "app: --b expects true or false, got 'maybe' (see --help)")]
+    [InlineData("positional", null, "app: unknown argument 'positional' (see --help)")]
+    public void Bad_arguments_exit_2(string first, string? second, string message)
+    {
+        var (exitCode, output, error) = Run(s_arguments.Value, second is null ? [first] : [first, second]);
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", output);
+        Assert.Equal(message + "\n", error);
+    }
+
+    [Fact]
+    public void Help_shows_every_argument_with_its_default()
+    {
+        var (exitCode, output, _) = Run(s_arguments.Value, "-h");
+        Assert.Equal(0, exitCode);
+        Assert.Equal(
+            """
+            Usage: app [OPTIONS]
+            The app unikernel (target test).
+
+            Runtime arguments:
+              --s <string>       A string (default: dflt "q")
+              --i <int>          An int (default: -1)
+              --l <long>         A long (default: 10000000000)
+              --b <bool>         A flag (default: false)
+              --d <double>       A double (default: 0.5)
+              --many <string[]>  Repeatable (repeatable; default: x, y)
+              -h, --help         Show this help and exit
+
+            """, output);
+    }
 }
