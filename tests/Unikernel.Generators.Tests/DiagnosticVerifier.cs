@@ -57,6 +57,11 @@ public static class DiagnosticVerifier
             public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
         }
 
+        public sealed class Clocks(ITime time, IMonotonicClock monotonic, IWallClock wall) : IJob
+        {
+            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        }
+
         public interface IA { }
 
         public interface IB { }
