@@ -100,6 +100,17 @@ public class RobustnessTests
             """, allowed: "CS0017");
     }
 
+    [Theory]
+    [InlineData("namespace A.B { [Unikernel(\"x\")] partial class C_D { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } }\nnamespace A { [Unikernel(\"y\")] partial class B_C_D { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } }")]
+    [InlineData("namespace A { [Unikernel(\"x\")] partial class X { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } [Unikernel(\"y\")] partial class X<T> { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } }")]
+    [InlineData("namespace A { [Unikernel(\"x\")] partial class X { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } [Unikernel(\"x\")] partial class X { } }")]
+    public void Two_unikernels_whose_names_look_alike(string file)
+    {
+        var source = "using Unikernel.Config;\n" + file;
+        var compilation = GeneratorHarness.CreateCompilation((GeneratorHarness.ConfigPath, source), (DiagnosticVerifier.TypesPath, DiagnosticVerifier.Types));
+        GeneratorHarness.Run(compilation).AssertNoGeneratorException();
+    }
+
     [Fact]
     public void Random_statement_soup()
     {
