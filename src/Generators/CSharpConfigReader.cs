@@ -95,7 +95,7 @@ internal sealed class CSharpConfigReader
                 case EmptyStatementSyntax:
                     break;
                 default:
-                    _builder.Report(Diagnostics.UnsupportedSyntax, LocationInfo.From(statement), $"A '{statement.Kind()}' statement cannot be read");
+                    _builder.Report(Diagnostics.UnsupportedSyntax, LocationInfo.From(statement), Describe(statement) + " cannot be read");
                     break;
             }
         }
@@ -271,9 +271,15 @@ internal sealed class CSharpConfigReader
         "bool" => (value is true ? "true" : "false", value is true ? "true" : "false"),
         "int" => (Convert.ToInt32(value, System.Globalization.CultureInfo.InvariantCulture).ToString(System.Globalization.CultureInfo.InvariantCulture), Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? ""),
         "long" => (Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture).ToString(System.Globalization.CultureInfo.InvariantCulture) + "L", Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? ""),
-        "double" => (Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture).ToString("R", System.Globalization.CultureInfo.InvariantCulture) + "d", Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? ""),
+        "double" => (DoubleCode(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture)), Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? ""),
         _ => ("default", ""),
     };
+
+    private static string DoubleCode(double value) =>
+        double.IsNaN(value) ? "double.NaN"
+        : double.IsPositiveInfinity(value) ? "double.PositiveInfinity"
+        : double.IsNegativeInfinity(value) ? "double.NegativeInfinity"
+        : value.ToString("R", System.Globalization.CultureInfo.InvariantCulture) + "d";
 
     internal static string Literal(string value) => SymbolDisplay.FormatLiteral(value, quote: true);
 
@@ -419,6 +425,20 @@ internal sealed class CSharpConfigReader
     {
         var value = _model.GetConstantValue(expression, _cancellationToken);
         return value.HasValue ? value.Value : null;
+    }
+
+    /// <summary>How a statement reads in a message: "'if' statements", "Local functions", "Blocks".</summary>
+    private static string Describe(StatementSyntax statement)
+    {
+        var first = statement.GetFirstToken();
+        return statement switch
+        {
+            LocalFunctionStatementSyntax => "Local functions",
+            BlockSyntax => "Blocks",
+            LabeledStatementSyntax => "Labels",
+            _ when SyntaxFacts.IsKeywordKind(first.Kind()) && !SyntaxFacts.IsPredefinedType(first.Kind()) => $"'{first.Text}' statements",
+            _ => "Statements like this",
+        };
     }
 
     private static string Shorten(SyntaxNode node)

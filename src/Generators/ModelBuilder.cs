@@ -333,6 +333,12 @@ internal sealed class ModelBuilder
         var seen = new Dictionary<string, Draft>(StringComparer.Ordinal);
         foreach (var draft in _items.Where(d => d.HasExplicitName))
         {
+            if (draft.Kind == ItemKind.Argument && draft.Name == "help")
+            {
+                // The generated parser has --help (and -h) built in.
+                Report(Diagnostics.DuplicateName, draft.Location, "--help");
+                continue;
+            }
             var key = (draft.Kind == ItemKind.Argument ? "--" : "") + draft.Name;
             if (seen.ContainsKey(key))
             {

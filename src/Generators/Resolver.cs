@@ -156,7 +156,7 @@ internal sealed class Resolver
         switch (item.Kind)
         {
             case ItemKind.Argument:
-                return AddArgument(item.Name, item.ArgumentType, item.DefaultCode, item.DefaultDisplay, item.Description);
+                return AddArgument(item.Name, item.ArgumentType, item.DefaultCode, item.DefaultDisplay, item.Description, item.Location);
             case ItemKind.Choice:
                 var value = KeyValue(item.KeyName);
                 var chosen = item.Cases.FirstOrDefault(c => c.Value == value)?.ItemId ?? item.OtherwiseId;
@@ -239,7 +239,7 @@ internal sealed class Resolver
                 return Visit(binding.ItemId);
             case BindingKind.RuntimeArgument:
                 var argument = owner.CatalogueArguments.First(a => a.Name == binding.Text);
-                return AddArgument(argument.Name, "string", CSharpConfigReader.Literal(argument.DefaultValue), argument.DefaultValue, argument.Description);
+                return AddArgument(argument.Name, "string", CSharpConfigReader.Literal(argument.DefaultValue), argument.DefaultValue, argument.Description, owner.Location);
             case BindingKind.CrunchTable:
                 return CrunchMethod(owner.CrunchDirectory) + "()";
             case BindingKind.ByType when binding.Candidates.Length == 1:
@@ -263,12 +263,21 @@ internal sealed class Resolver
         }
     }
 
-    private string AddArgument(string name, string type, string defaultCode, string defaultDisplay, string description)
+    /// <summary>
+    /// A runtime argument, shared by everything that uses its name (a catalogue device's --interface and the user's
+    /// c.Argument("interface", ...) are one option); two uses with different types are reported (UK0005).
+    /// </summary>
+    private string? AddArgument(string name, string type, string defaultCode, string defaultDisplay, string description, LocationInfo? location)
     {
         if (!_arguments.TryGetValue(name, out var spec))
         {
             spec = new ArgumentSpec(name, NewVariable("arg_" + name), type, defaultCode, defaultDisplay, description);
             _arguments[name] = spec;
+        }
+        else if (spec.Type != type)
+        {
+            Report(Diagnostics.DuplicateName, location, "--" + name);
+            return null;
         }
         return spec.Variable;
     }

@@ -72,13 +72,24 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
         var emittable = resolved
             .Where(static model => !model.Diagnostics.Any(d => d.Id == Diagnostics.NotPartial.Id))
             .Select(static (model, _) => model with { Diagnostics = EquatableArray<DiagnosticInfo>.Empty });
-        context.RegisterSourceOutput(emittable, static (spc, model) =>
+        // All together, so that file names are unique: A.B.C_D and A.B_C_D get their own files (hence the dots), and a
+        // second [Unikernel] declaration of one class (X and X<T>, or the attribute on two parts; CS0017/CS0579 already)
+        // gets none instead of making the generator throw on a duplicate hint name.
+        context.RegisterSourceOutput(emittable.Collect(), static (spc, models) =>
         {
-            var hint = Resolver.Identifier(model.Namespace.Length > 0 ? model.Namespace + "." + model.ClassName : model.ClassName);
-            spc.AddSource(hint + ".Unikernel.g.cs", SourceText.From(Emitter.EmitEntryPoint(model), System.Text.Encoding.UTF8));
-            if (!model.HasErrors)
+            var hints = new System.Collections.Generic.HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var model in models)
             {
-                spc.AddSource(hint + ".UnikernelGraph.g.cs", SourceText.From(Emitter.EmitGraph(model), System.Text.Encoding.UTF8));
+                var hint = string.Join(".", (model.Namespace.Length > 0 ? model.Namespace + "." + model.ClassName : model.ClassName).Split('.').Select(Resolver.Identifier));
+                if (!hints.Add(hint))
+                {
+                    continue;
+                }
+                spc.AddSource(hint + ".Unikernel.g.cs", SourceText.From(Emitter.EmitEntryPoint(model), System.Text.Encoding.UTF8));
+                if (!model.HasErrors)
+                {
+                    spc.AddSource(hint + ".UnikernelGraph.g.cs", SourceText.From(Emitter.EmitGraph(model), System.Text.Encoding.UTF8));
+                }
             }
         });
     }

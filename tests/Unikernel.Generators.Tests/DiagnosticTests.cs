@@ -135,6 +135,38 @@ public class DiagnosticTests
     }
 
     [Fact]
+    public void UK0005_argument_named_like_the_built_in_help()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var help = {|UK0005:c.Argument("help", false, "")|};
+            var h = c.Argument("h", "", "");
+            c.Register(c.Main<Flags>(help, h));
+            """));
+        Assert.Equal("The name '--help' is used twice in this configuration; give one of them another name", diagnostics.Message("UK0005"));
+    }
+
+    [Fact]
+    public void Catalogue_runtime_argument_is_shared_with_a_user_argument_of_its_name_and_type()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var lamp = c.Lamp();
+            var colour = c.Argument("colour", "blue", "Colour");
+            c.Register(c.Main<Hello>(lamp), c.Main<Flags>(c.Argument("on", true, ""), colour));
+            """));
+        Assert.Empty(diagnostics);
+    }
+
+    [Fact]
+    public void UK0005_user_argument_of_another_type_named_like_a_catalogue_argument()
+    {
+        Verify(InConfigure("""
+            var lamp = c.Lamp();
+            var colour = {|UK0005:c.Argument("colour", true, "Colour")|};
+            c.Register(c.Main<Hello>(lamp), c.Main<Flags>(colour, c.Argument("text", "", "")));
+            """));
+    }
+
+    [Fact]
     public void UK0006_unknown_target()
     {
         var diagnostics = Verify("""
@@ -186,7 +218,29 @@ public class DiagnosticTests
             string? {|UK0008:later|}, x = {|UK0008:"text"|};
             c.Register(c.Main<Hello>(console));
             """));
-        Assert.Contains(diagnostics, d => d.GetMessage(System.Globalization.CultureInfo.InvariantCulture).Contains("the configuration is read, not run", StringComparison.Ordinal));
+        var messages = diagnostics.Select(d => d.GetMessage(System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.All(messages, m => Assert.EndsWith("; the configuration is read, not run: use 'var x = c.Device(...);' declarations and 'c.Register(...);' calls", m, StringComparison.Ordinal));
+        Assert.StartsWith("'if' statements cannot be read;", messages[0], StringComparison.Ordinal);
+        Assert.StartsWith("'for' statements cannot be read;", messages[1], StringComparison.Ordinal);
+        Assert.StartsWith("Only c.Register(...) calls are read as statements;", messages[2], StringComparison.Ordinal);
+        Assert.StartsWith("'later' has no value;", messages[3], StringComparison.Ordinal);
+        Assert.StartsWith("'\"text\"' is not a device, job or argument of this configuration;", messages[4], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void UK0008_other_statements()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var console = c.Console();
+            {|UK0008:int Local() => 1;|}
+            {|UK0008:{ }|}
+            {|UK0008:while (false) { }|}
+            c.Register(c.Main<Hello>(console));
+            """));
+        var messages = diagnostics.Select(d => d.GetMessage(System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.StartsWith("Local functions cannot be read;", messages[0], StringComparison.Ordinal);
+        Assert.StartsWith("Blocks cannot be read;", messages[1], StringComparison.Ordinal);
+        Assert.StartsWith("'while' statements cannot be read;", messages[2], StringComparison.Ordinal);
     }
 
     [Fact]

@@ -42,6 +42,26 @@ public static class DiagnosticVerifier
             public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
         }
 
+        public sealed class Numbers(double a, double b, double c) : IJob
+        {
+            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        }
+
+        public sealed class Lamp(string colour) : IConsole
+        {
+            public void WriteLine(string line) { }
+        }
+
+        public sealed class Flags(bool flag, string text) : IJob
+        {
+            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        }
+
+        public sealed class Clocks(ITime time, IMonotonicClock monotonic, IWallClock wall) : IJob
+        {
+            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        }
+
         public interface IA { }
 
         public interface IB { }
@@ -84,6 +104,12 @@ public static class DiagnosticVerifier
             [Device("sensor", typeof(IConsole))]
             [Implementation("unix,test", "Vendor.Sensors.SerialSensor")]
             public static IImpl<IConsole> Sensor(this Configuration c, string? name = null) => throw new System.NotSupportedException();
+
+            /// <summary>A catalogue extension with a runtime argument (--colour).</summary>
+            [Device("lamp", typeof(IConsole))]
+            [Implementation("unix,test", "App.Lamp")]
+            [RuntimeArgument("colour", "colour", "red", "Lamp colour")]
+            public static IImpl<IConsole> Lamp(this Configuration c, string? name = null) => throw new System.NotSupportedException();
         }
         """;
 

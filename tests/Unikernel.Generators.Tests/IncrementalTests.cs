@@ -51,6 +51,29 @@ public class IncrementalTests
     }
 
     [Fact]
+    public void Editing_an_additional_file_outside_crunched_directories_reuses_ResolvedModel()
+    {
+        var compilation = GeneratorHarness.CreateCompilation(
+            (GeneratorHarness.ConfigPath, DiagnosticVerifier.InConfigure("""
+                var site = c.Crunch("wwwroot");
+                c.Register(c.Main<Site>(site));
+                """)),
+            (DiagnosticVerifier.TypesPath, DiagnosticVerifier.Types));
+        var page = new InMemoryAdditionalText("/project/wwwroot/index.html", "<h1>hi</h1>");
+        var readme = new InMemoryAdditionalText("/project/README.md", "one");
+        GeneratorDriver driver = GeneratorHarness.CreateDriver(BuildProperties.Unix, [page, readme]).RunGenerators(compilation);
+        Assert.Empty(driver.GetRunResult().Diagnostics);
+
+        driver = driver.ReplaceAdditionalText(readme, new InMemoryAdditionalText("/project/README.md", "two")).RunGenerators(compilation);
+        Assert.All(Reasons(driver, TrackingNames.CrunchFiles), r => Assert.Contains(r, s_reused));
+        Assert.All(Reasons(driver, TrackingNames.ResolvedModel), r => Assert.Contains(r, s_reused));
+
+        driver = driver.ReplaceAdditionalText(page, new InMemoryAdditionalText("/project/wwwroot/index.html", "<h1>changed</h1>")).RunGenerators(compilation);
+        Assert.Contains(IncrementalStepRunReason.Modified, Reasons(driver, TrackingNames.ResolvedModel));
+        Assert.Contains("changed", driver.GetRunResult().GeneratedTrees.Single(t => t.FilePath.EndsWith(".Unikernel.g.cs", StringComparison.Ordinal)).ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Changing_the_target_reruns_ResolvedModel_only()
     {
         var (driver, compilation) = FirstRun(BuildProperties.Unix);

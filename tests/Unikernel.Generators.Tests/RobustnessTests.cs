@@ -52,6 +52,9 @@ public class RobustnessTests
         "dynamic d = c; d.Register();",
         "c.Register(c.Main<App.Hello>(c.Console()), c.Main<App.Hello>(c.Console()), c.Main<App.Ticker>(c.Console(), c.Time(), c.Argument(\"ticks\", int.MaxValue, \"\")));",
         "var ticks = c.Argument(\"ticks\", 1e308, \"\"); var l = c.Argument(\"l\", long.MinValue, \"\"); var b = c.Argument(\"b\", true, \"\");",
+        "var n = c.Argument(\"nan\", double.NaN, \"\"); var p = c.Argument(\"inf\", double.PositiveInfinity, \"\"); var m = c.Argument(\"minf\", double.NegativeInfinity, \"\"); c.Register(c.Main<App.Numbers>(n, p, m));",
+        "var net = c.Network(); var i = c.Argument(\"interface\", true, \"\"); c.Register(c.Main<App.Sniffer>(net), c.Main<App.Flags>(i, c.Argument(\"t\", \"\", \"\")));",
+        "var a = c.Argument(\"a b\", \"\\\"\", \"\\\"quoted\\\" \\n description\"); var b = c.Argument(\"a_b\", \"\", \"\"); c.Register(c.Main<App.Flags>(c.Argument(\"x\", true, \"\"), a), c.Main<App.Flags>(c.Argument(\"y\", true, \"\"), b));",
     ];
 
     [Theory]
@@ -95,6 +98,17 @@ public class RobustnessTests
             [Unikernel("x")] partial class X { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } }
             [Unikernel("y")] partial class Y { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } }
             """, allowed: "CS0017");
+    }
+
+    [Theory]
+    [InlineData("namespace A.B { [Unikernel(\"x\")] partial class C_D { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } }\nnamespace A { [Unikernel(\"y\")] partial class B_C_D { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } }")]
+    [InlineData("namespace A { [Unikernel(\"x\")] partial class X { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } [Unikernel(\"y\")] partial class X<T> { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } }")]
+    [InlineData("namespace A { [Unikernel(\"x\")] partial class X { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } [Unikernel(\"x\")] partial class X { } }")]
+    public void Two_unikernels_whose_names_look_alike(string file)
+    {
+        var source = "using Unikernel.Config;\n" + file;
+        var compilation = GeneratorHarness.CreateCompilation((GeneratorHarness.ConfigPath, source), (DiagnosticVerifier.TypesPath, DiagnosticVerifier.Types));
+        GeneratorHarness.Run(compilation).AssertNoGeneratorException();
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Runtime.Loader;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 
 namespace Unikernel.Generators.Tests;
 
@@ -15,24 +16,29 @@ public sealed class ConsoleCollection
 public class RunTests
 {
     private static readonly Lazy<byte[]> s_hello = new(() =>
+        Build(Examples.Compilation("hello"), Examples.Properties("hello", "test")));
+
+    private static byte[] Build(CSharpCompilation compilation, BuildProperties properties, IEnumerable<AdditionalText>? additionalTexts = null)
     {
-        var result = GeneratorHarness.Run(Examples.Compilation("hello"), Examples.Properties("hello", "test"));
+        var result = GeneratorHarness.Run(compilation, properties, additionalTexts);
         result.AssertNoGeneratorException();
         Assert.Empty(result.GeneratorDiagnostics);
         using var image = new MemoryStream();
         var emit = result.Output.Emit(image);
         Assert.True(emit.Success, string.Join("\n", emit.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error)));
         return image.ToArray();
-    });
+    }
 
-    private static (int ExitCode, string Out, string Error) Run(params string[] args)
+    private static (int ExitCode, string Out, string Error) Run(params string[] args) => Run(s_hello.Value, args);
+
+    private static (int ExitCode, string Out, string Error) Run(byte[] image, params string[] args)
     {
         var context = new AssemblyLoadContext("hello", isCollectible: true);
         using var output = new StringWriter();
         using var error = new StringWriter();
         try
         {
-            var assembly = context.LoadFromStream(new MemoryStream(s_hello.Value));
+            var assembly = context.LoadFromStream(new MemoryStream(image));
             var main = assembly.EntryPoint ?? throw new InvalidOperationException("no entry point");
             // Appliances write through StdIo (write(2), not System.Console); its hooks capture the lines in-process.
             Unikernel.Runtime.StdIo.OutputHook = line => { lock (output) { output.WriteLine(line); } };
@@ -112,5 +118,134 @@ public class RunTests
         Assert.Equal(2, exitCode);
         Assert.Equal("", output);
         Assert.Equal("hello: unknown argument '--colour' (see --help)\n", error);
+    }
+
+    [Fact]
+    public void Crunched_files_are_compiled_into_the_image_byte_for_byte()
+    {
+        const string job = """
+            using System.Threading;
+            using System.Threading.Tasks;
+            using Unikernel.Devices;
+
+            namespace App;
+
+            public sealed class Dump(IConsole console, IKeyValueStore store) : IJob
+            {
+                public Task RunAsync(CancellationToken cancellationToken)
+                {
+                    foreach (var key in store.Keys)
+                    {
+                        store.TryGet(key, out var value);
+                        console.WriteLine(key + "=" + System.Convert.ToHexString(value.Span));
+                    }
+                    return Task.CompletedTask;
+                }
+            }
+            """;
+        var compilation = GeneratorHarness.CreateCompilation(
+            (GeneratorHarness.ConfigPath, DiagnosticVerifier.InConfigure("""
+                var console = c.Console();
+                var site = c.Crunch("wwwroot");
+                c.Register(c.Main<Dump>(console, site));
+                """)),
+            ("/project/Dump.cs", job));
+        var tricky = "<h1 class=\"x\">héllo {0} \\ 😀</h1>\r\nline 2\n\0end";
+        var image = Build(compilation, BuildProperties.Test,
+        [
+            new InMemoryAdditionalText("/project/wwwroot/index.html", tricky),
+            new InMemoryAdditionalText("/project/wwwroot/css/site.css", "body{}"),
+            new InMemoryAdditionalText("/project/wwwroot2/not-this.txt", "no"),
+            new InMemoryAdditionalText("/elsewhere/wwwroot/not-this.txt", "no"),
+        ]);
+
+        var (exitCode, output, error) = Run(image);
+
+        Assert.Equal("", error);
+        Assert.Equal(0, exitCode);
+        string Hex(string text) => Convert.ToHexString(System.Text.Encoding.UTF8.GetBytes(text));
+        Assert.Equal($"css/site.css={Hex("body{}")}\nindex.html={Hex(tricky)}\n", output);
+    }
+
+    private static readonly Lazy<byte[]> s_arguments = new(() =>
+    {
+        const string job = """
+            using System.Threading;
+            using System.Threading.Tasks;
+            using Unikernel.Devices;
+
+            namespace App;
+
+            public sealed class Show(IConsole console, string s, int i, long l, bool b, double d, string[] many) : IJob
+            {
+                public Task RunAsync(CancellationToken cancellationToken)
+                {
+                    console.WriteLine(string.Join("|", s, i, l, b, d.ToString(System.Globalization.CultureInfo.InvariantCulture), string.Join(",", many)));
+                    return Task.CompletedTask;
+                }
+            }
+            """;
+        var compilation = GeneratorHarness.CreateCompilation(
+            (GeneratorHarness.ConfigPath, DiagnosticVerifier.InConfigure("""
+                var console = c.Console();
+                var s = c.Argument("s", "dflt \"q\"", "A string");
+                var i = c.Argument("i", -1, "An int");
+                var l = c.Argument("l", 10_000_000_000L, "A long");
+                var b = c.Argument("b", false, "A flag");
+                var d = c.Argument("d", 0.5, "A double");
+                var many = c.Argument("many", new[] { "x", "y" }, "Repeatable");
+                c.Register(c.Main<Show>(console, s, i, l, b, d, many));
+                """)),
+            ("/project/Show.cs", job));
+        return Build(compilation, BuildProperties.Test);
+    });
+
+    [Theory]
+    [InlineData(new string[0], "dflt \"q\"|-1|10000000000|False|0.5|x,y")]
+    [InlineData(new[] { "--s", "text", "--i", "7", "--l=-3", "--b", "--d", "1e3", "--many", "a", "--many=b" }, "text|7|-3|True|1000|a,b")]
+    [InlineData(new[] { "--b=false", "--s=" }, "|-1|10000000000|False|0.5|x,y")]
+    [InlineData(new[] { "--b=yes", "--many", "--many" }, "dflt \"q\"|-1|10000000000|True|0.5|--many")]
+    public void Every_argument_type_parses(string[] args, string expected)
+    {
+        var (exitCode, output, error) = Run(s_arguments.Value, args);
+        Assert.Equal("", error);
+        Assert.Equal(0, exitCode);
+        Assert.Equal(expected + "\n", output);
+    }
+
+    [Theory]
+    [InlineData("--i", "1.5", "app: --i expects an integer, got '1.5' (see --help)")]
+    [InlineData("--l", "x", "app: --l expects an integer, got 'x' (see --help)")]
+    [InlineData("--d", "one", "app: --d expects a number, got 'one' (see --help)")]
+    [InlineData("--b=maybe", null, "app: --b expects true or false, got 'maybe' (see --help)")]
+    [InlineData("positional", null, "app: unknown argument 'positional' (see --help)")]
+    public void Bad_arguments_exit_2(string first, string? second, string message)
+    {
+        var (exitCode, output, error) = Run(s_arguments.Value, second is null ? [first] : [first, second]);
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", output);
+        Assert.Equal(message + "\n", error);
+    }
+
+    [Fact]
+    public void Help_shows_every_argument_with_its_default()
+    {
+        var (exitCode, output, _) = Run(s_arguments.Value, "-h");
+        Assert.Equal(0, exitCode);
+        Assert.Equal(
+            """
+            Usage: app [OPTIONS]
+            The app unikernel (target test).
+
+            Runtime arguments:
+              --s <string>       A string (default: dflt "q")
+              --i <int>          An int (default: -1)
+              --l <long>         A long (default: 10000000000)
+              --b <bool>         A flag (default: false)
+              --d <double>       A double (default: 0.5)
+              --many <string[]>  Repeatable (repeatable; default: x, y)
+              -h, --help         Show this help and exit
+
+            """, output);
     }
 }

@@ -90,4 +90,23 @@ public class SnapshotTests
         Assert.False(result.HasSource(".UnikernelGraph.g.cs"));
         Assert.Contains("return 70;", result.Source(".Unikernel.g.cs"), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("test", 1)]
+    [InlineData("unix", 3)]
+    public void Clocks_share_one_instance_where_the_catalogue_says_so(string target, int instances)
+    {
+        var result = GeneratorHarness.Run(GeneratorHarness.CreateCompilation(
+            (GeneratorHarness.ConfigPath, DiagnosticVerifier.InConfigure("""
+                var time = c.Time();
+                var monotonic = c.MonotonicClock();
+                var wall = c.WallClock();
+                c.Register(c.Main<Clocks>(time, monotonic, wall));
+                """)),
+            (DiagnosticVerifier.TypesPath, DiagnosticVerifier.Types)), new BuildProperties(target));
+        Assert.Empty(result.GeneratorDiagnostics);
+        Assert.Empty(result.CompilerErrors);
+        var code = result.Source(".Unikernel.g.cs");
+        Assert.Equal(instances, System.Text.RegularExpressions.Regex.Matches(code, @" = new global::Unikernel\.Devices\.(Testing\.VirtualClock|Unix\.Unix\w+)\(").Count);
+    }
 }
