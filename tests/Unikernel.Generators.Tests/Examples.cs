@@ -7,7 +7,7 @@ namespace Unikernel.Generators.Tests;
 public static class Examples
 {
     /// <summary>Examples with snapshot baselines. A new example gets its baselines by adding it here and accepting them.</summary>
-    public static readonly string[] Names = ["hello"];
+    public static readonly string[] Names = ["hello", "dns"];
 
     public static readonly string[] Targets = ["unix", "test", "microvm"];
 
@@ -24,6 +24,17 @@ public static class Examples
             .ToArray();
         Assert.NotEmpty(sources);
         return GeneratorHarness.CreateCompilation(sources);
+    }
+
+    /// <summary>The example's other files (zones to crunch, ...) as the build passes them: AdditionalFiles.</summary>
+    public static IEnumerable<AdditionalText> AdditionalTexts(string example)
+    {
+        var root = Directory(example);
+        return System.IO.Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
+            .Where(p => !IsBuildOutput(root, p) && !p.EndsWith(".cs", StringComparison.Ordinal) && !p.EndsWith(".csproj", StringComparison.Ordinal))
+            .OrderBy(p => p, StringComparer.Ordinal)
+            .Select(p => new InMemoryAdditionalText("/examples/" + example + "/" + Path.GetRelativePath(root, p).Replace('\\', '/'), File.ReadAllText(p)))
+            .ToList();
     }
 
     public static BuildProperties Properties(string example, string target) => new(target, ProjectDirectory: "/examples/" + example);

@@ -14,7 +14,7 @@ public class SnapshotTests
         {
             return; // Nothing to snapshot until the target's runtime exists (its generated code would not compile).
         }
-        var result = GeneratorHarness.Run(compilation, Examples.Properties(example, target));
+        var result = GeneratorHarness.Run(compilation, Examples.Properties(example, target), Examples.AdditionalTexts(example));
         result.AssertNoGeneratorException();
         Assert.Empty(result.GeneratorDiagnostics);
         Assert.Empty(result.CompilerErrors);
@@ -35,7 +35,7 @@ public class SnapshotTests
         {
             return;
         }
-        var result = GeneratorHarness.Run(compilation, Examples.Properties(example, target));
+        var result = GeneratorHarness.Run(compilation, Examples.Properties(example, target), Examples.AdditionalTexts(example));
         foreach (var source in result.RunResult.Results.SelectMany(r => r.GeneratedSources))
         {
             var text = source.SourceText.ToString();
