@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text.RegularExpressions;
 using DnsAppliance;
-using Unikernel.Devices;
 using Unikernel.Devices.Testing;
 using Unikernel.Devices.Unix;
 using Unikernel.Protocols.Dns;
@@ -16,22 +15,11 @@ public partial class DnsJobTests
     [GeneratedRegex(@"udp 127\.0\.0\.1:(\d+)")]
     private static partial Regex UdpPort();
 
-    private sealed class Store(Dictionary<string, string> files) : IKeyValueStore
-    {
-        public IReadOnlyList<string> Keys => files.Keys.Order(StringComparer.Ordinal).ToArray();
-
-        public bool TryGet(string key, out ReadOnlyMemory<byte> value)
-        {
-            value = files.TryGetValue(key, out var text) ? System.Text.Encoding.UTF8.GetBytes(text) : default;
-            return files.ContainsKey(key);
-        }
-    }
-
     [Fact]
     public async Task Serves_compiled_in_and_file_zones_and_reports_bad_ones()
     {
         var console = new MemoryConsole { Echo = false };
-        var data = new Store(new()
+        var data = new MemoryStore(new()
         {
             ["good.test.zone"] = "@ 60 SOA ns h 1 2 3 4 5\nwww 60 A 192.0.2.7\n",
             ["bad.test.zone"] = "@ 60 SOA ns h 1 2 3 4 5\nwww 60 A 999.0.0.1\n",
@@ -72,7 +60,7 @@ public partial class DnsJobTests
         {
             File.WriteAllText(Path.Combine(dir, "dir.test.zone"), "@ 60 SOA ns h 1 2 3 4 5\n");
             var console = new MemoryConsole { Echo = false };
-            var data = new Store(new() { ["compiled.test.zone"] = "@ 60 SOA ns h 1 2 3 4 5\n" });
+            var data = new MemoryStore(new() { ["compiled.test.zone"] = "@ 60 SOA ns h 1 2 3 4 5\n" });
             using var cts = new CancellationTokenSource();
             var run = new DnsJob(console, new UnixSocketStack(), data, "127.0.0.1", 0, [], dir, "info").RunAsync(cts.Token);
             for (var i = 0; i < 200 && !console.Lines.Any(l => l.StartsWith("dns: serving", StringComparison.Ordinal)); i++)

@@ -207,15 +207,4 @@ public class ZoneFileTests
         var result = ZoneFile.Parse(text, "example.org.zone");
         Assert.Equal(ZoneFile.MaxErrors, result.Errors.Count);
     }
-
-    private sealed class MemoryStore(Dictionary<string, string> files) : Unikernel.Devices.IKeyValueStore
-    {
-        public IReadOnlyList<string> Keys => files.Keys.Order(StringComparer.Ordinal).ToArray();
-
-        public bool TryGet(string key, out ReadOnlyMemory<byte> value)
-        {
-            value = files.TryGetValue(key, out var text) ? System.Text.Encoding.UTF8.GetBytes(text) : default;
-            return files.ContainsKey(key);
-        }
-    }
 }
