@@ -33,4 +33,19 @@ if [[ -n ${QUICK:-} ]]; then
   export TCP_SWEEP_C=${TCP_SWEEP_C:-"4"} TCP_SWEEP_Q=${TCP_SWEEP_Q:-"100"}
 fi
 
-exec bash "$HARNESS"
+export WORKDIR=${WORKDIR:-$(mktemp -d /tmp/dns-bench.XXXXXX)}
+status=0
+bash "$HARNESS" || status=$?
+
+# On a shared machine the harness's core-busy share includes other tenants; also print queries per CPU-second of
+# the server process itself (server_cpu_pct column), median over the main runs.
+if [[ -f $WORKDIR/results.tsv ]]; then
+  echo
+  echo "=== queries per server-process CPU-second (qps / server_cpu_pct), main runs, median ==="
+  awk -F'\t' 'NR > 1 && $3 == "main" && $14 > 0 { print $1 "." $2, $7 / ($14 / 100) }' "$WORKDIR/results.tsv" |
+    sort -k1,1 -k2,2n |
+    awk '{ v[$1] = v[$1] " " $2; n[$1]++ }
+         END { for (k in v) { split(substr(v[k], 2), a, " "); m = a[int((n[k] + 1) / 2)]; printf "%-16s %10.0f  (%d runs)\n", k, m, n[k] } }' |
+    sort
+fi
+exit "$status"

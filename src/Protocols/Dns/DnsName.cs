@@ -45,11 +45,6 @@ public sealed class DnsName : IEquatable<DnsName>
 
     public bool IsRoot => _wire.Length == 1;
 
-    /// <summary>The first label's bytes.</summary>
-    public ReadOnlySpan<byte> FirstLabel => _wire.AsSpan(1, _wire[0]);
-
-    public bool IsWildcard => _wire.Length > 2 && _wire[0] == 1 && _wire[1] == (byte)'*';
-
     public DnsName Parent => IsRoot ? this : new DnsName(_wire[(_wire[0] + 1)..]);
 
     /// <summary>Builds a name from uncompressed wire bytes; validates label and name lengths.</summary>
@@ -88,20 +83,6 @@ public sealed class DnsName : IEquatable<DnsName>
             }
             i += label + 1;
         }
-    }
-
-    /// <summary>Prepends a label (used for wildcards: <c>*.parent</c>).</summary>
-    public DnsName Prepend(ReadOnlySpan<byte> label)
-    {
-        if (label.Length is 0 or > MaxLabelLength || _wire.Length + label.Length + 1 > MaxLength)
-        {
-            throw new ArgumentException("name too long", nameof(label));
-        }
-        var wire = new byte[_wire.Length + label.Length + 1];
-        wire[0] = (byte)label.Length;
-        label.CopyTo(wire.AsSpan(1));
-        _wire.CopyTo(wire.AsSpan(label.Length + 1));
-        return new DnsName(wire);
     }
 
     public bool IsSubdomainOf(DnsName ancestor) => IsSubdomainKey(Key, ancestor.Key);

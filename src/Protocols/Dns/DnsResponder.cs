@@ -1,6 +1,5 @@
 using System;
 using System.Buffers.Binary;
-using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Threading;
 
@@ -21,10 +20,7 @@ public sealed class DnsResponder
 
     private const int MaxCnameChain = 8;
 
-    private readonly ConcurrentDictionary<string, byte[]> _cache = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, byte[]>.AlternateLookup<ReadOnlySpan<char>> _cacheLookup;
-    private readonly int _cacheCapacity;
-    private int _cacheCount;
+    private readonly MemoCache _cache;
     private long _cacheHits;
     private long _cacheMisses;
 
@@ -33,9 +29,8 @@ public sealed class DnsResponder
         ArgumentNullException.ThrowIfNull(zones);
         ArgumentOutOfRangeException.ThrowIfLessThan(udpPayload, 512);
         Zones = zones;
-        _cacheCapacity = cacheCapacity;
+        _cache = new MemoCache(cacheCapacity);
         UdpPayload = udpPayload;
-        _cacheLookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     public ZoneSet Zones { get; }
@@ -46,7 +41,7 @@ public sealed class DnsResponder
 
     public long CacheMisses => Interlocked.Read(ref _cacheMisses);
 
-    public int CacheCount => Volatile.Read(ref _cacheCount);
+    public int CacheCount => _cache.Count;
 
     /// <summary>
     /// Answers <paramref name="query"/> into <paramref name="response"/>. <paramref name="tcp"/>: the response may be
@@ -66,10 +61,37 @@ public sealed class DnsResponder
         int anCount = BinaryPrimitives.ReadUInt16BigEndian(query[6..]);
         int nsCount = BinaryPrimitives.ReadUInt16BigEndian(query[8..]);
         int arCount = BinaryPrimitives.ReadUInt16BigEndian(query[10..]);
-        Span<byte> qname = stackalloc byte[DnsName.MaxLength];
+        // The question name is uncompressed at offset 12 (a pointer there could only point into the header): read it
+        // and build the lower-cased cache key in one pass.
+        Span<byte> key = stackalloc byte[DnsName.MaxLength + 8];
         var qnameLength = 0;
-        var questionOk = qdCount == 1 && DnsName.TryRead(query, 12, qname, out qnameLength, out var afterName)
-            && afterName == 12 + qnameLength && afterName + 4 <= query.Length;
+        var questionOk = false;
+        if (qdCount == 1)
+        {
+            var p = 12;
+            while (p < query.Length)
+            {
+                int label = query[p];
+                if (label == 0)
+                {
+                    key[qnameLength++] = 0;
+                    questionOk = p + 5 <= query.Length;
+                    break;
+                }
+                if (label > DnsName.MaxLabelLength || p + 1 + label >= query.Length || qnameLength + label + 2 > DnsName.MaxLength)
+                {
+                    break;
+                }
+                key[qnameLength] = (byte)label;
+                for (var i = 1; i <= label; i++)
+                {
+                    var b = query[p + i];
+                    key[qnameLength + i] = (byte)((uint)(b - 'A') <= 'Z' - 'A' ? b | 0x20 : b);
+                }
+                qnameLength += label + 1;
+                p += label + 1;
+            }
+        }
         if (opcode != DnsOpcode.Query)
         {
             return Error(query, response, DnsRcode.NotImp, questionOk ? qnameLength + 4 : 0);
@@ -78,6 +100,7 @@ public sealed class DnsResponder
         {
             return Error(query, response, DnsRcode.FormErr, questionOk ? qnameLength + 4 : 0);
         }
+        var qname = query.Slice(12, qnameLength);
         var qtype = BinaryPrimitives.ReadUInt16BigEndian(query[(12 + qnameLength)..]);
         var qclass = BinaryPrimitives.ReadUInt16BigEndian(query[(14 + qnameLength)..]);
 
@@ -89,7 +112,17 @@ public sealed class DnsResponder
         Span<byte> scratch = stackalloc byte[DnsName.MaxLength];
         for (var i = 0; i < arCount; i++)
         {
-            if (!DnsName.TryRead(query, offset, scratch, out var nameLength, out offset) || offset + 10 > query.Length)
+            int nameLength;
+            if (offset < query.Length && query[offset] == 0)
+            {
+                nameLength = 1; // the root, as in every OPT record
+                offset++;
+            }
+            else if (!DnsName.TryRead(query, offset, scratch, out nameLength, out offset))
+            {
+                return Error(query, response, DnsRcode.FormErr, qnameLength + 4);
+            }
+            if (offset + 10 > query.Length)
             {
                 return Error(query, response, DnsRcode.FormErr, qnameLength + 4);
             }
@@ -119,14 +152,14 @@ public sealed class DnsResponder
         limit = Math.Min(limit, response.Length);
 
         // Memo cache: key = lower-cased qname, qtype, qclass, size limit, EDNS or not.
-        Span<char> key = stackalloc char[DnsName.MaxLength + 5];
-        DnsName.WriteKey(qname[..qnameLength], key);
-        key[qnameLength] = (char)qtype;
-        key[qnameLength + 1] = (char)qclass;
-        key[qnameLength + 2] = (char)limit;
-        key[qnameLength + 3] = edns ? '1' : '0';
-        var cacheKey = key[..(qnameLength + 4)];
-        if (_cacheLookup.TryGetValue(cacheKey, out var cached) && cached.Length <= response.Length)
+        BinaryPrimitives.WriteUInt16BigEndian(key[qnameLength..], qtype);
+        BinaryPrimitives.WriteUInt16BigEndian(key[(qnameLength + 2)..], qclass);
+        BinaryPrimitives.WriteUInt16BigEndian(key[(qnameLength + 4)..], (ushort)limit);
+        key[qnameLength + 6] = edns ? (byte)1 : (byte)0;
+        var cacheKey = key[..(qnameLength + 7)];
+        var hash = _cache.Hash(cacheKey);
+        var cached = _cache.Find(cacheKey, hash);
+        if (cached is not null && cached.Length <= response.Length)
         {
             Interlocked.Increment(ref _cacheHits);
             cached.CopyTo(response);
@@ -134,30 +167,22 @@ public sealed class DnsResponder
             response[1] = query[1];
             response[2] = (byte)((cached[2] & 0xFE) | (query[2] & 0x01)); // RD
             response[3] = (byte)((cached[3] & 0xEF) | (query[3] & 0x10)); // CD
-            query.Slice(12, qnameLength).CopyTo(response[12..]);
+            qname.CopyTo(response[12..]); // the case of the question as asked
             return cached.Length;
         }
         Interlocked.Increment(ref _cacheMisses);
-        var length = Answer(query, response[..limit], qname[..qnameLength], key[..qnameLength], qtype, qclass, edns);
-        if (length > 0 && _cacheCapacity > 0)
+        Span<char> lookupKey = stackalloc char[DnsName.MaxLength];
+        DnsName.WriteKey(qname, lookupKey);
+        var length = Answer(query, response[..limit], qname, lookupKey[..qnameLength], qtype, qclass, edns);
+        if (length > 0)
         {
-            if (Interlocked.Increment(ref _cacheCount) > _cacheCapacity)
-            {
-                // Bounded: start afresh rather than track recency on the hot path.
-                _cache.Clear();
-                Interlocked.Exchange(ref _cacheCount, 1);
-            }
-            _cacheLookup.TryAdd(cacheKey, response[..length].ToArray());
+            _cache.Add(cacheKey, hash, response[..length].ToArray());
         }
         return length;
     }
 
     /// <summary>Forgets every memoised response (after zones change).</summary>
-    public void ClearCache()
-    {
-        _cache.Clear();
-        Interlocked.Exchange(ref _cacheCount, 0);
-    }
+    public void ClearCache() => _cache.Clear();
 
     private static ushort ResponseFlags(ReadOnlySpan<byte> query, int rcode, bool aa) =>
         (ushort)(DnsFlags.QR | (((query[2] >> 3) & 0xF) << 11) | (aa ? DnsFlags.AA : 0) | ((query[2] & 0x01) << 8) | (query[3] & 0x10) | (rcode & 0xF));

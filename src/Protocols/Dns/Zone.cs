@@ -81,8 +81,10 @@ public sealed class Zone
     /// Builds a zone from its records, checking RFC rules: all names at or below the origin, one SOA at the apex,
     /// nothing beside a CNAME. Errors are appended to <paramref name="errors"/>; returns null when there are any.
     /// </summary>
-    public static Zone? Build(DnsName origin, IEnumerable<DnsRecord> records, string source, List<string> errors)
+    /// <param name="locate">Where a record was written ("file:line:column"), for error messages; null: the source.</param>
+    public static Zone? Build(DnsName origin, IEnumerable<DnsRecord> records, string source, List<string> errors, Func<DnsRecord, string>? locate = null)
     {
+        string At(DnsRecord r) => locate?.Invoke(r) ?? source;
         var nodes = new Dictionary<string, ZoneNode>(StringComparer.Ordinal);
         var count = 0;
         var firstError = errors.Count;
@@ -91,14 +93,14 @@ public sealed class Zone
         {
             if (!record.Name.IsSubdomainOf(origin))
             {
-                errors.Add($"{source}: {record.Name} {DnsType.ToName(record.Type)} is outside the zone {origin}");
+                errors.Add($"{At(record)}: {record.Name} {DnsType.ToName(record.Type)} is outside the zone {origin}");
                 continue;
             }
             if (record.Type == DnsType.SOA)
             {
                 if (!record.Name.Equals(origin))
                 {
-                    errors.Add($"{source}: SOA at {record.Name} is not at the zone apex {origin}");
+                    errors.Add($"{At(record)}: SOA at {record.Name} is not at the zone apex {origin}");
                     continue;
                 }
                 if (soa is not null)
@@ -107,7 +109,7 @@ public sealed class Zone
                     {
                         continue;
                     }
-                    errors.Add($"{source}: more than one SOA record for {origin}");
+                    errors.Add($"{At(record)}: more than one SOA record for {origin}");
                     continue;
                 }
                 soa = record;
@@ -140,11 +142,11 @@ public sealed class Zone
             {
                 if (node.Sets.Count > 1)
                 {
-                    errors.Add($"{source}: {node.Name} has a CNAME and other data (RFC 1034 section 3.6.2)");
+                    errors.Add($"{At(cname.Records[0])}: {node.Name} has a CNAME and other data (RFC 1034 section 3.6.2)");
                 }
                 else if (cname.Records.Count > 1)
                 {
-                    errors.Add($"{source}: {node.Name} has more than one CNAME");
+                    errors.Add($"{At(cname.Records[1])}: {node.Name} has more than one CNAME");
                 }
             }
         }

@@ -73,7 +73,7 @@ public static class ZoneFile
             }
             else
             {
-                var zone = Zone.Build(apex, state.Records, fileName, errors);
+                var zone = Zone.Build(apex, state.Records, fileName, errors, r => state.Locations.GetValueOrDefault(r, fileName));
                 if (zone is not null)
                 {
                     return new ZoneLoadResult(zone, errors, fileName);
@@ -168,6 +168,7 @@ public static class ZoneFile
     private sealed class ParseState(string rootFile, Func<string, string?>? include)
     {
         public List<DnsRecord> Records { get; } = [];
+        public Dictionary<DnsRecord, string> Locations { get; } = new(ReferenceEqualityComparer.Instance);
         public List<string> Errors { get; } = [];
         public DnsName? Origin { get; set; }
         private DnsName? _lastOwner;
@@ -465,7 +466,9 @@ public static class ZoneFile
                 _lastTtl = ttl;
             }
             _lastOwner = owner;
-            Records.Add(new DnsRecord(owner, type, DnsClass.IN, ttl.Value, rdata));
+            var record = new DnsRecord(owner, type, DnsClass.IN, ttl.Value, rdata);
+            Records.Add(record);
+            Locations[record] = $"{_file}:{first.Line.ToString(CultureInfo.InvariantCulture)}:{first.Column.ToString(CultureInfo.InvariantCulture)}";
         }
 
         private void Directive(List<ZoneToken> tokens, int depth)

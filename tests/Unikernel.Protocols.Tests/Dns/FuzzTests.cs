@@ -25,8 +25,12 @@ public class FuzzTests
 
     private static void Exercise(byte[] packet, byte[] response, bool tcp)
     {
+        var before = GC.GetAllocatedBytesForCurrentThread();
         var n = s_responder.Respond(packet, response, tcp);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.InRange(n, 0, response.Length);
+        // Bounded work per packet: a miss allocates a little (the memo entry, small lists), never in proportion to hostile counts.
+        Assert.True(allocated < 4 * n + 16 * 1024, $"{allocated} bytes allocated for one packet");
         if (n > 0)
         {
             // Whatever we send must itself be a well-formed message.

@@ -45,3 +45,16 @@ internal static class TestZone
 
     public static string[] Texts(IEnumerable<DnsRecord> records) => records.Select(r => r.ToString()).Order(StringComparer.Ordinal).ToArray();
 }
+
+/// <summary>An in-memory key-value store of text files.</summary>
+internal sealed class MemoryStore(Dictionary<string, string> files) : Unikernel.Devices.IKeyValueStore
+{
+    public IReadOnlyList<string> Keys => files.Keys.Order(StringComparer.Ordinal).ToArray();
+
+    public bool TryGet(string key, out ReadOnlyMemory<byte> value)
+    {
+        var found = files.TryGetValue(key, out var text);
+        value = found ? System.Text.Encoding.UTF8.GetBytes(text!) : default;
+        return found;
+    }
+}

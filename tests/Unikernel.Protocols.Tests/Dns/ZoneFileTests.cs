@@ -174,9 +174,9 @@ public class ZoneFileTests
     public void Semantic_errors()
     {
         Assert.Contains("no SOA", Fail("www 60 IN A 192.0.2.1\n"), StringComparison.Ordinal);
-        Assert.Contains("outside the zone", Fail(Soa + "www.example.com. 60 A 192.0.2.1\n"), StringComparison.Ordinal);
-        Assert.Contains("CNAME and other data", Fail(Soa + "www 60 CNAME x\nwww 60 A 192.0.2.1\n"), StringComparison.Ordinal);
-        Assert.Contains("more than one SOA", Fail(Soa + "@ 60 SOA a b 2 2 3 4 5\n"), StringComparison.Ordinal);
+        Assert.StartsWith("example.org.zone:2:1: www.example.com. A is outside the zone", Fail(Soa + "www.example.com. 60 A 192.0.2.1\n"), StringComparison.Ordinal);
+        Assert.StartsWith("example.org.zone:2:1: www.example.org. has a CNAME and other data", Fail(Soa + "www 60 CNAME x\nwww 60 A 192.0.2.1\n"), StringComparison.Ordinal);
+        Assert.StartsWith("example.org.zone:3:1: more than one SOA", Fail(Soa + "\n@ 60 SOA a b 2 2 3 4 5\n"), StringComparison.Ordinal);
         Assert.Contains("no TTL given", Fail("@ IN NS ns\n@ IN SOA ns h 1 2 3 4 5\n"), StringComparison.Ordinal);
         Assert.Contains("noname:1:1: relative name 'www' but no origin is known", Fail("www 60 A 192.0.2.1\n", file: "noname"), StringComparison.Ordinal);
         Assert.Contains("cannot tell which zone", Fail("www. 60 A 192.0.2.1\n", file: "noname"), StringComparison.Ordinal);
@@ -206,16 +206,5 @@ public class ZoneFileTests
         var text = Soa + string.Concat(Enumerable.Repeat("x 60 A bad\n", 1000));
         var result = ZoneFile.Parse(text, "example.org.zone");
         Assert.Equal(ZoneFile.MaxErrors, result.Errors.Count);
-    }
-
-    private sealed class MemoryStore(Dictionary<string, string> files) : Unikernel.Devices.IKeyValueStore
-    {
-        public IReadOnlyList<string> Keys => files.Keys.Order(StringComparer.Ordinal).ToArray();
-
-        public bool TryGet(string key, out ReadOnlyMemory<byte> value)
-        {
-            value = files.TryGetValue(key, out var text) ? System.Text.Encoding.UTF8.GetBytes(text) : default;
-            return files.ContainsKey(key);
-        }
     }
 }
