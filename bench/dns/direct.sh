@@ -20,14 +20,16 @@
 # do the rest. CPU accounting is not symmetric: the kernel does a packet's receive work on the CPU that sent it, so
 # for veth the servers' receive path (IP/UDP input) is charged to dnsperf's core, while for the tap the appliance's
 # write() runs the client side's receive path and is charged to the appliance (server_cpu% and q/cpu-s are therefore
-# pessimistic for the direct stack). Servers are pinned to SERVER_CPU, dnsperf to CLIENT_CPU (taskset). Each load run is bounded
+# pessimistic for the direct stack), and it puts the veth servers' receive work on dnsperf's core. RPS [1] evens
+# this out: receive packet steering on each device sends every packet's receive work to the core of its receiver
+# (tap and client veth: CLIENT_CPU; server veth: SERVER_CPU). Servers are pinned to SERVER_CPU, dnsperf to CLIENT_CPU (taskset). Each load run is bounded
 # (dnsperf -l RUN_LEN plus an outer timeout).
 #
 # Usage (as root; Debian packages: iproute2 dnsperf nsd bind9-dnsutils; optional: strace, linux-perf):
 #   bench/dns/direct.sh
 # Knobs (environment): RUN_LEN [10] seconds per case and repetition, REPS [3] (the cases are interleaved, rep by rep;
 #   the table shows the median of each column), CLIENTS [2], OUTSTANDING [200] (dnsperf -c / -q),
-#   SERVER_CPU [0], CLIENT_CPU [1], CASES ["direct socket nsd"], PROFILE [1] (after the measurements: strace -c and,
+#   SERVER_CPU [0], CLIENT_CPU [1], RPS [1] (0: no receive packet steering, see above), CASES ["direct socket nsd"], PROFILE [1] (after the measurements: strace -c and,
 #   if it works, perf record on the direct-stack appliance under the same load), PUBLISH [auto] (1: always publish the
 #   two images, 0: never; auto: publish those missing), DIRECT_BIN, SOCKET_BIN (default: examples/dns/dist/unix-direct/dns
 #   and examples/dns/dist/unix/dns, as tests/Unikernel.EndToEnd.Tests publishes them), WORKDIR [mktemp].
@@ -41,6 +43,7 @@ OUTSTANDING=${OUTSTANDING:-200}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 CASES=${CASES:-"direct socket nsd"}
+RPS=${RPS:-1}
 PROFILE=${PROFILE:-1}
 PUBLISH=${PUBLISH:-auto}
 DIRECT_BIN=${DIRECT_BIN:-$ROOT/examples/dns/dist/unix-direct/dns}
@@ -107,6 +110,12 @@ ip netns exec "$NSC" ip addr add 10.216.1.1/24 dev "$VC"
 ip netns exec "$NSS" ip addr add "$SERVER_ADDR/24" dev "$VS"
 ip netns exec "$NSC" ip link set "$VC" up
 ip netns exec "$NSS" ip link set "$VS" up
+if [[ $RPS == 1 ]]; then
+  rps() { ip netns exec "$1" sh -c "printf '%x' $(( 1 << $3 )) > /sys/class/net/$2/queues/rx-0/rps_cpus" || die "cannot set RPS on $2 (RPS=0 to skip)"; }
+  rps "$NSC" "$TAP" "$CLIENT_CPU"
+  rps "$NSC" "$VC" "$CLIENT_CPU"
+  rps "$NSS" "$VS" "$SERVER_CPU"
+fi
 
 # --- queries: names across the zone (CNAME chains, wildcard, NXDOMAIN, several types)
 cat >"$WD/queries" <<'EOF'
@@ -199,7 +208,7 @@ dnsperf_run() { # addr seconds out
     dnsperf -s "$1" -p 53 -d "$WD/queries" -l "$2" -c "$CLIENTS" -q "$OUTSTANDING" -t 2 >"$3" 2>&1 || true
 }
 
-declare -A QPS LOST SENT PCPU CORE LAT QPCS
+declare -A QPS LOST SENT PCPU CORE LAT QPCS CCORE
 add() { eval "$1[\$2]=\"\${$1[\$2]:-} \$3\""; }
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]}'; }
 profiled=0
@@ -208,10 +217,10 @@ for rep in $(seq 1 "$REPS"); do
   log "rep $rep, case $c: starting"
   start_server "$c"
   sleep 1
-  t0=$(tree_ticks "$SERVER_PID"); read -r b0 a0 < <(core_busy "$SERVER_CPU"); w0=$(date +%s.%N)
+  t0=$(tree_ticks "$SERVER_PID"); read -r b0 a0 < <(core_busy "$SERVER_CPU"); read -r cb0 ca0 < <(core_busy "$CLIENT_CPU"); w0=$(date +%s.%N)
   out=$WD/logs/$c.$rep.dnsperf
   dnsperf_run "$ADDR" "$RUN_LEN" "$out"
-  t1=$(tree_ticks "$SERVER_PID"); read -r b1 a1 < <(core_busy "$SERVER_CPU"); w1=$(date +%s.%N)
+  t1=$(tree_ticks "$SERVER_PID"); read -r b1 a1 < <(core_busy "$SERVER_CPU"); read -r cb1 ca1 < <(core_busy "$CLIENT_CPU"); w1=$(date +%s.%N)
   q=$(awk '/Queries per second:/ {printf "%.0f", $4}' "$out")
   [[ -n $q ]] || { log "dnsperf output for $c:"; cat "$out" >&2; }
   add QPS "$c" "$q"
@@ -220,6 +229,7 @@ for rep in $(seq 1 "$REPS"); do
   add LAT "$c" "$(awk '/Average Latency/ {printf "%.3f", $4 * 1000}' "$out")"
   add PCPU "$c" "$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v w0="$w0" -v w1="$w1" 'BEGIN {printf "%.0f", 100 * t / hz / (w1 - w0)}')"
   add QPCS "$c" "$(awk -v q="${q:-0}" -v t=$((t1 - t0)) -v hz="$HZ" -v w0="$w0" -v w1="$w1" 'BEGIN {printf "%.0f", (t > 0 ? q * (w1 - w0) / (t / hz) : 0)}')"
+  add CCORE "$c" "$(awk -v b=$((cb1 - cb0)) -v a=$((ca1 - ca0)) 'BEGIN {printf "%.0f", (a > 0 ? 100 * b / a : 0)}')"
   add CORE "$c" "$(awk -v b=$((b1 - b0)) -v a=$((a1 - a0)) 'BEGIN {printf "%.0f", (a > 0 ? 100 * b / a : 0)}')"
   if [[ $c == direct && $PROFILE == 1 && $profiled == 0 ]]; then
     profiled=1
@@ -244,18 +254,18 @@ for rep in $(seq 1 "$REPS"); do
  done
 done
 for c in $CASES; do
-  for k in QPS SENT LOST LAT PCPU CORE QPCS; do eval "v=\${$k[\$c]:-}"; eval "$k[\$c]=\$(median \"\$v\")"; done
+  for k in QPS SENT LOST LAT PCPU CORE QPCS CCORE; do eval "v=\${$k[\$c]:-}"; eval "$k[\$c]=\$(median \"\$v\")"; done
 done
 
 name() { case $1 in direct) echo "dns, direct stack (tap)";; socket) echo "dns, socket stack (veth)";; nsd) echo "NSD $(nsd -v 2>&1 | awk 'NR==1 {print $3}') (veth)";; esac; }
 echo
-echo "examples/dns and NSD, UDP, dnsperf -c $CLIENTS -q $OUTSTANDING -l $RUN_LEN, median of $REPS interleaved runs, from namespace $NSC; server on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU ($(nproc --all) CPUs, $(uname -r))"
-printf '%-30s %10s %10s %10s %10s %12s %12s %12s\n' case qps sent lost avg_ms server_cpu% core_busy% q/cpu-s
+echo "examples/dns and NSD, UDP, dnsperf -c $CLIENTS -q $OUTSTANDING -l $RUN_LEN, median of $REPS interleaved runs, RPS=$RPS, from namespace $NSC; server on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU ($(nproc --all) CPUs, $(uname -r))"
+printf '%-30s %10s %10s %10s %10s %12s %12s %12s %12s\n' case qps sent lost avg_ms server_cpu% core_busy% client_core% q/cpu-s
 for c in $CASES; do
-  printf '%-30s %10s %10s %10s %10s %12s %12s %12s\n' "$(name "$c")" "${QPS[$c]:-NA}" "${SENT[$c]:-NA}" "${LOST[$c]:-NA}" "${LAT[$c]:-NA}" "${PCPU[$c]:-NA}" "${CORE[$c]:-NA}" "${QPCS[$c]:-NA}"
+  printf '%-30s %10s %10s %10s %10s %12s %12s %12s %12s\n' "$(name "$c")" "${QPS[$c]:-NA}" "${SENT[$c]:-NA}" "${LOST[$c]:-NA}" "${LAT[$c]:-NA}" "${PCPU[$c]:-NA}" "${CORE[$c]:-NA}" "${CCORE[$c]:-NA}" "${QPCS[$c]:-NA}"
 done
 ratio() { [[ -n ${1:-} && -n ${2:-} && $2 != 0 ]] && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}' || echo NA; }
-echo "lost = queries dnsperf gave up on (2 s timeout); server_cpu% = CPU time of the server process (all threads, user+system) per wall second; core_busy% = the server core's busy share (includes softirq work the kernel does there, and any other load on the machine); q/cpu-s = queries answered per CPU-second of the server process (the figure least disturbed by other load)"
+echo "lost = queries dnsperf gave up on (2 s timeout); server_cpu% = CPU time of the server process (all threads, user+system) per wall second; core_busy% = the server core's busy share (includes softirq work the kernel does there, and any other load on the machine); client_core% = the same for dnsperf's core; q/cpu-s = queries answered per CPU-second of the server process (the figure least disturbed by other load)"
 [[ -n ${QPS[direct]:-} ]] && {
   echo "direct / socket qps: $(ratio "${QPS[direct]}" "${QPS[socket]:-}")"
   echo "direct / NSD qps:    $(ratio "${QPS[direct]}" "${QPS[nsd]:-}")"
