@@ -22,7 +22,9 @@
 # write() runs the client side's receive path and is charged to the appliance (server_cpu% and q/cpu-s are therefore
 # pessimistic for the direct stack), and it puts the veth servers' receive work on dnsperf's core. RPS [1] evens
 # this out: receive packet steering on each device sends every packet's receive work to the core of its receiver
-# (tap and client veth: CLIENT_CPU; server veth: SERVER_CPU). Servers are pinned to SERVER_CPU, dnsperf to CLIENT_CPU (taskset). Each load run is bounded
+# (tap and client veth: CLIENT_CPU; server veth: SERVER_CPU). On a machine with other load, qps mostly measures each
+# server's share of its core: the direct-stack appliance has two busy threads (tap receive, DNS) where NSD has one
+# process, so read q/cpu-s and the run-to-run spread as well. Servers are pinned to SERVER_CPU, dnsperf to CLIENT_CPU (taskset). Each load run is bounded
 # (dnsperf -l RUN_LEN plus an outer timeout).
 #
 # Usage (as root; Debian packages: iproute2 dnsperf nsd bind9-dnsutils; optional: strace, linux-perf):
