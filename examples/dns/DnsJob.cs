@@ -60,6 +60,10 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
             console.WriteLine($"dns: error: cannot listen on {ip}:{port}: {e.Message}");
             return;
         }
+        if (service.TcpUnavailable is not null && level <= 2)
+        {
+            console.WriteLine($"dns: warning: serving UDP only: {service.TcpUnavailable}");
+        }
         var names = new List<string>();
         foreach (var z in zoneSet.Zones)
         {

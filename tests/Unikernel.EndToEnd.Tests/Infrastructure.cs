@@ -84,11 +84,14 @@ public static class Processes
 
 /// <summary>
 /// Published appliances, shared by every test of this run: a NativeAOT publish takes about a minute here, so each
-/// (example, target, net) is published once.
+/// (example, target, net) is published once. The default net (socket) goes to the project's dist/&lt;target&gt;/ as a
+/// plain publish does; any other net gets its own dist/&lt;target&gt;-&lt;net&gt;/ (-p:UnikernelDist) so that the images of
+/// one example never overwrite each other. Publishes of one example run one at a time (they share obj/ for restore).
 /// </summary>
 public static class Appliances
 {
     private static readonly ConcurrentDictionary<string, Lazy<PublishedAppliance>> s_published = new();
+    private static readonly ConcurrentDictionary<string, object> s_projectLocks = new();
 
     public static PublishedAppliance Publish(string example, string target = "unix", string net = "socket") =>
         s_published.GetOrAdd($"{example}|{target}|{net}", _ => new Lazy<PublishedAppliance>(() => DoPublish(example, target, net))).Value;
@@ -96,18 +99,26 @@ public static class Appliances
     private static PublishedAppliance DoPublish(string example, string target, string net)
     {
         var project = Path.Combine(Repo.Root, "examples", example);
-        var result = Processes.Dotnet(TimeSpan.FromMinutes(10), project,
-            "publish", "-c", "Release", $"-p:UnikernelTarget={target}", $"-p:UnikernelNet={net}", "-nologo", "-clp:NoSummary");
-        var image = Path.Combine(project, "dist", target, example);
-        return new PublishedAppliance(example, target, image, result);
+        var dist = Path.Combine(project, "dist", net == "socket" ? target : $"{target}-{net}");
+        string[] arguments =
+        [
+            "publish", "-c", "Release", $"-p:UnikernelTarget={target}", $"-p:UnikernelNet={net}",
+            $"-p:UnikernelDist={dist}/", "-nologo", "-clp:NoSummary",
+        ];
+        ProcessResult result;
+        lock (s_projectLocks.GetOrAdd(project, _ => new object()))
+        {
+            result = Processes.Dotnet(TimeSpan.FromMinutes(10), project, arguments);
+        }
+        return new PublishedAppliance(example, target, net, Path.Combine(dist, example), result);
     }
 }
 
-public sealed record PublishedAppliance(string Example, string Target, string ImagePath, ProcessResult Publish)
+public sealed record PublishedAppliance(string Example, string Target, string Net, string ImagePath, ProcessResult Publish)
 {
     public void AssertSucceeded()
     {
-        Assert.True(Publish.ExitCode == 0, $"publishing {Example} for {Target} failed:\n{Publish}");
+        Assert.True(Publish.ExitCode == 0, $"publishing {Example} for {Target} (net {Net}) failed:\n{Publish}");
         Assert.True(File.Exists(ImagePath), $"no image at {ImagePath}:\n{Publish}");
     }
 

@@ -67,7 +67,13 @@ public sealed class DnsService
 
     public IReadOnlyList<IPEndPoint> TcpEndPoints => _tcp.ConvertAll(l => l.LocalEndPoint);
 
-    /// <summary>Binds every socket (UDP first; TCP on the same port). Throws when an endpoint cannot be bound.</summary>
+    /// <summary>Why TCP is not served although the options ask for it (the stack has no TCP), or null.</summary>
+    public string? TcpUnavailable { get; private set; }
+
+    /// <summary>
+    /// Binds every socket (UDP first; TCP on the same port). Throws when an endpoint cannot be bound; a stack that does
+    /// not implement TCP leaves UDP only, with the reason in <see cref="TcpUnavailable"/>.
+    /// </summary>
     public void Bind()
     {
         if (_udp.Count > 0)
@@ -80,9 +86,16 @@ public sealed class DnsService
             {
                 var udp = _stack.Udp.Bind(endPoint);
                 _udp.Add(udp);
-                if (_options.Tcp)
+                if (_options.Tcp && TcpUnavailable is null)
                 {
-                    _tcp.Add(_stack.Tcp.Listen(new IPEndPoint(endPoint.Address, udp.LocalEndPoint.Port)));
+                    try
+                    {
+                        _tcp.Add(_stack.Tcp.Listen(new IPEndPoint(endPoint.Address, udp.LocalEndPoint.Port)));
+                    }
+                    catch (NotSupportedException e)
+                    {
+                        TcpUnavailable = e.Message; // a stack without TCP (the direct stack, for now): serve UDP only
+                    }
                 }
             }
         }

@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# bench/dns/direct.sh -- DNS queries/s of examples/dns over our direct network stack on a tap device, against the same
+# appliance over host sockets and against NSD, in one run, with dnsperf.
+#
+# Topology (two network namespaces made by this script; nothing is configured outside them, no other address is used):
+#
+#   namespace $NSC (client)                                   namespace $NSS (servers)
+#   +------------------------------------------+              +-------------------------------+
+#   | dnsperf (CPU $CLIENT_CPU)                |              |                               |
+#   |   |-- tap $TAP 10.216.0.1/24 --fd--> dns (direct stack, 10.216.0.2, CPU $SERVER_CPU)     |
+#   |   |                                      |   (the appliance runs in $NSC: it owns the tap's fd)
+#   |   '-- veth $VC 10.216.1.1/24 ========== veth $VS 10.216.1.2/24                          |
+#   |                                          |              |   dns (socket stack) or NSD   |
+#   +------------------------------------------+              |   on 10.216.1.2:53, CPU $SERVER_CPU
+#                                                             +-------------------------------+
+#
+# So every case crosses one kernel IP/UDP stack on the client side and one virtual link: for the direct stack the
+# link is the tap (the appliance reads and writes Ethernet frames on its fd and does IP/UDP itself); for the socket
+# stack and NSD it is a veth pair into a second namespace, where the kernel's IP/UDP stack and the server's sockets
+# do the rest. CPU accounting is not symmetric: the kernel does a packet's receive work on the CPU that sent it, so
+# for veth the servers' receive path (IP/UDP input) is charged to dnsperf's core, while for the tap the appliance's
+# write() runs the client side's receive path and is charged to the appliance (server_cpu% and q/cpu-s are therefore
+# pessimistic for the direct stack), and it puts the veth servers' receive work on dnsperf's core. RPS [1] evens
+# this out: receive packet steering on each device sends every packet's receive work to the core of its receiver
+# (tap and client veth: CLIENT_CPU; server veth: SERVER_CPU). On a machine with other load, qps mostly measures each
+# server's share of its core: the direct-stack appliance has two busy threads (tap receive, DNS) where NSD has one
+# process, so read q/cpu-s and the run-to-run spread as well. Servers are pinned to SERVER_CPU, dnsperf to CLIENT_CPU (taskset). Each load run is bounded
+# (dnsperf -l RUN_LEN plus an outer timeout).
+#
+# Usage (as root; Debian packages: iproute2 dnsperf nsd bind9-dnsutils; optional: strace, linux-perf):
+#   bench/dns/direct.sh
+# Knobs (environment): RUN_LEN [10] seconds per case and repetition, REPS [3] (the cases are interleaved, rep by rep;
+#   the table shows the median of each column), CLIENTS [2], OUTSTANDING [200] (dnsperf -c / -q),
+#   SERVER_CPU [0], CLIENT_CPU [1], RPS [1] (0: no receive packet steering, see above), CASES ["direct socket nsd"], PROFILE [1] (after the measurements: strace -c and,
+#   if it works, perf record on the direct-stack appliance under the same load), PUBLISH [auto] (1: always publish the
+#   two images, 0: never; auto: publish those missing), DIRECT_BIN, SOCKET_BIN (default: examples/dns/dist/unix-direct/dns
+#   and examples/dns/dist/unix/dns, as tests/Unikernel.EndToEnd.Tests publishes them), WORKDIR [mktemp].
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+RUN_LEN=${RUN_LEN:-10}
+REPS=${REPS:-3}
+CLIENTS=${CLIENTS:-2}
+OUTSTANDING=${OUTSTANDING:-200}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+CASES=${CASES:-"direct socket nsd"}
+RPS=${RPS:-1}
+PROFILE=${PROFILE:-1}
+PUBLISH=${PUBLISH:-auto}
+DIRECT_BIN=${DIRECT_BIN:-$ROOT/examples/dns/dist/unix-direct/dns}
+SOCKET_BIN=${SOCKET_BIN:-$ROOT/examples/dns/dist/unix/dns}
+ZONE_FILE=$ROOT/examples/dns/zones/example.org.zone
+
+TAG=$(printf '%x' $(( $$ % 0x100000 )))
+NSC=ukbc-$TAG
+NSS=ukbs-$TAG
+TAP=ukbt$TAG
+VC=ukbc$TAG
+VS=ukbs$TAG
+DIRECT_ADDR=10.216.0.2
+SERVER_ADDR=10.216.1.2
+
+die() { echo "direct.sh: $*" >&2; exit 1; }
+log() { echo "# $*" >&2; }
+
+[[ $(id -u) == 0 ]] || die "run as root (namespaces, tap and veth devices)"
+[[ -e /dev/net/tun ]] || die "/dev/net/tun is missing (modprobe tun)"
+for tool in ip dnsperf dig taskset timeout; do command -v $tool >/dev/null || die "'$tool' not found (apt-get install iproute2 dnsperf bind9-dnsutils)"; done
+[[ " $CASES " == *" nsd "* ]] && { command -v nsd >/dev/null || die "nsd not found (apt-get install nsd)"; }
+NCPU=$(nproc --all)
+(( SERVER_CPU < NCPU && CLIENT_CPU < NCPU && SERVER_CPU != CLIENT_CPU )) || die "need two distinct CPUs (have $NCPU)"
+
+publish() { # net dist
+  log "publishing examples/dns with UnikernelNet=$1 -> $2"
+  (cd "$ROOT/examples/dns" && dotnet publish -c Release -p:UnikernelNet="$1" -p:UnikernelDist="$2/" -nologo -clp:NoSummary >&2) ||
+    die "publish ($1) failed"
+}
+if [[ " $CASES " == *" direct "* ]] && [[ $PUBLISH == 1 || ( $PUBLISH == auto && ! -x $DIRECT_BIN ) ]]; then
+  publish direct "$(dirname "$DIRECT_BIN")"
+fi
+if [[ " $CASES " == *" socket "* ]] && [[ $PUBLISH == 1 || ( $PUBLISH == auto && ! -x $SOCKET_BIN ) ]]; then
+  publish socket "$(dirname "$SOCKET_BIN")"
+fi
+
+WD=${WORKDIR:-$(mktemp -d /tmp/uk-direct-bench.XXXXXX)}
+mkdir -p "$WD"/{nsd,logs}
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true; done
+  ip netns exec "$NSC" ip link del "$TAP" 2>/dev/null || true
+  ip netns exec "$NSC" ip link del "$VC" 2>/dev/null || true
+  ip netns del "$NSC" 2>/dev/null || true
+  ip netns del "$NSS" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- the two namespaces, the tap and the veth pair
+ip netns add "$NSC"
+ip netns add "$NSS"
+ip netns exec "$NSC" ip link set lo up
+ip netns exec "$NSS" ip link set lo up
+ip netns exec "$NSC" ip tuntap add dev "$TAP" mode tap
+ip netns exec "$NSC" sysctl -q -w "net.ipv6.conf.$TAP.disable_ipv6=1" || true
+ip netns exec "$NSC" ip addr add 10.216.0.1/24 dev "$TAP"
+ip netns exec "$NSC" ip link set "$TAP" up
+ip netns exec "$NSC" ip link add "$VC" type veth peer name "$VS" netns "$NSS"
+ip netns exec "$NSC" ip addr add 10.216.1.1/24 dev "$VC"
+ip netns exec "$NSS" ip addr add "$SERVER_ADDR/24" dev "$VS"
+ip netns exec "$NSC" ip link set "$VC" up
+ip netns exec "$NSS" ip link set "$VS" up
+if [[ $RPS == 1 ]]; then
+  rps() { ip netns exec "$1" sh -c "printf '%x' $(( 1 << $3 )) > /sys/class/net/$2/queues/rx-0/rps_cpus" || die "cannot set RPS on $2 (RPS=0 to skip)"; }
+  rps "$NSC" "$TAP" "$CLIENT_CPU"
+  rps "$NSC" "$VC" "$CLIENT_CPU"
+  rps "$NSS" "$VS" "$SERVER_CPU"
+fi
+
+# --- queries: names across the zone (CNAME chains, wildcard, NXDOMAIN, several types)
+cat >"$WD/queries" <<'EOF'
+www.example.org A
+example.org A
+host1.example.org AAAA
+mail.example.org A
+example.org MX
+example.org NS
+ns1.example.org A
+a.apps.example.org A
+b.apps.example.org TXT
+txt.example.org TXT
+_sip._udp.example.org SRV
+nope.example.org A
+b.c.example.org A
+ttl.example.org A
+example.org SOA
+ext.example.org A
+EOF
+
+cat >"$WD/nsd/nsd.conf" <<EOF
+server:
+    server-count: 1
+    ip-address: $SERVER_ADDR
+    port: 53
+    do-ip4: yes
+    do-ip6: no
+    reuseport: no
+    username: ""
+    chroot: ""
+    zonesdir: "$WD/nsd"
+    database: ""
+    zonelistfile: "$WD/nsd/zone.list"
+    xfrdfile: "$WD/nsd/xfrd.state"
+    xfrdir: "$WD/nsd"
+    pidfile: "$WD/nsd/nsd.pid"
+    logfile: "$WD/nsd/nsd.log"
+    verbosity: 0
+    hide-version: yes
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: "example.org"
+    zonefile: "$ZONE_FILE"
+EOF
+
+tree_pids() { local p=$1 c; echo "$p"; for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree_pids "$c"; done; }
+tree_ticks() { local p sum=0 v; for p in $(tree_pids "$1"); do
+  v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}'); sum=$((sum + ${v:-0})); done; echo "$sum"; }
+core_busy() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+HZ=$(getconf CLK_TCK)
+
+# start <case>: starts the server, sets SERVER_PID, SERVER_NS, ADDR
+start_server() {
+  case $1 in
+    direct) SERVER_NS=$NSC; ADDR=$DIRECT_ADDR
+      ip netns exec "$NSC" taskset -c "$SERVER_CPU" "$DIRECT_BIN" --interface "$TAP" --ipv4 "$DIRECT_ADDR/24" \
+        --address "$DIRECT_ADDR" --port 53 --log-level warn </dev/null >"$WD/logs/$1.log" 2>&1 & ;;
+    socket) SERVER_NS=$NSS; ADDR=$SERVER_ADDR
+      ip netns exec "$NSS" taskset -c "$SERVER_CPU" "$SOCKET_BIN" --address "$SERVER_ADDR" --port 53 --log-level warn \
+        </dev/null >"$WD/logs/$1.log" 2>&1 & ;;
+    nsd) SERVER_NS=$NSS; ADDR=$SERVER_ADDR
+      ip netns exec "$NSS" taskset -c "$SERVER_CPU" nsd -d -c "$WD/nsd/nsd.conf" </dev/null >"$WD/logs/$1.log" 2>&1 & ;;
+    *) die "unknown case '$1' (direct socket nsd)";;
+  esac
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  local i
+  for i in $(seq 1 150); do
+    kill -0 "$SERVER_PID" 2>/dev/null || die "$1 exited at start: $(cat "$WD/logs/$1.log")"
+    if ip netns exec "$NSC" timeout 3 dig +short +tries=1 +time=1 "@$ADDR" example.org SOA 2>/dev/null | grep -q hostmaster; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  die "$1 did not answer within 30 s: $(cat "$WD/logs/$1.log")"
+}
+
+stop_server() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  timeout 10 tail --pid="$SERVER_PID" -f /dev/null 2>/dev/null || kill -9 "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+}
+
+dnsperf_run() { # addr seconds out
+  ip netns exec "$NSC" timeout $(( $2 + 20 )) taskset -c "$CLIENT_CPU" \
+    dnsperf -s "$1" -p 53 -d "$WD/queries" -l "$2" -c "$CLIENTS" -q "$OUTSTANDING" -t 2 >"$3" 2>&1 || true
+}
+
+declare -A QPS LOST SENT PCPU CORE LAT QPCS CCORE
+add() { eval "$1[\$2]=\"\${$1[\$2]:-} \$3\""; }
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]}'; }
+profiled=0
+for rep in $(seq 1 "$REPS"); do
+ for c in $CASES; do
+  log "rep $rep, case $c: starting"
+  start_server "$c"
+  sleep 1
+  t0=$(tree_ticks "$SERVER_PID"); read -r b0 a0 < <(core_busy "$SERVER_CPU"); read -r cb0 ca0 < <(core_busy "$CLIENT_CPU"); w0=$(date +%s.%N)
+  out=$WD/logs/$c.$rep.dnsperf
+  dnsperf_run "$ADDR" "$RUN_LEN" "$out"
+  t1=$(tree_ticks "$SERVER_PID"); read -r b1 a1 < <(core_busy "$SERVER_CPU"); read -r cb1 ca1 < <(core_busy "$CLIENT_CPU"); w1=$(date +%s.%N)
+  q=$(awk '/Queries per second:/ {printf "%.0f", $4}' "$out")
+  [[ -n $q ]] || { log "dnsperf output for $c:"; cat "$out" >&2; }
+  add QPS "$c" "$q"
+  add SENT "$c" "$(awk '/Queries sent:/ {print $3}' "$out")"
+  add LOST "$c" "$(awk '/Queries lost:/ {print $3}' "$out")"
+  add LAT "$c" "$(awk '/Average Latency/ {printf "%.3f", $4 * 1000}' "$out")"
+  add PCPU "$c" "$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v w0="$w0" -v w1="$w1" 'BEGIN {printf "%.0f", 100 * t / hz / (w1 - w0)}')"
+  add QPCS "$c" "$(awk -v q="${q:-0}" -v t=$((t1 - t0)) -v hz="$HZ" -v w0="$w0" -v w1="$w1" 'BEGIN {printf "%.0f", (t > 0 ? q * (w1 - w0) / (t / hz) : 0)}')"
+  add CCORE "$c" "$(awk -v b=$((cb1 - cb0)) -v a=$((ca1 - ca0)) 'BEGIN {printf "%.0f", (a > 0 ? 100 * b / a : 0)}')"
+  add CORE "$c" "$(awk -v b=$((b1 - b0)) -v a=$((a1 - a0)) 'BEGIN {printf "%.0f", (a > 0 ? 100 * b / a : 0)}')"
+  if [[ $c == direct && $PROFILE == 1 && $profiled == 0 ]]; then
+    profiled=1
+    log "profiling the direct stack under the same load"
+    if command -v strace >/dev/null; then
+      ip netns exec "$NSC" timeout 20 taskset -c "$CLIENT_CPU" dnsperf -s "$ADDR" -p 53 -d "$WD/queries" -l 6 -c "$CLIENTS" -q "$OUTSTANDING" -t 2 >"$WD/logs/strace.dnsperf" 2>&1 &
+      sleep 0.5
+      timeout -s INT 5 strace -c -f -p "$SERVER_PID" -o "$WD/logs/strace.txt" 2>/dev/null || true
+      wait $! || true
+    fi
+    if command -v perf >/dev/null; then
+      ip netns exec "$NSC" timeout 20 taskset -c "$CLIENT_CPU" dnsperf -s "$ADDR" -p 53 -d "$WD/queries" -l 6 -c "$CLIENTS" -q "$OUTSTANDING" -t 2 >"$WD/logs/perf.dnsperf" 2>&1 &
+      sleep 0.5
+      perf record -q -g -p "$SERVER_PID" -o "$WD/logs/perf.data" -- sleep 4 >/dev/null 2>&1 || true
+      wait $! || true
+      perf report -i "$WD/logs/perf.data" --no-children --percent-limit 1.5 --stdio -g none 2>/dev/null |
+        grep -v '^#' | grep -v '^$' | head -40 >"$WD/logs/perf.txt" || true
+    fi
+  fi
+  stop_server
+  log "rep $rep, case $c: ${q:-?} qps"
+ done
+done
+for c in $CASES; do
+  for k in QPS SENT LOST LAT PCPU CORE QPCS CCORE; do eval "v=\${$k[\$c]:-}"; eval "$k[\$c]=\$(median \"\$v\")"; done
+done
+
+name() { case $1 in direct) echo "dns, direct stack (tap)";; socket) echo "dns, socket stack (veth)";; nsd) echo "NSD $(nsd -v 2>&1 | awk 'NR==1 {print $3}') (veth)";; esac; }
+echo
+echo "examples/dns and NSD, UDP, dnsperf -c $CLIENTS -q $OUTSTANDING -l $RUN_LEN, median of $REPS interleaved runs, RPS=$RPS, from namespace $NSC; server on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU ($(nproc --all) CPUs, $(uname -r))"
+printf '%-30s %10s %10s %10s %10s %12s %12s %12s %12s\n' case qps sent lost avg_ms server_cpu% core_busy% client_core% q/cpu-s
+for c in $CASES; do
+  printf '%-30s %10s %10s %10s %10s %12s %12s %12s %12s\n' "$(name "$c")" "${QPS[$c]:-NA}" "${SENT[$c]:-NA}" "${LOST[$c]:-NA}" "${LAT[$c]:-NA}" "${PCPU[$c]:-NA}" "${CORE[$c]:-NA}" "${CCORE[$c]:-NA}" "${QPCS[$c]:-NA}"
+done
+ratio() { [[ -n ${1:-} && -n ${2:-} && $2 != 0 ]] && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}' || echo NA; }
+echo "lost = queries dnsperf gave up on (2 s timeout); server_cpu% = CPU time of the server process (all threads, user+system) per wall second; core_busy% = the server core's busy share (includes softirq work the kernel does there, and any other load on the machine); client_core% = the same for dnsperf's core; q/cpu-s = queries answered per CPU-second of the server process (the figure least disturbed by other load)"
+[[ -n ${QPS[direct]:-} ]] && {
+  echo "direct / socket qps: $(ratio "${QPS[direct]}" "${QPS[socket]:-}")"
+  echo "direct / NSD qps:    $(ratio "${QPS[direct]}" "${QPS[nsd]:-}")"
+}
+[[ -n ${QPS[socket]:-} ]] && echo "socket / NSD qps:    $(ratio "${QPS[socket]}" "${QPS[nsd]:-}")"
+[[ -n ${QPCS[direct]:-} ]] && echo "direct / socket q/cpu-s: $(ratio "${QPCS[direct]}" "${QPCS[socket]:-}"), direct / NSD q/cpu-s: $(ratio "${QPCS[direct]}" "${QPCS[nsd]:-}")"
+if [[ -s $WD/logs/strace.txt ]]; then
+  echo; echo "direct stack, system calls under load (strace -c -f, 5 s; strace slows the server: counts, not time):"
+  head -20 "$WD/logs/strace.txt"
+fi
+if [[ -s $WD/logs/perf.txt ]]; then
+  echo; echo "direct stack, perf record -g (4 s, self time, >= 1.5 %):"
+  cat "$WD/logs/perf.txt"
+fi
+echo; echo "logs: $WD/logs"
