@@ -6,7 +6,7 @@
 # Configuration: `make ARCH=x86_64 tinyconfig` + scripts/vm/kernel/base.config +
 # scripts/vm/kernel/TARGET.config. The result is cached outside the repository in
 #   ${UNIKERNEL_CACHE:-$HOME/.cache/unikernel}/kernel/TARGET-KEY/{bzImage,vmlinux,config,build-seconds}
-# where KEY hashes the fragments, this script and the source package version, so a second
+# where KEY hashes the fragments, the recipe version below and the source package version, so a second
 # run only prints the directory. The last line printed on stdout is that directory.
 #
 # Environment: UNIKERNEL_CACHE (cache root), UNIKERNEL_KERNEL_JOBS (default 2),
@@ -45,7 +45,9 @@ tarball="$(ls /usr/src/linux-source-*.tar.xz 2>/dev/null | sort -V | tail -n 1)"
 srcname="$(basename "$tarball" .tar.xz)"            # linux-source-6.1
 pkgversion="$(dpkg-query -W -f='${Version}' "$srcname" 2>/dev/null || stat -c %s "$tarball")"
 
-key="$( { echo "$srcname $pkgversion"; cat "$here/build-kernel.sh" "$here/kernel/base.config" "$here/kernel/$target.config"; } \
+# Bump when the way the kernel is built changes (not needed for edits of the fragments: they are hashed).
+recipe=1
+key="$( { echo "$srcname $pkgversion recipe $recipe"; cat "$here/kernel/base.config" "$here/kernel/$target.config"; } \
         | sha256sum | cut -c1-16)"
 out="$cache/kernel/$target-$key"
 if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
@@ -95,6 +97,7 @@ done < <(cat "$here/kernel/base.config" "$here/kernel/$target.config")
 log "building bzImage vmlinux with -j$jobs (nice 10)"
 mk bzImage vmlinux > "$build/build.log" 2>&1 || { tail -n 40 "$build/build.log" >&2; exit 1; }
 seconds=$(( $(date +%s) - start ))
+cpu="$(times | tail -n 1)"    # children's user and system CPU time: independent of other load on the machine
 
 tmp="$out.tmp"
 rm -rf "$tmp"; mkdir -p "$tmp"
@@ -103,7 +106,8 @@ cp "$build/arch/x86/boot/bzImage" "$tmp/bzImage"
 objcopy --strip-all "$build/vmlinux" "$tmp/vmlinux"
 cp "$build/.config" "$tmp/config"
 echo "$seconds" > "$tmp/build-seconds"
+echo "$cpu" > "$tmp/build-cpu"
 echo "$srcname $pkgversion" > "$tmp/source"
 rm -rf "$out"; mv "$tmp" "$out"
-log "built $target in ${seconds}s: bzImage $(stat -c %s "$out/bzImage") B, vmlinux $(stat -c %s "$out/vmlinux") B"
+log "built $target in ${seconds}s (CPU user/sys of the build: $cpu): bzImage $(stat -c %s "$out/bzImage") B, vmlinux $(stat -c %s "$out/vmlinux") B"
 echo "$out"

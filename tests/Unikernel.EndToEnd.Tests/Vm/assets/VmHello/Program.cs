@@ -55,5 +55,49 @@ foreach (var nic in NetworkInterface.GetAllNetworkInterfaces())
     }
 }
 
+// --udp-echo PORT: echo datagrams on 0.0.0.0:PORT (the NIC configured by ip=) until "quit" or --serve-seconds.
+int echoPort = 0;
+int serveSeconds = 30;
+for (int i = 0; i < args.Length - 1; i++)
+{
+    if (args[i] == "--udp-echo")
+    {
+        echoPort = int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture);
+    }
+    if (args[i] == "--serve-seconds")
+    {
+        serveSeconds = int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
+if (echoPort != 0)
+{
+    using var echo = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+    echo.Bind(new IPEndPoint(IPAddress.Any, echoPort));
+    echo.ReceiveTimeout = 500;
+    Console.WriteLine($"vmhello: udp-echo listening on {echoPort}");
+    var deadline = DateTime.UtcNow.AddSeconds(serveSeconds);
+    var buffer = new byte[1500];
+    while (DateTime.UtcNow < deadline)
+    {
+        EndPoint peer = new IPEndPoint(IPAddress.Any, 0);
+        int n;
+        try
+        {
+            n = echo.ReceiveFrom(buffer, ref peer);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.TimedOut || e.SocketErrorCode == SocketError.WouldBlock)
+        {
+            continue;
+        }
+        string text = System.Text.Encoding.ASCII.GetString(buffer, 0, n);
+        Console.WriteLine($"vmhello: udp-echo {n} bytes from {peer}");
+        echo.SendTo(buffer.AsSpan(0, n), peer);
+        if (text == "quit")
+        {
+            break;
+        }
+    }
+}
+
 Console.WriteLine("vmhello: done");
 return VmInit.Exit(exitCode);

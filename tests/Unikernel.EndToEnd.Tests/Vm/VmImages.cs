@@ -1,0 +1,72 @@
+namespace Unikernel.EndToEnd.Tests.Vm;
+
+/// <summary>
+/// Builds the VM test appliance (Vm/assets/VmHello) once per test run: a NativeAOT publish with
+/// UnikernelTarget=microvm, whose after-publish target (src/Config/build/Unikernel.Vm.targets) makes the microvm
+/// image, then scripts/vm/make-image.sh for the xen image. The first run also builds the kernels (minutes).
+/// </summary>
+public sealed class VmImages
+{
+    private static readonly Lazy<VmImages> s_instance = new(() => new VmImages(), LazyThreadSafetyMode.ExecutionAndPublication);
+
+    public static VmImages Instance => s_instance.Value;
+
+    public string RepoRoot { get; }
+    public string WorkDirectory { get; }
+    public string AppBinary { get; }
+    public string MicrovmDirectory { get; }
+    public string XenDirectory { get; }
+    public string BuildLog { get; }
+
+    private VmImages()
+    {
+        RepoRoot = FindRepoRoot();
+        WorkDirectory = Path.Combine(Path.GetTempPath(), $"unikernel-vm-tests-{Environment.ProcessId}");
+        Directory.CreateDirectory(WorkDirectory);
+        var publishDirectory = Path.Combine(WorkDirectory, "publish");
+        MicrovmDirectory = Path.Combine(WorkDirectory, "microvm");
+        XenDirectory = Path.Combine(WorkDirectory, "xen");
+        AppBinary = Path.Combine(publishDirectory, "VmHello");
+        var project = Path.Combine(RepoRoot, "tests", "Unikernel.EndToEnd.Tests", "Vm", "assets", "VmHello", "VmHello.csproj");
+
+        // The test host's MSBuild variables must not leak into the nested build.
+        var environment = new Dictionary<string, string?>
+        {
+            ["MSBuildSDKsPath"] = null,
+            ["MSBUILD_EXE_PATH"] = null,
+            ["MSBuildExtensionsPath"] = null,
+            ["MSBuildLoadMicrosoftTargetsReadOnly"] = null,
+        };
+        var publish = VmProcess.Run("dotnet",
+            ["publish", project, "-c", "Release", "-r", "linux-x64", "-o", publishDirectory,
+             "-p:UnikernelTarget=microvm", $"-p:UnikernelVmImageDir={MicrovmDirectory}/", "-nologo"],
+            TimeSpan.FromMinutes(40), RepoRoot, environment: environment);
+        var log = publish.Output;
+        if (publish.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"publishing the VM test appliance failed:\n{log}");
+        }
+        var xen = VmProcess.Run("bash",
+            [Path.Combine(RepoRoot, "scripts", "vm", "make-image.sh"), "--target", "xen", "--app", AppBinary,
+             "--name", "VmHello", "--out", XenDirectory],
+            TimeSpan.FromMinutes(40), RepoRoot);
+        log += "\n" + xen.Output;
+        if (xen.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"making the xen image failed:\n{log}");
+        }
+        BuildLog = log;
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "scripts", "vm", "make-image.sh")))
+            {
+                return directory.FullName;
+            }
+        }
+        throw new InvalidOperationException("repository root (with scripts/vm/make-image.sh) not found");
+    }
+}
