@@ -56,6 +56,16 @@ if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
   exit 0
 fi
 
+# One build per target and key at a time (a second caller waits, then finds the cache).
+mkdir -p "$cache/kernel-build"
+exec 9>"$cache/kernel-build/$target-$key.lock"
+flock 9
+if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
+  log "cached: $out"
+  echo "$out"
+  exit 0
+fi
+
 # --- Source tree (extracted once per package version) ----------------------------------
 src="$cache/src/$srcname-$pkgversion"
 if [ ! -f "$src/.extracted" ]; then

@@ -3,7 +3,7 @@ namespace Unikernel.EndToEnd.Tests.Vm;
 /// <summary>
 /// Builds the VM test appliance (Vm/assets/VmHello) once per test run: a NativeAOT publish with
 /// UnikernelTarget=microvm, whose after-publish target (src/Config/build/Unikernel.Vm.targets) makes the microvm
-/// image, then scripts/vm/make-image.sh for the xen image. The first run also builds the kernels (minutes).
+/// image, then scripts/vm/make-image.sh for the xen image (on first use). The first run also builds the kernels (minutes).
 /// </summary>
 public sealed class VmImages
 {
@@ -15,8 +15,9 @@ public sealed class VmImages
     public string WorkDirectory { get; }
     public string AppBinary { get; }
     public string MicrovmDirectory { get; }
-    public string XenDirectory { get; }
+    public string XenDirectory => _xen.Value;
     public string BuildLog { get; }
+    private readonly Lazy<string> _xen;
 
     private VmImages()
     {
@@ -25,7 +26,7 @@ public sealed class VmImages
         Directory.CreateDirectory(WorkDirectory);
         var publishDirectory = Path.Combine(WorkDirectory, "publish");
         MicrovmDirectory = Path.Combine(WorkDirectory, "microvm");
-        XenDirectory = Path.Combine(WorkDirectory, "xen");
+        var xenDirectory = Path.Combine(WorkDirectory, "xen");
         AppBinary = Path.Combine(publishDirectory, "VmHello");
         var project = Path.Combine(RepoRoot, "tests", "Unikernel.EndToEnd.Tests", "Vm", "assets", "VmHello", "VmHello.csproj");
 
@@ -46,16 +47,20 @@ public sealed class VmImages
         {
             throw new InvalidOperationException($"publishing the VM test appliance failed:\n{log}");
         }
-        var xen = VmProcess.Run("bash",
-            [Path.Combine(RepoRoot, "scripts", "vm", "make-image.sh"), "--target", "xen", "--app", AppBinary,
-             "--name", "VmHello", "--out", XenDirectory],
-            TimeSpan.FromMinutes(40), RepoRoot);
-        log += "\n" + xen.Output;
-        if (xen.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"making the xen image failed:\n{log}");
-        }
         BuildLog = log;
+        // The xen image (and kernel) only when a test needs it.
+        _xen = new Lazy<string>(() =>
+        {
+            var xen = VmProcess.Run("bash",
+                [Path.Combine(RepoRoot, "scripts", "vm", "make-image.sh"), "--target", "xen", "--app", AppBinary,
+                 "--name", "VmHello", "--out", xenDirectory],
+                TimeSpan.FromMinutes(40), RepoRoot);
+            if (xen.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"making the xen image failed:\n{xen.Output}");
+            }
+            return xenDirectory;
+        }, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     private static string FindRepoRoot()
