@@ -83,6 +83,19 @@ public sealed class VmBootTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Microvm_vmlinux_boots_through_the_pvh_entry_point()
+    {
+        // The ELF vmlinux (Firecracker's kernel) through its PVH note: no self-decompression, faster under TCG.
+        var run = Boot(VmImages.Instance.MicrovmDirectory, ["--pvh"], ["--ticks", "1"]);
+
+        Assert.False(run.TimedOut, "QEMU did not exit by itself: the VM did not power off");
+        Assert.Equal(0, run.ExitCode);
+        Assert.Contains("vmhello: pid=1 init=True", run.Output, StringComparison.Ordinal);
+        Assert.Contains("vmhello: args=[--ticks|1]", run.Output, StringComparison.Ordinal);
+        Assert.Contains("unikernel: exit 0", run.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Xen_vmlinux_boots_through_the_pvh_entry_point_under_qemu()
     {
         var images = VmImages.Instance;
