@@ -159,8 +159,8 @@ public static partial class VmInit
     /// <summary>Writes straight to fd 1, bypassing <see cref="Console"/> (usable at any point, also after a flush).</summary>
     private static unsafe void WriteConsole(string text)
     {
-        Span<byte> bytes = stackalloc byte[256];
-        int length = System.Text.Encoding.UTF8.GetBytes(text.AsSpan(0, Math.Min(text.Length, 64)), bytes);
+        Span<byte> bytes = stackalloc byte[512];
+        int length = System.Text.Encoding.UTF8.GetBytes(text.AsSpan(0, Math.Min(text.Length, 128)), bytes);
         fixed (byte* p = bytes)
         {
             Native.write(1, p, (nuint)length);
