@@ -58,7 +58,7 @@ fi
 
 # One build per target and key at a time (a second caller waits, then finds the cache).
 mkdir -p "$cache/kernel-build"
-exec 9>"$cache/kernel-build/$target-$key.lock"
+exec 9>"$cache/kernel-build/$target.lock"
 flock 9
 if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
   log "cached: $out"
@@ -78,7 +78,9 @@ if [ ! -f "$src/.extracted" ]; then
 fi
 
 # --- Configure and build out of tree ----------------------------------------------------
-build="$cache/kernel-build/$target-$key"
+# One build tree per target, reused across keys: after a fragment edit, kbuild's per-option dependencies rebuild
+# only what the changed options touch.
+build="$cache/kernel-build/$target"
 mkdir -p "$build"
 mk() { nice -n 10 make -C "$src" O="$build" ARCH=x86_64 -j"$jobs" \
          KBUILD_BUILD_USER=unikernel KBUILD_BUILD_HOST=unikernel \
