@@ -22,7 +22,12 @@ public sealed class VmImages
     private VmImages()
     {
         RepoRoot = FindRepoRoot();
-        WorkDirectory = Path.Combine(Path.GetTempPath(), $"unikernel-vm-tests-{Environment.ProcessId}");
+        // Under the test's output directory (ignored by git), replaced on each run: no temporary litter.
+        WorkDirectory = Path.Combine(AppContext.BaseDirectory, "vm-images");
+        if (Directory.Exists(WorkDirectory))
+        {
+            Directory.Delete(WorkDirectory, recursive: true);
+        }
         Directory.CreateDirectory(WorkDirectory);
         var publishDirectory = Path.Combine(WorkDirectory, "publish");
         MicrovmDirectory = Path.Combine(WorkDirectory, "microvm");
