@@ -13,7 +13,8 @@ namespace Unikernel.Devices.Vm;
 /// The generated Main calls <see cref="Initialize"/> first and ends with <c>return VmInit.Exit(code);</c>.
 /// Only <see cref="LibraryImportAttribute"/> P/Invokes are used (no reflection, trimming and AOT safe).
 /// Meant for the VM targets only: an appliance that is PID 1 of a container would also try to mount and reboot
-/// (both refused there without CAP_SYS_ADMIN / CAP_SYS_BOOT, but its exit status would be lost).
+/// (without CAP_SYS_ADMIN / CAP_SYS_BOOT both are refused, mount errors are printed and <see cref="Exit"/> ends
+/// the process with the exit code).
 /// </remarks>
 public static partial class VmInit
 {
