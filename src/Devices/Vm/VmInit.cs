@@ -55,7 +55,7 @@ public static partial class VmInit
     /// <paramref name="exitCode"/> (for <c>return VmInit.Exit(code);</c> in Main).
     /// </summary>
     /// <remarks>
-    /// Power-off path per hypervisor: on Xen and wherever ACPI is present the kernel powers off
+    /// Power-off path per hypervisor: on Xen the kernel powers off
     /// (<c>reboot(RB_POWER_OFF)</c>). QEMU <c>-M microvm</c> without ACPI and Firecracker have no power-off
     /// device: there the VM reboots (<c>reboot(RB_AUTOBOOT)</c>) and the VMM is told to exit on reset
     /// (QEMU <c>-no-reboot</c> with <c>reboot=t</c>, Firecracker's i8042 reset with <c>reboot=k</c>).
@@ -79,13 +79,25 @@ public static partial class VmInit
         WriteConsole($"unikernel: exit {exitCode}\n");
         Native.sync();
 
-        bool canPowerOff = Directory.Exists("/sys/bus/xen") || Directory.Exists("/sys/firmware/acpi")
-            || File.Exists("/sys/hypervisor/type");
+        // Only Xen is sure to power off: an ACPI-enabled kernel without ACPI tables (the xen kernel under QEMU) halts.
+        bool canPowerOff = IsXenHypervisorType();
         Native.reboot(canPowerOff ? Native.RB_POWER_OFF : Native.RB_AUTOBOOT);
         // Only reached when the kernel refused.
         Native.reboot(Native.RB_AUTOBOOT);
         Native._exit(exitCode);
         return exitCode;
+    }
+
+    private static bool IsXenHypervisorType()
+    {
+        try
+        {
+            return File.Exists("/sys/hypervisor/type") && File.ReadAllText("/sys/hypervisor/type").Trim() == "xen";
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 
     private static void Mount(string source, string target, string fsType, ulong flags, string? data = null)
