@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Builds the Unikernel VM kernel for one target from Debian's linux-source package.
+#
+#   scripts/vm/build-kernel.sh microvm|xen
+#
+# Configuration: `make ARCH=x86_64 tinyconfig` + scripts/vm/kernel/base.config +
+# scripts/vm/kernel/TARGET.config. The result is cached outside the repository in
+#   ${UNIKERNEL_CACHE:-$HOME/.cache/unikernel}/kernel/TARGET-KEY/{bzImage,vmlinux,config,build-seconds}
+# where KEY hashes the fragments, the recipe version below and the source package version, so a second
+# run only prints the directory. The last line printed on stdout is that directory.
+#
+# Environment: UNIKERNEL_CACHE (cache root), UNIKERNEL_KERNEL_JOBS (default 2),
+# UNIKERNEL_NO_APT=1 (never call apt-get; fail if a tool is missing).
+set -euo pipefail
+
+target="${1:-microvm}"
+case "$target" in
+  microvm|xen) ;;
+  *) echo "usage: $0 microvm|xen" >&2; exit 2 ;;
+esac
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cache="${UNIKERNEL_CACHE:-$HOME/.cache/unikernel}"
+jobs="${UNIKERNEL_KERNEL_JOBS:-2}"
+log() { echo "build-kernel: $*" >&2; }
+
+# --- Build dependencies (Debian packages) ----------------------------------------------
+packages=(linux-source build-essential bc bison flex libelf-dev libssl-dev cpio xz-utils)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "${UNIKERNEL_NO_APT:-0}" = 1 ]; then
+    log "missing packages: ${missing[*]}"; exit 1
+  fi
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}" >&2
+fi
+
+tarball="$(ls /usr/src/linux-source-*.tar.xz 2>/dev/null | sort -V | tail -n 1)"
+[ -n "$tarball" ] || { log "no /usr/src/linux-source-*.tar.xz"; exit 1; }
+srcname="$(basename "$tarball" .tar.xz)"            # linux-source-6.1
+pkgversion="$(dpkg-query -W -f='${Version}' "$srcname" 2>/dev/null || stat -c %s "$tarball")"
+
+# Bump when the way the kernel is built changes (not needed for edits of the fragments: they are hashed).
+recipe=1
+key="$( { echo "$srcname $pkgversion recipe $recipe"; cat "$here/kernel/base.config" "$here/kernel/$target.config"; } \
+        | sha256sum | cut -c1-16)"
+out="$cache/kernel/$target-$key"
+if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
+  log "cached: $out"
+  echo "$out"
+  exit 0
+fi
+
+# One build per target and key at a time (a second caller waits, then finds the cache).
+mkdir -p "$cache/kernel-build"
+exec 9>"$cache/kernel-build/$target.lock"
+flock 9
+if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
+  log "cached: $out"
+  echo "$out"
+  exit 0
+fi
+
+# --- Source tree (extracted once per package version) ----------------------------------
+src="$cache/src/$srcname-$pkgversion"
+if [ ! -f "$src/.extracted" ]; then
+  log "extracting $tarball"
+  rm -rf "$src" "$src.tmp"
+  mkdir -p "$src.tmp"
+  nice -n 10 tar -xJf "$tarball" -C "$src.tmp" --strip-components=1
+  touch "$src.tmp/.extracted"
+  mv "$src.tmp" "$src"
+fi
+
+# --- Configure and build out of tree ----------------------------------------------------
+# One build tree per target, reused across keys: after a fragment edit, kbuild's per-option dependencies rebuild
+# only what the changed options touch.
+build="$cache/kernel-build/$target"
+mkdir -p "$build"
+mk() { nice -n 10 make -C "$src" O="$build" ARCH=x86_64 -j"$jobs" \
+         KBUILD_BUILD_USER=unikernel KBUILD_BUILD_HOST=unikernel \
+         KBUILD_BUILD_TIMESTAMP="@0" "$@"; }
+
+start=$(date +%s)
+log "configuring $target in $build"
+mk tinyconfig >/dev/null
+KCONFIG_CONFIG="$build/.config" "$src/scripts/kconfig/merge_config.sh" -m -O "$build" \
+  "$build/.config" "$here/kernel/base.config" "$here/kernel/$target.config" >/dev/null
+mk olddefconfig >/dev/null
+
+# Every option the fragments ask for must have survived olddefconfig.
+bad=0
+while IFS= read -r line; do
+  case "$line" in
+    CONFIG_*=*)
+      grep -qxF "$line" "$build/.config" || { log "not applied: $line (have: $(grep "^${line%%=*}=" "$build/.config" || echo unset))"; bad=1; } ;;
+    "# CONFIG_"*" is not set")
+      opt="${line#\# }"; opt="${opt%% *}"
+      if grep -q "^$opt=" "$build/.config"; then log "not applied: $line"; bad=1; fi ;;
+  esac
+done < <(cat "$here/kernel/base.config" "$here/kernel/$target.config")
+[ "$bad" = 0 ] || { log "configuration fragment not applied (see above)"; exit 1; }
+
+log "building bzImage vmlinux with -j$jobs (nice 10)"
+mk bzImage vmlinux > "$build/build.log" 2>&1 || { tail -n 40 "$build/build.log" >&2; exit 1; }
+seconds=$(( $(date +%s) - start ))
+cpu="$(times | tail -n 1)"    # children's user and system CPU time: independent of other load on the machine
+
+tmp="$out.tmp"
+rm -rf "$tmp"; mkdir -p "$tmp"
+cp "$build/arch/x86/boot/bzImage" "$tmp/bzImage"
+# vmlinux without symbols: loadable segments and the PVH ELF note stay.
+objcopy --strip-all "$build/vmlinux" "$tmp/vmlinux"
+cp "$build/.config" "$tmp/config"
+echo "$seconds" > "$tmp/build-seconds"
+echo "$cpu" > "$tmp/build-cpu"
+echo "$srcname $pkgversion" > "$tmp/source"
+rm -rf "$out"; mv "$tmp" "$out"
+log "built $target in ${seconds}s (CPU user/sys of the build: $cpu): bzImage $(stat -c %s "$out/bzImage") B, vmlinux $(stat -c %s "$out/vmlinux") B"
+echo "$out"
