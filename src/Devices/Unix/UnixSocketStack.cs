@@ -458,7 +458,10 @@ internal sealed unsafe class TcpDescriptor
         TaskCompletionSource tcs;
         lock (_gate)
         {
-            ObjectDisposedException.ThrowIf(_closed, this);
+            if (_closed)
+            {
+                throw new ObjectDisposedException(nameof(TcpDescriptor));
+            }
             if ((write ? _writeSeq : _readSeq) != seq)
             {
                 return Task.CompletedTask;
