@@ -8,6 +8,7 @@
 #   the ELF interpreter and the shared libraries `ldd` lists for it (glibc: ld-linux, libc, libm)
 #   /dev/console (c 5 1), empty /proc /sys /dev /tmp, and any extra SRC:DEST files
 # Every entry is owned by root with mtime 0 and the list is sorted, so the same inputs give the same bytes.
+# INITRAMFS_MTIME=SECONDS sets another fixed mtime (NSD skips a zone file whose mtime is 0: "older than in memory").
 # The archive is built by the kernel's usr/gen_init_cpio (compiled once into the cache); no root needed.
 set -euo pipefail
 
@@ -54,7 +55,7 @@ add_file() {   # SRC DEST MODE  (staged copy with mtime 0: gen_init_cpio keeps t
   local d staged; d="$(dirname "$2")"
   while [ "$d" != "/" ] && [ "$d" != "." ]; do dirs+=("$d"); d="$(dirname "$d")"; done
   staged="$stage/${#files[@]}"
-  cp "$1" "$staged"; touch -d @0 "$staged"
+  cp "$1" "$staged"; touch -d "@${INITRAMFS_MTIME:-0}" "$staged"
   files+=("file $2 $staged $3 0 0")
 }
 
@@ -78,7 +79,7 @@ printf '%s\n' "${files[@]}" | sort -k2,2 >> "$list"
 
 # --- Archive ---------------------------------------------------------------------------
 # xz: crc32 check (the kernel's decoder has no crc64/sha256) and the x86 BCJ filter for code.
-"$gen" -t 0 "$list" | xz --check=crc32 --x86 --lzma2=preset=9e,dict=4MiB -T1 > "$out.tmp"
+"$gen" -t "${INITRAMFS_MTIME:-0}" "$list" | xz --check=crc32 --x86 --lzma2=preset=9e,dict=4MiB -T1 > "$out.tmp"
 mv "$out.tmp" "$out"
 if [ "${UNIKERNEL_VERBOSE:-0}" = 1 ]; then cat "$list" >&2; fi
 echo "build-initramfs: $out $(stat -c %s "$out") B" >&2

@@ -23,9 +23,12 @@ public sealed class VmProcess
     /// <summary>
     /// Runs <paramref name="fileName"/> and waits at most <paramref name="timeout"/>; on timeout the whole process tree
     /// is killed. <paramref name="onLine"/> sees each line as it arrives (for tests that talk to the VM while it runs).
+    /// Cancelling <paramref name="stop"/> kills the process tree early (a VM that serves until killed); that run
+    /// reports <see cref="TimedOut"/> too.
     /// </summary>
     public static VmProcess Run(string fileName, IEnumerable<string> arguments, TimeSpan timeout,
-        string? workingDirectory = null, Action<ConsoleLine>? onLine = null, IDictionary<string, string?>? environment = null)
+        string? workingDirectory = null, Action<ConsoleLine>? onLine = null, IDictionary<string, string?>? environment = null,
+        CancellationToken stop = default)
     {
         var info = new ProcessStartInfo(fileName)
         {
@@ -80,7 +83,20 @@ public sealed class VmProcess
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        bool exited = process.WaitForExit(timeout);
+        bool exited;
+        if (stop.CanBeCanceled)
+        {
+            var deadline = clock.Elapsed + timeout;
+            do
+            {
+                exited = process.WaitForExit(TimeSpan.FromMilliseconds(200));
+            }
+            while (!exited && !stop.IsCancellationRequested && clock.Elapsed < deadline);
+        }
+        else
+        {
+            exited = process.WaitForExit(timeout);
+        }
         if (!exited)
         {
             try
