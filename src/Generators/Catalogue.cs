@@ -17,9 +17,6 @@ internal sealed class CatalogueEntry(IMethodSymbol method, string kind, ITypeSym
     public bool IsCrunch { get; } = isCrunch;
     public CatalogueImplementation[] Implementations { get; } = implementations;
     public EquatableArray<CatalogueArgument> Arguments { get; } = arguments;
-
-    /// <summary>The targets some implementation serves, for messages.</summary>
-    public IEnumerable<string> Targets => Implementations.SelectMany(i => i.Targets).Distinct();
 }
 
 internal static class Catalogue

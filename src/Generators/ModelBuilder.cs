@@ -35,8 +35,6 @@ internal sealed class ModelBuilder
 
     public IReadOnlyList<CatalogueEntry> Catalogue { get; }
 
-    public IReadOnlyList<KeyInfo> Keys => _keys;
-
     public void Report(DiagnosticDescriptor descriptor, LocationInfo? location, params string[] arguments) =>
         _diagnostics.Add(DiagnosticInfo.Create(descriptor, location, arguments));
 
