@@ -51,6 +51,8 @@ internal static class Emitter
         EmitRun(w, model);
         w.WriteLine();
         EmitHelp(w, model);
+        w.WriteLine();
+        EmitDescriptionTable(w, model);
         // Every crunched directory gets its table, even an empty one (UK0016 warns about that).
         foreach (var directory in model.Nodes.Select(n => n.CrunchDirectory).Where(d => d.Length > 0).Distinct())
         {
@@ -82,6 +84,7 @@ internal static class Emitter
                 w.WriteLine($"{argument.Type} {argument.Variable} = {argument.DefaultCode};");
             }
         }
+        w.WriteLine("bool __describe = false;");
         w.OpenBlock("for (int i = 0; i < args.Length; i++)");
         w.WriteLine("string name = args[i];");
         w.WriteLine("string? value = null;");
@@ -98,6 +101,11 @@ internal static class Emitter
         w.Indent();
         w.WriteLine("__PrintHelp();");
         w.WriteLine("return 0;");
+        w.Outdent();
+        w.WriteLine("case \"--describe\":");
+        w.Indent();
+        w.WriteLine("__describe = true;");
+        w.WriteLine("break;");
         w.Outdent();
         foreach (var argument in model.Arguments)
         {
@@ -146,6 +154,7 @@ internal static class Emitter
         {
             w.WriteLine($"string[] {argument.Variable} = {argument.Variable}_values?.ToArray() ?? {argument.DefaultCode};");
         }
+        EmitDescribeCall(w, model);
         w.WriteLine();
 
         w.WriteLine("// Devices and jobs: each constructed once, in dependency order.");
@@ -196,6 +205,7 @@ internal static class Emitter
         w.WriteLine("global::Unikernel.Runtime.StdIo.WriteLine(\"Runtime arguments:\");");
         var rows = model.Arguments
             .Select(a => (Left: $"  --{a.Name} <{a.Type}>", Right: Describe(a)))
+            .Append((Left: "  --describe", Right: "Show the devices, their implementations and the arguments' values, and exit"))
             .Append((Left: "  -h, --help", Right: "Show this help and exit"))
             .ToList();
         var width = rows.Max(r => r.Left.Length) + 2;
@@ -214,6 +224,36 @@ internal static class Emitter
             return text + " (repeatable" + (argument.DefaultDisplay.Length > 0 ? "; default: " + argument.DefaultDisplay : "") + ")";
         }
         return text + " (default: " + (argument.DefaultDisplay.Length > 0 ? argument.DefaultDisplay : "\"\"") + ")";
+    }
+
+    /// <summary><c>--describe</c>: after parsing, print the device table with the arguments' parsed values.</summary>
+    private static void EmitDescribeCall(SourceWriter w, ResolvedModel model)
+    {
+        w.OpenBlock("if (__describe)");
+        var values = model.Arguments.Select(a => $"new global::Unikernel.Runtime.ArgumentValue({Literal(a.Name)}, {Literal(a.Type)}, global::Unikernel.Runtime.Description.Value({a.Variable}))");
+        w.WriteLine($"return global::Unikernel.Runtime.Description.Print({Literal(model.Name)}, {Literal(model.Target)}, __Devices, {Array("global::Unikernel.Runtime.ArgumentValue", values)});");
+        w.CloseBlock();
+    }
+
+    /// <summary>The wiring as data for <c>--describe</c>: each node's name, type and what each constructor argument is.</summary>
+    private static void EmitDescriptionTable(SourceWriter w, ResolvedModel model)
+    {
+        var names = new System.Collections.Generic.Dictionary<string, string>();
+        foreach (var node in model.Nodes)
+        {
+            names[node.Variable] = node.Name;
+        }
+        foreach (var argument in model.Arguments)
+        {
+            names[argument.Variable] = "--" + argument.Name;
+        }
+        w.OpenBlock("private static readonly global::Unikernel.Runtime.DeviceDescription[] __Devices = new global::Unikernel.Runtime.DeviceDescription[]");
+        foreach (var node in model.Nodes)
+        {
+            var uses = node.Arguments.Select(a => names.TryGetValue(a, out var name) ? name : node.CrunchDirectory.Length > 0 ? $"files of {node.CrunchDirectory}/ compiled in" : a.Replace("global::", ""));
+            w.WriteLine($"new global::Unikernel.Runtime.DeviceDescription({Literal(node.Name)}, {Literal(node.TypeName.Replace("global::", ""))}, new string[] {{ {string.Join(", ", uses.Select(Literal))} }}, {(node.IsJob ? "true" : "false")}),");
+        }
+        w.CloseBlock(";");
     }
 
     private static void EmitCrunch(SourceWriter w, ResolvedModel model, string directory)

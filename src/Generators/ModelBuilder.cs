@@ -331,10 +331,10 @@ internal sealed class ModelBuilder
         var seen = new Dictionary<string, Draft>(StringComparer.Ordinal);
         foreach (var draft in _items.Where(d => d.HasExplicitName))
         {
-            if (draft.Kind == ItemKind.Argument && draft.Name == "help")
+            if (draft.Kind == ItemKind.Argument && draft.Name is "help" or "describe")
             {
-                // The generated parser has --help (and -h) built in.
-                Report(Diagnostics.DuplicateName, draft.Location, "--help");
+                // The generated parser has --help (and -h) and --describe built in.
+                Report(Diagnostics.DuplicateName, draft.Location, "--" + draft.Name);
                 continue;
             }
             var key = (draft.Kind == ItemKind.Argument ? "--" : "") + draft.Name;

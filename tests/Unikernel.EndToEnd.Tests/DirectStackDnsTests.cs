@@ -226,14 +226,30 @@ internal sealed class TapNamespace : IDisposable
             }
             process.Dispose();
         }
-        Processes.Run("ip", ["netns", "exec", Namespace, "ip", "link", "del", TapName], TimeSpan.FromSeconds(20));
-        Processes.Run("ip", ["netns", "del", Namespace], TimeSpan.FromSeconds(20));
+        // Clean-up failures are collected, the rest still runs, and then they fail the test.
+        var failures = new List<string>();
+        if (File.Exists($"/var/run/netns/{Namespace}"))
+        {
+            foreach (var command in new[] { new[] { "netns", "exec", Namespace, "ip", "link", "del", TapName }, ["netns", "del", Namespace] })
+            {
+                var result = Processes.Run("ip", command, TimeSpan.FromSeconds(20));
+                if (result.ExitCode != 0)
+                {
+                    failures.Add($"ip {string.Join(' ', command)}: {result}");
+                }
+            }
+        }
         try
         {
             System.IO.Directory.Delete(Directory, recursive: true);
         }
-        catch (IOException)
+        catch (IOException e)
         {
+            failures.Add($"deleting {Directory}: {e.Message}");
+        }
+        if (failures.Count > 0)
+        {
+            throw new InvalidOperationException("clean-up failed:\n" + string.Join('\n', failures));
         }
     }
 }
@@ -243,6 +259,7 @@ internal sealed class RunningProcess : IDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
+    private readonly CountdownEvent _ended = new(2); // stdout and stderr reached their end
     private bool _stopped;
 
     private RunningProcess(Process process)
@@ -282,7 +299,11 @@ internal sealed class RunningProcess : IDisposable
 
     private void Append(string? line)
     {
-        if (line is not null)
+        if (line is null)
+        {
+            _ended.Signal();
+        }
+        else
         {
             lock (_output)
             {
@@ -306,7 +327,7 @@ internal sealed class RunningProcess : IDisposable
                     _process.WaitForExit(10_000);
                 }
             }
-            _process.WaitForExit(); // drain the output
+            _ended.Wait(TimeSpan.FromSeconds(30)); // drain the output (bounded: a child may hold the pipes)
         }
         return Output;
     }
@@ -315,5 +336,6 @@ internal sealed class RunningProcess : IDisposable
     {
         Stop();
         _process.Dispose();
+        _ended.Dispose();
     }
 }

@@ -28,6 +28,8 @@ public static class Repo
 
 public static class Processes
 {
+    private static readonly TimeSpan OutputDrain = TimeSpan.FromSeconds(30);
+
     /// <summary>Runs a program to completion, bounded by <paramref name="timeout"/> (the process tree is killed after it).</summary>
     public static ProcessResult Run(string fileName, IEnumerable<string> arguments, TimeSpan timeout, string? workingDirectory = null, IDictionary<string, string>? environment = null)
     {
@@ -54,8 +56,11 @@ public static class Processes
         using var process = new Process { StartInfo = info };
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (stdout) { stdout.AppendLine(e.Data); } } };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (stderr) { stderr.AppendLine(e.Data); } } };
+        // A null line is the end of a stream: the output is complete once both have ended.
+        using var stdoutDone = new ManualResetEventSlim();
+        using var stderrDone = new ManualResetEventSlim();
+        process.OutputDataReceived += (_, e) => { if (e.Data is null) { stdoutDone.Set(); } else { lock (stdout) { stdout.AppendLine(e.Data); } } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is null) { stderrDone.Set(); } else { lock (stderr) { stderr.AppendLine(e.Data); } } };
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
@@ -63,11 +68,16 @@ public static class Processes
         if (!exited)
         {
             process.Kill(entireProcessTree: true);
-            process.WaitForExit(10_000);
+            process.WaitForExit(TimeSpan.FromSeconds(10));
         }
-        else
+        // Bounded drain: a child the program left running may hold the pipes open forever.
+        var drained = stdoutDone.Wait(OutputDrain) & stderrDone.Wait(OutputDrain);
+        if (!drained)
         {
-            process.WaitForExit(); // drain the output
+            lock (stderr)
+            {
+                stderr.AppendLine($"(output not complete {OutputDrain.TotalSeconds:0} s after the program ended: a child process still holds its pipes)");
+            }
         }
         lock (stdout)
         {
@@ -84,9 +94,9 @@ public static class Processes
 
 /// <summary>
 /// Published appliances, shared by every test of this run: a NativeAOT publish takes about a minute here, so each
-/// (example, target, net) is published once. The default net (socket) goes to the project's dist/&lt;target&gt;/ as a
-/// plain publish does; any other net gets its own dist/&lt;target&gt;-&lt;net&gt;/ (-p:UnikernelDist) so that the images of
-/// one example never overwrite each other. Publishes of one example run one at a time (they share obj/ for restore).
+/// (example, target, net) is published once, as a user would publish it: the default net (socket) goes to the
+/// project's dist/&lt;target&gt;/, any other net to dist/&lt;target&gt;-&lt;net&gt;/ (Unikernel.targets' default), so the
+/// images of one example never overwrite each other. Publishes of one example run one at a time (they share obj/).
 /// </summary>
 public static class Appliances
 {
@@ -102,8 +112,7 @@ public static class Appliances
         var dist = Path.Combine(project, "dist", net == "socket" ? target : $"{target}-{net}");
         string[] arguments =
         [
-            "publish", "-c", "Release", $"-p:UnikernelTarget={target}", $"-p:UnikernelNet={net}",
-            $"-p:UnikernelDist={dist}/", "-nologo", "-clp:NoSummary",
+            "publish", "-c", "Release", $"-p:UnikernelTarget={target}", $"-p:UnikernelNet={net}", "-nologo", "-clp:NoSummary",
         ];
         ProcessResult result;
         lock (s_projectLocks.GetOrAdd(project, _ => new object()))

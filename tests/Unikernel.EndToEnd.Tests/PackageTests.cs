@@ -1,25 +1,43 @@
 namespace Unikernel.EndToEnd.Tests;
 
 /// <summary>
-/// Uses the packages the way a user outside this repository would: pack them, then build and run a throwaway project
-/// that references only the Unikernel package.
+/// Uses the packages the way a user outside this repository would: pack them with the README's command, then build
+/// and run a throwaway project that references only the Unikernel package (restored into a throwaway package folder).
 /// </summary>
+[Collection(PackageCollection.Name)]
 public sealed class PackageTests : IDisposable
 {
-    private readonly string _workspace = Directory.CreateTempSubdirectory("unikernel-package-").FullName;
+    private readonly UserWorkspace _workspace = new();
+
+    [Fact]
+    public void The_README_packing_command_writes_every_package_into_artifacts_packages()
+    {
+        var readme = File.ReadAllText(Path.Combine(Repo.Root, "README.md"));
+        Assert.Contains("dotnet " + string.Join(' ', Packages.PackCommand), readme);
+        Packages.AssertPacked();
+        var (_, started) = Packages.Pack();
+        var written = Directory.EnumerateFiles(Packages.Folder, "*.nupkg")
+            .Where(p => File.GetLastWriteTimeUtc(p) >= started)
+            .Select(Path.GetFileName)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        Assert.Equal(Packages.Expected.Select(id => $"{id}.{Packages.Version}.nupkg").Order(StringComparer.Ordinal), written);
+        using var templates = System.IO.Compression.ZipFile.OpenRead(Packages.PackagePath("Unikernel.Templates"));
+        var entries = templates.Entries.Select(e => e.FullName).ToList();
+        foreach (var template in new[] { "unikernel", "unikernel-yaml", "unikernel-dns" })
+        {
+            Assert.Contains($"content/{template}/.template.config/template.json", entries);
+        }
+        Assert.Contains("content/unikernel-yaml/unikernel.yaml.schema.json", entries);
+        Assert.DoesNotContain(entries, e => e.Contains("/bin/", StringComparison.Ordinal) || e.Contains("/obj/", StringComparison.Ordinal));
+    }
 
     [Fact]
     public void A_project_referencing_the_package_builds_and_runs()
     {
-        // A unique version, so the machine's package cache never serves a stale copy.
-        var version = "0.1.0-e2e." + DateTime.UtcNow.ToString("yyyyMMddHHmmssfff", System.Globalization.CultureInfo.InvariantCulture);
-        var feed = Path.Combine(_workspace, "feed");
-        foreach (var project in new[] { "src/Devices", "src/Protocols", "src/Config" })
-        {
-            var pack = Processes.Dotnet(TimeSpan.FromMinutes(5), Repo.Root, "pack", project, "-c", "Release", $"-p:Version={version}", "-o", feed, "-nologo");
-            Assert.True(pack.ExitCode == 0, pack.ToString());
-        }
-        var package = Path.Combine(feed, $"Unikernel.{version}.nupkg");
+        Packages.AssertPacked();
+        var version = Packages.Version;
+        var package = Packages.PackagePath("Unikernel");
         using (var archive = System.IO.Compression.ZipFile.OpenRead(package))
         {
             var entries = archive.Entries.Select(e => e.FullName).ToList();
@@ -29,16 +47,7 @@ public sealed class PackageTests : IDisposable
             Assert.Contains("lib/net10.0/Unikernel.Config.dll", entries);
         }
 
-        var app = Path.Combine(_workspace, "greeter");
-        Directory.CreateDirectory(app);
-        File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
-            <?xml version="1.0" encoding="utf-8"?>
-            <configuration>
-              <packageSources>
-                <add key="unikernel-local" value="{feed}" />
-              </packageSources>
-            </configuration>
-            """);
+        var app = _workspace.NewProjectFolder("greeter");
         File.WriteAllText(Path.Combine(app, "greeter.csproj"), $"""
             <Project Sdk="Microsoft.NET.Sdk">
               <PropertyGroup>
@@ -88,30 +97,24 @@ public sealed class PackageTests : IDisposable
             }
             """);
 
-        var build = Processes.Dotnet(TimeSpan.FromMinutes(5), app, "build", "-c", "Release", "-nologo");
+        var machineBefore = UserWorkspace.MachinePackages();
+        var build = _workspace.Dotnet(TimeSpan.FromMinutes(5), app, "build", "-c", "Release", "-nologo");
         Assert.True(build.ExitCode == 0, build.ToString());
+        Assert.True(Directory.Exists(Path.Combine(_workspace.Environment["NUGET_PACKAGES"], "unikernel", version)), "the Unikernel package was not restored into the throwaway package folder");
+        Assert.Equal(machineBefore, UserWorkspace.MachinePackages());
         var assembly = Path.Combine(app, "bin", "Release", "unix-socket", "net10.0", "greeter.dll");
-        var run = Processes.Dotnet(TimeSpan.FromSeconds(60), app, assembly, "--who", "unikernel");
+        var run = _workspace.Dotnet(TimeSpan.FromSeconds(60), app, assembly, "--who", "unikernel");
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Equal("greetings, unikernel", run.StandardOutput.Trim());
 
         // A wiring error in the user's config.cs is a diagnostic at that line, and only that error is reported.
         File.WriteAllText(Path.Combine(app, "config.cs"), File.ReadAllText(Path.Combine(app, "config.cs")).Replace("var random = c.Random();", "var random = c.Console();"));
-        var broken = Processes.Dotnet(TimeSpan.FromMinutes(5), app, "build", "-c", "Release", "-nologo");
+        var broken = _workspace.Dotnet(TimeSpan.FromMinutes(5), app, "build", "-c", "Release", "-nologo");
         Assert.NotEqual(0, broken.ExitCode);
         Assert.Contains("config.cs(12,", broken.StandardOutput);
         Assert.Contains("error UK0002", broken.StandardOutput);
         Assert.DoesNotContain("error CS", broken.StandardOutput);
     }
 
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(_workspace, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _workspace.Dispose();
 }

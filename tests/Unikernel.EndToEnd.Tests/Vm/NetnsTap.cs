@@ -73,9 +73,18 @@ public sealed partial class NetnsTap : IDisposable
         return result;
     }
 
+    /// <summary>Deletes the namespace (and the tap in it); a failed clean-up fails the test that owns it.</summary>
     public void Dispose()
     {
-        VmProcess.Run("ip", ["netns", "delete", Namespace], TimeSpan.FromSeconds(30));
+        if (!File.Exists($"/var/run/netns/{Namespace}"))
+        {
+            return; // never made (the constructor's first step failed)
+        }
+        var run = VmProcess.Run("ip", ["netns", "delete", Namespace], TimeSpan.FromSeconds(30));
+        if (run.ExitCode != 0 || File.Exists($"/var/run/netns/{Namespace}"))
+        {
+            throw new InvalidOperationException($"clean-up failed: ip netns delete {Namespace} exited {run.ExitCode}: {run.Output}");
+        }
     }
 
     private static void Ip(params string[] arguments)

@@ -15,6 +15,7 @@ namespace HelloAppliance
         {
             // Runtime arguments, parsed by generated code.
             int arg_ticks = 3;
+            bool __describe = false;
             for (int i = 0; i < args.Length; i++)
             {
                 string name = args[i];
@@ -34,6 +35,9 @@ namespace HelloAppliance
                     case "--help":
                         __PrintHelp();
                         return 0;
+                    case "--describe":
+                        __describe = true;
+                        break;
                     case "--ticks":
                         if (!global::Unikernel.Runtime.CommandLine.TryTakeValue(args, ref i, ref value))
                         {
@@ -47,6 +51,10 @@ namespace HelloAppliance
                     default:
                         return global::Unikernel.Runtime.CommandLine.Unknown("hello", args[i]);
                 }
+            }
+            if (__describe)
+            {
+                return global::Unikernel.Runtime.Description.Print("hello", "unix", __Devices, new global::Unikernel.Runtime.ArgumentValue[] { new global::Unikernel.Runtime.ArgumentValue("ticks", "int", global::Unikernel.Runtime.Description.Value(arg_ticks)) });
             }
 
             // Devices and jobs: each constructed once, in dependency order.
@@ -82,7 +90,15 @@ namespace HelloAppliance
             global::Unikernel.Runtime.StdIo.WriteLine("");
             global::Unikernel.Runtime.StdIo.WriteLine("Runtime arguments:");
             global::Unikernel.Runtime.StdIo.WriteLine("  --ticks <int>  How many lines to print, one a second (default: 3)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --describe     Show the devices, their implementations and the arguments' values, and exit");
             global::Unikernel.Runtime.StdIo.WriteLine("  -h, --help     Show this help and exit");
         }
+
+        private static readonly global::Unikernel.Runtime.DeviceDescription[] __Devices = new global::Unikernel.Runtime.DeviceDescription[]
+        {
+            new global::Unikernel.Runtime.DeviceDescription("console", "Unikernel.Devices.Unix.UnixConsole", new string[] {  }, false),
+            new global::Unikernel.Runtime.DeviceDescription("time", "Unikernel.Devices.Unix.UnixTime", new string[] {  }, false),
+            new global::Unikernel.Runtime.DeviceDescription("hello", "HelloAppliance.Hello", new string[] { "console", "time", "--ticks" }, true),
+        };
     }
 }

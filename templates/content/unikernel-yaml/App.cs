@@ -1,0 +1,22 @@
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+using Unikernel.Devices;
+
+namespace UnikernelApp;
+
+/// <summary>The appliance's job: its constructor parameters are the devices and arguments it needs (see unikernel.yaml).</summary>
+public sealed class App(IConsole console, ITime time, string who, int times) : IJob
+{
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        for (var i = 1; i <= times; i++)
+        {
+            console.WriteLine($"hello, {who} ({i} of {times})");
+            if (i < times)
+            {
+                await time.SleepAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+namespace Unikernel.EndToEnd.Tests;
+
+/// <summary>
+/// The `dotnet new` templates as a user gets them: Unikernel.Templates installed from artifacts/packages into a
+/// throwaway DOTNET_CLI_HOME, a project made from each, built and run against the packages. (unikernel-dns is
+/// published and asked over the network in <see cref="TutorialTests"/>.)
+/// </summary>
+[Collection(PackageCollection.Name)]
+public sealed class TemplateTests : IDisposable
+{
+    private static readonly TimeSpan BuildTimeout = TimeSpan.FromMinutes(5);
+    private readonly UserWorkspace _workspace = new();
+
+    [Fact]
+    public void The_template_package_installs_all_three_templates()
+    {
+        var list = InstallAndList();
+        Assert.Contains("unikernel-yaml", list);
+        Assert.Contains("unikernel-dns", list);
+        Assert.Matches(@"(?m)\sunikernel\s", list);
+    }
+
+    [Fact]
+    public void A_unikernel_project_builds_for_unix_and_microvm_and_runs()
+    {
+        InstallAndList();
+        var project = New("unikernel", "greeter");
+        var run = BuildAndRun(project, "greeter", "--who", "templates", "--times", "2");
+        Assert.Equal(["hello, templates (1 of 2)", "hello, templates (2 of 2)"], Lines(run.StandardOutput));
+
+        var vm = _workspace.Dotnet(BuildTimeout, project, "build", "-c", "Release", "-p:UnikernelTarget=microvm", "-nologo");
+        Assert.True(vm.ExitCode == 0, vm.ToString());
+        Assert.True(File.Exists(Path.Combine(project, "bin", "Release", "microvm-socket", "net10.0", "greeter.dll")), vm.ToString());
+    }
+
+    [Fact]
+    public void A_unikernel_yaml_project_builds_and_runs_and_its_schema_resolves_in_the_project()
+    {
+        InstallAndList();
+        var project = New("unikernel-yaml", "yamlgreeter");
+        var yaml = File.ReadAllText(Path.Combine(project, "unikernel.yaml"));
+        var schema = System.Text.RegularExpressions.Regex.Match(yaml, @"\$schema=(\S+)").Groups[1].Value;
+        Assert.False(string.IsNullOrEmpty(schema), "unikernel.yaml has no $schema");
+        var schemaPath = Path.GetFullPath(Path.Combine(project, schema));
+        Assert.True(File.Exists(schemaPath), $"$schema={schema} does not resolve in the new project");
+        Assert.StartsWith(project, schemaPath, StringComparison.Ordinal);
+        Assert.Equal(File.ReadAllText(Path.Combine(Repo.Root, "unikernel.yaml.schema.json")), File.ReadAllText(schemaPath));
+
+        var run = BuildAndRun(project, "yamlgreeter", "--times", "1");
+        Assert.Equal(["hello, world (1 of 1)"], Lines(run.StandardOutput));
+        var describe = _workspace.Dotnet(TimeSpan.FromSeconds(60), project, Assembly(project, "yamlgreeter"), "--describe", "--times", "7");
+        Assert.True(describe.ExitCode == 0, describe.ToString());
+        Assert.Contains("yamlgreeter (target unix)", describe.StandardOutput);
+        Assert.Contains("app: yamlgreeter.App", describe.StandardOutput);
+        Assert.Contains("--times <int> = 7", describe.StandardOutput);
+    }
+
+    private string InstallAndList()
+    {
+        Packages.AssertPacked();
+        var install = _workspace.Dotnet(TimeSpan.FromMinutes(2), _workspace.Root, "new", "install", Packages.PackagePath("Unikernel.Templates"));
+        Assert.True(install.ExitCode == 0, install.ToString());
+        var list = _workspace.Dotnet(TimeSpan.FromMinutes(1), _workspace.Root, "new", "list", "unikernel");
+        Assert.True(list.ExitCode == 0, list.ToString());
+        return list.StandardOutput;
+    }
+
+    private string New(string template, string name)
+    {
+        var project = _workspace.NewProjectFolder(name);
+        var created = _workspace.Dotnet(TimeSpan.FromMinutes(1), project, "new", template, "--name", name, "--output", project);
+        Assert.True(created.ExitCode == 0, created.ToString());
+        Assert.True(File.Exists(Path.Combine(project, name + ".csproj")), created.ToString());
+        return project;
+    }
+
+    private ProcessResult BuildAndRun(string project, string name, params string[] arguments)
+    {
+        var build = _workspace.Dotnet(BuildTimeout, project, "build", "-c", "Release", "-nologo");
+        Assert.True(build.ExitCode == 0, build.ToString());
+        var run = _workspace.Dotnet(TimeSpan.FromSeconds(60), project, [Assembly(project, name), .. arguments]);
+        Assert.True(run.ExitCode == 0, run.ToString());
+        return run;
+    }
+
+    private static string Assembly(string project, string name) => Path.Combine(project, "bin", "Release", "unix-socket", "net10.0", name + ".dll");
+
+    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    public void Dispose() => _workspace.Dispose();
+}
