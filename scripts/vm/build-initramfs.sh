@@ -82,4 +82,4 @@ printf '%s\n' "${files[@]}" | sort -k2,2 >> "$list"
 "$gen" -t "${INITRAMFS_MTIME:-0}" "$list" | xz --check=crc32 --x86 --lzma2=preset=9e,dict=4MiB -T1 > "$out.tmp"
 mv "$out.tmp" "$out"
 if [ "${UNIKERNEL_VERBOSE:-0}" = 1 ]; then cat "$list" >&2; fi
-echo "build-initramfs: $out $(stat -c %s "$out") B" >&2
+echo "build-initramfs: $out $(stat -c %s "$out") B (appliance $(basename "$app") $(stat -c %s "$app") B, xz-compressed cpio)" >&2

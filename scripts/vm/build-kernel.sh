@@ -87,6 +87,10 @@ mk() { nice -n 10 make -C "$src" O="$build" ARCH=x86_64 -j"$jobs" \
          KBUILD_BUILD_TIMESTAMP="@0" "$@"; }
 
 start=$(date +%s)
+# The expected duration: what the last build of this target took on this machine (any key), if there was one.
+last="$(ls -t "$cache"/kernel/"$target"-*/build-seconds 2>/dev/null | head -n 1 || true)"
+expected="$( [ -n "$last" ] && cat "$last" || true)"
+log "building the $target kernel from $srcname ($( [ -n "$expected" ] && echo "the last build here took ${expected}s" || echo "no earlier build here to estimate from; several minutes on 2 cores" )); result: $out"
 log "configuring $target in $build"
 mk tinyconfig >/dev/null
 KCONFIG_CONFIG="$build/.config" "$src/scripts/kconfig/merge_config.sh" -m -O "$build" \
@@ -106,8 +110,19 @@ while IFS= read -r line; do
 done < <(cat "$here/kernel/base.config" "$here/kernel/$target.config")
 [ "$bad" = 0 ] || { log "configuration fragment not applied (see above)"; exit 1; }
 
-log "building bzImage vmlinux with -j$jobs (nice 10)"
-mk bzImage vmlinux > "$build/build.log" 2>&1 || { tail -n 40 "$build/build.log" >&2; exit 1; }
+log "building bzImage vmlinux with -j$jobs (nice 10); log: $build/build.log"
+# A progress line every 30 s while make runs: elapsed (of the expected), files compiled so far, make's last line.
+(
+  while sleep 30; do
+    compiled="$(grep -c '^  CC' "$build/build.log" 2>/dev/null || true)"
+    log "still building $target: $(( $(date +%s) - start ))s${expected:+ (last build ${expected}s)}, ${compiled:-0} files compiled, last: $(tail -n 1 "$build/build.log" 2>/dev/null | cut -c1-70 || true)"
+  done
+) &
+ticker=$!
+trap 'kill "$ticker" 2>/dev/null || true' EXIT
+mk bzImage vmlinux > "$build/build.log" 2>&1 || { kill "$ticker" 2>/dev/null || true; tail -n 40 "$build/build.log" >&2; exit 1; }
+kill "$ticker" 2>/dev/null || true
+wait "$ticker" 2>/dev/null || true
 seconds=$(( $(date +%s) - start ))
 cpu="$(times | tail -n 1)"    # children's user and system CPU time: independent of other load on the machine
 
@@ -121,5 +136,5 @@ echo "$seconds" > "$tmp/build-seconds"
 echo "$cpu" > "$tmp/build-cpu"
 echo "$srcname $pkgversion" > "$tmp/source"
 rm -rf "$out"; mv "$tmp" "$out"
-log "built $target in ${seconds}s (CPU user/sys of the build: $cpu): bzImage $(stat -c %s "$out/bzImage") B, vmlinux $(stat -c %s "$out/vmlinux") B"
+log "built $target in ${seconds}s (CPU user/sys of the build: $cpu): bzImage $(stat -c %s "$out/bzImage") B, vmlinux $(stat -c %s "$out/vmlinux") B; cached in $out"
 echo "$out"

@@ -98,6 +98,47 @@ public sealed class HelloTests
     }
 
     [Fact]
+    public void The_device_graph_is_also_written_as_SVG_when_Graphviz_is_installed()
+    {
+        var path = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':');
+        Assert.True(path.Any(d => File.Exists(Path.Combine(d, "dot"))), "this test needs Graphviz's dot (Debian package graphviz; scripts/setup.sh installs it)");
+        var hello = Appliances.Publish("hello");
+        hello.AssertSucceeded();
+        var svg = System.Xml.Linq.XDocument.Load(hello.ImagePath + ".svg");
+        Assert.Equal("svg", svg.Root!.Name.LocalName);
+        // One node per device and job, labelled with the implementation, as in the .dot.
+        var text = string.Concat(svg.Descendants().Where(e => e.Name.LocalName == "text").Select(e => e.Value + "\n"));
+        Assert.Contains("Unikernel.Devices.Unix.UnixConsole", text);
+        Assert.Contains("Unikernel.Devices.Unix.UnixTime", text);
+        Assert.Contains("--ticks", text);
+    }
+
+    [Fact]
+    public void Describe_prints_the_device_tree_with_the_parsed_argument_values()
+    {
+        var hello = Appliances.Publish("hello");
+        hello.AssertSucceeded();
+        var result = hello.Run(RunTimeout, "--ticks=7", "--describe");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal(
+            [
+                "hello (target unix)",
+                "└── hello: HelloAppliance.Hello",
+                "    ├── console: Unikernel.Devices.Unix.UnixConsole",
+                "    ├── time: Unikernel.Devices.Unix.UnixTime",
+                "    └── --ticks <int> = 7",
+                "arguments:",
+                "  --ticks <int> = 7",
+            ],
+            result.StandardOutput.TrimEnd('\n').Split('\n'));
+        // Nothing ran: describing does not start the job.
+        Assert.DoesNotContain("tick 1", result.StandardOutput);
+        var bad = hello.Run(RunTimeout, "--describe", "--ticks", "many");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--ticks expects an integer, got 'many'", bad.StandardError);
+    }
+
+    [Fact]
     public void The_same_example_builds_and_runs_on_the_test_target()
     {
         // The test target swaps in deterministic devices (a virtual clock): the same source, one build property.

@@ -48,7 +48,8 @@ public sealed class PackageTests : IDisposable
         }
 
         var app = _workspace.NewProjectFolder("greeter");
-        File.WriteAllText(Path.Combine(app, "greeter.csproj"), $"""
+        // The project is named differently from the unikernel on purpose: the image takes the unikernel's name.
+        File.WriteAllText(Path.Combine(app, "greeter-app.csproj"), $"""
             <Project Sdk="Microsoft.NET.Sdk">
               <PropertyGroup>
                 <OutputType>Exe</OutputType>
@@ -102,10 +103,26 @@ public sealed class PackageTests : IDisposable
         Assert.True(build.ExitCode == 0, build.ToString());
         Assert.True(Directory.Exists(Path.Combine(_workspace.Environment["NUGET_PACKAGES"], "unikernel", version)), "the Unikernel package was not restored into the throwaway package folder");
         Assert.Equal(machineBefore, UserWorkspace.MachinePackages());
-        var assembly = Path.Combine(app, "bin", "Release", "unix-socket", "net10.0", "greeter.dll");
+        var assembly = Path.Combine(app, "bin", "Release", "unix-socket", "net10.0", "greeter-app.dll");
         var run = _workspace.Dotnet(TimeSpan.FromSeconds(60), app, assembly, "--who", "unikernel");
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Equal("greetings, unikernel", run.StandardOutput.Trim());
+
+        // Publishing names the image after the unikernel ("greeter", as --help says), not the project; another
+        // stack goes to its own dist/<target>-<net>/. (Framework-dependent here: the NativeAOT publish is tested on
+        // the examples.)
+        foreach (var (net, folder) in new[] { ("socket", "unix"), ("direct", "unix-direct") })
+        {
+            var publish = _workspace.Dotnet(TimeSpan.FromMinutes(5), app, "publish", "-c", "Release", "-p:PublishAot=false", $"-p:UnikernelNet={net}", "-nologo");
+            Assert.True(publish.ExitCode == 0, publish.ToString());
+            var dist = Path.Combine(app, "dist", folder);
+            Assert.True(File.Exists(Path.Combine(dist, "greeter")), $"no dist/{folder}/greeter:\n{publish}");
+            Assert.False(File.Exists(Path.Combine(dist, "greeter-app")), $"dist/{folder}/ has an image named after the project");
+            Assert.StartsWith("digraph \"greeter\"", File.ReadAllText(Path.Combine(dist, "greeter.dot")));
+            Assert.Contains($"greeter -> {dist}/greeter", publish.StandardOutput);
+        }
+        var help = _workspace.Dotnet(TimeSpan.FromSeconds(60), app, assembly, "--help");
+        Assert.StartsWith("Usage: greeter [OPTIONS]", help.StandardOutput);
 
         // A wiring error in the user's config.cs is a diagnostic at that line, and only that error is reported.
         File.WriteAllText(Path.Combine(app, "config.cs"), File.ReadAllText(Path.Combine(app, "config.cs")).Replace("var random = c.Random();", "var random = c.Console();"));

@@ -99,10 +99,10 @@ public sealed class UserWorkspace : IDisposable
         ? configured
         : Path.Combine(System.Environment.GetFolderPath(System.Environment.SpecialFolder.UserProfile), ".nuget", "packages");
 
-    /// <summary>Every package id/version in the machine's folder: a run must not add any.</summary>
+    /// <summary>The Unikernel packages (id/version) in the machine's folder: a run must not add any.</summary>
     public static List<string> MachinePackages() => !Directory.Exists(MachineFolder)
         ? []
-        : Directory.EnumerateDirectories(MachineFolder).SelectMany(Directory.EnumerateDirectories)
+        : Directory.EnumerateDirectories(MachineFolder, "unikernel*").SelectMany(Directory.EnumerateDirectories)
             .Select(p => Path.GetRelativePath(MachineFolder, p)).Order(StringComparer.Ordinal).ToList();
 
     public string Root { get; }
