@@ -9,7 +9,7 @@ namespace Unikernel.Config;
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]
 public sealed class UnikernelAttribute(string name) : Attribute
 {
-    /// <summary>The appliance's name: the image file name and the name in logs.</summary>
+    /// <summary>The appliance's name: the image file name (dist/TARGET/NAME, whatever the project is called), the name in --help and in logs. Letters, digits, <c>_</c>, <c>.</c> and <c>-</c>.</summary>
     public string Name { get; } = name;
 }
 

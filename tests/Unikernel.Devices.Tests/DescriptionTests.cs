@@ -59,6 +59,7 @@ public class DescriptionTests
         Assert.Equal("true", Description.Value(true));
         Assert.Equal("false", Description.Value(false));
         Assert.Equal("\"\"", Description.Value(""));
+        Assert.Equal("\"say \\\"hi\\\" C:\\\\x\"", Description.Value("say \"hi\" C:\\x"));
         Assert.Equal("[]", Description.Value(Array.Empty<string>()));
         Assert.Equal("[\"a.zone\", \"b.zone\"]", Description.Value(["a.zone", "b.zone"]));
     }

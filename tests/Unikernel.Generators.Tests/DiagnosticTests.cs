@@ -146,6 +146,17 @@ public class DiagnosticTests
     }
 
     [Fact]
+    public void UK0005_argument_named_like_the_built_in_describe()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var describe = {|UK0005:c.Argument("describe", false, "")|};
+            var h = c.Argument("h", "", "");
+            c.Register(c.Main<Flags>(describe, h));
+            """));
+        Assert.Equal("The name '--describe' is used twice in this configuration; give one of them another name", diagnostics.Message("UK0005"));
+    }
+
+    [Fact]
     public void Catalogue_runtime_argument_is_shared_with_a_user_argument_of_its_name_and_type()
     {
         var diagnostics = Verify(InConfigure("""

@@ -244,7 +244,36 @@ public class RunTests
               --b <bool>         A flag (default: false)
               --d <double>       A double (default: 0.5)
               --many <string[]>  Repeatable (repeatable; default: x, y)
+              --describe         Show the devices, their implementations and the arguments' values, and exit
               -h, --help         Show this help and exit
+
+            """, output);
+    }
+
+    [Fact]
+    public void Describe_shows_the_wiring_and_every_argument_type_after_parsing()
+    {
+        var (exitCode, output, error) = Run(s_arguments.Value, "--describe", "--s=say \"hi\"", "--i", "5", "--b", "--d", "1e3", "--many", "a", "--many=b");
+        Assert.Equal("", error);
+        Assert.Equal(0, exitCode);
+        Assert.Equal(
+            """
+            app (target test)
+            └── show: App.Show
+                ├── console: Unikernel.Devices.Testing.MemoryConsole
+                ├── --s <string> = "say \"hi\""
+                ├── --i <int> = 5
+                ├── --l <long> = 10000000000
+                ├── --b <bool> = true
+                ├── --d <double> = 1000
+                └── --many <string[]> = ["a", "b"]
+            arguments:
+              --s <string> = "say \"hi\""
+              --i <int> = 5
+              --l <long> = 10000000000
+              --b <bool> = true
+              --d <double> = 1000
+              --many <string[]> = ["a", "b"]
 
             """, output);
     }

@@ -97,7 +97,11 @@ public static class Description
     }
 
     // How a parsed value reads in the description: as it would be typed on the command line.
-    public static string Value(string value) => "\"" + value + "\"";
+    public static string Value(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        return "\"" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+    }
 
     public static string Value(int value) => value.ToString(CultureInfo.InvariantCulture);
 
