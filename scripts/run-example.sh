@@ -13,9 +13,14 @@ net=${UNIKERNEL_NET:-socket}
 bash scripts/setup.sh >/dev/null
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 dotnet publish "examples/$example" -c Release -p:UnikernelTarget="$target" -p:UnikernelNet="$net" -nologo -clp:NoSummary
-image="examples/$example/dist/$target/$example"
-echo "image: $image ($(stat -c %s "$image") bytes); device graph: $image.dot"
+# dist/<target>/ for the socket stack, dist/<target>-<net>/ otherwise; the image is named after the unikernel
+# (its config's name, e.g. hello-yaml's is hello), as is its device graph NAME.dot.
+dist="examples/$example/dist/$target"
+[ "$net" = socket ] || dist="$dist-$net"
+graph=$(ls -t "$dist"/*.dot | head -n 1)
+image="${graph%.dot}"
 if [ "$target" = "unix" ] || [ "$target" = "test" ]; then
+  echo "image: $image ($(stat -c %s "$image") bytes); device graph: $graph"
   exec "$image" "$@"
 fi
-echo "boot it with: examples/$example/dist/$target/run-qemu.sh"
+echo "device graph: $graph; boot it with: examples/$example/dist/$target/run-qemu.sh"
