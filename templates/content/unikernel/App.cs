@@ -5,7 +5,7 @@ using Unikernel.Devices;
 
 namespace UnikernelApp;
 
-/// <summary>The appliance's job: its constructor parameters are the devices and arguments it needs (see config.cs).</summary>
+/// <summary>The appliance's job: its constructor parameters are the devices and arguments it needs (see config.cs, or unikernel.yaml in the unikernel-yaml template).</summary>
 public sealed class App(IConsole console, ITime time, string who, int times) : IJob
 {
     public async Task RunAsync(CancellationToken cancellationToken)
