@@ -58,8 +58,11 @@ for trx in "$results"/*.trx; do
   failed=$((failed + $(get failed)))
   skipped=$((skipped + $(get notExecuted)))
 done
+# A hang (or a crash) aborts that project's run: its unfinished test counts as a failure.
+aborted=$(grep -c "Test Run Aborted" "$results/output.txt" || true)
+failed=$((failed + ${aborted:-0}))
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
-  failed=1  # a test host crashed, hung, or a project failed without a result file
+  failed=1  # a project failed without a result file
 fi
 
 # Processes get a few seconds to finish exiting after a test killed them; anything still there is a leftover.
