@@ -16,6 +16,14 @@ namespace Unikernel.Protocols.Net;
 /// </summary>
 public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpHost, IDirectStackTestHooks
 {
+    /// <summary>
+    /// The exit status when the network interface goes away for good (EX_IOERR of sysexits.h): the stack logs the error
+    /// once and ends the process, so that a supervisor (systemd, a VM manager) restarts the appliance, which attaches
+    /// afresh. It does not try to re-attach by itself: a deleted tap that comes back is a new device, maybe configured
+    /// differently, and a supervisor can wait for it.
+    /// </summary>
+    public const int InterfaceLostExitCode = 74;
+
     /// <summary>How long <see cref="StartAsync"/> waits for a DHCP lease.</summary>
     public static readonly TimeSpan DhcpTimeout = TimeSpan.FromSeconds(30);
 
@@ -206,6 +214,18 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
 
     DhcpClient? IDirectStackTestHooks.Dhcp => _dhcp;
 
+    Action<string> IDirectStackTestHooks.Log
+    {
+        set => _context.Log = value;
+    }
+
+    Action<NetworkInterfaceGoneException> IDirectStackTestHooks.InterfaceLost
+    {
+        set => _context.InterfaceLost = value;
+    }
+
+    bool IDirectStackTestHooks.ReceiverRunning => _receiver is { IsAlive: true };
+
     // ---- receive thread ----
 
     private void ReceiveLoop()
@@ -225,6 +245,11 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
             }
             catch (ObjectDisposedException)
             {
+                break;
+            }
+            catch (NetworkInterfaceGoneException exception)
+            {
+                _context.ReportInterfaceLost(exception);
                 break;
             }
             catch (Exception exception) when (exception is not OutOfMemoryException)
@@ -401,4 +426,12 @@ internal interface IDirectStackTestHooks
     Reassembler Reassembly { get; }
 
     DhcpClient? Dhcp { get; }
+
+    /// <summary>Captures the stack's log lines (standard error by default).</summary>
+    Action<string> Log { set; }
+
+    /// <summary>Replaces what happens when the interface is gone (by default the process exits with <see cref="DirectStack.InterfaceLostExitCode"/>).</summary>
+    Action<NetworkInterfaceGoneException> InterfaceLost { set; }
+
+    bool ReceiverRunning { get; }
 }

@@ -129,6 +129,11 @@ internal sealed class DirectUdp : IUdp, IIPv4Handler
     /// <summary>Sends one datagram from <paramref name="sourcePort"/> (the payload may be a slice of <see cref="PayloadBufferLocked"/>).</summary>
     public IPv4SendResult SendLocked(ushort sourcePort, uint destination, ushort destinationPort, ReadOnlySpan<byte> payload)
     {
+        if (destinationPort == 0)
+        {
+            // Port 0 is reserved (RFC 768 lets a sender leave its port 0 to mean "no reply"): never send to it.
+            return IPv4SendResult.NoRoute;
+        }
         var buffer = _ip.PayloadBufferLocked;
         var source = _ip.Settings.IsConfigured ? _ip.Settings.Address : 0;
         if (!new UdpRepr(sourcePort, destinationPort, payload).TryWrite(buffer, source, destination, out var written))

@@ -20,9 +20,13 @@ internal sealed class EthernetLayer : IStackTimer
     private const int TxBatchCapacity = 64;
     private const int RxBatchCapacity = 32;
 
+    /// <summary>RFC 5227 DEFEND_INTERVAL: we defend our address (and log the conflict) at most once per 10 s.</summary>
+    private const long DefendInterval = 10_000_000_000L;
+
     private readonly INetworkInterface _network;
     private readonly StackContext _context;
     private readonly DatagramBatch _tx;
+    private long _lastDefence = long.MinValue;
 
     public EthernetLayer(INetworkInterface network, StackContext context)
     {
@@ -79,6 +83,12 @@ internal sealed class EthernetLayer : IStackTimer
             Counters.NotForUs++;
             return;
         }
+        if (!frame.Source.IsUnicast)
+        {
+            // A group or zero source address is never a station's own (IEEE 802.3): nothing can be answered.
+            Counters.InvalidSource++;
+            return;
+        }
         switch (frame.EtherType)
         {
             case EtherType.Arp:
@@ -104,7 +114,27 @@ internal sealed class EthernetLayer : IStackTimer
         {
             return;
         }
+        if (!arp.SenderHardwareAddress.IsUnicast)
+        {
+            // Never answer (or learn) a broadcast or multicast sender: the reply would go to every station.
+            Counters.InvalidSource++;
+            return;
+        }
         var address = Settings.Address;
+        Arp.Protected = Settings.Gateway;
+        if (arp.SenderProtocolAddress == address)
+        {
+            if (arp.SenderHardwareAddress != Mac)
+            {
+                DefendLocked(arp.SenderHardwareAddress);
+            }
+            return;
+        }
+        if (arp.SenderProtocolAddress != 0 && Settings.IsInvalidSource(arp.SenderProtocolAddress))
+        {
+            Counters.InvalidSource++;
+            return;
+        }
         if (arp.SenderProtocolAddress == 0)
         {
             // An ARP probe (RFC 5227) for our address: answer so the prober sees the address is taken.
@@ -116,16 +146,48 @@ internal sealed class EthernetLayer : IStackTimer
             return;
         }
         var now = _context.Now;
-        var forUs = arp.TargetProtocolAddress == address && arp.SenderProtocolAddress != address;
-        // RFC 826: merge into an existing entry; add one only when the packet is for us.
-        if (Arp.Update(arp.SenderProtocolAddress, arp.SenderHardwareAddress, now, create: forUs))
+        var request = arp.Operation == ArpOperation.Request;
+        var forUs = arp.TargetProtocolAddress == address;
+        // RFC 826: merge into an existing entry; add one only for a request naming us (a reply we did not ask for
+        // adds nothing, else anyone could fill the table with unsolicited replies).
+        if (Arp.Update(arp.SenderProtocolAddress, arp.SenderHardwareAddress, now, create: forUs && request))
         {
             ReleaseQueuedLocked(arp.SenderProtocolAddress, arp.SenderHardwareAddress);
         }
-        if (forUs && arp.Operation == ArpOperation.Request)
+        if (forUs && request)
         {
             SendArpLocked(ArpOperation.Reply, arp.SenderHardwareAddress, arp.SenderProtocolAddress, arp.SenderHardwareAddress);
             Counters.ArpRepliesSent++;
+        }
+    }
+
+    /// <summary>
+    /// Someone else claims our address (RFC 5227 §2.4): log it and defend the address with a gratuitous ARP, at most
+    /// once per <see cref="DefendInterval"/> (two hosts defending forever would flood the link).
+    /// </summary>
+    private void DefendLocked(MacAddress claimant)
+    {
+        Counters.ArpConflicts++;
+        var now = _context.Now;
+        if (_lastDefence != long.MinValue && now - _lastDefence < DefendInterval)
+        {
+            return;
+        }
+        _lastDefence = now;
+        _context.Log($"direct-stack: error: address conflict: {claimant} claims our address {IPv4Address.Format(Settings.Address)} (we are {Mac}); defending it");
+        SendGratuitousArpLocked();
+    }
+
+    /// <summary>
+    /// An on-link host sent us an IPv4 frame from <paramref name="mac"/>: remember it so the answer needs no ARP
+    /// (weakly: it never changes a known mapping, see <see cref="ArpCache.Learn"/>).
+    /// </summary>
+    public void LearnLocked(uint address, MacAddress mac)
+    {
+        Arp.Protected = Settings.Gateway;
+        if (Arp.Learn(address, mac, _context.Now) && Arp.HasQueued(address))
+        {
+            ReleaseQueuedLocked(address, mac);
         }
     }
 
@@ -154,10 +216,16 @@ internal sealed class EthernetLayer : IStackTimer
         {
             return true;
         }
-        if (Arp.BeginResolve(nextHop, now))
+        Arp.Protected = Settings.Gateway;
+        switch (Arp.BeginResolve(nextHop, now))
         {
-            SendArpLocked(ArpOperation.Request, MacAddress.Broadcast, nextHop, default);
-            _context.WakeTimerLocked(Arp.NextDeadline);
+            case ResolveStart.Started:
+                SendArpLocked(ArpOperation.Request, MacAddress.Broadcast, nextHop, default);
+                _context.WakeTimerLocked(Arp.NextDeadline);
+                break;
+            case ResolveStart.TableFull:
+                Counters.ArpTableFull++;
+                break;
         }
         return false;
     }
@@ -203,13 +271,25 @@ internal sealed class EthernetLayer : IStackTimer
             return;
         }
         int sent;
-        try
-        {
-            sent = _network.Send(_tx);
-        }
-        catch (ObjectDisposedException)
+        if (_context.IsInterfaceLost)
         {
             sent = 0;
+        }
+        else
+        {
+            try
+            {
+                sent = _network.Send(_tx);
+            }
+            catch (ObjectDisposedException)
+            {
+                sent = 0;
+            }
+            catch (NetworkInterfaceGoneException exception)
+            {
+                sent = 0;
+                _context.ReportInterfaceLost(exception);
+            }
         }
         Counters.FramesSent += sent;
         Counters.TransmitDrops += count - sent;

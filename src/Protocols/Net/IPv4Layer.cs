@@ -153,7 +153,7 @@ internal sealed class IPv4Layer : IIPv4, IEthernetClient, IStackTimer
         _context = context;
         _link = link;
         _nextIdentification = firstIdentification;
-        Reassembly = new Reassembler(slots: 8);
+        Reassembly = new Reassembler();
         link.IPv4 = this;
     }
 
@@ -232,7 +232,17 @@ internal sealed class IPv4Layer : IIPv4, IEthernetClient, IStackTimer
             Counters.NotForUs++;
             return;
         }
+        var sender = packet.Source;
+        if (settings.IsInvalidSource(sender))
+        {
+            Counters.InvalidSource++;
+            return;
+        }
         Counters.PacketsReceived++;
+        if (settings.IsOnLink(sender))
+        {
+            _link.LearnLocked(sender, source);
+        }
         if (!packet.IsFragment)
         {
             DispatchLocked(new IPv4Datagram(packet.Source, destination, packet.Protocol, unicast, packet.Header, packet.Payload));
@@ -242,10 +252,12 @@ internal sealed class IPv4Layer : IIPv4, IEthernetClient, IStackTimer
         var overlaps = Reassembly.Overlaps;
         var dropped = Reassembly.Dropped;
         var timeouts = Reassembly.Timeouts;
+        var evicted = Reassembly.Evicted;
         var complete = Reassembly.Add(packet, Now, out var header, out var payload);
         Counters.ReassemblyOverlaps += Reassembly.Overlaps - overlaps;
         Counters.ReassemblyDrops += Reassembly.Dropped - dropped;
         Counters.ReassemblyTimeouts += Reassembly.Timeouts - timeouts;
+        Counters.ReassemblyEvictions += Reassembly.Evicted - evicted;
         if (complete)
         {
             Counters.Reassembled++;

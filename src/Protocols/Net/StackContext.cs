@@ -18,7 +18,33 @@ namespace Unikernel.Protocols.Net;
 /// </remarks>
 internal sealed class StackContext(IMonotonicClock clock, Action<long> wakeTimer)
 {
+    private int _interfaceLost;
+
     public Lock Gate { get; } = new();
+
+    /// <summary>Where the stack's log lines go (standard error unless a test captures them).</summary>
+    public Action<string> Log { get; set; } = Runtime.StdIo.WriteErrorLine;
+
+    /// <summary>What happens once the interface is gone for good (after the error is logged); see <see cref="DirectStack.InterfaceLostExitCode"/>.</summary>
+    public Action<NetworkInterfaceGoneException> InterfaceLost { get; set; } = static _ => Environment.Exit(DirectStack.InterfaceLostExitCode);
+
+    /// <summary>True once the interface is gone: nothing is received or sent any more.</summary>
+    public bool IsInterfaceLost => Volatile.Read(ref _interfaceLost) != 0;
+
+    /// <summary>The first report logs at error level and runs <see cref="InterfaceLost"/> off the caller's thread (which may hold the lock); later ones do nothing.</summary>
+    public void ReportInterfaceLost(NetworkInterfaceGoneException exception)
+    {
+        if (Interlocked.Exchange(ref _interfaceLost, 1) != 0)
+        {
+            return;
+        }
+        Counters.Errors++;
+        Counters.LastError = exception;
+        Log($"direct-stack: error: the network interface is gone ({exception.Message}); " +
+            $"ending the appliance with exit status {DirectStack.InterfaceLostExitCode} so that a supervisor can restart it");
+        var action = InterfaceLost;
+        ThreadPool.UnsafeQueueUserWorkItem(static state => state.Action(state.Exception), (Action: action, Exception: exception), preferLocal: false);
+    }
 
     public DirectStackCounters Counters { get; } = new();
 
@@ -60,6 +86,15 @@ internal sealed class IPv4Settings
 
     /// <summary>True for an address on our subnet (false until configured).</summary>
     public bool IsOnLink(uint address) => IsConfigured && ((address ^ Address) & Mask) == 0;
+
+    /// <summary>
+    /// A source address no datagram we accept may carry (RFC 1122 §3.2.1.3, §4.1.3.6; RFC 1812 §5.3.7): 0.0.0.0, a
+    /// broadcast, multicast, loopback (127/8), class E (240/4), or our own address. Answering one would reflect traffic
+    /// to a broadcast or loop it back.
+    /// </summary>
+    public bool IsInvalidSource(uint address) =>
+        address == 0 || IsBroadcast(address) || IPv4Address.IsMulticast(address) || address >> 24 == 127 || address >> 28 == 0xF
+        || (IsConfigured && address == Address);
 
     /// <summary>The limited broadcast, or our subnet's directed broadcast (none on /31 and /32 links).</summary>
     public bool IsBroadcast(uint address) =>
