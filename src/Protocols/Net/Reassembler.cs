@@ -98,12 +98,20 @@ internal sealed class Reassembler
         var offset = packet.FragmentOffset;
         var data = packet.Payload;
         var end = offset + data.Length;
-        if (end + packet.HeaderLength > IPv4Packet.MaxLength || (packet.MoreFragments && (data.Length == 0 || data.Length % 8 != 0)))
+        if (packet.MoreFragments && (data.Length == 0 || data.Length % 8 != 0))
         {
             Dropped++;
             return false;
         }
         var datagram = Find(packet, now);
+        // Only the first fragment's header is the datagram's (later ones may carry copies of some options).
+        if (end + (offset == 0 ? packet.HeaderLength : IPv4Packet.MinHeaderLength) > IPv4Packet.MaxLength)
+        {
+            // The datagram cannot be valid (RFC 791: 65,535 bytes at most): drop what we have of it too.
+            Dropped++;
+            Release(datagram);
+            return false;
+        }
         for (var f = datagram.FirstFragment; f != None; f = _fragments[f].Next)
         {
             var start = _fragments[f].Offset;
