@@ -11,10 +11,11 @@ prints one summary line ("sent N ..."). Modes:
 import argparse
 import ipaddress
 import random
+import socket
 import sys
 import time
 
-from scapy.all import ARP, ICMP, IP, UDP, Ether, Raw, conf, sendp, sniff  # noqa: E402
+from scapy.all import ARP, ICMP, IP, UDP, Ether, Raw, conf, raw, sendp, sniff  # noqa: E402
 
 conf.verb = 0
 
@@ -80,18 +81,30 @@ def arp_frames(args, rng, count):
     return frames
 
 
+POOL = 2000  # distinct frames built with scapy up front; building them while sending would cap the rate far below it
+
+
 def paced(args, make):
-    """Sends make(n) batches at args.rate frames/s for args.seconds; returns the number sent."""
+    """Sends frames from a pool of make(POOL) at args.rate frames/s for args.seconds (a raw socket); returns the number sent."""
+    pool = [raw(frame) for frame in make(POOL)]
+    out = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    out.bind((args.iface, 0))
     sent = 0
     start = time.monotonic()
-    batch = max(1, args.rate // 20)
-    while time.monotonic() - start < args.seconds:
-        frames = make(batch)
-        sendp(frames, iface=args.iface)
-        sent += len(frames)
-        ahead = sent / args.rate - (time.monotonic() - start)
-        if ahead > 0:
-            time.sleep(ahead)
+    batch = max(1, args.rate // 50)
+    try:
+        while time.monotonic() - start < args.seconds:
+            for _ in range(batch):
+                try:
+                    out.send(pool[sent % len(pool)])
+                except BlockingIOError:
+                    pass  # the tap's queue is full: the frame is lost, as on a real link
+                sent += 1
+            ahead = sent / args.rate - (time.monotonic() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+    finally:
+        out.close()
     return sent
 
 
@@ -123,14 +136,15 @@ def main():
         sendp(frames, iface=args.iface)
         print("sent %d" % len(frames))
     else:
-        kinds = [lambda n: flood_frames(args, rng, n), lambda n: fragment_frames(args, rng, n),
-                 lambda n: fragment_frames(args, rng, n, one_sender=True), lambda n: arp_frames(args, rng, n),
-                 lambda n: invalid_frames(args, rng)[: max(1, n)]]
-        turn = [0]
-
         def make(n):
-            turn[0] += 1
-            return kinds[turn[0] % len(kinds)](n)
+            # Interleaved: spoofed queries, fragment trains (many senders and one), ARP floods, invalid sources.
+            parts = [flood_frames(args, rng, n // 4), fragment_frames(args, rng, n // 8),
+                     fragment_frames(args, rng, n // 8, one_sender=True), arp_frames(args, rng, n // 4)]
+            while sum(len(p) for p in parts) < n:
+                parts.append(invalid_frames(args, rng))
+            frames = [f for p in parts for f in p]
+            rng.shuffle(frames)
+            return frames[:n]
         print("sent %d" % paced(args, make))
     return 0
 

@@ -26,15 +26,14 @@ internal sealed class ArpCache
     private readonly Queued[] _queued;
     private readonly long _lifetime;
     private readonly int _maxPending;
+    private readonly int _frameSize;
 
     public ArpCache(int capacity, int pendingCapacity, int frameSize, long lifetime = DefaultEntryLifetime)
     {
         _entries = new Entry[capacity];
+        // Frame buffers are made on first use: most appliances never queue more than a few frames.
         _queued = new Queued[pendingCapacity];
-        for (var i = 0; i < _queued.Length; i++)
-        {
-            _queued[i].Frame = new byte[frameSize];
-        }
+        _frameSize = frameSize;
         _lifetime = lifetime;
         _maxPending = Math.Max(1, capacity / 2);
     }
@@ -224,8 +223,9 @@ internal sealed class ArpCache
         for (var i = 0; i < _queued.Length; i++)
         {
             ref var queued = ref _queued[i];
-            if (queued.Length == 0 && frame.Length <= queued.Frame.Length)
+            if (queued.Length == 0 && frame.Length <= _frameSize)
             {
+                queued.Frame ??= new byte[_frameSize];
                 frame.CopyTo(queued.Frame);
                 queued.Length = frame.Length;
                 queued.NextHop = nextHop;
@@ -420,7 +420,7 @@ internal sealed class ArpCache
 
     private struct Queued
     {
-        public byte[] Frame;
+        public byte[]? Frame;
         public int Length;
         public uint NextHop;
     }
