@@ -18,7 +18,6 @@ TAG=$(printf '%x' $(( $$ % 0x100000 )))
 NS=ukrss-$TAG
 TAP=ukr$TAG
 WORK=$(mktemp -d)
-PIDS=()
 
 for tool in ip dig; do
   command -v "$tool" >/dev/null || { echo "rss.sh: '$tool' is missing (Debian packages: iproute2, bind9-dnsutils)" >&2; exit 1; }
@@ -27,20 +26,9 @@ for bin in "$DIRECT_BIN" "$SOCKET_BIN"; do
   [ -x "$bin" ] || { echo "rss.sh: $bin is missing: publish examples/dns first (see the header)" >&2; exit 1; }
 done
 
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do timeout 10 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -9 "$pid" 2>/dev/null || true; done
-  ip netns del "$NS" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-ip netns add "$NS"
-ip netns exec "$NS" ip link set lo up
-ip netns exec "$NS" ip tuntap add dev "$TAP" mode tap
-ip netns exec "$NS" sysctl -q -w "net.ipv6.conf.$TAP.disable_ipv6=1"
-ip netns exec "$NS" ip addr add 10.217.0.1/24 dev "$TAP"
-ip netns exec "$NS" ip link set "$TAP" up
+# shellcheck source=lib.sh
+source "$ROOT/bench/net/lib.sh"
+make_tap_namespace 10.217.0.1/24
 for i in $(seq 0 $((QUERIES - 1))); do echo "q$i.apps.example.org A"; done > "$WORK/queries"
 
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
@@ -51,21 +39,23 @@ measure() {
   ip netns exec "$NS" "$@" > "$WORK/$name.log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
-  for _ in $(seq 100); do grep -q "dns: serving" "$WORK/$name.log" && break; sleep 0.1; done
-  grep -q "dns: serving" "$WORK/$name.log" || { echo "rss.sh: $name did not start:" >&2; cat "$WORK/$name.log" >&2; exit 1; }
+  wait_serving "$WORK/$name.log"
   ip netns exec "$NS" timeout 20 dig @"$server" +time=2 +tries=3 host1.example.org A > /dev/null
   sleep 1
   local idle; idle=$(rss "$pid")
   local answered
-  answered=$(ip netns exec "$NS" timeout 300 dig @"$server" +time=2 +tries=2 +noall +answer -f "$WORK/queries" | grep -c ' IN A ' || true)
+  answered=$(ip netns exec "$NS" timeout 300 dig @"$server" +time=2 +tries=2 +noall +answer -f "$WORK/queries" | grep -cE 'IN[[:space:]]+A[[:space:]]' || true)
   sleep 1
   local loaded; loaded=$(rss "$pid")
   kill "$pid"; timeout 10 tail --pid="$pid" -f /dev/null || kill -9 "$pid"
   echo "$idle $loaded $answered"
 }
 
-read -r direct_idle direct_loaded direct_answered < <(measure direct 10.217.0.2 "$DIRECT_BIN" --interface "$TAP" --ipv4 10.217.0.2/24 --address 10.217.0.2 --port 53)
-read -r socket_idle socket_loaded socket_answered < <(measure socket 127.0.0.1 "$SOCKET_BIN" --address 127.0.0.1 --port 53)
+# (Not in a subshell: the started appliance must be in PIDS for the clean-up if anything fails.)
+measure direct 10.217.0.2 "$DIRECT_BIN" --interface "$TAP" --ipv4 10.217.0.2/24 --address 10.217.0.2 --port 53 > "$WORK/direct.out"
+measure socket 127.0.0.1 "$SOCKET_BIN" --address 127.0.0.1 --port 53 > "$WORK/socket.out"
+read -r direct_idle direct_loaded direct_answered < "$WORK/direct.out"
+read -r socket_idle socket_loaded socket_answered < "$WORK/socket.out"
 
 printf '%-8s %10s %12s %9s\n' build "idle kB" "after $QUERIES q" answered
 printf '%-8s %10s %12s %9s\n' direct "$direct_idle" "$direct_loaded" "$direct_answered"

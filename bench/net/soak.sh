@@ -7,18 +7,21 @@
 #
 # One network namespace made here (tap 10.219.0.1/24, the appliance at 10.219.0.2), deleted at the end.
 # Usage (as root; Debian packages: iproute2 bind9-dnsutils python3-scapy): bench/net/soak.sh
-# Knobs: SECONDS_ [60], RATE [1500], DIRECT_BIN (default examples/dns/dist/unix-direct/dns).
+# Knobs: SECONDS_ [60], RATE [1500], MODE [mixed] (or flood: only spoofed queries from absent neighbours, the probe's
+# case), VIA_GATEWAY [0] (1: dig asks from 192.0.2.53, an address behind the kernel as the appliance's gateway, so
+# every answer goes through the gateway's neighbour entry), DIRECT_BIN (default examples/dns/dist/unix-direct/dns).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DURATION=${SECONDS_:-60}
 RATE=${RATE:-1500}
+MODE=${MODE:-mixed}
+VIA_GATEWAY=${VIA_GATEWAY:-0}
 DIRECT_BIN=${DIRECT_BIN:-$ROOT/examples/dns/dist/unix-direct/dns}
 TAG=$(printf '%x' $(( $$ % 0x100000 )))
 NS=uksoak-$TAG
 TAP=uks$TAG
 WORK=$(mktemp -d)
-PIDS=()
 
 for tool in ip dig; do
   command -v "$tool" >/dev/null || { echo "soak.sh: '$tool' is missing (Debian packages: iproute2, bind9-dnsutils)" >&2; exit 1; }
@@ -26,38 +29,31 @@ done
 /usr/bin/python3 -c "import scapy.all" 2>/dev/null || { echo "soak.sh: scapy is missing (Debian package python3-scapy)" >&2; exit 1; }
 [ -x "$DIRECT_BIN" ] || { echo "soak.sh: $DIRECT_BIN is missing: publish examples/dns with -p:UnikernelNet=direct first" >&2; exit 1; }
 
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do timeout 10 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -9 "$pid" 2>/dev/null || true; done
-  ip netns del "$NS" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-ip netns add "$NS"
-ip netns exec "$NS" ip link set lo up
-ip netns exec "$NS" ip tuntap add dev "$TAP" mode tap
-ip netns exec "$NS" sysctl -q -w "net.ipv6.conf.$TAP.disable_ipv6=1"
-ip netns exec "$NS" ip addr add 10.219.0.1/24 dev "$TAP"
-ip netns exec "$NS" ip link set "$TAP" up
-ip netns exec "$NS" "$DIRECT_BIN" --interface "$TAP" --ipv4 10.219.0.2/24 --address 10.219.0.2 --port 53 > "$WORK/dns.log" 2>&1 &
+# shellcheck source=lib.sh
+source "$ROOT/bench/net/lib.sh"
+make_tap_namespace 10.219.0.1/24
+GATEWAY=() BIND=()
+if [ "$VIA_GATEWAY" = 1 ]; then
+  ip netns exec "$NS" ip addr add 192.0.2.53/32 dev lo
+  GATEWAY=(--ipv4-gateway 10.219.0.1) BIND=(-b 192.0.2.53)
+fi
+ip netns exec "$NS" "$DIRECT_BIN" --interface "$TAP" --ipv4 10.219.0.2/24 "${GATEWAY[@]}" --address 10.219.0.2 --port 53 > "$WORK/dns.log" 2>&1 &
 DNS=$!
 PIDS+=("$DNS")
-for _ in $(seq 100); do grep -q "dns: serving" "$WORK/dns.log" && break; sleep 0.1; done
-grep -q "dns: serving" "$WORK/dns.log" || { echo "soak.sh: the appliance did not start:" >&2; cat "$WORK/dns.log" >&2; exit 1; }
+wait_serving "$WORK/dns.log"
 ip netns exec "$NS" timeout 20 dig @10.219.0.2 +time=2 +tries=3 host1.example.org A > /dev/null
 MAC=$(ip netns exec "$NS" ip neigh show 10.219.0.2 | awk '{ for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1) }')
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$DNS/status"; }
 IDLE=$(rss)
 for i in $(seq 0 99); do echo "s$i.apps.example.org A"; done > "$WORK/queries"
 
-ip netns exec "$NS" timeout $((DURATION + 120)) /usr/bin/python3 "$ROOT/bench/net/hostile-traffic.py" mixed --iface "$TAP" \
-  --dst 10.219.0.2 --dst-mac "$MAC" --network 10.219.0.0/24 --rate "$RATE" --seconds "$DURATION" > "$WORK/attack.log" 2>&1 &
+ip netns exec "$NS" timeout $((DURATION + 120)) /usr/bin/python3 "$ROOT/bench/net/hostile-traffic.py" "$MODE" --iface "$TAP" \
+  --dst 10.219.0.2 --dst-mac "$MAC" --network 10.219.0.0/24 --rate "$RATE" --seconds "$DURATION" --port 53 > "$WORK/attack.log" 2>&1 &
 ATTACK=$!
 PIDS+=("$ATTACK")
 asked=0 answered=0 peak=$IDLE
 while kill -0 "$ATTACK" 2>/dev/null; do
-  n=$(ip netns exec "$NS" timeout 300 dig @10.219.0.2 +time=1 +tries=1 +noall +answer -f "$WORK/queries" | grep -cE 'IN[[:space:]]+A[[:space:]]+192\.0\.2\.100' || true)
+  n=$(ip netns exec "$NS" timeout 300 dig "${BIND[@]}" @10.219.0.2 +time=1 +tries=1 +noall +answer -f "$WORK/queries" | grep -cE 'IN[[:space:]]+A[[:space:]]+192\.0\.2\.100' || true)
   asked=$((asked + 100)); answered=$((answered + n))
   now=$(rss); [ "$now" -gt "$peak" ] && peak=$now
 done

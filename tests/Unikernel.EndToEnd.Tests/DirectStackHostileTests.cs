@@ -15,7 +15,7 @@ public sealed partial class DirectStackHostileTests(ITestOutputHelper output)
 {
     private const string ApplianceAddress = "10.215.0.2";
 
-    /// <summary>RSS bound for the appliance during the soak: its idle RSS (about 5 MB) plus the stack's bounded tables under attack, with room.</summary>
+X
     private const long RssBoundKilobytes = 16 * 1024;
 
     [Fact]

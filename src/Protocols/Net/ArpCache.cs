@@ -131,12 +131,7 @@ internal sealed class ArpCache
             Resolve(ref entry, mac, now);
             return true;
         }
-        if (!create || (index = Allocate(now, pending: false)) < 0)
-        {
-            return false;
-        }
-        NewEntry(index, address, mac, State.Learned, now);
-        return true;
+        return create && TryAddLearned(address, mac, now);
     }
 
     /// <summary>
@@ -170,13 +165,7 @@ internal sealed class ArpCache
             }
             return true;
         }
-        index = Allocate(now, pending: false);
-        if (index < 0)
-        {
-            return false;
-        }
-        NewEntry(index, address, mac, State.Learned, now);
-        return true;
+        return TryAddLearned(address, mac, now);
     }
 
     /// <summary>True when frames wait for <paramref name="address"/> (so a caller that just resolved it should release them).</summary>
@@ -317,13 +306,20 @@ internal sealed class ArpCache
         entry.Requests = 0;
     }
 
-    private void NewEntry(int index, uint address, MacAddress mac, State state, long now)
+    /// <summary>Adds a weak (learned) entry, if one can be spared.</summary>
+    private bool TryAddLearned(uint address, MacAddress mac, long now)
     {
+        var index = Allocate(now, pending: false);
+        if (index < 0)
+        {
+            return false;
+        }
         ref var entry = ref _entries[index];
         entry = default;
         entry.Address = address;
-        entry.State = state;
+        entry.State = State.Learned;
         Resolve(ref entry, mac, now);
+        return true;
     }
 
     private int Find(uint address)
