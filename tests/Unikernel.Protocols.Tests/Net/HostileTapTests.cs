@@ -93,9 +93,11 @@ public sealed partial class HostileTapTests(ITestOutputHelper output)
         var flooded = await flood;
         output.WriteLine(flooded.Stdout + $"answered {answered}/{Queries}; counters: {Describe(stack.Counters)}");
         Assert.True(answered >= Queries * 99 / 100, $"{answered} of {Queries} answered");
-        // Every spoofed sender's MAC came with its query, so no answer needed ARP (before, each one cost a request, a
-        // pending entry and a queue slot, and they pushed the kernel's entry out).
-        Assert.True(stack.Counters.ArpRequestsSent - arpBefore <= 2, $"{stack.Counters.ArpRequestsSent - arpBefore} ARP requests during the flood");
+        // Each spoofed sender's MAC came with its query, so an answer needs ARP only when 200 senders pushed that one out
+        // of the 64-entry table before the answer left (before, nearly every answer cost a request, a pending entry and
+        // a queue slot, and they pushed the kernel's entry out).
+        var requests = stack.Counters.ArpRequestsSent - arpBefore;
+        Assert.True(requests * 10 < stack.Counters.UdpDelivered, $"{requests} ARP requests for {stack.Counters.UdpDelivered} answers during the flood");
         Assert.True(stack.Counters.UdpDelivered > Queries, "the flood did not reach the stack");
         Assert.True(stack.Hooks.Arp.TryGet(IPv4Address.Parse(KernelAddress), new UnixMonotonicClock().ElapsedNanoseconds, out _), "the gateway's entry is gone");
         stop.Cancel();
