@@ -198,20 +198,20 @@ internal sealed class HttpConnection : IDisposable
         }
         else if (target.Length == 1 && target[0] == '*')
         {
-            (status, bytes) = head.Method == HttpMethod.Options ? Error(204, connectionFields, "Allow: ", "GET, HEAD") : Error(400, connectionFields, null, null);
+            (status, bytes) = head.Method == RequestMethod.Options ? Error(204, connectionFields, "Allow: ", "GET, HEAD") : Error(400, connectionFields, null, null);
         }
-        else if (head.Method is HttpMethod.Other or HttpMethod.Connect)
+        else if (head.Method is RequestMethod.Other or RequestMethod.Connect)
         {
             (status, bytes) = Error(501, connectionFields, null, null);
         }
         else if (_server.Site is { } site)
         {
             var lookup = site.Resolve(target, _pathBytes, _pathChars, out var file);
-            if (lookup == StaticLookup.Found && head.Method is HttpMethod.Get or HttpMethod.Head)
+            if (lookup == StaticLookup.Found && head.Method is RequestMethod.Get or RequestMethod.Head)
             {
                 (status, bytes) = StaticResponder.Respond(file!, head, _input, _output, connectionFields);
             }
-            else if (lookup == StaticLookup.Redirect && head.Method is HttpMethod.Get or HttpMethod.Head)
+            else if (lookup == StaticLookup.Redirect && head.Method is RequestMethod.Get or RequestMethod.Head)
             {
                 var query = target.IndexOf((byte)'?');
                 (status, bytes) = Error(301, connectionFields, "Location: ", file!.RedirectTo + (query < 0 ? "" : System.Text.Encoding.ASCII.GetString(target[query..])));
@@ -260,7 +260,7 @@ internal sealed class HttpConnection : IDisposable
         _output.AppendDecimal(body.Length);
         _output.Append("\r\n"u8);
         _output.Append(connectionFields);
-        if (_head.Method != HttpMethod.Head)
+        if (_head.Method != RequestMethod.Head)
         {
             _output.AppendBody(body);
         }
@@ -285,7 +285,7 @@ internal sealed class HttpConnection : IDisposable
             _output.Append("\r\n"u8);
         }
         _output.Append(connectionFields);
-        if (status == 204 || _head.Method == HttpMethod.Head)
+        if (status == 204 || _head.Method == RequestMethod.Head)
         {
             return (status, 0);
         }

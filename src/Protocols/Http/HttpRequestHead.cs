@@ -38,7 +38,7 @@ public enum HttpParseStatus
     Error,
 }
 
-public enum HttpMethod : byte
+public enum RequestMethod : byte
 {
     Other,
     Get,
@@ -82,7 +82,7 @@ public sealed class HttpRequestHead
     /// <summary>What was wrong, for logs and tests.</summary>
     public string ErrorReason { get; internal set; } = "";
 
-    public HttpMethod Method { get; internal set; }
+    public RequestMethod Method { get; internal set; }
 
     public int MethodStart { get; internal set; }
 
@@ -123,7 +123,7 @@ public sealed class HttpRequestHead
         HeadLength = 0;
         ErrorStatus = 0;
         ErrorReason = "";
-        Method = HttpMethod.Other;
+        Method = RequestMethod.Other;
         MethodStart = MethodLength = TargetStart = TargetLength = 0;
         MinorVersion = 1;
         FieldCount = 0;

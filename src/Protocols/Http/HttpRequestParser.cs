@@ -185,18 +185,18 @@ public static class HttpRequestParser
         return HttpParseStatus.Complete;
     }
 
-    private static HttpMethod MethodOf(ReadOnlySpan<byte> method) => method.Length switch
+    private static RequestMethod MethodOf(ReadOnlySpan<byte> method) => method.Length switch
     {
-        3 when method.SequenceEqual("GET"u8) => HttpMethod.Get,
-        3 when method.SequenceEqual("PUT"u8) => HttpMethod.Put,
-        4 when method.SequenceEqual("HEAD"u8) => HttpMethod.Head,
-        4 when method.SequenceEqual("POST"u8) => HttpMethod.Post,
-        5 when method.SequenceEqual("PATCH"u8) => HttpMethod.Patch,
-        5 when method.SequenceEqual("TRACE"u8) => HttpMethod.Trace,
-        6 when method.SequenceEqual("DELETE"u8) => HttpMethod.Delete,
-        7 when method.SequenceEqual("OPTIONS"u8) => HttpMethod.Options,
-        7 when method.SequenceEqual("CONNECT"u8) => HttpMethod.Connect,
-        _ => HttpMethod.Other,
+        3 when method.SequenceEqual("GET"u8) => RequestMethod.Get,
+        3 when method.SequenceEqual("PUT"u8) => RequestMethod.Put,
+        4 when method.SequenceEqual("HEAD"u8) => RequestMethod.Head,
+        4 when method.SequenceEqual("POST"u8) => RequestMethod.Post,
+        5 when method.SequenceEqual("PATCH"u8) => RequestMethod.Patch,
+        5 when method.SequenceEqual("TRACE"u8) => RequestMethod.Trace,
+        6 when method.SequenceEqual("DELETE"u8) => RequestMethod.Delete,
+        7 when method.SequenceEqual("OPTIONS"u8) => RequestMethod.Options,
+        7 when method.SequenceEqual("CONNECT"u8) => RequestMethod.Connect,
+        _ => RequestMethod.Other,
     };
 
     /// <summary>Framing and connection semantics from the fields (RFC 9112 6, 9; RFC 9110 7.2, 10.1.1).</summary>

@@ -20,7 +20,7 @@ internal static class StaticResponder
     /// <summary>Writes the response; returns its status and body length (for the access log).</summary>
     public static (int Status, long Bytes) Respond(StaticFile file, HttpRequestHead head, ReadOnlySpan<byte> buffer, ResponseOutput output, ReadOnlySpan<byte> connectionFields)
     {
-        var isHead = head.Method == HttpMethod.Head;
+        var isHead = head.Method == RequestMethod.Head;
         ReadOnlySpan<byte> acceptEncoding = default, ifNoneMatch = default, ifModifiedSince = default, range = default, ifRange = default, ifMatch = default;
         bool hasAcceptEncoding = false, hasIfNoneMatch = false, hasIfMatch = false;
         foreach (var field in head.Fields)
@@ -71,7 +71,7 @@ internal static class StaticResponder
         }
 
         var length = file.Identity.Body.Length;
-        if (!range.IsEmpty && head.Method == HttpMethod.Get && IfRangeHolds(ifRange, file))
+        if (!range.IsEmpty && head.Method == RequestMethod.Get && IfRangeHolds(ifRange, file))
         {
             Span<(long Start, long End)> ranges = stackalloc (long, long)[MaxRanges];
             var count = ParseRanges(range, length, ranges, out var satisfiable);

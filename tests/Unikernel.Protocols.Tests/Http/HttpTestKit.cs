@@ -70,7 +70,7 @@ internal static class HttpTestKit
 
     public static readonly DateTimeOffset Built = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
-    public const string DateField = "Date: Fri, 02 Jan 2026 03:04:05 GMT\r\n";
+    public const string DateLine = "Date: Fri, 02 Jan 2026 03:04:05 GMT\r\n";
 
     public const string LastModified = "Thu, 01 Jan 2026 00:00:00 GMT";
 

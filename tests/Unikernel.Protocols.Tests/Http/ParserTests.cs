@@ -22,7 +22,7 @@ public sealed class ParserTests
         var head = Parse(request, out var status);
         Assert.Equal(HttpParseStatus.Complete, status);
         Assert.Equal(request.Length, head.HeadLength);
-        Assert.Equal(HttpMethod.Get, head.Method);
+        Assert.Equal(RequestMethod.Get, head.Method);
         Assert.Equal("GET", Text(request, head.MethodStart, head.MethodLength));
         Assert.Equal("/index.html?x=1", Text(request, head.TargetStart, head.TargetLength));
         Assert.Equal(1, head.MinorVersion);
@@ -57,7 +57,7 @@ public sealed class ParserTests
     {
         var head = Parse("\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", out var status);
         Assert.Equal(HttpParseStatus.Complete, status);
-        Assert.Equal(HttpMethod.Get, head.Method);
+        Assert.Equal(RequestMethod.Get, head.Method);
     }
 
     [Theory]
@@ -244,18 +244,18 @@ public sealed class ParserTests
     }
 
     [Theory]
-    [InlineData("GET", HttpMethod.Get)]
-    [InlineData("HEAD", HttpMethod.Head)]
-    [InlineData("POST", HttpMethod.Post)]
-    [InlineData("PUT", HttpMethod.Put)]
-    [InlineData("DELETE", HttpMethod.Delete)]
-    [InlineData("OPTIONS", HttpMethod.Options)]
-    [InlineData("PATCH", HttpMethod.Patch)]
-    [InlineData("TRACE", HttpMethod.Trace)]
-    [InlineData("CONNECT", HttpMethod.Connect)]
-    [InlineData("get", HttpMethod.Other)] // methods are case-sensitive
-    [InlineData("BREW", HttpMethod.Other)]
-    public void Methods(string method, HttpMethod expected)
+    [InlineData("GET", RequestMethod.Get)]
+    [InlineData("HEAD", RequestMethod.Head)]
+    [InlineData("POST", RequestMethod.Post)]
+    [InlineData("PUT", RequestMethod.Put)]
+    [InlineData("DELETE", RequestMethod.Delete)]
+    [InlineData("OPTIONS", RequestMethod.Options)]
+    [InlineData("PATCH", RequestMethod.Patch)]
+    [InlineData("TRACE", RequestMethod.Trace)]
+    [InlineData("CONNECT", RequestMethod.Connect)]
+    [InlineData("get", RequestMethod.Other)] // methods are case-sensitive
+    [InlineData("BREW", RequestMethod.Other)]
+    public void Methods(string method, RequestMethod expected)
     {
         var head = Parse($"{method} / HTTP/1.1\r\nHost: h\r\n\r\n", out var status);
         Assert.Equal(HttpParseStatus.Complete, status);

@@ -23,7 +23,7 @@ public sealed class ServerTests
             "ETag: \"" + ETag("body{}") + "\"\r\n" +
             "Last-Modified: " + LastModified + "\r\n" +
             "Accept-Ranges: bytes\r\n" +
-            DateField +
+            DateLine +
             "\r\n" +
             "body{}", output);
     }
@@ -41,7 +41,7 @@ public sealed class ServerTests
             "Accept-Ranges: bytes\r\n" +
             "Vary: Accept-Encoding\r\n" +
             "Content-Encoding: gzip\r\n" +
-            DateField +
+            DateLine +
             "Connection: close\r\n" +
             "\r\n";
         Assert.Equal([.. Encoding.ASCII.GetBytes(head), 0x1f, 0x8b, 1, 2, 3], gzip);
@@ -54,7 +54,7 @@ public sealed class ServerTests
             "Accept-Ranges: bytes\r\n" +
             "Vary: Accept-Encoding\r\n" +
             "Content-Encoding: gzip\r\n" +
-            DateField +
+            DateLine +
             "\r\n", notModified);
     }
 
@@ -63,10 +63,10 @@ public sealed class ServerTests
     {
         var server = Server();
         Assert.Equal(
-            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 14\r\n" + DateField + "\r\n404 Not Found\n",
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 14\r\n" + DateLine + "\r\n404 Not Found\n",
             Run(server, "GET /missing HTTP/1.1\r\nHost: h\r\n\r\n").WrittenText);
         Assert.Equal(
-            "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 23\r\nAllow: GET, HEAD\r\n" + DateField + "\r\n405 Method Not Allowed\n",
+            "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 23\r\nAllow: GET, HEAD\r\n" + DateLine + "\r\n405 Method Not Allowed\n",
             Run(server, "DELETE /style.css HTTP/1.1\r\nHost: h\r\n\r\n").WrittenText);
     }
 
@@ -75,7 +75,7 @@ public sealed class ServerTests
     {
         var connection = Run(Server(), "GET / HTTP/1.1\r\nHost : h\r\n\r\n" + Get);
         Assert.Equal(
-            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 16\r\n" + DateField + "Connection: close\r\n\r\n400 Bad Request\n",
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 16\r\n" + DateLine + "Connection: close\r\n\r\n400 Bad Request\n",
             connection.WrittenText);
         Assert.True(connection.SendShutdown);
     }
