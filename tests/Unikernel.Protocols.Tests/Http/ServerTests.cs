@@ -316,8 +316,10 @@ public sealed class ServerTests
             Serve(server, connection);
             return GC.GetAllocatedBytesForCurrentThread() - before;
         }
-        var few = Measure(10);
-        var many = Measure(1010);
+        // The least of three runs: buffers come from the shared pool, which other tests running at once may have
+        // drained (that costs once per connection, not per request).
+        var few = Enumerable.Range(0, 3).Min(_ => Measure(10));
+        var many = Enumerable.Range(0, 3).Min(_ => Measure(1010));
         // Per connection there are buffers and a timer; per request nothing (less than one byte a request on average).
         Assert.True(many - few < 1000, $"10 requests: {few} bytes, 1010 requests: {many} bytes");
     }
