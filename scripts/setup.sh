@@ -12,6 +12,8 @@ packages=(
   qemu-system-x86 cpio xz-utils linux-source build-essential bc bison flex libelf-dev libssl-dev
   # Measurements.
   hyperfine binutils
+  # Web clients, servers and load generators for the HTTP tests and bench/www (policy-rc.d keeps nginx/h2o stopped).
+  curl python3 wrk nginx-light h2o nghttp2-client
 )
 
 missing=()

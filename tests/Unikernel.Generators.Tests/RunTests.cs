@@ -167,6 +167,57 @@ public class RunTests
         Assert.Equal($"css/site.css={Hex("body{}")}\nindex.html={Hex(tricky)}\n", output);
     }
 
+    [Fact]
+    public void Binary_files_reach_crunch_as_base64_twins_and_are_compiled_in_byte_for_byte()
+    {
+        // Unikernel.targets hands a non-UTF-8 file to the generator as obj/.../NAME.ukcrunch: its project-relative path
+        // on the first line, then its bytes in base64 (the compiler refuses binary AdditionalFiles).
+        const string job = """
+            using System.Threading;
+            using System.Threading.Tasks;
+            using Unikernel.Devices;
+
+            namespace App;
+
+            public sealed class Dump(IConsole console, IKeyValueStore store) : IJob
+            {
+                public Task RunAsync(CancellationToken cancellationToken)
+                {
+                    foreach (var key in store.Keys)
+                    {
+                        store.TryGet(key, out var value);
+                        console.WriteLine(key + "=" + System.Convert.ToHexString(value.Span));
+                    }
+                    return Task.CompletedTask;
+                }
+            }
+            """;
+        var compilation = GeneratorHarness.CreateCompilation(
+            (GeneratorHarness.ConfigPath, DiagnosticVerifier.InConfigure("""
+                var console = c.Console();
+                var site = c.Crunch("wwwroot");
+                c.Register(c.Main<Dump>(console, site));
+                """)),
+            ("/project/Dump.cs", job));
+        var all = Enumerable.Range(0, 256).Select(i => (byte)i).ToArray();
+        string Twin(string path, byte[] bytes) => "unikernel-crunch " + path + "\n" + Convert.ToBase64String(bytes);
+        var image = Build(compilation, BuildProperties.Test,
+        [
+            new InMemoryAdditionalText("/project/obj/Release/test-socket/net10.0/crunch/wwwroot/all.bin.ukcrunch", Twin("wwwroot/all.bin", all)),
+            new InMemoryAdditionalText("/project/obj/Release/test-socket/net10.0/crunch/wwwroot/index.html.gz.ukcrunch", Twin("wwwroot/index.html.gz", [0x1f, 0x8b, 0, 0])),
+            new InMemoryAdditionalText("/project/obj/Release/test-socket/net10.0/crunch/wwwroot/empty.bin.ukcrunch", Twin("wwwroot/empty.bin", [])),
+            new InMemoryAdditionalText("/project/wwwroot/index.html", "<p>text stays text</p>"),
+            new InMemoryAdditionalText("/project/obj/x/crunch/other/not-this.bin.ukcrunch", Twin("other/not-this.bin", [1])),
+            new InMemoryAdditionalText("/project/obj/x/crunch/wwwroot/no-header.bin.ukcrunch", "AQID"),
+        ]);
+
+        var (exitCode, output, error) = Run(image);
+
+        Assert.Equal("", error);
+        Assert.Equal(0, exitCode);
+        Assert.Equal($"all.bin={Convert.ToHexString(all)}\nempty.bin=\nindex.html={Convert.ToHexString("<p>text stays text</p>"u8)}\nindex.html.gz=1F8B0000\n", output);
+    }
+
     private static readonly Lazy<byte[]> s_arguments = new(() =>
     {
         const string job = """

@@ -1,0 +1,355 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.IO.Compression;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Unikernel.EndToEnd.Tests;
+
+/// <summary>
+/// The published web appliance (NativeAOT, host sockets) on loopback, with real clients: curl (keep-alive reuse,
+/// --compressed, ranges, conditionals, --http1.0), Python's http.client, and raw sockets for pipelining, smuggling
+/// attempts and slow clients. Every wait is bounded.
+/// </summary>
+public sealed class WwwApplianceTests
+{
+    private static readonly TimeSpan ClientTimeout = TimeSpan.FromSeconds(30);
+    private static readonly string SiteRoot = Path.Combine(Repo.Root, "examples", "www", "site");
+
+    [Fact]
+    public void Publish_reports_no_trim_or_AOT_warnings()
+    {
+        var www = Appliances.Publish("www");
+        www.AssertSucceeded();
+        var warnings = www.Publish.StandardOutput.Split('\n').Where(line => line.Contains("warning", StringComparison.OrdinalIgnoreCase)).ToList();
+        Assert.True(warnings.Count == 0, "publish printed warnings:\n" + string.Join('\n', warnings));
+    }
+
+    [Fact]
+    public void Curl_reuses_one_connection_for_several_requests_and_gets_every_file_byte_for_byte()
+    {
+        using var server = RunningAppliance.Start();
+        var files = new[] { "index.html", "css/site.css", "logo.png", "favicon.ico", "robots.txt", "about/index.html" };
+        var output = Directory.CreateTempSubdirectory("unikernel-www-").FullName;
+        try
+        {
+            var arguments = new List<string> { "-sv", "--fail" };
+            foreach (var (file, i) in files.Select((f, i) => (f, i)))
+            {
+                arguments.AddRange([server.Url("/" + file), "-o", Path.Combine(output, i.ToString(CultureInfo.InvariantCulture))]);
+            }
+            var result = Curl(arguments);
+            Assert.Contains("Re-using existing connection", result.StandardError, StringComparison.Ordinal);
+            Assert.DoesNotContain("Connection #0 to host 127.0.0.1 left intact\n* Connected", result.StandardError, StringComparison.Ordinal);
+            for (var i = 0; i < files.Length; i++)
+            {
+                Assert.Equal(File.ReadAllBytes(Path.Combine(SiteRoot, files[i])), File.ReadAllBytes(Path.Combine(output, i.ToString(CultureInfo.InvariantCulture))));
+            }
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Curl_compressed_gets_a_prepared_encoding_that_decodes_to_the_file()
+    {
+        using var server = RunningAppliance.Start();
+        var original = File.ReadAllText(Path.Combine(SiteRoot, "index.html"));
+        var compressed = Curl(["-s", "--compressed", "-D", "-", server.Url("/")]);
+        Assert.Contains("Content-Encoding: br\r\n", compressed.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("Vary: Accept-Encoding\r\n", compressed.StandardOutput, StringComparison.Ordinal);
+        Assert.EndsWith(original, compressed.StandardOutput, StringComparison.Ordinal);
+
+        // gzip only: the gzip twin, which .NET's decoder accepts too.
+        using var client = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, server.Url("/css/site.css"));
+        request.Headers.AcceptEncoding.ParseAdd("gzip");
+        using var response = client.Send(request);
+        Assert.Equal("gzip", response.Content.Headers.ContentEncoding.Single());
+        using var gzip = new GZipStream(response.Content.ReadAsStream(), CompressionMode.Decompress);
+        using var reader = new StreamReader(gzip);
+        Assert.Equal(File.ReadAllText(Path.Combine(SiteRoot, "css/site.css")), reader.ReadToEnd());
+    }
+
+    [Fact]
+    public void Curl_ranges_single_and_multiple_and_unsatisfiable()
+    {
+        using var server = RunningAppliance.Start();
+        var bytes = File.ReadAllBytes(Path.Combine(SiteRoot, "index.html"));
+        var single = Curl(["-s", "-r", "10-29", "-w", "\n%{http_code}", server.Url("/index.html")]);
+        Assert.Equal(Encoding.ASCII.GetString(bytes, 10, 20) + "\n206", single.StandardOutput);
+
+        var multi = Curl(["-s", "-r", "0-4,-5", "-D", "-", server.Url("/index.html")]).StandardOutput;
+        Assert.Contains("HTTP/1.1 206 Partial Content", multi, StringComparison.Ordinal);
+        Assert.Contains("Content-Type: multipart/byteranges; boundary=", multi, StringComparison.Ordinal);
+        Assert.Contains($"Content-Range: bytes 0-4/{bytes.Length}\r\n\r\n<!doc", multi, StringComparison.Ordinal);
+        Assert.Contains($"Content-Range: bytes {bytes.Length - 5}-{bytes.Length - 1}/{bytes.Length}\r\n\r\n", multi, StringComparison.Ordinal);
+
+        var bad = Curl(["-s", "-r", "99999-", "-o", "/dev/null", "-w", "%{http_code}", server.Url("/index.html")]);
+        Assert.Equal("416", bad.StandardOutput);
+    }
+
+    [Fact]
+    public void Curl_conditional_requests_get_304()
+    {
+        using var server = RunningAppliance.Start();
+        var head = Curl(["-sI", server.Url("/css/site.css")]).StandardOutput;
+        var etag = head.Split("\r\n").Single(l => l.StartsWith("ETag: ", StringComparison.Ordinal))[6..];
+        var lastModified = head.Split("\r\n").Single(l => l.StartsWith("Last-Modified: ", StringComparison.Ordinal))[15..];
+        Assert.Equal("304", Curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "If-None-Match: " + etag, server.Url("/css/site.css")]).StandardOutput);
+        Assert.Equal("200", Curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "If-None-Match: \"other\"", server.Url("/css/site.css")]).StandardOutput);
+        // -z sends If-Modified-Since.
+        Assert.Equal("304", Curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-z", lastModified, server.Url("/css/site.css")]).StandardOutput);
+        Assert.Equal("200", Curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-z", "Sat, 01 Jan 2000 00:00:00 GMT", server.Url("/css/site.css")]).StandardOutput);
+    }
+
+    [Fact]
+    public void Curl_http_1_0_directories_and_errors()
+    {
+        using var server = RunningAppliance.Start();
+        var old = Curl(["-s", "--http1.0", "-D", "-", server.Url("/robots.txt")]).StandardOutput;
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", old, StringComparison.Ordinal);
+        Assert.Contains("Connection: close\r\n", old, StringComparison.Ordinal);
+        Assert.EndsWith(File.ReadAllText(Path.Combine(SiteRoot, "robots.txt")), old, StringComparison.Ordinal);
+
+        Assert.Equal("301 /about/", Curl(["-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", server.Url("/about")]).StandardOutput.Replace(server.Url(""), "", StringComparison.Ordinal));
+        Assert.Equal(File.ReadAllText(Path.Combine(SiteRoot, "about/index.html")), Curl(["-sL", server.Url("/about")]).StandardOutput);
+        Assert.Equal("404", Curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", server.Url("/nope")]).StandardOutput);
+        var post = Curl(["-s", "-D", "-", "-o", "/dev/null", "-d", "x", server.Url("/index.html")]).StandardOutput;
+        Assert.StartsWith("HTTP/1.1 405 ", post, StringComparison.Ordinal);
+        Assert.Contains("Allow: GET, HEAD\r\n", post, StringComparison.Ordinal);
+        // curl normalises dot segments itself unless told not to.
+        Assert.Equal("400", Curl(["-s", "--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", server.Url("/../../etc/passwd")]).StandardOutput);
+        Assert.Equal("400", Curl(["-s", "--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", server.Url("/%2e%2e/%2e%2e/etc/passwd")]).StandardOutput);
+        // The test routes are off by default.
+        Assert.Equal("404", Curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-d", "hi", server.Url("/echo")]).StandardOutput);
+    }
+
+    [Fact]
+    public void Python_http_client_keep_alive_head_and_chunked_echo()
+    {
+        using var server = RunningAppliance.Start("--echo");
+        const string script = """
+            import http.client, sys
+            port = int(sys.argv[1])
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+            c.request("GET", "/")
+            r = c.getresponse(); body = r.read()
+            assert r.status == 200 and body.startswith(b"<!doctype html>"), (r.status, body[:40])
+            sock = c.sock
+            c.request("HEAD", "/css/site.css")
+            r = c.getresponse(); r.read()
+            assert r.status == 200 and r.getheader("Content-Type") == "text/css; charset=utf-8"
+            assert c.sock is sock, "the connection was not kept"
+            c.request("POST", "/echo", body=iter([b"chunk one, ", b"chunk two"]), encode_chunked=True, headers={"Content-Type": "text/plain"})
+            r = c.getresponse(); body = r.read()
+            assert r.status == 200 and body == b"chunk one, chunk two", (r.status, body)
+            c.request("POST", "/echo", body=b"x" * 100000)
+            r = c.getresponse(); body = r.read()
+            assert r.status == 200 and body == b"x" * 100000
+            c.request("GET", "/headers", headers={"X-Probe": "42"})
+            r = c.getresponse(); body = r.read().decode()
+            assert "X-Probe: 42\n" in body, body
+            assert c.sock is sock, "the connection was not kept"
+            print("ok")
+            """;
+        var result = Processes.Run("/usr/bin/python3", ["-c", script, server.Port.ToString(CultureInfo.InvariantCulture)], ClientTimeout);
+        Assert.True(result.ExitCode == 0 && result.StandardOutput.Trim() == "ok", result.ToString());
+    }
+
+    [Fact]
+    public void Raw_socket_pipelining_answers_in_order()
+    {
+        using var server = RunningAppliance.Start();
+        var paths = new[] { "/robots.txt", "/css/site.css", "/robots.txt", "/nope", "/logo.png", "/robots.txt" };
+        var request = string.Concat(paths.Select(p => $"GET {p} HTTP/1.1\r\nHost: x\r\n\r\n")) + "GET /robots.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        var text = Exchange(server.Port, Encoding.ASCII.GetBytes(request));
+        var statuses = text.Split("HTTP/1.1 ").Skip(1).Select(r => r[..3]).ToList();
+        Assert.Equal(["200", "200", "200", "404", "200", "200", "200"], statuses);
+        Assert.Equal(5, CountOf(text, File.ReadAllText(Path.Combine(SiteRoot, "robots.txt"))));
+    }
+
+    [Theory]
+    [InlineData("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")]
+    [InlineData("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")]
+    [InlineData("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 30\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")]
+    [InlineData("GET / HTTP/1.1\r\nHost: x\r\nX: a\rGET /smuggled HTTP/1.1\r\n\r\n")]
+    public void Raw_socket_smuggling_attempts_get_400_and_a_closed_connection(string attack)
+    {
+        using var server = RunningAppliance.Start("--log-level", "info");
+        var text = Exchange(server.Port, Encoding.ASCII.GetBytes(attack));
+        Assert.StartsWith("HTTP/1.1 400 Bad Request\r\n", text, StringComparison.Ordinal);
+        Assert.Equal(1, CountOf(text, "HTTP/1.1 ")); // one response, then the server closed
+        Assert.DoesNotContain("smuggled", server.Output(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Raw_socket_slow_client_does_not_block_others_and_is_dropped_with_408()
+    {
+        using var server = RunningAppliance.Start();
+        using var slow = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 25000 };
+        slow.Connect(IPAddress.Loopback, server.Port);
+        slow.Send("GET /robots.txt HTTP/1.1\r\nHost: x\r\n"u8.ToArray());
+        // Others are served meanwhile.
+        Assert.Equal("200", Curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", server.Url("/robots.txt")]).StandardOutput);
+        // The header timeout (10 s by default) ends the slow one; the read is bounded by ReceiveTimeout.
+        var buffer = new byte[4096];
+        var all = new StringBuilder();
+        int n;
+        while ((n = slow.Receive(buffer)) > 0)
+        {
+            all.Append(Encoding.ASCII.GetString(buffer, 0, n));
+        }
+        Assert.StartsWith("HTTP/1.1 408 Request Timeout\r\n", all.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Serves_a_directory_given_at_run_time_with_its_gzip_siblings_and_logs_requests()
+    {
+        var directory = Directory.CreateTempSubdirectory("unikernel-www-site-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(directory, "index.html"), "<p>from the directory</p>\n");
+            using (var gz = new GZipStream(File.Create(Path.Combine(directory, "index.html.gz")), CompressionLevel.Optimal))
+            {
+                gz.Write("<p>from the directory</p>\n"u8);
+            }
+            using var server = RunningAppliance.Start("--site", directory, "--log-level", "info");
+            Assert.Contains("serving 1 file(s)", server.Output(), StringComparison.Ordinal);
+            Assert.Equal("<p>from the directory</p>\n", Curl(["-s", server.Url("/")]).StandardOutput);
+            var compressed = Curl(["-s", "-H", "Accept-Encoding: gzip", "-D", "-", "-o", "/dev/null", server.Url("/")]).StandardOutput;
+            Assert.Contains("Content-Encoding: gzip\r\n", compressed, StringComparison.Ordinal);
+            Assert.Equal("<p>from the directory</p>\n", Curl(["-s", "--compressed", server.Url("/")]).StandardOutput);
+            // The access log (info) has a line per request.
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (CountOf(server.Output(), "\"GET / HTTP/1.1\" 200") < 3 && DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(20);
+            }
+            Assert.Equal(3, CountOf(server.Output(), "\"GET / HTTP/1.1\" 200"));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Bad_arguments_are_clear_errors()
+    {
+        var www = Appliances.Publish("www");
+        www.AssertSucceeded();
+        var result = www.Run(ClientTimeout, "--log-level", "loud");
+        Assert.Contains("--log-level must be debug, info, warn or error", result.StandardOutput, StringComparison.Ordinal);
+        var missing = www.Run(ClientTimeout, "--site", "/nonexistent-unikernel-site", "--port", "0");
+        Assert.Contains("--site /nonexistent-unikernel-site", missing.StandardOutput, StringComparison.Ordinal);
+    }
+
+    private static int CountOf(string text, string part)
+    {
+        var count = 0;
+        for (var i = text.IndexOf(part, StringComparison.Ordinal); i >= 0; i = text.IndexOf(part, i + part.Length, StringComparison.Ordinal))
+        {
+            count++;
+        }
+        return count;
+    }
+
+    /// <summary>Sends the bytes and reads until the server closes (bounded).</summary>
+    private static string Exchange(int port, byte[] request)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 20000 };
+        socket.Connect(IPAddress.Loopback, port);
+        socket.Send(request);
+        var all = new MemoryStream();
+        var buffer = new byte[65536];
+        int n;
+        while ((n = socket.Receive(buffer)) > 0)
+        {
+            all.Write(buffer, 0, n);
+        }
+        return Encoding.Latin1.GetString(all.ToArray());
+    }
+
+    private static ProcessResult Curl(IEnumerable<string> arguments)
+    {
+        var result = Processes.Run("curl", ["--max-time", "20", .. arguments], ClientTimeout);
+        Assert.True(result.ExitCode == 0, "curl failed (is the Debian package curl installed? scripts/setup.sh installs it):\n" + result);
+        return result;
+    }
+
+    /// <summary>The published image listening on a free loopback port; killed on dispose.</summary>
+    private sealed class RunningAppliance : IDisposable
+    {
+        private readonly Process _process;
+        private readonly StringBuilder _output = new();
+
+        private RunningAppliance(Process process, int port)
+        {
+            _process = process;
+            Port = port;
+        }
+
+        public int Port { get; }
+
+        public string Url(string path) => $"http://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}{path}";
+
+        public static RunningAppliance Start(params string[] extra)
+        {
+            var www = Appliances.Publish("www");
+            www.AssertSucceeded();
+            var port = FreePort();
+            var info = new ProcessStartInfo(www.ImagePath) { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var argument in new[] { "--address", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture) }.Concat(extra))
+            {
+                info.ArgumentList.Add(argument);
+            }
+            var process = Process.Start(info)!;
+            var appliance = new RunningAppliance(process, port);
+            process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (appliance._output) { appliance._output.AppendLine(e.Data); } } };
+            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (appliance._output) { appliance._output.AppendLine(e.Data); } } };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (!appliance.Output().Contains("www: serving", StringComparison.Ordinal))
+            {
+                if (process.HasExited || DateTime.UtcNow > deadline)
+                {
+                    var log = appliance.Output();
+                    appliance.Dispose();
+                    Assert.Fail("the web appliance did not start:\n" + log);
+                }
+                Thread.Sleep(20);
+            }
+            return appliance;
+        }
+
+        public string Output()
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+
+        private static int FreePort()
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            return ((IPEndPoint)socket.LocalEndPoint!).Port;
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill();
+                _process.WaitForExit(5000);
+            }
+            _process.Dispose();
+        }
+    }
+}
