@@ -58,10 +58,10 @@ public sealed class WwwApplianceTests
     {
         using var server = RunningAppliance.Start();
         var original = File.ReadAllText(Path.Combine(SiteRoot, "index.html"));
-        var compressed = Curl(["-s", "--compressed", "-D", "-", server.Url("/")]);
-        Assert.Contains("Content-Encoding: br\r\n", compressed.StandardOutput, StringComparison.Ordinal);
-        Assert.Contains("Vary: Accept-Encoding\r\n", compressed.StandardOutput, StringComparison.Ordinal);
-        Assert.EndsWith(original, compressed.StandardOutput, StringComparison.Ordinal);
+        var compressed = Fetch("--compressed", server.Url("/"));
+        Assert.Contains("Content-Encoding: br\r\n", compressed.Head, StringComparison.Ordinal);
+        Assert.Contains("Vary: Accept-Encoding\r\n", compressed.Head, StringComparison.Ordinal);
+        Assert.Equal(original, compressed.Body);
 
         // gzip only: the gzip twin, which .NET's decoder accepts too.
         using var client = new HttpClient();
@@ -79,53 +79,54 @@ public sealed class WwwApplianceTests
     {
         using var server = RunningAppliance.Start();
         var bytes = File.ReadAllBytes(Path.Combine(SiteRoot, "index.html"));
-        var single = Curl(["-s", "-r", "10-29", "-w", "\n%{http_code}", server.Url("/index.html")]);
-        Assert.Equal(Encoding.ASCII.GetString(bytes, 10, 20) + "\n206", single.StandardOutput);
+        var single = Fetch("-r", "10-29", "-w", "%{http_code}", server.Url("/index.html"));
+        Assert.Equal("206", single.Out);
+        Assert.Equal(bytes[10..30], single.BodyBytes);
 
-        var multi = Curl(["-s", "-r", "0-4,-5", "-D", "-", server.Url("/index.html")]).StandardOutput;
+        var fetched = Fetch("-r", "0-4,-5", server.Url("/index.html"));
+        var multi = fetched.Head + fetched.Body;
         Assert.Contains("HTTP/1.1 206 Partial Content", multi, StringComparison.Ordinal);
         Assert.Contains("Content-Type: multipart/byteranges; boundary=", multi, StringComparison.Ordinal);
         Assert.Contains($"Content-Range: bytes 0-4/{bytes.Length}\r\n\r\n<!doc", multi, StringComparison.Ordinal);
         Assert.Contains($"Content-Range: bytes {bytes.Length - 5}-{bytes.Length - 1}/{bytes.Length}\r\n\r\n", multi, StringComparison.Ordinal);
 
-        var bad = Curl(["-s", "-r", "99999-", "-o", "/dev/null", "-w", "%{http_code}", server.Url("/index.html")]);
-        Assert.Equal("416", bad.StandardOutput);
+        Assert.Equal("416", Status("-r", "99999-", server.Url("/index.html")));
     }
 
     [Fact]
     public void Curl_conditional_requests_get_304()
     {
         using var server = RunningAppliance.Start();
-        var head = Curl(["-sI", server.Url("/css/site.css")]).StandardOutput;
+        var head = Fetch("-I", server.Url("/css/site.css")).Head;
         var etag = head.Split("\r\n").Single(l => l.StartsWith("ETag: ", StringComparison.Ordinal))[6..];
         var lastModified = head.Split("\r\n").Single(l => l.StartsWith("Last-Modified: ", StringComparison.Ordinal))[15..];
-        Assert.Equal("304", Curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "If-None-Match: " + etag, server.Url("/css/site.css")]).StandardOutput);
-        Assert.Equal("200", Curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "If-None-Match: \"other\"", server.Url("/css/site.css")]).StandardOutput);
+        Assert.Equal("304", Status("-H", "If-None-Match: " + etag, server.Url("/css/site.css")));
+        Assert.Equal("200", Status("-H", "If-None-Match: \"other\"", server.Url("/css/site.css")));
         // -z sends If-Modified-Since.
-        Assert.Equal("304", Curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-z", lastModified, server.Url("/css/site.css")]).StandardOutput);
-        Assert.Equal("200", Curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-z", "Sat, 01 Jan 2000 00:00:00 GMT", server.Url("/css/site.css")]).StandardOutput);
+        Assert.Equal("304", Status("-z", lastModified, server.Url("/css/site.css")));
+        Assert.Equal("200", Status("-z", "Sat, 01 Jan 2000 00:00:00 GMT", server.Url("/css/site.css")));
     }
 
     [Fact]
     public void Curl_http_1_0_directories_and_errors()
     {
         using var server = RunningAppliance.Start();
-        var old = Curl(["-s", "--http1.0", "-D", "-", server.Url("/robots.txt")]).StandardOutput;
-        Assert.StartsWith("HTTP/1.1 200 OK\r\n", old, StringComparison.Ordinal);
-        Assert.Contains("Connection: close\r\n", old, StringComparison.Ordinal);
-        Assert.EndsWith(File.ReadAllText(Path.Combine(SiteRoot, "robots.txt")), old, StringComparison.Ordinal);
+        var old = Fetch("--http1.0", server.Url("/robots.txt"));
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", old.Head, StringComparison.Ordinal);
+        Assert.Contains("Connection: close\r\n", old.Head, StringComparison.Ordinal);
+        Assert.Equal(File.ReadAllText(Path.Combine(SiteRoot, "robots.txt")), old.Body);
 
-        Assert.Equal("301 /about/", Curl(["-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", server.Url("/about")]).StandardOutput.Replace(server.Url(""), "", StringComparison.Ordinal));
-        Assert.Equal(File.ReadAllText(Path.Combine(SiteRoot, "about/index.html")), Curl(["-sL", server.Url("/about")]).StandardOutput);
-        Assert.Equal("404", Curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", server.Url("/nope")]).StandardOutput);
-        var post = Curl(["-s", "-D", "-", "-o", "/dev/null", "-d", "x", server.Url("/index.html")]).StandardOutput;
+        Assert.Equal("301 " + server.Url("/about/"), Fetch("-w", "%{http_code} %{redirect_url}", server.Url("/about")).Out);
+        Assert.Equal(File.ReadAllText(Path.Combine(SiteRoot, "about/index.html")), Fetch("-L", server.Url("/about")).Body);
+        Assert.Equal("404", Status(server.Url("/nope")));
+        var post = Fetch("-d", "x", server.Url("/index.html")).Head;
         Assert.StartsWith("HTTP/1.1 405 ", post, StringComparison.Ordinal);
         Assert.Contains("Allow: GET, HEAD\r\n", post, StringComparison.Ordinal);
         // curl normalises dot segments itself unless told not to.
-        Assert.Equal("400", Curl(["-s", "--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", server.Url("/../../etc/passwd")]).StandardOutput);
-        Assert.Equal("400", Curl(["-s", "--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", server.Url("/%2e%2e/%2e%2e/etc/passwd")]).StandardOutput);
+        Assert.Equal("400", Status("--path-as-is", server.Url("/../../etc/passwd")));
+        Assert.Equal("400", Status("--path-as-is", server.Url("/%2e%2e/%2e%2e/etc/passwd")));
         // The test routes are off by default.
-        Assert.Equal("404", Curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-d", "hi", server.Url("/echo")]).StandardOutput);
+        Assert.Equal("404", Status("-d", "hi", server.Url("/echo")));
     }
 
     [Fact]
@@ -169,7 +170,7 @@ public sealed class WwwApplianceTests
         var text = Exchange(server.Port, Encoding.ASCII.GetBytes(request));
         var statuses = text.Split("HTTP/1.1 ").Skip(1).Select(r => r[..3]).ToList();
         Assert.Equal(["200", "200", "200", "404", "200", "200", "200"], statuses);
-        Assert.Equal(5, CountOf(text, File.ReadAllText(Path.Combine(SiteRoot, "robots.txt"))));
+        Assert.Equal(4, CountOf(text, File.ReadAllText(Path.Combine(SiteRoot, "robots.txt"))));
     }
 
     [Theory]
@@ -194,7 +195,7 @@ public sealed class WwwApplianceTests
         slow.Connect(IPAddress.Loopback, server.Port);
         slow.Send("GET /robots.txt HTTP/1.1\r\nHost: x\r\n"u8.ToArray());
         // Others are served meanwhile.
-        Assert.Equal("200", Curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", server.Url("/robots.txt")]).StandardOutput);
+        Assert.Equal("200", Status(server.Url("/robots.txt")));
         // The header timeout (10 s by default) ends the slow one; the read is bounded by ReceiveTimeout.
         var buffer = new byte[4096];
         var all = new StringBuilder();
@@ -219,10 +220,10 @@ public sealed class WwwApplianceTests
             }
             using var server = RunningAppliance.Start("--site", directory, "--log-level", "info");
             Assert.Contains("serving 1 file(s)", server.Output(), StringComparison.Ordinal);
-            Assert.Equal("<p>from the directory</p>\n", Curl(["-s", server.Url("/")]).StandardOutput);
-            var compressed = Curl(["-s", "-H", "Accept-Encoding: gzip", "-D", "-", "-o", "/dev/null", server.Url("/")]).StandardOutput;
+            Assert.Equal("<p>from the directory</p>\n", Fetch(server.Url("/")).Body);
+            var compressed = Fetch("-H", "Accept-Encoding: gzip", server.Url("/")).Head;
             Assert.Contains("Content-Encoding: gzip\r\n", compressed, StringComparison.Ordinal);
-            Assert.Equal("<p>from the directory</p>\n", Curl(["-s", "--compressed", server.Url("/")]).StandardOutput);
+            Assert.Equal("<p>from the directory</p>\n", Fetch("--compressed", server.Url("/")).Body);
             // The access log (info) has a line per request.
             var deadline = DateTime.UtcNow.AddSeconds(10);
             while (CountOf(server.Output(), "\"GET / HTTP/1.1\" 200") < 3 && DateTime.UtcNow < deadline)
@@ -280,6 +281,31 @@ public sealed class WwwApplianceTests
         Assert.True(result.ExitCode == 0, "curl failed (is the Debian package curl installed? scripts/setup.sh installs it):\n" + result);
         return result;
     }
+
+    /// <summary>What curl wrote: -w output (trimmed), the response head (-D) and body (-o) exactly as received.</summary>
+    private sealed record Fetched(string Out, string Head, byte[] BodyBytes)
+    {
+        public string Body => Encoding.Latin1.GetString(BodyBytes);
+    }
+
+    /// <summary>One curl run for one URL; the head and body go to files, so bytes (CR included) are exact.</summary>
+    private static Fetched Fetch(params string[] arguments)
+    {
+        var directory = Directory.CreateTempSubdirectory("unikernel-curl-").FullName;
+        try
+        {
+            var head = Path.Combine(directory, "head");
+            var body = Path.Combine(directory, "body");
+            var result = Curl(["-s", "-D", head, "-o", body, .. arguments]);
+            return new Fetched(result.StandardOutput.Trim(), File.Exists(head) ? File.ReadAllText(head, Encoding.Latin1) : "", File.Exists(body) ? File.ReadAllBytes(body) : []);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private static string Status(params string[] arguments) => Fetch(["-w", "%{http_code}", .. arguments]).Out;
 
     /// <summary>The published image listening on a free loopback port; killed on dispose.</summary>
     private sealed class RunningAppliance : IDisposable

@@ -120,8 +120,8 @@ public class RunTests
         Assert.Equal("hello: unknown argument '--colour' (see --help)\n", error);
     }
 
-    [Fact]
-    public void Crunched_files_are_compiled_into_the_image_byte_for_byte()
+    /// <summary>An appliance that prints every key of a crunched wwwroot with its bytes in hex.</summary>
+    private static CSharpCompilation DumpCompilation()
     {
         const string job = """
             using System.Threading;
@@ -143,13 +143,19 @@ public class RunTests
                 }
             }
             """;
-        var compilation = GeneratorHarness.CreateCompilation(
+        return GeneratorHarness.CreateCompilation(
             (GeneratorHarness.ConfigPath, DiagnosticVerifier.InConfigure("""
                 var console = c.Console();
                 var site = c.Crunch("wwwroot");
                 c.Register(c.Main<Dump>(console, site));
                 """)),
             ("/project/Dump.cs", job));
+    }
+
+    [Fact]
+    public void Crunched_files_are_compiled_into_the_image_byte_for_byte()
+    {
+        var compilation = DumpCompilation();
         var tricky = "<h1 class=\"x\">héllo {0} \\ 😀</h1>\r\nline 2\n\0end";
         var image = Build(compilation, BuildProperties.Test,
         [
@@ -172,33 +178,7 @@ public class RunTests
     {
         // Unikernel.targets hands a non-UTF-8 file to the generator as obj/.../NAME.ukcrunch: its project-relative path
         // on the first line, then its bytes in base64 (the compiler refuses binary AdditionalFiles).
-        const string job = """
-            using System.Threading;
-            using System.Threading.Tasks;
-            using Unikernel.Devices;
-
-            namespace App;
-
-            public sealed class Dump(IConsole console, IKeyValueStore store) : IJob
-            {
-                public Task RunAsync(CancellationToken cancellationToken)
-                {
-                    foreach (var key in store.Keys)
-                    {
-                        store.TryGet(key, out var value);
-                        console.WriteLine(key + "=" + System.Convert.ToHexString(value.Span));
-                    }
-                    return Task.CompletedTask;
-                }
-            }
-            """;
-        var compilation = GeneratorHarness.CreateCompilation(
-            (GeneratorHarness.ConfigPath, DiagnosticVerifier.InConfigure("""
-                var console = c.Console();
-                var site = c.Crunch("wwwroot");
-                c.Register(c.Main<Dump>(console, site));
-                """)),
-            ("/project/Dump.cs", job));
+        var compilation = DumpCompilation();
         var all = Enumerable.Range(0, 256).Select(i => (byte)i).ToArray();
         string Twin(string path, byte[] bytes) => "unikernel-crunch " + path + "\n" + Convert.ToBase64String(bytes);
         var image = Build(compilation, BuildProperties.Test,
