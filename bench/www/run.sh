@@ -94,12 +94,13 @@ http {
 }
 EOF
 
-# h2o: one thread; it refuses to run as root without a user to switch to.
+# h2o: one thread; it refuses to run as root without a user to switch to (so its files live in a directory nobody owns).
+mkdir -p "$WORK/h2o"
+chown nobody "$WORK/h2o"
 cat >"$WORK/h2o.conf" <<EOF
 user: nobody
 num-threads: 1
-pid-file: $WORK/h2o.pid
-error-log: $WORK/h2o-error.log
+error-log: $WORK/h2o/error.log
 listen:
   host: 127.0.0.1
   port: $PORT_H2O
@@ -206,7 +207,7 @@ echo
 echo "=== image ==="
 size=$(stat -c %s "$WWW_BIN")
 printf 'examples/www image: %d bytes (%.2f MiB), %s\n' "$size" "$(python3 -c "print($size / 1048576)")" "$(file -b "$WWW_BIN" | grep -o 'stripped\|not stripped' || echo '?')"
-printf 'site compiled in: %s\n' "$(cd "$ROOT/examples/www/site" && find . -type f | wc -l) files, $(du -sb "$ROOT/examples/www/site" | cut -f1) bytes (plus their .gz/.br twins)"
+printf 'site compiled in: %s\n' "$(find "$ROOT/examples/www/site" -type f | wc -l) files, $(find "$ROOT/examples/www/site" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }') bytes (plus their .gz/.br twins)"
 
 echo
 echo "=== start to first response (median of $STARTS starts; a raw GET every 1 ms until a 200) ==="
