@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.IO.Compression;
 using System.Net;
@@ -307,75 +306,17 @@ public sealed class WwwApplianceTests
 
     private static string Status(params string[] arguments) => Fetch(["-w", "%{http_code}", .. arguments]).Out;
 
-    /// <summary>The published image listening on a free loopback port; killed on dispose.</summary>
-    private sealed class RunningAppliance : IDisposable
+    /// <summary>The published image on a free loopback port, ready when it prints its start summary; killed on dispose.</summary>
+    private sealed class RunningAppliance(ApplianceProcess process) : IDisposable
     {
-        private readonly Process _process;
-        private readonly StringBuilder _output = new();
-
-        private RunningAppliance(Process process, int port)
-        {
-            _process = process;
-            Port = port;
-        }
-
-        public int Port { get; }
+        public int Port => process.Port;
 
         public string Url(string path) => $"http://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}{path}";
 
-        public static RunningAppliance Start(params string[] extra)
-        {
-            var www = Appliances.Publish("www");
-            www.AssertSucceeded();
-            var port = FreePort();
-            var info = new ProcessStartInfo(www.ImagePath) { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var argument in new[] { "--address", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture) }.Concat(extra))
-            {
-                info.ArgumentList.Add(argument);
-            }
-            var process = Process.Start(info)!;
-            var appliance = new RunningAppliance(process, port);
-            process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (appliance._output) { appliance._output.AppendLine(e.Data); } } };
-            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (appliance._output) { appliance._output.AppendLine(e.Data); } } };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            var deadline = DateTime.UtcNow.AddSeconds(20);
-            while (!appliance.Output().Contains("www: serving", StringComparison.Ordinal))
-            {
-                if (process.HasExited || DateTime.UtcNow > deadline)
-                {
-                    var log = appliance.Output();
-                    appliance.Dispose();
-                    Assert.Fail("the web appliance did not start:\n" + log);
-                }
-                Thread.Sleep(20);
-            }
-            return appliance;
-        }
+        public static RunningAppliance Start(params string[] extra) => new(ApplianceProcess.Start("www", "www: serving", extra));
 
-        public string Output()
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
+        public string Output() => process.Output();
 
-        private static int FreePort()
-        {
-            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            return ((IPEndPoint)socket.LocalEndPoint!).Port;
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill();
-                _process.WaitForExit(5000);
-            }
-            _process.Dispose();
-        }
+        public void Dispose() => process.Dispose();
     }
 }
