@@ -1,4 +1,3 @@
-
 namespace Unikernel.EndToEnd.Tests;
 
 /// <summary>
