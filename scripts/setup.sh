@@ -16,6 +16,8 @@ packages=(
   hyperfine binutils
   # The device graph as SVG next to each image (dot), and its test.
   graphviz
+  # Web clients, servers and load generators for the HTTP tests and bench/www (policy-rc.d keeps nginx/h2o stopped).
+  curl python3 wrk nginx-light h2o nghttp2-client
 )
 
 missing=()

@@ -262,7 +262,7 @@ internal static class Emitter
         w.OpenBlock($"private static global::System.Collections.Generic.KeyValuePair<string, byte[]>[] {Resolver.CrunchMethod(directory)}() => new global::System.Collections.Generic.KeyValuePair<string, byte[]>[]");
         foreach (var file in model.Crunch.Where(f => f.Directory == directory))
         {
-            w.WriteLine($"new global::System.Collections.Generic.KeyValuePair<string, byte[]>({Literal(file.Key)}, {Literal(file.Content)}u8.ToArray()),");
+            w.WriteLine($"new global::System.Collections.Generic.KeyValuePair<string, byte[]>({Literal(file.Key)}, {(file.Binary ? ByteArray(file.Content) : Literal(file.Content) + "u8.ToArray()")}),");
         }
         w.CloseBlock(";");
     }
@@ -286,6 +286,26 @@ internal static class Emitter
     }
 
     private static string Literal(string value) => CSharpConfigReader.Literal(value);
+
+    /// <summary>A byte array initialiser (static data in the image, unlike a base64 string) from base64 text.</summary>
+    private static string ByteArray(string base64)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = System.Convert.FromBase64String(base64);
+        }
+        catch (System.FormatException)
+        {
+            bytes = [];
+        }
+        var text = new System.Text.StringBuilder("new byte[] { ", 16 + bytes.Length * 4);
+        foreach (var b in bytes)
+        {
+            text.Append(b.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append(',');
+        }
+        return text.Append(" }").ToString();
+    }
 
     private static string Xml(string text) => text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");
 }

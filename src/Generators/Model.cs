@@ -118,7 +118,8 @@ internal sealed record ConfigModel(
 /// <summary>Build settings the generator sees (MSBuild properties).</summary>
 internal sealed record BuildOptions(string Target, string Net, string Keys, string ProjectDirectory);
 
-internal sealed record CrunchFile(string Directory, string Key, string Content);
+/// <summary>A crunched file: its text, or (<paramref name="Binary"/>) its bytes in base64.</summary>
+internal sealed record CrunchFile(string Directory, string Key, string Content, bool Binary = false);
 
 internal sealed record NodeInfo(string Variable, string Name, string TypeName, EquatableArray<string> Arguments, bool IsStartable, bool IsDisposable, bool IsAsyncDisposable, bool IsJob, string CrunchDirectory);
 

@@ -94,6 +94,9 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
         });
     }
 
+    private const string CrunchTwinSuffix = ".ukcrunch";
+    private const string CrunchTwinHeader = "unikernel-crunch ";
+
     private static CrunchFile? ReadCrunchFile(AdditionalText text, EquatableArray<string> directories, BuildOptions options, System.Threading.CancellationToken cancellationToken)
     {
         if (directories.Length == 0 || options.ProjectDirectory.Length == 0)
@@ -102,18 +105,37 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
         }
         var path = text.Path.Replace('\\', '/');
         var root = options.ProjectDirectory.Replace('\\', '/').TrimEnd('/') + "/";
-        if (!path.StartsWith(root, StringComparison.Ordinal))
+        string relative;
+        string? content = null;
+        var binary = false;
+        if (path.EndsWith(CrunchTwinSuffix, StringComparison.Ordinal))
+        {
+            // A binary file's text twin from Unikernel.targets: "unikernel-crunch RELATIVE-PATH\n" + base64 bytes.
+            content = text.GetText(cancellationToken)?.ToString();
+            var newline = content?.IndexOf('\n') ?? -1;
+            if (content is null || newline < 0 || !content.StartsWith(CrunchTwinHeader, StringComparison.Ordinal))
+            {
+                return null;
+            }
+            relative = content.Substring(CrunchTwinHeader.Length, newline - CrunchTwinHeader.Length);
+            content = content.Substring(newline + 1);
+            binary = true;
+        }
+        else if (path.StartsWith(root, StringComparison.Ordinal))
+        {
+            relative = path.Substring(root.Length);
+        }
+        else
         {
             return null;
         }
-        var relative = path.Substring(root.Length);
         foreach (var directory in directories)
         {
             var prefix = directory.Replace('\\', '/').Trim('/') + "/";
             if (relative.StartsWith(prefix, StringComparison.Ordinal))
             {
-                var content = text.GetText(cancellationToken)?.ToString();
-                return content is null ? null : new CrunchFile(directory, relative.Substring(prefix.Length), content);
+                content ??= text.GetText(cancellationToken)?.ToString();
+                return content is null ? null : new CrunchFile(directory, relative.Substring(prefix.Length), content, binary);
             }
         }
         return null;

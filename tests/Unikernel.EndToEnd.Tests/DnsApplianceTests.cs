@@ -1,7 +1,3 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
-
 namespace Unikernel.EndToEnd.Tests;
 
 /// <summary>
@@ -110,74 +106,9 @@ public sealed class DnsApplianceTests
     private static string FlagsLine(string answer) =>
         answer.Split('\n').FirstOrDefault(line => line.Contains("flags:", StringComparison.OrdinalIgnoreCase)) ?? "";
 
-    /// <summary>The published image listening on a free loopback port; killed on dispose.</summary>
-    private sealed class RunningAppliance : IDisposable
+    /// <summary>The published image listening on a free loopback port, ready when it logs its endpoints; killed on dispose.</summary>
+    private static class RunningAppliance
     {
-        private readonly Process _process;
-        private readonly System.Text.StringBuilder _output = new();
-
-        private RunningAppliance(Process process, int port)
-        {
-            _process = process;
-            Port = port;
-        }
-
-        public int Port { get; }
-
-        public static RunningAppliance Start(params string[] extra)
-        {
-            var dns = Appliances.Publish("dns");
-            dns.AssertSucceeded();
-            var port = FreePort();
-            var info = new ProcessStartInfo(dns.ImagePath) { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var argument in new[] { "--address", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture) }.Concat(extra))
-            {
-                info.ArgumentList.Add(argument);
-            }
-            var process = Process.Start(info)!;
-            var appliance = new RunningAppliance(process, port);
-            process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (appliance._output) { appliance._output.AppendLine(e.Data); } } };
-            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (appliance._output) { appliance._output.AppendLine(e.Data); } } };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            // Ready when it logs its listening endpoints (bounded wait).
-            var deadline = DateTime.UtcNow.AddSeconds(20);
-            while (!appliance.Output().Contains("listening on", StringComparison.Ordinal))
-            {
-                if (process.HasExited || DateTime.UtcNow > deadline)
-                {
-                    var log = appliance.Output();
-                    appliance.Dispose();
-                    Assert.Fail("the DNS appliance did not start:\n" + log);
-                }
-                Thread.Sleep(20);
-            }
-            return appliance;
-        }
-
-        public string Output()
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
-
-        private static int FreePort()
-        {
-            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            return ((IPEndPoint)socket.LocalEndPoint!).Port;
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill();
-                _process.WaitForExit(5000);
-            }
-            _process.Dispose();
-        }
+        public static ApplianceProcess Start(params string[] extra) => ApplianceProcess.Start("dns", "listening on", extra);
     }
 }

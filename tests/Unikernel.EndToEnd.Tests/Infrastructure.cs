@@ -133,3 +133,76 @@ public sealed record PublishedAppliance(string Example, string Target, string Ne
 
     public ProcessResult Run(TimeSpan timeout, params string[] arguments) => Processes.Run(ImagePath, arguments, timeout);
 }
+
+/// <summary>
+/// A published appliance running on a free loopback port (<c>--address 127.0.0.1 --port N</c> plus the given
+/// arguments), its output captured; ready once it prints <c>readyText</c> (bounded wait); killed on dispose.
+/// </summary>
+public sealed class ApplianceProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private ApplianceProcess(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public static ApplianceProcess Start(string example, string readyText, params string[] extra)
+    {
+        var appliance = Appliances.Publish(example);
+        appliance.AssertSucceeded();
+        var port = FreePort();
+        var info = new ProcessStartInfo(appliance.ImagePath) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { "--address", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture) }.Concat(extra))
+        {
+            info.ArgumentList.Add(argument);
+        }
+        var process = Process.Start(info)!;
+        var running = new ApplianceProcess(process, port);
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (running._output) { running._output.AppendLine(e.Data); } } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (running._output) { running._output.AppendLine(e.Data); } } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!running.Output().Contains(readyText, StringComparison.Ordinal))
+        {
+            if (process.HasExited || DateTime.UtcNow > deadline)
+            {
+                var log = running.Output();
+                running.Dispose();
+                Assert.Fail($"the {example} appliance did not start:\n" + log);
+            }
+            Thread.Sleep(20);
+        }
+        return running;
+    }
+
+    public string Output()
+    {
+        lock (_output)
+        {
+            return _output.ToString();
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        return ((System.Net.IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            _process.WaitForExit(5000);
+        }
+        _process.Dispose();
+    }
+}

@@ -120,8 +120,8 @@ public class RunTests
         Assert.Equal("hello: unknown argument '--colour' (see --help)\n", error);
     }
 
-    [Fact]
-    public void Crunched_files_are_compiled_into_the_image_byte_for_byte()
+    /// <summary>An appliance that prints every key of a crunched wwwroot with its bytes in hex.</summary>
+    private static CSharpCompilation DumpCompilation()
     {
         const string job = """
             using System.Threading;
@@ -143,13 +143,19 @@ public class RunTests
                 }
             }
             """;
-        var compilation = GeneratorHarness.CreateCompilation(
+        return GeneratorHarness.CreateCompilation(
             (GeneratorHarness.ConfigPath, DiagnosticVerifier.InConfigure("""
                 var console = c.Console();
                 var site = c.Crunch("wwwroot");
                 c.Register(c.Main<Dump>(console, site));
                 """)),
             ("/project/Dump.cs", job));
+    }
+
+    [Fact]
+    public void Crunched_files_are_compiled_into_the_image_byte_for_byte()
+    {
+        var compilation = DumpCompilation();
         var tricky = "<h1 class=\"x\">héllo {0} \\ 😀</h1>\r\nline 2\n\0end";
         var image = Build(compilation, BuildProperties.Test,
         [
@@ -165,6 +171,31 @@ public class RunTests
         Assert.Equal(0, exitCode);
         string Hex(string text) => Convert.ToHexString(System.Text.Encoding.UTF8.GetBytes(text));
         Assert.Equal($"css/site.css={Hex("body{}")}\nindex.html={Hex(tricky)}\n", output);
+    }
+
+    [Fact]
+    public void Binary_files_reach_crunch_as_base64_twins_and_are_compiled_in_byte_for_byte()
+    {
+        // Unikernel.targets hands a non-UTF-8 file to the generator as obj/.../NAME.ukcrunch: its project-relative path
+        // on the first line, then its bytes in base64 (the compiler refuses binary AdditionalFiles).
+        var compilation = DumpCompilation();
+        var all = Enumerable.Range(0, 256).Select(i => (byte)i).ToArray();
+        string Twin(string path, byte[] bytes) => "unikernel-crunch " + path + "\n" + Convert.ToBase64String(bytes);
+        var image = Build(compilation, BuildProperties.Test,
+        [
+            new InMemoryAdditionalText("/project/obj/Release/test-socket/net10.0/crunch/wwwroot/all.bin.ukcrunch", Twin("wwwroot/all.bin", all)),
+            new InMemoryAdditionalText("/project/obj/Release/test-socket/net10.0/crunch/wwwroot/index.html.gz.ukcrunch", Twin("wwwroot/index.html.gz", [0x1f, 0x8b, 0, 0])),
+            new InMemoryAdditionalText("/project/obj/Release/test-socket/net10.0/crunch/wwwroot/empty.bin.ukcrunch", Twin("wwwroot/empty.bin", [])),
+            new InMemoryAdditionalText("/project/wwwroot/index.html", "<p>text stays text</p>"),
+            new InMemoryAdditionalText("/project/obj/x/crunch/other/not-this.bin.ukcrunch", Twin("other/not-this.bin", [1])),
+            new InMemoryAdditionalText("/project/obj/x/crunch/wwwroot/no-header.bin.ukcrunch", "AQID"),
+        ]);
+
+        var (exitCode, output, error) = Run(image);
+
+        Assert.Equal("", error);
+        Assert.Equal(0, exitCode);
+        Assert.Equal($"all.bin={Convert.ToHexString(all)}\nempty.bin=\nindex.html={Convert.ToHexString("<p>text stays text</p>"u8)}\nindex.html.gz=1F8B0000\n", output);
     }
 
     private static readonly Lazy<byte[]> s_arguments = new(() =>
