@@ -24,20 +24,19 @@ internal sealed class CSharpConfigReader
         _cancellationToken = cancellationToken;
     }
 
-    public static ConfigModel Read(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+    /// <summary>Reads the [Unikernel] class <paramref name="type"/> declared (with <paramref name="attribute"/>) by <paramref name="declaration"/>.</summary>
+    public static ConfigModel Read(INamedTypeSymbol type, TypeDeclarationSyntax declaration, AttributeData? attribute, SemanticModel semanticModel, CancellationToken cancellationToken)
     {
-        var type = (INamedTypeSymbol)context.TargetSymbol;
-        var declaration = (TypeDeclarationSyntax)context.TargetNode;
-        var name = context.Attributes.FirstOrDefault()?.ConstructorArguments.FirstOrDefault().Value as string ?? type.Name;
+        var name = attribute?.ConstructorArguments.FirstOrDefault().Value as string ?? type.Name;
         var @namespace = type.ContainingNamespace.IsGlobalNamespace ? "" : type.ContainingNamespace.ToDisplayString();
         var location = LocationInfo.From(declaration.Identifier.GetLocation());
         var configure = type.GetMembers("Configure").OfType<IMethodSymbol>()
             .FirstOrDefault(m => m.IsStatic && m.Parameters.Length == 1 && m.Parameters[0].Type.ToDisplayString() == ModelBuilder.ConfigurationTypeName);
         var syntax = configure?.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) as MethodDeclarationSyntax;
         // Configure may live in another part of the partial class: read it with that file's model.
-        var model = syntax is not null && syntax.SyntaxTree != context.SemanticModel.SyntaxTree
-            ? context.SemanticModel.Compilation.GetSemanticModel(syntax.SyntaxTree)
-            : context.SemanticModel;
+        var model = syntax is not null && syntax.SyntaxTree != semanticModel.SyntaxTree
+            ? semanticModel.Compilation.GetSemanticModel(syntax.SyntaxTree)
+            : semanticModel;
         var reader = new CSharpConfigReader(model, cancellationToken);
         try
         {
@@ -65,6 +64,10 @@ internal sealed class CSharpConfigReader
         }
         return reader._builder.Build(@namespace, type.Name, name, location, "config.cs");
     }
+
+    /// <summary>The class a declaration declares (for the analyzer's look for config.cs from unikernel.yaml).</summary>
+    public static INamedTypeSymbol? DeclaredSymbol(Compilation compilation, ClassDeclarationSyntax declaration, CancellationToken cancellationToken) =>
+        compilation.GetSemanticModel(declaration.SyntaxTree).GetDeclaredSymbol(declaration, cancellationToken);
 
     private void ReadBody(MethodDeclarationSyntax method)
     {

@@ -99,6 +99,8 @@ internal static class Diagnostics
         NotConstant, EmptyCrunch, BothConfigurations, UnknownKey, InternalError,
     }.Concat(YamlDiagnostics.All).ToDictionary(d => d.Id);
 
+    public static IEnumerable<DiagnosticDescriptor> All => s_byId.Values;
+
     public static DiagnosticDescriptor ById(string id) => s_byId.TryGetValue(id, out var d) ? d : InternalError;
 
     public static bool IsError(string id) => ById(id).DefaultSeverity == DiagnosticSeverity.Error;

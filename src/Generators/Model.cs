@@ -116,7 +116,16 @@ internal sealed record ConfigModel(
     string SourceKind);
 
 /// <summary>Build settings the generator sees (MSBuild properties).</summary>
-internal sealed record BuildOptions(string Target, string Net, string Keys, string ProjectDirectory);
+internal sealed record BuildOptions(string Target, string Net, string Keys, string ProjectDirectory)
+{
+    /// <summary>From the build properties MSBuild passes (Unikernel.props makes them compiler-visible).</summary>
+    public static BuildOptions From(Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptions global)
+    {
+        string Get(string name) => global.TryGetValue("build_property." + name, out var value) ? value.Trim() : "";
+        var target = Get("UnikernelTarget");
+        return new BuildOptions(target.Length == 0 ? "unix" : target, Get("UnikernelNet"), Get("UnikernelKeys"), Get("MSBuildProjectDirectory"));
+    }
+}
 
 internal sealed record CrunchFile(string Directory, string Key, string Content);
 

@@ -24,19 +24,15 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
                 AttributeName,
                 // A class still being typed ('partial class' without a name) gets nothing until it has one.
                 static (node, _) => node is ClassDeclarationSyntax { Identifier.IsMissing: false },
-                static (syntaxContext, cancellationToken) => CSharpConfigReader.Read(syntaxContext, cancellationToken))
+                static (syntaxContext, cancellationToken) => CSharpConfigReader.Read(
+                    (INamedTypeSymbol)syntaxContext.TargetSymbol, (TypeDeclarationSyntax)syntaxContext.TargetNode, syntaxContext.Attributes.FirstOrDefault(), syntaxContext.SemanticModel, cancellationToken))
             .WithTrackingName(TrackingNames.ConfigModel);
 
         // unikernel.yaml builds the same model (Yaml/YamlPipeline.cs).
         var allConfigs = YamlPipeline.AddYaml(context, configs);
 
         var options = context.AnalyzerConfigOptionsProvider
-            .Select(static (provider, _) =>
-            {
-                string Get(string name) => provider.GlobalOptions.TryGetValue("build_property." + name, out var value) ? value.Trim() : "";
-                var target = Get("UnikernelTarget");
-                return new BuildOptions(target.Length == 0 ? "unix" : target, Get("UnikernelNet"), Get("UnikernelKeys"), Get("MSBuildProjectDirectory"));
-            })
+            .Select(static (provider, _) => BuildOptions.From(provider.GlobalOptions))
             .WithTrackingName(TrackingNames.BuildOptions);
 
         var crunchDirectories = allConfigs
@@ -59,14 +55,8 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
             .Select(static (pair, _) => Resolver.Resolve(pair.Left.Left, pair.Left.Right, pair.Right))
             .WithTrackingName(TrackingNames.ResolvedModel);
 
-        // Diagnostics are their own output, so a change in them never forces the code to be written again.
-        context.RegisterSourceOutput(resolved.Select(static (model, _) => model.Diagnostics), static (spc, diagnostics) =>
-        {
-            foreach (var diagnostic in diagnostics)
-            {
-                spc.ReportDiagnostic(diagnostic.ToDiagnostic());
-            }
-        });
+        // Diagnostics are reported by UnikernelAnalyzer (the same reader and resolver), so that every editor shows them
+        // live: language servers run analyzers, not a generator's own diagnostics. The generator only emits code.
 
         // A class that is not partial gets no generated part (it would only add CS0260 to UK0010).
         var emittable = resolved
@@ -96,27 +86,12 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
 
     private static CrunchFile? ReadCrunchFile(AdditionalText text, EquatableArray<string> directories, BuildOptions options, System.Threading.CancellationToken cancellationToken)
     {
-        if (directories.Length == 0 || options.ProjectDirectory.Length == 0)
+        if (CrunchFiles.Match(text.Path, directories, options) is not { } match)
         {
             return null;
         }
-        var path = text.Path.Replace('\\', '/');
-        var root = options.ProjectDirectory.Replace('\\', '/').TrimEnd('/') + "/";
-        if (!path.StartsWith(root, StringComparison.Ordinal))
-        {
-            return null;
-        }
-        var relative = path.Substring(root.Length);
-        foreach (var directory in directories)
-        {
-            var prefix = directory.Replace('\\', '/').Trim('/') + "/";
-            if (relative.StartsWith(prefix, StringComparison.Ordinal))
-            {
-                var content = text.GetText(cancellationToken)?.ToString();
-                return content is null ? null : new CrunchFile(directory, relative.Substring(prefix.Length), content);
-            }
-        }
-        return null;
+        var content = text.GetText(cancellationToken)?.ToString();
+        return content is null ? null : new CrunchFile(match.Directory, match.Key, content);
     }
 }
 

@@ -3,9 +3,44 @@ using static Unikernel.Generators.Tests.DiagnosticVerifier;
 
 namespace Unikernel.Generators.Tests;
 
-/// <summary>Every diagnostic of the catalogue (docs/diagnostics.md): exact ID, location and a message that says what to do.</summary>
+/// <summary>
+/// Every diagnostic of the catalogue (docs/diagnostics.md), as UnikernelAnalyzer reports it on the compilation with the
+/// generated code: exact ID, location and a message that says what to do.
+/// </summary>
 public class DiagnosticTests
 {
+    [Fact]
+    public void The_generator_reports_nothing_itself_the_analyzer_reports_each_diagnostic_once()
+    {
+        var compilation = GeneratorHarness.CreateCompilation(
+            (GeneratorHarness.ConfigPath, InConfigure("""
+                var console = c.Console();
+                c.Register(c.Main<Ticker>(console));
+                if (console is null) { }
+                """)),
+            (TypesPath, Types));
+        var driver = GeneratorHarness.CreateDriver(BuildProperties.Unix).RunGeneratorsAndUpdateCompilation(compilation, out var output, out var generatorDiagnostics);
+        Assert.Empty(generatorDiagnostics);
+        Assert.Empty(driver.GetRunResult().Diagnostics);
+        // The code is still emitted (an entry point that reports the errors), so no CS5001 joins the UK errors.
+        Assert.Contains("return 70;", driver.GetRunResult().GeneratedTrees.Single(t => t.FilePath.EndsWith(".Unikernel.g.cs", StringComparison.Ordinal)).ToString(), StringComparison.Ordinal);
+
+        var diagnostics = GeneratorHarness.Analyze(output, BuildProperties.Unix, []);
+        Assert.Equal(["UK0001", "UK0001", "UK0008"], diagnostics.Select(d => d.Id).Order(StringComparer.Ordinal));
+        Assert.Equal(diagnostics.Length, diagnostics.Select(d => d.ToString()).Distinct().Count());
+        Assert.All(diagnostics, d => Assert.Same(output.SyntaxTrees.Single(t => t.FilePath == GeneratorHarness.ConfigPath), d.Location.SourceTree));
+    }
+
+    [Fact]
+    public void The_analyzer_supports_every_catalogue_id()
+    {
+        var supported = new UnikernelAnalyzer().SupportedDiagnostics.Select(d => d.Id).ToHashSet();
+        foreach (var id in Enumerable.Range(1, 18).Select(i => $"UK{i:0000}").Concat(Enumerable.Range(1, 13).Select(i => $"UK{1000 + i}")).Append("UK0099"))
+        {
+            Assert.Contains(id, supported);
+        }
+    }
+
     [Fact]
     public void Valid_configuration_has_no_diagnostics()
     {
@@ -361,7 +396,7 @@ public class DiagnosticTests
             var greeter = c.New<Flexible>();
             c.Register(c.Main<Greets>(greeter));
             """)), (TypesPath, Types)));
-        Assert.Empty(result.GeneratorDiagnostics);
+        Assert.Empty(result.Diagnostics);
         Assert.Contains("new global::App.Flexible()", result.Source(".Unikernel.g.cs"), StringComparison.Ordinal);
     }
 

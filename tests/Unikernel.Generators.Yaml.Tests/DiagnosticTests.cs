@@ -134,7 +134,7 @@ public sealed class DiagnosticTests
     {
         var result = Harness.Run(Good, [("/project/Types.cs", Types)]);
         Assert.Empty(result.Diagnostics);
-        Assert.Empty(result.CompileErrors);
+        Assert.Empty(result.CompilerErrors);
     }
 
     public static TheoryData<string, string, string> Hostile => new()
@@ -212,6 +212,6 @@ public sealed class DiagnosticTests
         Assert.Contains("T.HelloConfig", both.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
         // The YAML is not read further: its own mistakes are not reported on top.
         Assert.DoesNotContain(result.Diagnostics, d => d.Id.StartsWith("UK1", StringComparison.Ordinal));
-        Assert.Single(result.Run.Results.Single().GeneratedSources, s => s.HintName.EndsWith(".Unikernel.g.cs", StringComparison.Ordinal));
+        Assert.Single(result.RunResult.Results.Single().GeneratedSources, s => s.HintName.EndsWith(".Unikernel.g.cs", StringComparison.Ordinal));
     }
 }
