@@ -361,6 +361,7 @@ internal sealed class CSharpConfigReader
             _builder.Report(Diagnostics.UnsupportedSyntax, LocationInfo.From(arguments[0]), "The condition must be 'key.Is(\"value\")' with a configure-time key such as c.Target");
             return -1;
         }
+        CheckKeyValue(key, value, condition.ArgumentList.Arguments[0]);
         var then = Evaluate(arguments[1].Expression, null);
         var otherwise = Evaluate(arguments[2].Expression, null);
         return _builder.AddChoice(method.TypeArguments[0], key, [new ChoiceCase(value, then)], otherwise, location);
@@ -389,9 +390,19 @@ internal sealed class CSharpConfigReader
                 _builder.Report(Diagnostics.UnsupportedSyntax, LocationInfo.From(argument), "Each case must be 'new Case<T>(\"value\", device)'");
                 continue;
             }
+            CheckKeyValue(key, value, pair[0]);
             cases.Add(new ChoiceCase(value, Evaluate(pair[1].Expression, null)));
         }
         return _builder.AddChoice(method.TypeArguments[0], key, cases, otherwise, location);
+    }
+
+    /// <summary>c.Target.Is("solaris") or new Case&lt;T&gt;("sockets", ...): a value the key never has (UK0019).</summary>
+    private void CheckKeyValue(string key, string value, ArgumentSyntax argument)
+    {
+        if (Resolver.ImpossibleKeyValue(key, value) is { } problem)
+        {
+            _builder.Report(Diagnostics.ImpossibleKeyValue, LocationInfo.From(argument), problem);
+        }
     }
 
     /// <summary>The name of a configure-time key expression (<c>c.Target</c>, <c>c.Key("net", ...)</c>, a local holding one).</summary>

@@ -8,7 +8,16 @@ namespace Unikernel.Generators;
 internal static class Diagnostics
 {
     private const string Category = "Unikernel";
-    private const string HelpBase = "docs/diagnostics.md#";
+
+    /// <summary>
+    /// The repository whose docs/ the help links open (the one place that names it: an editor needs an absolute URL).
+    /// </summary>
+    public const string RepositoryUrl = "https://github.com/unikernel-dotnet/unikernel";
+
+    /// <summary>Where the repository's docs/ folder is browsed (the main branch).</summary>
+    public const string DocsUrl = RepositoryUrl + "/blob/main/docs/";
+
+    private const string HelpBase = DocsUrl + "diagnostics.md#";
 
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpBase + id.ToLowerInvariant());
@@ -88,6 +97,10 @@ internal static class Diagnostics
         "UK0018", "Unknown configure-time key",
         "UnikernelKeys sets '{0}', which the configuration does not declare; declared keys: {1}");
 
+    public static readonly DiagnosticDescriptor ImpossibleKeyValue = Error(
+        "UK0019", "Value no build can have",
+        "{0}; the condition can never hold");
+
     public static readonly DiagnosticDescriptor InternalError = Error(
         "UK0099", "Generator failure",
         "The Unikernel generator failed unexpectedly ({0}); please report this with your configuration");
@@ -96,7 +109,7 @@ internal static class Diagnostics
     {
         MissingDependency, TypeMismatch, Cycle, TargetUnsupported, DuplicateName, UnknownTarget, NoJobs, UnsupportedSyntax,
         MissingConfigure, NotPartial, UnsupportedArgumentType, AmbiguousDependency, WrongArity, ImplementationMissing,
-        NotConstant, EmptyCrunch, BothConfigurations, UnknownKey, InternalError,
+        NotConstant, EmptyCrunch, BothConfigurations, UnknownKey, ImpossibleKeyValue, InternalError,
     }.Concat(YamlDiagnostics.All).ToDictionary(d => d.Id);
 
     public static IEnumerable<DiagnosticDescriptor> All => s_byId.Values;

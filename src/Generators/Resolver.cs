@@ -13,6 +13,21 @@ internal sealed class Resolver
 {
     public static readonly string[] KnownTargets = ["unix", "test", "microvm", "xen"];
 
+    public static readonly string[] KnownNets = ["socket", "direct"];
+
+    /// <summary>
+    /// Why <paramref name="key"/> can never be <paramref name="value"/> (the built-in keys take only the values the build
+    /// knows), or null; both front ends report it (config.cs UK0019, unikernel.yaml UK1011).
+    /// </summary>
+    public static string? ImpossibleKeyValue(string key, string value) => key switch
+    {
+        "target" when !KnownTargets.Contains(value) =>
+            $"'{value}' is not a target{Suggestions.DidYouMean(value, KnownTargets)}; targets: {string.Join(", ", KnownTargets)}",
+        "net" when !KnownNets.Contains(value) =>
+            $"'{value}' is not a network stack choice{Suggestions.DidYouMean(value, KnownNets)}; net is socket or direct",
+        _ => null,
+    };
+
     // Suggestions for UK0001: which catalogue call provides a device interface.
     private static readonly Dictionary<string, string> s_providers = new(StringComparer.Ordinal)
     {

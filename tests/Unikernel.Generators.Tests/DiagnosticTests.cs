@@ -35,7 +35,7 @@ public class DiagnosticTests
     public void The_analyzer_supports_every_catalogue_id()
     {
         var supported = new UnikernelAnalyzer().SupportedDiagnostics.Select(d => d.Id).ToHashSet();
-        foreach (var id in Enumerable.Range(1, 18).Select(i => $"UK{i:0000}").Concat(Enumerable.Range(1, 13).Select(i => $"UK{1000 + i}")).Append("UK0099"))
+        foreach (var id in Enumerable.Range(1, 19).Select(i => $"UK{i:0000}").Concat(Enumerable.Range(1, 13).Select(i => $"UK{1000 + i}")).Append("UK0099"))
         {
             Assert.Contains(id, supported);
         }
@@ -486,6 +486,40 @@ public class DiagnosticTests
             var console = c.If(mode.Is("loud"), c.Console("loud"), c.Console("quiet"));
             c.Register(c.Main<Hello>(console));
             """), new BuildProperties(Keys: "mode=loud"));
+        Assert.Empty(diagnostics);
+    }
+
+    [Fact]
+    public void UK0019_target_is_a_value_no_target_has()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var console = c.If(c.Target.Is({|UK0019:"solaris"|}), c.Console(), c.Console());
+            c.Register(c.Main<Hello>(console));
+            """));
+        Assert.Equal("'solaris' is not a target; targets: unix, test, microvm, xen; the condition can never hold", diagnostics.Message("UK0019"));
+    }
+
+    [Fact]
+    public void UK0019_match_case_and_key_is_with_a_value_no_build_has()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var net = c.Key("net", "socket", "stack");
+            var console = c.Match(c.Target, c.Console(), new Case<Unikernel.Devices.IConsole>({|UK0019:"tset"|}, c.Console()));
+            var time = c.If(net.Is({|UK0019:"sockets"|}), c.Time(), c.Time());
+            c.Register(c.Main<Ticker>(console, time, c.Argument("ticks", 1, "")));
+            """));
+        Assert.Contains("'tset' is not a target (did you mean 'test'?)", diagnostics[0].GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+        Assert.Contains("'sockets' is not a network stack choice (did you mean 'socket'?)", diagnostics[1].GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void UK0019_not_for_a_user_key_or_a_real_target()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var mode = c.Key("mode", "a", "");
+            var console = c.If(mode.Is("anything"), c.Console(), c.If(c.Target.Is("xen"), c.Console(), c.Console()));
+            c.Register(c.Main<Hello>(console));
+            """));
         Assert.Empty(diagnostics);
     }
 }

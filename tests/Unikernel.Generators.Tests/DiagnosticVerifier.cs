@@ -160,7 +160,7 @@ public static class DiagnosticVerifier
         foreach (var diagnostic in result.Diagnostics)
         {
             Assert.Equal("Unikernel", diagnostic.Descriptor.Category);
-            Assert.Equal("docs/diagnostics.md#" + diagnostic.Id.ToLowerInvariant(), diagnostic.Descriptor.HelpLinkUri);
+            Assert.Equal(Diagnostics.DocsUrl + "diagnostics.md#" + diagnostic.Id.ToLowerInvariant(), diagnostic.Descriptor.HelpLinkUri);
             Assert.DoesNotContain("{", diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
         }
 

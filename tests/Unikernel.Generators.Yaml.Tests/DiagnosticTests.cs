@@ -125,6 +125,10 @@ public sealed class DiagnosticTests
         Assert.Equal(index, diagnostic.Location.SourceSpan.Start);
         Assert.Contains(message, diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
         Assert.Equal(DiagnosticSeverity.Error, diagnostic.Severity);
+        // An absolute help link into the repository's docs (UK1xxx: the YAML page; shared UK0xxx: config.cs's page).
+        Assert.Equal(
+            "https://github.com/unikernel-dotnet/unikernel/blob/main/docs/" + (id.StartsWith("UK1", StringComparison.Ordinal) ? "diagnostics-yaml.md#" : "diagnostics.md#") + id.ToLowerInvariant(),
+            diagnostic.Descriptor.HelpLinkUri);
         // Errors stop the wiring: the entry point only reports them.
         Assert.Contains("return 70;", result.Source(".Unikernel.g.cs"), StringComparison.Ordinal);
     }

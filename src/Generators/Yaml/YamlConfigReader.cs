@@ -604,13 +604,9 @@ internal sealed class YamlConfigReader
 
     private void CheckKeyValue(string key, string value, LocationInfo location)
     {
-        if (key == "target" && !Resolver.KnownTargets.Contains(value))
+        if (Resolver.ImpossibleKeyValue(key, value) is { } problem)
         {
-            Report(YamlDiagnostics.InvalidValue, location, $"'{value}' is not a target{Suggestions.DidYouMean(value, Resolver.KnownTargets)}; targets: {string.Join(", ", Resolver.KnownTargets)}");
-        }
-        else if (key == "net" && value is not ("socket" or "direct"))
-        {
-            Report(YamlDiagnostics.InvalidValue, location, $"'{value}' is not a network stack choice; net is socket or direct");
+            Report(YamlDiagnostics.InvalidValue, location, problem);
         }
     }
 
