@@ -18,8 +18,12 @@ internal sealed record LocationInfo(string FilePath, TextSpan Span, LinePosition
 }
 
 /// <summary>A diagnostic to report: the descriptor's ID, where, and the message arguments.</summary>
-internal sealed record DiagnosticInfo(string Id, LocationInfo? Location, EquatableArray<string> Arguments)
+/// <param name="Fix">What a code fix needs (FixProperty): UK0001 the statement to add, UK0005 the new name, UK0012 the parameter and the candidates.</param>
+internal sealed record DiagnosticInfo(string Id, LocationInfo? Location, EquatableArray<string> Arguments, string Fix = "")
 {
+    /// <summary>The diagnostic property that carries <see cref="Fix"/> to the code fixes.</summary>
+    public const string FixProperty = "fix";
+
     public static DiagnosticInfo Create(DiagnosticDescriptor descriptor, LocationInfo? location, params string[] arguments) =>
         new(descriptor.Id, location, arguments.ToEquatableArray());
 

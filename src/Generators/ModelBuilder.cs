@@ -340,7 +340,11 @@ internal sealed class ModelBuilder
             var key = (draft.Kind == ItemKind.Argument ? "--" : "") + draft.Name;
             if (seen.ContainsKey(key))
             {
-                Report(Diagnostics.DuplicateName, draft.Location, draft.Kind == ItemKind.Argument ? "--" + draft.Name : draft.Name);
+                // The fix renames this one to the first free name2, name3, ...
+                var fresh = Enumerable.Range(2, 1000).Select(i => draft.Name + i.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                    .First(n => !_items.Any(o => o.Name == n));
+                _diagnostics.Add(DiagnosticInfo.Create(Diagnostics.DuplicateName, draft.Location, draft.Kind == ItemKind.Argument ? "--" + draft.Name : draft.Name)
+                    with { Fix = draft.Name + "|" + fresh });
             }
             else
             {

@@ -221,6 +221,9 @@ internal sealed class Resolver
         return variable;
     }
 
+    /// <summary>The implementation chosen for <paramref name="item"/> on this target (functors have one).</summary>
+    private static ImplementationInfo? Implementation(ItemInfo item) => item.Kind == ItemKind.Functor ? item.Implementations.FirstOrDefault() : null;
+
     private ImplementationInfo? ChooseImplementation(ItemInfo item)
     {
         if (item.Kind == ItemKind.Functor)
@@ -260,8 +263,14 @@ internal sealed class Resolver
             case BindingKind.ByType when binding.Candidates.Length == 1:
                 return Visit(binding.Candidates[0]);
             case BindingKind.ByType when binding.Candidates.Length > 1:
-                Report(Diagnostics.AmbiguousDependency, owner.Location, owner.Name, parameter.TypeDisplay, parameter.Name,
-                    string.Join(", ", binding.Candidates.Select(c => _config.Items[c].Name)));
+                var names = binding.Candidates.Select(c => _config.Items[c].Name).ToList();
+                Report(Diagnostics.AmbiguousDependency, owner.Location, owner.Name, parameter.TypeDisplay, parameter.Name, string.Join(", ", names));
+                // The fix passes one candidate: positionally to a class (c.Main/c.New), by parameter name to a device.
+                var position = owner.Kind == ItemKind.Functor ? Implementation(owner)?.Parameters.Items.IndexOf(parameter) ?? -1 : -1;
+                _diagnostics[_diagnostics.Count - 1] = _diagnostics[_diagnostics.Count - 1] with
+                {
+                    Fix = (owner.Kind == ItemKind.Functor ? position.ToString(System.Globalization.CultureInfo.InvariantCulture) : "@" + parameter.Name) + "|" + string.Join(",", names),
+                };
                 return null;
             case BindingKind.ByType when binding.DefaultItemId >= 0:
                 return Visit(binding.DefaultItemId);
@@ -274,6 +283,10 @@ internal sealed class Resolver
                         ? $"pass a value, e.g. c.Argument<{parameter.TypeDisplay}>(\"{parameter.Name}\", ...)"
                         : $"add a device or job that provides {parameter.TypeDisplay} to Configure, or pass one explicitly";
                 Report(Diagnostics.MissingDependency, owner.Location, owner.Name, parameter.TypeDisplay, parameter.Name, hint);
+                if (provider is not null && _config.SourceKind == "config.cs")
+                {
+                    _diagnostics[_diagnostics.Count - 1] = _diagnostics[_diagnostics.Count - 1] with { Fix = provider };
+                }
                 return null;
         }
     }

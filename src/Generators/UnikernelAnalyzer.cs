@@ -121,7 +121,8 @@ public sealed class UnikernelAnalyzer : DiagnosticAnalyzer
             foreach (var diagnostic in diagnostics)
             {
                 var descriptor = Diagnostics.ById(diagnostic.Id);
-                report(Diagnostic.Create(descriptor, ToLocation(diagnostic.Location, fallback, yamlPath), [.. diagnostic.Arguments.Items]));
+                var properties = diagnostic.Fix.Length == 0 ? null : ImmutableDictionary<string, string?>.Empty.Add(DiagnosticInfo.FixProperty, diagnostic.Fix);
+                report(Diagnostic.Create(descriptor, ToLocation(diagnostic.Location, fallback, yamlPath), properties, [.. diagnostic.Arguments.Items]));
             }
         }
 
