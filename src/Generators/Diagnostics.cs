@@ -39,7 +39,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor TargetUnsupported = Error(
         "UK0004", "Device not available on the target",
-        "'{0}' ({1}) cannot be provided on target '{2}'; it is available on: {3}. Choose another device for this target with c.If(c.Target.Is(\"{2}\"), ...) or c.Match(c.Target, ...)");
+        "'{0}' ({1}) cannot be provided on target '{2}'; it is available on: {3}. {4}");
 
     public static readonly DiagnosticDescriptor DuplicateName = Error(
         "UK0005", "Two items with one name",
@@ -51,7 +51,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor NoJobs = Error(
         "UK0007", "No job registered",
-        "The unikernel '{0}' registers no job; add c.Register(c.Main<YourJob>(...)) to Configure");
+        "The unikernel '{0}' registers no job; {1}");
 
     public static readonly DiagnosticDescriptor UnsupportedSyntax = Error(
         "UK0008", "Configuration construct not understood",

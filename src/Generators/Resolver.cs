@@ -41,6 +41,19 @@ internal sealed class Resolver
         ["INetworkStack"] = "var stack = c.Stack();",
     };
 
+    // The same suggestions in unikernel.yaml's terms.
+    private static readonly Dictionary<string, string> s_yamlProviders = new(StringComparer.Ordinal)
+    {
+        ["IConsole"] = "console: { kind: console }",
+        ["IMonotonicClock"] = "clock: { kind: monotonic-clock }",
+        ["IWallClock"] = "clock: { kind: wall-clock }",
+        ["ITime"] = "time: { kind: time }",
+        ["IRandom"] = "random: { kind: random }",
+        ["IKeyValueStore"] = "data: { kind: crunch, directory: data }",
+        ["INetworkInterface"] = "net: { kind: network }",
+        ["INetworkStack"] = "stack: { kind: stack }",
+    };
+
     private readonly ConfigModel _config;
     private readonly BuildOptions _options;
     private readonly Dictionary<string, string> _keys = new(StringComparer.Ordinal);
@@ -88,7 +101,9 @@ internal sealed class Resolver
             SetKeys();
             if (_config.Jobs.Length == 0 && !_config.Diagnostics.Any(d => Diagnostics.IsError(d.Id)))
             {
-                Report(Diagnostics.NoJobs, _config.Location, _config.Name);
+                Report(Diagnostics.NoJobs, _config.Location, _config.Name, _config.SourceKind == "config.cs"
+                    ? "add c.Register(c.Main<YourJob>(...)) to Configure"
+                    : "add one under jobs: (e.g. hello: { type: MyAppliance.Hello, args: [console] })");
             }
             foreach (var job in _config.Jobs)
             {
@@ -237,7 +252,10 @@ internal sealed class Resolver
         if (implementation is null)
         {
             var available = candidates.SelectMany(i => i.Targets).Distinct().ToList();
-            Report(Diagnostics.TargetUnsupported, item.Location, item.Name, item.Label, target, available.Count == 0 ? "no target" : string.Join(", ", available));
+            var advice = _config.SourceKind == "config.cs"
+                ? $"Choose another device for this target with c.If(c.Target.Is(\"{target}\"), ...) or c.Match(c.Target, ...)"
+                : $"Choose another device for this target with if: {{ key: target, is: {target} }} (then:, else:) or match: target";
+            Report(Diagnostics.TargetUnsupported, item.Location, item.Name, item.Label, target, available.Count == 0 ? "no target" : string.Join(", ", available), advice);
             return null;
         }
         if (!implementation.Found)
@@ -277,13 +295,18 @@ internal sealed class Resolver
             case BindingKind.Missing when binding.Text == "reported":
                 return null;
             default:
-                var hint = s_providers.TryGetValue(parameter.TypeDisplay, out var provider)
-                    ? $"add '{provider}' to Configure or pass one explicitly"
+                var yaml = _config.SourceKind != "config.cs";
+                var hint = (yaml ? s_yamlProviders : s_providers).TryGetValue(parameter.TypeDisplay, out var provider)
+                    ? yaml ? $"add '{provider}' under devices: or pass one in args:" : $"add '{provider}' to Configure or pass one explicitly"
                     : binding.Kind == BindingKind.Missing
-                        ? $"pass a value, e.g. c.Argument<{parameter.TypeDisplay}>(\"{parameter.Name}\", ...)"
-                        : $"add a device or job that provides {parameter.TypeDisplay} to Configure, or pass one explicitly";
+                        ? yaml
+                            ? $"declare it under arguments: (e.g. {parameter.Name}: {{ type: {YamlType(parameter.TypeDisplay)} }}) and pass it in args:"
+                            : $"pass a value, e.g. c.Argument<{parameter.TypeDisplay}>(\"{parameter.Name}\", ...)"
+                        : yaml
+                            ? $"add a device or job that provides {parameter.TypeDisplay} under devices:, or pass one in args:"
+                            : $"add a device or job that provides {parameter.TypeDisplay} to Configure, or pass one explicitly";
                 Report(Diagnostics.MissingDependency, owner.Location, owner.Name, parameter.TypeDisplay, parameter.Name, hint);
-                if (provider is not null && _config.SourceKind == "config.cs")
+                if (provider is not null && !yaml)
                 {
                     _diagnostics[_diagnostics.Count - 1] = _diagnostics[_diagnostics.Count - 1] with { Fix = provider };
                 }
@@ -309,6 +332,13 @@ internal sealed class Resolver
         }
         return spec.Variable;
     }
+
+    /// <summary>An argument type as unikernel.yaml writes it (int, string[], ...).</summary>
+    private static string YamlType(string display) => display switch
+    {
+        "int" or "long" or "bool" or "double" or "string" or "string[]" => display,
+        _ => "string",
+    };
 
     public static string CrunchMethod(string directory) => "__Crunch_" + Identifier(directory);
 

@@ -7,6 +7,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Text;
 
 namespace Unikernel.Generators;
 
@@ -65,7 +66,7 @@ public sealed class UnikernelAnalyzer : DiagnosticAnalyzer
                 }
                 var fallback = declaration.Identifier.GetLocation();
                 Report(Analyze(() => CSharpConfigReader.Read(type, declaration, data, context.SemanticModel, context.CancellationToken), context.CancellationToken),
-                    context.ReportDiagnostic, fallback, yamlPath: null);
+                    context.ReportDiagnostic, fallback, yaml: null);
             }
         }
 
@@ -85,7 +86,7 @@ public sealed class UnikernelAnalyzer : DiagnosticAnalyzer
                 return;
             }
             var diagnostics = Analyze(() => YamlConfigReader.Read(YamlSyntaxParser.Parse(path, text, context.CancellationToken), compilation, context.CancellationToken), context.CancellationToken);
-            Report(diagnostics, context.ReportDiagnostic, fallback, path);
+            Report(diagnostics, context.ReportDiagnostic, fallback, (path, text));
         }
 
         /// <summary>Reads and resolves like the generator; never throws (a failure is UK0099).</summary>
@@ -116,13 +117,13 @@ public sealed class UnikernelAnalyzer : DiagnosticAnalyzer
             return Resolver.Resolve(config, _options, crunch);
         }
 
-        private void Report(EquatableArray<DiagnosticInfo> diagnostics, Action<Diagnostic> report, Location fallback, string? yamlPath)
+        private void Report(EquatableArray<DiagnosticInfo> diagnostics, Action<Diagnostic> report, Location fallback, (string Path, SourceText? Text)? yaml)
         {
             foreach (var diagnostic in diagnostics)
             {
                 var descriptor = Diagnostics.ById(diagnostic.Id);
                 var properties = diagnostic.Fix.Length == 0 ? null : ImmutableDictionary<string, string?>.Empty.Add(DiagnosticInfo.FixProperty, diagnostic.Fix);
-                report(Diagnostic.Create(descriptor, ToLocation(diagnostic.Location, fallback, yamlPath), properties, [.. diagnostic.Arguments.Items]));
+                report(Diagnostic.Create(descriptor, ToLocation(diagnostic.Location, fallback, yaml), properties, [.. diagnostic.Arguments.Items]));
             }
         }
 
@@ -130,23 +131,44 @@ public sealed class UnikernelAnalyzer : DiagnosticAnalyzer
         /// A source location in the compilation's tree (an editor shows only those on a .cs document), or the YAML file's
         /// own location (an additional-file diagnostic); anything else goes to <paramref name="fallback"/>.
         /// </summary>
-        private Location ToLocation(LocationInfo? location, Location fallback, string? yamlPath)
+        private Location ToLocation(LocationInfo? location, Location fallback, (string Path, SourceText? Text)? yaml)
         {
             if (location is null)
             {
                 return fallback;
             }
-            if (yamlPath is not null && string.Equals(location.FilePath, yamlPath, StringComparison.Ordinal))
+            if (yaml is { } file && string.Equals(location.FilePath, file.Path, StringComparison.Ordinal))
             {
-                return location.ToLocation();
+                return Widen(location, file.Text).ToLocation();
             }
             return _trees.Value.TryGetValue(location.FilePath, out var tree) && location.Span.End <= tree.Length
                 ? Location.Create(tree, location.Span)
                 : fallback;
         }
 
+        /// <summary>
+        /// A YAML range an editor can show: a zero-width one (a position the parser marks, e.g. a tab) becomes the rest of
+        /// its line, or the line itself at its end.
+        /// </summary>
+        private static LocationInfo Widen(LocationInfo location, SourceText? text)
+        {
+            if (!location.Span.IsEmpty || text is null || text.Length == 0 || location.Span.Start > text.Length)
+            {
+                return location;
+            }
+            var line = text.Lines.GetLineFromPosition(location.Span.Start);
+            var span = location.Span.Start < line.End
+                ? TextSpan.FromBounds(location.Span.Start, line.End)
+                : line.Span.IsEmpty ? new TextSpan(Math.Max(0, Math.Min(location.Span.Start, text.Length - 1)), 1) : line.Span;
+            if (span.End > text.Length)
+            {
+                return location;
+            }
+            return location with { Span = span, LineSpan = text.Lines.GetLinePositionSpan(span) };
+        }
+
         /// <summary>The first line of the YAML file (a real range, never zero-width unless the file is empty).</summary>
-        private static Location YamlLocation(string path, Microsoft.CodeAnalysis.Text.SourceText? text)
+        private static Location YamlLocation(string path, SourceText? text)
         {
             var line = text is { Lines.Count: > 0 } ? text.Lines[0] : default;
             var span = text is null ? default : line.Span;
