@@ -31,7 +31,7 @@ internal sealed class CSharpConfigReader
         var @namespace = type.ContainingNamespace.IsGlobalNamespace ? "" : type.ContainingNamespace.ToDisplayString();
         var location = LocationInfo.From(declaration.Identifier.GetLocation());
         var configure = type.GetMembers("Configure").OfType<IMethodSymbol>()
-            .FirstOrDefault(m => m.IsStatic && m.Parameters.Length == 1 && m.Parameters[0].Type.ToDisplayString() == ModelBuilder.ConfigurationTypeName);
+            .FirstOrDefault(m => m.IsStatic && m.Parameters.Length == 1 && KnownSymbols.Is(m.Parameters[0].Type, KnownSymbols.For(semanticModel.Compilation).Configuration));
         var syntax = configure?.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) as MethodDeclarationSyntax;
         // Configure may live in another part of the partial class: read it with that file's model.
         var model = syntax is not null && syntax.SyntaxTree != semanticModel.SyntaxTree
@@ -184,7 +184,7 @@ internal sealed class CSharpConfigReader
                     return ReadMatch(invocation, method, location);
             }
         }
-        if (Catalogue.FromMethod(method) is { } entry)
+        if (Catalogue.FromMethod(method, _builder.Known) is { } entry)
         {
             return ReadDevice(invocation, method, entry, location);
         }
@@ -432,8 +432,7 @@ internal sealed class CSharpConfigReader
     private IMethodSymbol? Method(InvocationExpressionSyntax invocation) =>
         _model.GetSymbolInfo(invocation, _cancellationToken).Symbol as IMethodSymbol;
 
-    private static bool IsConfiguration(ISymbol symbol) =>
-        symbol.ContainingType?.ToDisplayString() == ModelBuilder.ConfigurationTypeName;
+    private bool IsConfiguration(ISymbol symbol) => KnownSymbols.Is(symbol.ContainingType, _builder.Known.Configuration);
 
     private object? Constant(ExpressionSyntax expression)
     {

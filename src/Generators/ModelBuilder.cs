@@ -25,11 +25,14 @@ internal sealed class ModelBuilder
     public ModelBuilder(Compilation compilation)
     {
         Compilation = compilation;
-        ConfigurationType = compilation.GetTypeByMetadataName(ConfigurationTypeName);
-        Catalogue = ConfigurationType is null ? [] : Generators.Catalogue.Read(ConfigurationType);
+        Known = KnownSymbols.For(compilation);
+        ConfigurationType = Known.Configuration;
+        Catalogue = Known.Catalogue;
     }
 
     public Compilation Compilation { get; }
+
+    public KnownSymbols Known { get; }
 
     public INamedTypeSymbol? ConfigurationType { get; }
 
@@ -154,7 +157,7 @@ internal sealed class ModelBuilder
         var implementations = new List<ImplementationInfo>();
         foreach (var implementation in entry.Implementations)
         {
-            var type = Compilation.GetTypeByMetadataName(implementation.TypeName);
+            var type = Known.Type(implementation.TypeName);
             var constructor = type is null ? null : PickConstructor(type, (parameter, index) =>
                 givenItems.ContainsKey(parameter.Name)
                 || entry.Arguments.Any(a => a.Parameter == parameter.Name)
@@ -239,16 +242,10 @@ internal sealed class ModelBuilder
                 parameters.Add(new ParameterInfo(parameter.Name, Display(parameter.Type), binding));
             }
         }
-        var implementsStartable = Implements(type, "Unikernel.Devices.IStartable");
-        var disposable = Implements(type, "System.IDisposable");
-        var asyncDisposable = Implements(type, "System.IAsyncDisposable");
+        var implementsStartable = KnownSymbols.Implements(type, Known.Startable);
+        var disposable = KnownSymbols.Implements(type, Known.Disposable);
+        var asyncDisposable = KnownSymbols.Implements(type, Known.AsyncDisposable);
         return new ImplementationInfo(targets.ToEquatableArray(), FullName(type), Display(type), whenKey, whenValue, shared, constructor is not null, implementsStartable, disposable, asyncDisposable, parameters.ToEquatableArray());
-    }
-
-    private bool Implements(INamedTypeSymbol type, string interfaceName)
-    {
-        var target = Compilation.GetTypeByMetadataName(interfaceName);
-        return target is not null && type.AllInterfaces.Any(i => SymbolEqualityComparer.Default.Equals(i, target));
     }
 
     /// <summary>

@@ -198,7 +198,7 @@ internal sealed class YamlConfigReader
         {
             Resolve(entry.Pair.Key.Value, null);
         }
-        var jobType = _builder.Compilation.GetTypeByMetadataName("Unikernel.Devices.IJob");
+        var jobType = _builder.Known.Job;
         var jobs = _order.Where(n => n.Section == "jobs").ToList();
         foreach (var entry in jobs)
         {
