@@ -13,6 +13,10 @@ packages=(
   # Measurements.
   hyperfine binutils
 )
+# Editor tests: yaml-language-server (installed from npm into the test's folder) runs on node. Only when the commands
+# are missing: a node from elsewhere (NodeSource's nodejs carries npm) conflicts with Debian's npm package.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for package in "${packages[@]}"; do
