@@ -62,6 +62,9 @@ internal enum BindingKind
 
     /// <summary>A value parameter nobody gave (reported when the item is used).</summary>
     Missing,
+
+    /// <summary>The argument given for it was wrong and is reported already: nothing more to say.</summary>
+    Reported,
 }
 
 internal sealed record Binding(BindingKind Kind, int ItemId = -1, string Text = "", EquatableArray<int> Candidates = default, int DefaultItemId = -1);
@@ -86,9 +89,12 @@ internal sealed record CatalogueArgument(string Name, string Parameter, string D
 
 internal sealed record ChoiceCase(string Value, int ItemId);
 
-internal sealed record ItemInfo(
+/// <summary>An item of the configuration: what every kind has (its own record per kind below).</summary>
+internal abstract record ItemInfo(int Id, string Name, string Label, string ProvidedType, LocationInfo? Location);
+
+/// <summary>A catalogue device: implementations per target, its catalogue runtime arguments, a crunched directory.</summary>
+internal sealed record DeviceItem(
     int Id,
-    ItemKind Kind,
     string Name,
     string Label,
     string ProvidedType,
@@ -96,14 +102,27 @@ internal sealed record ItemInfo(
     bool IsImplicit,
     EquatableArray<ImplementationInfo> Implementations,
     EquatableArray<CatalogueArgument> CatalogueArguments,
-    string CrunchDirectory,
+    string CrunchDirectory) : ItemInfo(Id, Name, Label, ProvidedType, Location);
+
+/// <summary>A user type built over other items (c.New&lt;T&gt;, c.Main&lt;T&gt;): one implementation, the type itself.</summary>
+internal sealed record FunctorItem(int Id, string Name, string Label, string ProvidedType, LocationInfo? Location, ImplementationInfo Implementation)
+    : ItemInfo(Id, Name, Label, ProvidedType, Location);
+
+/// <summary>A typed runtime argument (--name).</summary>
+internal sealed record ArgumentItem(
+    int Id,
+    string Name,
+    string Label,
+    string ProvidedType,
+    LocationInfo? Location,
     string ArgumentType,
     string DefaultCode,
     string DefaultDisplay,
-    string Description,
-    string KeyName,
-    EquatableArray<ChoiceCase> Cases,
-    int OtherwiseId);
+    string Description) : ItemInfo(Id, Name, Label, ProvidedType, Location);
+
+/// <summary>A configure-time choice (c.If, c.Match): the key, its cases, and the item otherwise (-1: it was wrong, reported).</summary>
+internal sealed record ChoiceItem(int Id, string Name, string Label, string ProvidedType, LocationInfo? Location, string KeyName, EquatableArray<ChoiceCase> Cases, int OtherwiseId)
+    : ItemInfo(Id, Name, Label, ProvidedType, Location);
 
 internal sealed record KeyInfo(string Name, string DefaultValue, string Description);
 

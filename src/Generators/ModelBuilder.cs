@@ -215,12 +215,12 @@ internal sealed class ModelBuilder
                 else if (i < positional.Count)
                 {
                     // The argument itself was wrong and is reported already; keep the code compiling.
-                    binding = new Binding(BindingKind.Missing, Text: "reported");
+                    binding = new Binding(BindingKind.Reported);
                 }
                 else if (givenItems.TryGetValue(parameter.Name, out var item))
                 {
                     // A negative item is an argument that was wrong and is reported already.
-                    binding = item >= 0 ? new Binding(BindingKind.Item, item) : new Binding(BindingKind.Missing, Text: "reported");
+                    binding = item >= 0 ? new Binding(BindingKind.Item, item) : new Binding(BindingKind.Reported);
                 }
                 else if (runtimeArguments.FirstOrDefault(a => a.Parameter == parameter.Name) is { } argument)
                 {
@@ -397,8 +397,12 @@ internal sealed class ModelBuilder
             }
         }
 
-        public ItemInfo ToInfo() => new(
-            Id, Kind, Name, Label, Display(Provided), Location, IsImplicit, Implementations.ToEquatableArray(), CatalogueArguments,
-            CrunchDirectory, ArgumentType, DefaultCode, DefaultDisplay, Description, KeyName, Cases.ToEquatableArray(), OtherwiseId);
+        public ItemInfo ToInfo() => Kind switch
+        {
+            ItemKind.Functor => new FunctorItem(Id, Name, Label, Display(Provided), Location, Implementations[0]),
+            ItemKind.Argument => new ArgumentItem(Id, Name, Label, Display(Provided), Location, ArgumentType, DefaultCode, DefaultDisplay, Description),
+            ItemKind.Choice => new ChoiceItem(Id, Name, Label, Display(Provided), Location, KeyName, Cases.ToEquatableArray(), OtherwiseId),
+            _ => new DeviceItem(Id, Name, Label, Display(Provided), Location, IsImplicit, Implementations.ToEquatableArray(), CatalogueArguments, CrunchDirectory),
+        };
     }
 }

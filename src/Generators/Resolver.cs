@@ -114,7 +114,7 @@ internal sealed class Resolver
         var usedCrunch = _nodes.Where(n => n.CrunchDirectory.Length > 0).Select(n => n.CrunchDirectory).Distinct().ToList();
         foreach (var directory in usedCrunch.Where(d => !crunch.Any(f => f.Directory == d)))
         {
-            var item = _config.Items.First(i => i.CrunchDirectory == directory);
+            var item = _config.Items.OfType<DeviceItem>().First(i => i.CrunchDirectory == directory);
             Report(Diagnostics.EmptyCrunch, item.Location, directory);
         }
 
@@ -183,13 +183,13 @@ internal sealed class Resolver
 
     private string? Build(ItemInfo item)
     {
-        switch (item.Kind)
+        switch (item)
         {
-            case ItemKind.Argument:
-                return AddArgument(item.Name, item.ArgumentType, item.DefaultCode, item.DefaultDisplay, item.Description, item.Location);
-            case ItemKind.Choice:
-                var value = KeyValue(item.KeyName);
-                var chosen = item.Cases.FirstOrDefault(c => c.Value == value)?.ItemId ?? item.OtherwiseId;
+            case ArgumentItem argument:
+                return AddArgument(argument.Name, argument.ArgumentType, argument.DefaultCode, argument.DefaultDisplay, argument.Description, argument.Location);
+            case ChoiceItem choice:
+                var value = KeyValue(choice.KeyName);
+                var chosen = choice.Cases.FirstOrDefault(c => c.Value == value)?.ItemId ?? choice.OtherwiseId;
                 return Visit(chosen);
         }
 
@@ -224,7 +224,7 @@ internal sealed class Resolver
         }
 
         var variable = NewVariable(item.Name);
-        _nodes.Add(new NodeInfo(variable, item.Name, implementation.TypeName, arguments.ToEquatableArray(), implementation.IsStartable, implementation.IsDisposable, implementation.IsAsyncDisposable, _jobs.Contains(item.Id), item.CrunchDirectory));
+        _nodes.Add(new NodeInfo(variable, item.Name, implementation.TypeName, arguments.ToEquatableArray(), implementation.IsStartable, implementation.IsDisposable, implementation.IsAsyncDisposable, _jobs.Contains(item.Id), (item as DeviceItem)?.CrunchDirectory ?? ""));
         foreach (var (dependency, parameter) in dependencies)
         {
             _edges.Add((variable, dependency, parameter));
@@ -237,17 +237,20 @@ internal sealed class Resolver
     }
 
     /// <summary>The implementation chosen for <paramref name="item"/> on this target (functors have one).</summary>
-    private static ImplementationInfo? Implementation(ItemInfo item) => item.Kind == ItemKind.Functor ? item.Implementations.FirstOrDefault() : null;
+    private static ImplementationInfo? Implementation(ItemInfo item) => (item as FunctorItem)?.Implementation;
 
     private ImplementationInfo? ChooseImplementation(ItemInfo item)
     {
-        if (item.Kind == ItemKind.Functor)
+        if (item is FunctorItem functor)
         {
-            var functor = item.Implementations.FirstOrDefault();
-            return functor is { Found: true } ? functor : null;
+            return functor.Implementation.Found ? functor.Implementation : null;
+        }
+        if (item is not DeviceItem device)
+        {
+            return null;
         }
         var target = _options.Target;
-        var candidates = item.Implementations.Where(i => i.WhenKey.Length == 0 || KeyValue(i.WhenKey) == i.WhenValue).ToList();
+        var candidates = device.Implementations.Where(i => i.WhenKey.Length == 0 || KeyValue(i.WhenKey) == i.WhenValue).ToList();
         var implementation = candidates.FirstOrDefault(i => i.Targets.Contains(target));
         if (implementation is null)
         {
@@ -274,25 +277,25 @@ internal sealed class Resolver
             case BindingKind.Item:
                 return Visit(binding.ItemId);
             case BindingKind.RuntimeArgument:
-                var argument = owner.CatalogueArguments.First(a => a.Name == binding.Text);
+                var argument = ((DeviceItem)owner).CatalogueArguments.First(a => a.Name == binding.Text);
                 return AddArgument(argument.Name, "string", CSharpConfigReader.Literal(argument.DefaultValue), argument.DefaultValue, argument.Description, owner.Location);
             case BindingKind.CrunchTable:
-                return CrunchMethod(owner.CrunchDirectory) + "()";
+                return CrunchMethod(((DeviceItem)owner).CrunchDirectory) + "()";
             case BindingKind.ByType when binding.Candidates.Length == 1:
                 return Visit(binding.Candidates[0]);
             case BindingKind.ByType when binding.Candidates.Length > 1:
                 var names = binding.Candidates.Select(c => _config.Items[c].Name).ToList();
                 Report(Diagnostics.AmbiguousDependency, owner.Location, owner.Name, parameter.TypeDisplay, parameter.Name, string.Join(", ", names));
                 // The fix passes one candidate: positionally to a class (c.Main/c.New), by parameter name to a device.
-                var position = owner.Kind == ItemKind.Functor ? Implementation(owner)?.Parameters.Items.IndexOf(parameter) ?? -1 : -1;
+                var position = Implementation(owner)?.Parameters.Items.IndexOf(parameter) ?? -1;
                 _diagnostics[_diagnostics.Count - 1] = _diagnostics[_diagnostics.Count - 1] with
                 {
-                    Fix = (owner.Kind == ItemKind.Functor ? position.ToString(System.Globalization.CultureInfo.InvariantCulture) : "@" + parameter.Name) + "|" + string.Join(",", names),
+                    Fix = (owner is FunctorItem ? position.ToString(System.Globalization.CultureInfo.InvariantCulture) : "@" + parameter.Name) + "|" + string.Join(",", names),
                 };
                 return null;
             case BindingKind.ByType when binding.DefaultItemId >= 0:
                 return Visit(binding.DefaultItemId);
-            case BindingKind.Missing when binding.Text == "reported":
+            case BindingKind.Reported:
                 return null;
             default:
                 var yaml = _config.SourceKind != "config.cs";

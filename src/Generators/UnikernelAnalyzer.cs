@@ -104,7 +104,7 @@ public sealed class UnikernelAnalyzer : DiagnosticAnalyzer
 
         private ResolvedModel Resolve(ConfigModel config, CancellationToken cancellationToken)
         {
-            var directories = config.Items.Where(i => i.CrunchDirectory.Length > 0).Select(i => i.CrunchDirectory).Distinct().ToEquatableArray();
+            var directories = config.Items.OfType<DeviceItem>().Where(i => i.CrunchDirectory.Length > 0).Select(i => i.CrunchDirectory).Distinct().ToEquatableArray();
             // Only which files exist matters for diagnostics (UK0016): their text is the generator's business.
             var crunch = directories.Length == 0
                 ? EquatableArray<CrunchFile>.Empty

@@ -36,7 +36,7 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
             .WithTrackingName(TrackingNames.BuildOptions);
 
         var crunchDirectories = allConfigs
-            .Select(static (config, _) => config.Items.Where(i => i.CrunchDirectory.Length > 0).Select(i => i.CrunchDirectory).ToEquatableArray())
+            .Select(static (config, _) => config.Items.OfType<DeviceItem>().Where(i => i.CrunchDirectory.Length > 0).Select(i => i.CrunchDirectory).ToEquatableArray())
             .Collect()
             .Select(static (all, _) => all.SelectMany(d => d).Distinct().OrderBy(d => d, StringComparer.Ordinal).ToEquatableArray());
 

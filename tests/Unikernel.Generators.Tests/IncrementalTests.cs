@@ -103,6 +103,10 @@ public class IncrementalTests
     [InlineData(typeof(ConfigModel))]
     [InlineData(typeof(ResolvedModel))]
     [InlineData(typeof(BuildOptions))]
+    [InlineData(typeof(DeviceItem))]
+    [InlineData(typeof(FunctorItem))]
+    [InlineData(typeof(ArgumentItem))]
+    [InlineData(typeof(ChoiceItem))]
     public void Models_hold_no_symbols_or_compilations(Type model)
     {
         var seen = new HashSet<Type>();
