@@ -43,9 +43,16 @@ public sealed class Scratch : IDisposable
     /// </summary>
     public void Prepare()
     {
-        Run("dotnet", $"build \"{Path.Combine(RepositoryRoot, "src", "Generators", "Unikernel.Generators.csproj")}\" -c Debug -nologo -v:q", RepositoryRoot, TimeSpan.FromMinutes(5));
+        // Once per test run, whichever test comes first: test classes run in parallel and must not build one output twice.
+        _ = s_generatorBuilt.Value;
         Run("dotnet", $"restore \"{ProjectFile}\" -nologo -v:q", Project, TimeSpan.FromMinutes(5));
     }
+
+    private static readonly Lazy<bool> s_generatorBuilt = new(() =>
+    {
+        Run("dotnet", $"build \"{Path.Combine(RepositoryRoot, "src", "Generators", "Unikernel.Generators.csproj")}\" -c Debug -nologo -v:q", RepositoryRoot, TimeSpan.FromMinutes(5));
+        return true;
+    }, LazyThreadSafetyMode.ExecutionAndPublication);
 
     /// <summary>Runs a program to completion (bounded) and returns its standard output; fails with its output otherwise.</summary>
     public static string Run(string program, string arguments, string directory, TimeSpan timeout)
