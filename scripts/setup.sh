@@ -19,6 +19,10 @@ packages=(
   # Web clients, servers and load generators for the HTTP tests and bench/www (policy-rc.d keeps nginx/h2o stopped).
   curl python3 wrk nginx-light h2o nghttp2-client
 )
+# Editor tests: yaml-language-server (installed from npm into the test's folder) runs on node. Only when the commands
+# are missing: a node from elsewhere (NodeSource's nodejs carries npm) conflicts with Debian's npm package.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for package in "${packages[@]}"; do

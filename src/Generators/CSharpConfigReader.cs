@@ -24,20 +24,19 @@ internal sealed class CSharpConfigReader
         _cancellationToken = cancellationToken;
     }
 
-    public static ConfigModel Read(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+    /// <summary>Reads the [Unikernel] class <paramref name="type"/> declared (with <paramref name="attribute"/>) by <paramref name="declaration"/>.</summary>
+    public static ConfigModel Read(INamedTypeSymbol type, TypeDeclarationSyntax declaration, AttributeData? attribute, SemanticModel semanticModel, CancellationToken cancellationToken)
     {
-        var type = (INamedTypeSymbol)context.TargetSymbol;
-        var declaration = (TypeDeclarationSyntax)context.TargetNode;
-        var name = context.Attributes.FirstOrDefault()?.ConstructorArguments.FirstOrDefault().Value as string ?? type.Name;
+        var name = attribute?.ConstructorArguments.FirstOrDefault().Value as string ?? type.Name;
         var @namespace = type.ContainingNamespace.IsGlobalNamespace ? "" : type.ContainingNamespace.ToDisplayString();
         var location = LocationInfo.From(declaration.Identifier.GetLocation());
         var configure = type.GetMembers("Configure").OfType<IMethodSymbol>()
-            .FirstOrDefault(m => m.IsStatic && m.Parameters.Length == 1 && m.Parameters[0].Type.ToDisplayString() == ModelBuilder.ConfigurationTypeName);
+            .FirstOrDefault(m => m.IsStatic && m.Parameters.Length == 1 && KnownSymbols.Is(m.Parameters[0].Type, KnownSymbols.For(semanticModel.Compilation).Configuration));
         var syntax = configure?.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellationToken) as MethodDeclarationSyntax;
         // Configure may live in another part of the partial class: read it with that file's model.
-        var model = syntax is not null && syntax.SyntaxTree != context.SemanticModel.SyntaxTree
-            ? context.SemanticModel.Compilation.GetSemanticModel(syntax.SyntaxTree)
-            : context.SemanticModel;
+        var model = syntax is not null && syntax.SyntaxTree != semanticModel.SyntaxTree
+            ? semanticModel.Compilation.GetSemanticModel(syntax.SyntaxTree)
+            : semanticModel;
         var reader = new CSharpConfigReader(model, cancellationToken);
         try
         {
@@ -65,6 +64,10 @@ internal sealed class CSharpConfigReader
         }
         return reader._builder.Build(@namespace, type.Name, name, location, "config.cs");
     }
+
+    /// <summary>The class a declaration declares (for the analyzer's look for config.cs from unikernel.yaml).</summary>
+    public static INamedTypeSymbol? DeclaredSymbol(Compilation compilation, ClassDeclarationSyntax declaration, CancellationToken cancellationToken) =>
+        compilation.GetSemanticModel(declaration.SyntaxTree).GetDeclaredSymbol(declaration, cancellationToken);
 
     private void ReadBody(MethodDeclarationSyntax method)
     {
@@ -181,7 +184,7 @@ internal sealed class CSharpConfigReader
                     return ReadMatch(invocation, method, location);
             }
         }
-        if (Catalogue.FromMethod(method) is { } entry)
+        if (Catalogue.FromMethod(method, _builder.Known) is { } entry)
         {
             return ReadDevice(invocation, method, entry, location);
         }
@@ -358,6 +361,7 @@ internal sealed class CSharpConfigReader
             _builder.Report(Diagnostics.UnsupportedSyntax, LocationInfo.From(arguments[0]), "The condition must be 'key.Is(\"value\")' with a configure-time key such as c.Target");
             return -1;
         }
+        CheckKeyValue(key, value, condition.ArgumentList.Arguments[0]);
         var then = Evaluate(arguments[1].Expression, null);
         var otherwise = Evaluate(arguments[2].Expression, null);
         return _builder.AddChoice(method.TypeArguments[0], key, [new ChoiceCase(value, then)], otherwise, location);
@@ -386,9 +390,19 @@ internal sealed class CSharpConfigReader
                 _builder.Report(Diagnostics.UnsupportedSyntax, LocationInfo.From(argument), "Each case must be 'new Case<T>(\"value\", device)'");
                 continue;
             }
+            CheckKeyValue(key, value, pair[0]);
             cases.Add(new ChoiceCase(value, Evaluate(pair[1].Expression, null)));
         }
         return _builder.AddChoice(method.TypeArguments[0], key, cases, otherwise, location);
+    }
+
+    /// <summary>c.Target.Is("solaris") or new Case&lt;T&gt;("sockets", ...): a value the key never has (UK0019).</summary>
+    private void CheckKeyValue(string key, string value, ArgumentSyntax argument)
+    {
+        if (Resolver.ImpossibleKeyValue(key, value) is { } problem)
+        {
+            _builder.Report(Diagnostics.ImpossibleKeyValue, LocationInfo.From(argument), problem);
+        }
     }
 
     /// <summary>The name of a configure-time key expression (<c>c.Target</c>, <c>c.Key("net", ...)</c>, a local holding one).</summary>
@@ -418,8 +432,7 @@ internal sealed class CSharpConfigReader
     private IMethodSymbol? Method(InvocationExpressionSyntax invocation) =>
         _model.GetSymbolInfo(invocation, _cancellationToken).Symbol as IMethodSymbol;
 
-    private static bool IsConfiguration(ISymbol symbol) =>
-        symbol.ContainingType?.ToDisplayString() == ModelBuilder.ConfigurationTypeName;
+    private bool IsConfiguration(ISymbol symbol) => KnownSymbols.Is(symbol.ContainingType, _builder.Known.Configuration);
 
     private object? Constant(ExpressionSyntax expression)
     {

@@ -23,40 +23,39 @@ internal static class Catalogue
 {
     public const string DeviceAttribute = "Unikernel.Config.DeviceAttribute";
 
-    public static IReadOnlyList<CatalogueEntry> Read(INamedTypeSymbol configurationType) =>
-        configurationType.GetMembers().OfType<IMethodSymbol>().Select(FromMethod).Where(e => e is not null).Select(e => e!).ToList();
+    public static IReadOnlyList<CatalogueEntry> Read(INamedTypeSymbol configurationType, KnownSymbols known) =>
+        configurationType.GetMembers().OfType<IMethodSymbol>().Select(m => FromMethod(m, known)).Where(e => e is not null).Select(e => e!).ToList();
 
-    public static CatalogueEntry? FromMethod(IMethodSymbol method)
+    public static CatalogueEntry? FromMethod(IMethodSymbol method, KnownSymbols known)
     {
         var definition = method.ReducedFrom ?? method.OriginalDefinition;
         var attributes = definition.GetAttributes();
-        var device = attributes.FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == DeviceAttribute);
+        var device = attributes.FirstOrDefault(a => KnownSymbols.Is(a.AttributeClass, known.DeviceAttribute));
         if (device is null || device.ConstructorArguments.Length != 2 || device.ConstructorArguments[0].Value is not string kind || device.ConstructorArguments[1].Value is not ITypeSymbol @interface)
         {
             return null;
         }
         var isDefault = device.NamedArguments.Any(a => a.Key == "IsDefault" && a.Value.Value is true);
-        var isCrunch = attributes.Any(a => a.AttributeClass?.ToDisplayString() == "Unikernel.Config.CrunchAttribute");
+        var isCrunch = attributes.Any(a => KnownSymbols.Is(a.AttributeClass, known.CrunchAttribute));
         var implementations = new List<CatalogueImplementation>();
         var arguments = new List<CatalogueArgument>();
         foreach (var attribute in attributes)
         {
-            switch (attribute.AttributeClass?.ToDisplayString())
+            if (KnownSymbols.Is(attribute.AttributeClass, known.ImplementationAttribute) && attribute.ConstructorArguments.Length == 2)
             {
-                case "Unikernel.Config.ImplementationAttribute" when attribute.ConstructorArguments.Length == 2:
                     var targets = (attribute.ConstructorArguments[0].Value as string ?? "").Split([','], StringSplitOptions.RemoveEmptyEntries).Select(t => t.Trim()).ToArray();
                     var typeName = attribute.ConstructorArguments[1].Value as string ?? "";
                     var when = attribute.NamedArguments.FirstOrDefault(a => a.Key == "When").Value.Value as string ?? "";
                     var shared = attribute.NamedArguments.FirstOrDefault(a => a.Key == "SharedInstance").Value.Value as string ?? "";
                     implementations.Add(new CatalogueImplementation(targets, typeName, when, shared));
-                    break;
-                case "Unikernel.Config.RuntimeArgumentAttribute" when attribute.ConstructorArguments.Length == 4:
+            }
+            else if (KnownSymbols.Is(attribute.AttributeClass, known.RuntimeArgumentAttribute) && attribute.ConstructorArguments.Length == 4)
+            {
                     arguments.Add(new CatalogueArgument(
                         attribute.ConstructorArguments[0].Value as string ?? "",
                         attribute.ConstructorArguments[1].Value as string ?? "",
                         attribute.ConstructorArguments[2].Value as string ?? "",
                         attribute.ConstructorArguments[3].Value as string ?? ""));
-                    break;
             }
         }
         return new CatalogueEntry(definition, kind, @interface, isDefault, isCrunch, [.. implementations], arguments.ToEquatableArray());

@@ -8,7 +8,16 @@ namespace Unikernel.Generators;
 internal static class Diagnostics
 {
     private const string Category = "Unikernel";
-    private const string HelpBase = "docs/diagnostics.md#";
+
+    /// <summary>
+    /// The repository whose docs/ the help links open (the one place that names it: an editor needs an absolute URL).
+    /// </summary>
+    public const string RepositoryUrl = "https://github.com/unikernel-dotnet/unikernel";
+
+    /// <summary>Where the repository's docs/ folder is browsed (the main branch).</summary>
+    public const string DocsUrl = RepositoryUrl + "/blob/main/docs/";
+
+    private const string HelpBase = DocsUrl + "diagnostics.md#";
 
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpBase + id.ToLowerInvariant());
@@ -30,7 +39,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor TargetUnsupported = Error(
         "UK0004", "Device not available on the target",
-        "'{0}' ({1}) cannot be provided on target '{2}'; it is available on: {3}. Choose another device for this target with c.If(c.Target.Is(\"{2}\"), ...) or c.Match(c.Target, ...)");
+        "'{0}' ({1}) cannot be provided on target '{2}'; it is available on: {3}. {4}");
 
     public static readonly DiagnosticDescriptor DuplicateName = Error(
         "UK0005", "Two items with one name",
@@ -42,7 +51,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor NoJobs = Error(
         "UK0007", "No job registered",
-        "The unikernel '{0}' registers no job; add c.Register(c.Main<YourJob>(...)) to Configure");
+        "The unikernel '{0}' registers no job; {1}");
 
     public static readonly DiagnosticDescriptor UnsupportedSyntax = Error(
         "UK0008", "Configuration construct not understood",
@@ -88,6 +97,10 @@ internal static class Diagnostics
         "UK0018", "Unknown configure-time key",
         "UnikernelKeys sets '{0}', which the configuration does not declare; declared keys: {1}");
 
+    public static readonly DiagnosticDescriptor ImpossibleKeyValue = Error(
+        "UK0019", "Value no build can have",
+        "{0}; the condition can never hold");
+
     public static readonly DiagnosticDescriptor InternalError = Error(
         "UK0099", "Generator failure",
         "The Unikernel generator failed unexpectedly ({0}); please report this with your configuration");
@@ -96,8 +109,10 @@ internal static class Diagnostics
     {
         MissingDependency, TypeMismatch, Cycle, TargetUnsupported, DuplicateName, UnknownTarget, NoJobs, UnsupportedSyntax,
         MissingConfigure, NotPartial, UnsupportedArgumentType, AmbiguousDependency, WrongArity, ImplementationMissing,
-        NotConstant, EmptyCrunch, BothConfigurations, UnknownKey, InternalError,
+        NotConstant, EmptyCrunch, BothConfigurations, UnknownKey, ImpossibleKeyValue, InternalError,
     }.Concat(YamlDiagnostics.All).ToDictionary(d => d.Id);
+
+    public static IEnumerable<DiagnosticDescriptor> All => s_byId.Values;
 
     public static DiagnosticDescriptor ById(string id) => s_byId.TryGetValue(id, out var d) ? d : InternalError;
 

@@ -18,8 +18,12 @@ internal sealed record LocationInfo(string FilePath, TextSpan Span, LinePosition
 }
 
 /// <summary>A diagnostic to report: the descriptor's ID, where, and the message arguments.</summary>
-internal sealed record DiagnosticInfo(string Id, LocationInfo? Location, EquatableArray<string> Arguments)
+/// <param name="Fix">What a code fix needs (FixProperty): UK0001 the statement to add, UK0005 the new name, UK0012 the parameter and the candidates.</param>
+internal sealed record DiagnosticInfo(string Id, LocationInfo? Location, EquatableArray<string> Arguments, string Fix = "")
 {
+    /// <summary>The diagnostic property that carries <see cref="Fix"/> to the code fixes.</summary>
+    public const string FixProperty = "fix";
+
     public static DiagnosticInfo Create(DiagnosticDescriptor descriptor, LocationInfo? location, params string[] arguments) =>
         new(descriptor.Id, location, arguments.ToEquatableArray());
 
@@ -58,6 +62,9 @@ internal enum BindingKind
 
     /// <summary>A value parameter nobody gave (reported when the item is used).</summary>
     Missing,
+
+    /// <summary>The argument given for it was wrong and is reported already: nothing more to say.</summary>
+    Reported,
 }
 
 internal sealed record Binding(BindingKind Kind, int ItemId = -1, string Text = "", EquatableArray<int> Candidates = default, int DefaultItemId = -1);
@@ -82,9 +89,12 @@ internal sealed record CatalogueArgument(string Name, string Parameter, string D
 
 internal sealed record ChoiceCase(string Value, int ItemId);
 
-internal sealed record ItemInfo(
+/// <summary>An item of the configuration: what every kind has (its own record per kind below).</summary>
+internal abstract record ItemInfo(int Id, string Name, string Label, string ProvidedType, LocationInfo? Location);
+
+/// <summary>A catalogue device: implementations per target, its catalogue runtime arguments, a crunched directory.</summary>
+internal sealed record DeviceItem(
     int Id,
-    ItemKind Kind,
     string Name,
     string Label,
     string ProvidedType,
@@ -92,14 +102,27 @@ internal sealed record ItemInfo(
     bool IsImplicit,
     EquatableArray<ImplementationInfo> Implementations,
     EquatableArray<CatalogueArgument> CatalogueArguments,
-    string CrunchDirectory,
+    string CrunchDirectory) : ItemInfo(Id, Name, Label, ProvidedType, Location);
+
+/// <summary>A user type built over other items (c.New&lt;T&gt;, c.Main&lt;T&gt;): one implementation, the type itself.</summary>
+internal sealed record FunctorItem(int Id, string Name, string Label, string ProvidedType, LocationInfo? Location, ImplementationInfo Implementation)
+    : ItemInfo(Id, Name, Label, ProvidedType, Location);
+
+/// <summary>A typed runtime argument (--name).</summary>
+internal sealed record ArgumentItem(
+    int Id,
+    string Name,
+    string Label,
+    string ProvidedType,
+    LocationInfo? Location,
     string ArgumentType,
     string DefaultCode,
     string DefaultDisplay,
-    string Description,
-    string KeyName,
-    EquatableArray<ChoiceCase> Cases,
-    int OtherwiseId);
+    string Description) : ItemInfo(Id, Name, Label, ProvidedType, Location);
+
+/// <summary>A configure-time choice (c.If, c.Match): the key, its cases, and the item otherwise (-1: it was wrong, reported).</summary>
+internal sealed record ChoiceItem(int Id, string Name, string Label, string ProvidedType, LocationInfo? Location, string KeyName, EquatableArray<ChoiceCase> Cases, int OtherwiseId)
+    : ItemInfo(Id, Name, Label, ProvidedType, Location);
 
 internal sealed record KeyInfo(string Name, string DefaultValue, string Description);
 
@@ -116,7 +139,16 @@ internal sealed record ConfigModel(
     string SourceKind);
 
 /// <summary>Build settings the generator sees (MSBuild properties).</summary>
-internal sealed record BuildOptions(string Target, string Net, string Keys, string ProjectDirectory);
+internal sealed record BuildOptions(string Target, string Net, string Keys, string ProjectDirectory)
+{
+    /// <summary>From the build properties MSBuild passes (Unikernel.props makes them compiler-visible).</summary>
+    public static BuildOptions From(Microsoft.CodeAnalysis.Diagnostics.AnalyzerConfigOptions global)
+    {
+        string Get(string name) => global.TryGetValue("build_property." + name, out var value) ? value.Trim() : "";
+        var target = Get("UnikernelTarget");
+        return new BuildOptions(target.Length == 0 ? "unix" : target, Get("UnikernelNet"), Get("UnikernelKeys"), Get("MSBuildProjectDirectory"));
+    }
+}
 
 /// <summary>A crunched file: its text, or (<paramref name="Binary"/>) its bytes in base64.</summary>
 internal sealed record CrunchFile(string Directory, string Key, string Content, bool Binary = false);

@@ -25,11 +25,14 @@ internal sealed class ModelBuilder
     public ModelBuilder(Compilation compilation)
     {
         Compilation = compilation;
-        ConfigurationType = compilation.GetTypeByMetadataName(ConfigurationTypeName);
-        Catalogue = ConfigurationType is null ? [] : Generators.Catalogue.Read(ConfigurationType);
+        Known = KnownSymbols.For(compilation);
+        ConfigurationType = Known.Configuration;
+        Catalogue = Known.Catalogue;
     }
 
     public Compilation Compilation { get; }
+
+    public KnownSymbols Known { get; }
 
     public INamedTypeSymbol? ConfigurationType { get; }
 
@@ -154,7 +157,7 @@ internal sealed class ModelBuilder
         var implementations = new List<ImplementationInfo>();
         foreach (var implementation in entry.Implementations)
         {
-            var type = Compilation.GetTypeByMetadataName(implementation.TypeName);
+            var type = Known.Type(implementation.TypeName);
             var constructor = type is null ? null : PickConstructor(type, (parameter, index) =>
                 givenItems.ContainsKey(parameter.Name)
                 || entry.Arguments.Any(a => a.Parameter == parameter.Name)
@@ -212,12 +215,12 @@ internal sealed class ModelBuilder
                 else if (i < positional.Count)
                 {
                     // The argument itself was wrong and is reported already; keep the code compiling.
-                    binding = new Binding(BindingKind.Missing, Text: "reported");
+                    binding = new Binding(BindingKind.Reported);
                 }
                 else if (givenItems.TryGetValue(parameter.Name, out var item))
                 {
                     // A negative item is an argument that was wrong and is reported already.
-                    binding = item >= 0 ? new Binding(BindingKind.Item, item) : new Binding(BindingKind.Missing, Text: "reported");
+                    binding = item >= 0 ? new Binding(BindingKind.Item, item) : new Binding(BindingKind.Reported);
                 }
                 else if (runtimeArguments.FirstOrDefault(a => a.Parameter == parameter.Name) is { } argument)
                 {
@@ -239,16 +242,10 @@ internal sealed class ModelBuilder
                 parameters.Add(new ParameterInfo(parameter.Name, Display(parameter.Type), binding));
             }
         }
-        var implementsStartable = Implements(type, "Unikernel.Devices.IStartable");
-        var disposable = Implements(type, "System.IDisposable");
-        var asyncDisposable = Implements(type, "System.IAsyncDisposable");
+        var implementsStartable = KnownSymbols.Implements(type, Known.Startable);
+        var disposable = KnownSymbols.Implements(type, Known.Disposable);
+        var asyncDisposable = KnownSymbols.Implements(type, Known.AsyncDisposable);
         return new ImplementationInfo(targets.ToEquatableArray(), FullName(type), Display(type), whenKey, whenValue, shared, constructor is not null, implementsStartable, disposable, asyncDisposable, parameters.ToEquatableArray());
-    }
-
-    private bool Implements(INamedTypeSymbol type, string interfaceName)
-    {
-        var target = Compilation.GetTypeByMetadataName(interfaceName);
-        return target is not null && type.AllInterfaces.Any(i => SymbolEqualityComparer.Default.Equals(i, target));
     }
 
     /// <summary>
@@ -340,7 +337,11 @@ internal sealed class ModelBuilder
             var key = (draft.Kind == ItemKind.Argument ? "--" : "") + draft.Name;
             if (seen.ContainsKey(key))
             {
-                Report(Diagnostics.DuplicateName, draft.Location, draft.Kind == ItemKind.Argument ? "--" + draft.Name : draft.Name);
+                // The fix renames this one to the first free name2, name3, ...
+                var fresh = Enumerable.Range(2, 1000).Select(i => draft.Name + i.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                    .First(n => !_items.Any(o => o.Name == n));
+                _diagnostics.Add(DiagnosticInfo.Create(Diagnostics.DuplicateName, draft.Location, draft.Kind == ItemKind.Argument ? "--" + draft.Name : draft.Name)
+                    with { Fix = draft.Name + "|" + fresh });
             }
             else
             {
@@ -396,8 +397,12 @@ internal sealed class ModelBuilder
             }
         }
 
-        public ItemInfo ToInfo() => new(
-            Id, Kind, Name, Label, Display(Provided), Location, IsImplicit, Implementations.ToEquatableArray(), CatalogueArguments,
-            CrunchDirectory, ArgumentType, DefaultCode, DefaultDisplay, Description, KeyName, Cases.ToEquatableArray(), OtherwiseId);
+        public ItemInfo ToInfo() => Kind switch
+        {
+            ItemKind.Functor => new FunctorItem(Id, Name, Label, Display(Provided), Location, Implementations[0]),
+            ItemKind.Argument => new ArgumentItem(Id, Name, Label, Display(Provided), Location, ArgumentType, DefaultCode, DefaultDisplay, Description),
+            ItemKind.Choice => new ChoiceItem(Id, Name, Label, Display(Provided), Location, KeyName, Cases.ToEquatableArray(), OtherwiseId),
+            _ => new DeviceItem(Id, Name, Label, Display(Provided), Location, IsImplicit, Implementations.ToEquatableArray(), CatalogueArguments, CrunchDirectory),
+        };
     }
 }

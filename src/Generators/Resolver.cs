@@ -13,6 +13,21 @@ internal sealed class Resolver
 {
     public static readonly string[] KnownTargets = ["unix", "test", "microvm", "xen"];
 
+    public static readonly string[] KnownNets = ["socket", "direct"];
+
+    /// <summary>
+    /// Why <paramref name="key"/> can never be <paramref name="value"/> (the built-in keys take only the values the build
+    /// knows), or null; both front ends report it (config.cs UK0019, unikernel.yaml UK1011).
+    /// </summary>
+    public static string? ImpossibleKeyValue(string key, string value) => key switch
+    {
+        "target" when !KnownTargets.Contains(value) =>
+            $"'{value}' is not a target{Suggestions.DidYouMean(value, KnownTargets)}; targets: {string.Join(", ", KnownTargets)}",
+        "net" when !KnownNets.Contains(value) =>
+            $"'{value}' is not a network stack choice{Suggestions.DidYouMean(value, KnownNets)}; net is socket or direct",
+        _ => null,
+    };
+
     // Suggestions for UK0001: which catalogue call provides a device interface.
     private static readonly Dictionary<string, string> s_providers = new(StringComparer.Ordinal)
     {
@@ -24,6 +39,19 @@ internal sealed class Resolver
         ["IKeyValueStore"] = "var data = c.Crunch(\"data\");",
         ["INetworkInterface"] = "var net = c.Network();",
         ["INetworkStack"] = "var stack = c.Stack();",
+    };
+
+    // The same suggestions in unikernel.yaml's terms.
+    private static readonly Dictionary<string, string> s_yamlProviders = new(StringComparer.Ordinal)
+    {
+        ["IConsole"] = "console: { kind: console }",
+        ["IMonotonicClock"] = "clock: { kind: monotonic-clock }",
+        ["IWallClock"] = "clock: { kind: wall-clock }",
+        ["ITime"] = "time: { kind: time }",
+        ["IRandom"] = "random: { kind: random }",
+        ["IKeyValueStore"] = "data: { kind: crunch, directory: data }",
+        ["INetworkInterface"] = "net: { kind: network }",
+        ["INetworkStack"] = "stack: { kind: stack }",
     };
 
     private readonly ConfigModel _config;
@@ -73,7 +101,9 @@ internal sealed class Resolver
             SetKeys();
             if (_config.Jobs.Length == 0 && !_config.Diagnostics.Any(d => Diagnostics.IsError(d.Id)))
             {
-                Report(Diagnostics.NoJobs, _config.Location, _config.Name);
+                Report(Diagnostics.NoJobs, _config.Location, _config.Name, _config.SourceKind == "config.cs"
+                    ? "add c.Register(c.Main<YourJob>(...)) to Configure"
+                    : "add one under jobs: (e.g. hello: { type: MyAppliance.Hello, args: [console] })");
             }
             foreach (var job in _config.Jobs)
             {
@@ -84,7 +114,7 @@ internal sealed class Resolver
         var usedCrunch = _nodes.Where(n => n.CrunchDirectory.Length > 0).Select(n => n.CrunchDirectory).Distinct().ToList();
         foreach (var directory in usedCrunch.Where(d => !crunch.Any(f => f.Directory == d)))
         {
-            var item = _config.Items.First(i => i.CrunchDirectory == directory);
+            var item = _config.Items.OfType<DeviceItem>().First(i => i.CrunchDirectory == directory);
             Report(Diagnostics.EmptyCrunch, item.Location, directory);
         }
 
@@ -153,13 +183,13 @@ internal sealed class Resolver
 
     private string? Build(ItemInfo item)
     {
-        switch (item.Kind)
+        switch (item)
         {
-            case ItemKind.Argument:
-                return AddArgument(item.Name, item.ArgumentType, item.DefaultCode, item.DefaultDisplay, item.Description, item.Location);
-            case ItemKind.Choice:
-                var value = KeyValue(item.KeyName);
-                var chosen = item.Cases.FirstOrDefault(c => c.Value == value)?.ItemId ?? item.OtherwiseId;
+            case ArgumentItem argument:
+                return AddArgument(argument.Name, argument.ArgumentType, argument.DefaultCode, argument.DefaultDisplay, argument.Description, argument.Location);
+            case ChoiceItem choice:
+                var value = KeyValue(choice.KeyName);
+                var chosen = choice.Cases.FirstOrDefault(c => c.Value == value)?.ItemId ?? choice.OtherwiseId;
                 return Visit(chosen);
         }
 
@@ -194,7 +224,7 @@ internal sealed class Resolver
         }
 
         var variable = NewVariable(item.Name);
-        _nodes.Add(new NodeInfo(variable, item.Name, implementation.TypeName, arguments.ToEquatableArray(), implementation.IsStartable, implementation.IsDisposable, implementation.IsAsyncDisposable, _jobs.Contains(item.Id), item.CrunchDirectory));
+        _nodes.Add(new NodeInfo(variable, item.Name, implementation.TypeName, arguments.ToEquatableArray(), implementation.IsStartable, implementation.IsDisposable, implementation.IsAsyncDisposable, _jobs.Contains(item.Id), (item as DeviceItem)?.CrunchDirectory ?? ""));
         foreach (var (dependency, parameter) in dependencies)
         {
             _edges.Add((variable, dependency, parameter));
@@ -206,20 +236,29 @@ internal sealed class Resolver
         return variable;
     }
 
+    /// <summary>The implementation chosen for <paramref name="item"/> on this target (functors have one).</summary>
+    private static ImplementationInfo? Implementation(ItemInfo item) => (item as FunctorItem)?.Implementation;
+
     private ImplementationInfo? ChooseImplementation(ItemInfo item)
     {
-        if (item.Kind == ItemKind.Functor)
+        if (item is FunctorItem functor)
         {
-            var functor = item.Implementations.FirstOrDefault();
-            return functor is { Found: true } ? functor : null;
+            return functor.Implementation.Found ? functor.Implementation : null;
+        }
+        if (item is not DeviceItem device)
+        {
+            return null;
         }
         var target = _options.Target;
-        var candidates = item.Implementations.Where(i => i.WhenKey.Length == 0 || KeyValue(i.WhenKey) == i.WhenValue).ToList();
+        var candidates = device.Implementations.Where(i => i.WhenKey.Length == 0 || KeyValue(i.WhenKey) == i.WhenValue).ToList();
         var implementation = candidates.FirstOrDefault(i => i.Targets.Contains(target));
         if (implementation is null)
         {
             var available = candidates.SelectMany(i => i.Targets).Distinct().ToList();
-            Report(Diagnostics.TargetUnsupported, item.Location, item.Name, item.Label, target, available.Count == 0 ? "no target" : string.Join(", ", available));
+            var advice = _config.SourceKind == "config.cs"
+                ? $"Choose another device for this target with c.If(c.Target.Is(\"{target}\"), ...) or c.Match(c.Target, ...)"
+                : $"Choose another device for this target with if: {{ key: target, is: {target} }} (then:, else:) or match: target";
+            Report(Diagnostics.TargetUnsupported, item.Location, item.Name, item.Label, target, available.Count == 0 ? "no target" : string.Join(", ", available), advice);
             return null;
         }
         if (!implementation.Found)
@@ -238,27 +277,42 @@ internal sealed class Resolver
             case BindingKind.Item:
                 return Visit(binding.ItemId);
             case BindingKind.RuntimeArgument:
-                var argument = owner.CatalogueArguments.First(a => a.Name == binding.Text);
+                var argument = ((DeviceItem)owner).CatalogueArguments.First(a => a.Name == binding.Text);
                 return AddArgument(argument.Name, "string", CSharpConfigReader.Literal(argument.DefaultValue), argument.DefaultValue, argument.Description, owner.Location);
             case BindingKind.CrunchTable:
-                return CrunchMethod(owner.CrunchDirectory) + "()";
+                return CrunchMethod(((DeviceItem)owner).CrunchDirectory) + "()";
             case BindingKind.ByType when binding.Candidates.Length == 1:
                 return Visit(binding.Candidates[0]);
             case BindingKind.ByType when binding.Candidates.Length > 1:
-                Report(Diagnostics.AmbiguousDependency, owner.Location, owner.Name, parameter.TypeDisplay, parameter.Name,
-                    string.Join(", ", binding.Candidates.Select(c => _config.Items[c].Name)));
+                var names = binding.Candidates.Select(c => _config.Items[c].Name).ToList();
+                Report(Diagnostics.AmbiguousDependency, owner.Location, owner.Name, parameter.TypeDisplay, parameter.Name, string.Join(", ", names));
+                // The fix passes one candidate: positionally to a class (c.Main/c.New), by parameter name to a device.
+                var position = Implementation(owner)?.Parameters.Items.IndexOf(parameter) ?? -1;
+                _diagnostics[_diagnostics.Count - 1] = _diagnostics[_diagnostics.Count - 1] with
+                {
+                    Fix = (owner is FunctorItem ? position.ToString(System.Globalization.CultureInfo.InvariantCulture) : "@" + parameter.Name) + "|" + string.Join(",", names),
+                };
                 return null;
             case BindingKind.ByType when binding.DefaultItemId >= 0:
                 return Visit(binding.DefaultItemId);
-            case BindingKind.Missing when binding.Text == "reported":
+            case BindingKind.Reported:
                 return null;
             default:
-                var hint = s_providers.TryGetValue(parameter.TypeDisplay, out var provider)
-                    ? $"add '{provider}' to Configure or pass one explicitly"
+                var yaml = _config.SourceKind != "config.cs";
+                var hint = (yaml ? s_yamlProviders : s_providers).TryGetValue(parameter.TypeDisplay, out var provider)
+                    ? yaml ? $"add '{provider}' under devices: or pass one in args:" : $"add '{provider}' to Configure or pass one explicitly"
                     : binding.Kind == BindingKind.Missing
-                        ? $"pass a value, e.g. c.Argument<{parameter.TypeDisplay}>(\"{parameter.Name}\", ...)"
-                        : $"add a device or job that provides {parameter.TypeDisplay} to Configure, or pass one explicitly";
+                        ? yaml
+                            ? $"declare it under arguments: (e.g. {parameter.Name}: {{ type: {YamlType(parameter.TypeDisplay)} }}) and pass it in args:"
+                            : $"pass a value, e.g. c.Argument<{parameter.TypeDisplay}>(\"{parameter.Name}\", ...)"
+                        : yaml
+                            ? $"add a device or job that provides {parameter.TypeDisplay} under devices:, or pass one in args:"
+                            : $"add a device or job that provides {parameter.TypeDisplay} to Configure, or pass one explicitly";
                 Report(Diagnostics.MissingDependency, owner.Location, owner.Name, parameter.TypeDisplay, parameter.Name, hint);
+                if (provider is not null && !yaml)
+                {
+                    _diagnostics[_diagnostics.Count - 1] = _diagnostics[_diagnostics.Count - 1] with { Fix = provider };
+                }
                 return null;
         }
     }
@@ -281,6 +335,13 @@ internal sealed class Resolver
         }
         return spec.Variable;
     }
+
+    /// <summary>An argument type as unikernel.yaml writes it (int, string[], ...).</summary>
+    private static string YamlType(string display) => display switch
+    {
+        "int" or "long" or "bool" or "double" or "string" or "string[]" => display,
+        _ => "string",
+    };
 
     public static string CrunchMethod(string directory) => "__Crunch_" + Identifier(directory);
 

@@ -24,23 +24,19 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
                 AttributeName,
                 // A class still being typed ('partial class' without a name) gets nothing until it has one.
                 static (node, _) => node is ClassDeclarationSyntax { Identifier.IsMissing: false },
-                static (syntaxContext, cancellationToken) => CSharpConfigReader.Read(syntaxContext, cancellationToken))
+                static (syntaxContext, cancellationToken) => CSharpConfigReader.Read(
+                    (INamedTypeSymbol)syntaxContext.TargetSymbol, (TypeDeclarationSyntax)syntaxContext.TargetNode, syntaxContext.Attributes.FirstOrDefault(), syntaxContext.SemanticModel, cancellationToken))
             .WithTrackingName(TrackingNames.ConfigModel);
 
         // unikernel.yaml builds the same model (Yaml/YamlPipeline.cs).
         var allConfigs = YamlPipeline.AddYaml(context, configs);
 
         var options = context.AnalyzerConfigOptionsProvider
-            .Select(static (provider, _) =>
-            {
-                string Get(string name) => provider.GlobalOptions.TryGetValue("build_property." + name, out var value) ? value.Trim() : "";
-                var target = Get("UnikernelTarget");
-                return new BuildOptions(target.Length == 0 ? "unix" : target, Get("UnikernelNet"), Get("UnikernelKeys"), Get("MSBuildProjectDirectory"));
-            })
+            .Select(static (provider, _) => BuildOptions.From(provider.GlobalOptions))
             .WithTrackingName(TrackingNames.BuildOptions);
 
         var crunchDirectories = allConfigs
-            .Select(static (config, _) => config.Items.Where(i => i.CrunchDirectory.Length > 0).Select(i => i.CrunchDirectory).ToEquatableArray())
+            .Select(static (config, _) => config.Items.OfType<DeviceItem>().Where(i => i.CrunchDirectory.Length > 0).Select(i => i.CrunchDirectory).ToEquatableArray())
             .Collect()
             .Select(static (all, _) => all.SelectMany(d => d).Distinct().OrderBy(d => d, StringComparer.Ordinal).ToEquatableArray());
 
@@ -59,14 +55,8 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
             .Select(static (pair, _) => Resolver.Resolve(pair.Left.Left, pair.Left.Right, pair.Right))
             .WithTrackingName(TrackingNames.ResolvedModel);
 
-        // Diagnostics are their own output, so a change in them never forces the code to be written again.
-        context.RegisterSourceOutput(resolved.Select(static (model, _) => model.Diagnostics), static (spc, diagnostics) =>
-        {
-            foreach (var diagnostic in diagnostics)
-            {
-                spc.ReportDiagnostic(diagnostic.ToDiagnostic());
-            }
-        });
+        // Diagnostics are reported by UnikernelAnalyzer (the same reader and resolver), so that every editor shows them
+        // live: language servers run analyzers, not a generator's own diagnostics. The generator only emits code.
 
         // A class that is not partial gets no generated part (it would only add CS0260 to UK0010).
         var emittable = resolved
@@ -94,52 +84,8 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
         });
     }
 
-    private const string CrunchTwinSuffix = ".ukcrunch";
-    private const string CrunchTwinHeader = "unikernel-crunch ";
-
     private static CrunchFile? ReadCrunchFile(AdditionalText text, EquatableArray<string> directories, BuildOptions options, System.Threading.CancellationToken cancellationToken)
-    {
-        if (directories.Length == 0 || options.ProjectDirectory.Length == 0)
-        {
-            return null;
-        }
-        var path = text.Path.Replace('\\', '/');
-        var root = options.ProjectDirectory.Replace('\\', '/').TrimEnd('/') + "/";
-        string relative;
-        string? content = null;
-        var binary = false;
-        if (path.EndsWith(CrunchTwinSuffix, StringComparison.Ordinal))
-        {
-            // A binary file's text twin from Unikernel.targets: "unikernel-crunch RELATIVE-PATH\n" + base64 bytes.
-            content = text.GetText(cancellationToken)?.ToString();
-            var newline = content?.IndexOf('\n') ?? -1;
-            if (content is null || newline < 0 || !content.StartsWith(CrunchTwinHeader, StringComparison.Ordinal))
-            {
-                return null;
-            }
-            relative = content.Substring(CrunchTwinHeader.Length, newline - CrunchTwinHeader.Length);
-            content = content.Substring(newline + 1);
-            binary = true;
-        }
-        else if (path.StartsWith(root, StringComparison.Ordinal))
-        {
-            relative = path.Substring(root.Length);
-        }
-        else
-        {
-            return null;
-        }
-        foreach (var directory in directories)
-        {
-            var prefix = directory.Replace('\\', '/').Trim('/') + "/";
-            if (relative.StartsWith(prefix, StringComparison.Ordinal))
-            {
-                content ??= text.GetText(cancellationToken)?.ToString();
-                return content is null ? null : new CrunchFile(directory, relative.Substring(prefix.Length), content, binary);
-            }
-        }
-        return null;
-    }
+        => CrunchFiles.Read(text, directories, options, withContent: true, cancellationToken);
 }
 
 /// <summary>Names of pipeline steps, for incremental-caching tests.</summary>

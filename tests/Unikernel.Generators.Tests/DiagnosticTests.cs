@@ -3,9 +3,44 @@ using static Unikernel.Generators.Tests.DiagnosticVerifier;
 
 namespace Unikernel.Generators.Tests;
 
-/// <summary>Every diagnostic of the catalogue (docs/diagnostics.md): exact ID, location and a message that says what to do.</summary>
+/// <summary>
+/// Every diagnostic of the catalogue (docs/diagnostics.md), as UnikernelAnalyzer reports it on the compilation with the
+/// generated code: exact ID, location and a message that says what to do.
+/// </summary>
 public class DiagnosticTests
 {
+    [Fact]
+    public void The_generator_reports_nothing_itself_the_analyzer_reports_each_diagnostic_once()
+    {
+        var compilation = GeneratorHarness.CreateCompilation(
+            (GeneratorHarness.ConfigPath, InConfigure("""
+                var console = c.Console();
+                c.Register(c.Main<Ticker>(console));
+                if (console is null) { }
+                """)),
+            (TypesPath, Types));
+        var driver = GeneratorHarness.CreateDriver(BuildProperties.Unix).RunGeneratorsAndUpdateCompilation(compilation, out var output, out var generatorDiagnostics);
+        Assert.Empty(generatorDiagnostics);
+        Assert.Empty(driver.GetRunResult().Diagnostics);
+        // The code is still emitted (an entry point that reports the errors), so no CS5001 joins the UK errors.
+        Assert.Contains("return 70;", driver.GetRunResult().GeneratedTrees.Single(t => t.FilePath.EndsWith(".Unikernel.g.cs", StringComparison.Ordinal)).ToString(), StringComparison.Ordinal);
+
+        var diagnostics = GeneratorHarness.Analyze(output, BuildProperties.Unix, []);
+        Assert.Equal(["UK0001", "UK0001", "UK0008"], diagnostics.Select(d => d.Id).Order(StringComparer.Ordinal));
+        Assert.Equal(diagnostics.Length, diagnostics.Select(d => d.ToString()).Distinct().Count());
+        Assert.All(diagnostics, d => Assert.Same(output.SyntaxTrees.Single(t => t.FilePath == GeneratorHarness.ConfigPath), d.Location.SourceTree));
+    }
+
+    [Fact]
+    public void The_analyzer_supports_every_catalogue_id()
+    {
+        var supported = new UnikernelAnalyzer().SupportedDiagnostics.Select(d => d.Id).ToHashSet();
+        foreach (var id in Enumerable.Range(1, 19).Select(i => $"UK{i:0000}").Concat(Enumerable.Range(1, 13).Select(i => $"UK{1000 + i}")).Append("UK0099"))
+        {
+            Assert.Contains(id, supported);
+        }
+    }
+
     [Fact]
     public void Valid_configuration_has_no_diagnostics()
     {
@@ -372,7 +407,7 @@ public class DiagnosticTests
             var greeter = c.New<Flexible>();
             c.Register(c.Main<Greets>(greeter));
             """)), (TypesPath, Types)));
-        Assert.Empty(result.GeneratorDiagnostics);
+        Assert.Empty(result.Diagnostics);
         Assert.Contains("new global::App.Flexible()", result.Source(".Unikernel.g.cs"), StringComparison.Ordinal);
     }
 
@@ -462,6 +497,40 @@ public class DiagnosticTests
             var console = c.If(mode.Is("loud"), c.Console("loud"), c.Console("quiet"));
             c.Register(c.Main<Hello>(console));
             """), new BuildProperties(Keys: "mode=loud"));
+        Assert.Empty(diagnostics);
+    }
+
+    [Fact]
+    public void UK0019_target_is_a_value_no_target_has()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var console = c.If(c.Target.Is({|UK0019:"solaris"|}), c.Console(), c.Console());
+            c.Register(c.Main<Hello>(console));
+            """));
+        Assert.Equal("'solaris' is not a target; targets: unix, test, microvm, xen; the condition can never hold", diagnostics.Message("UK0019"));
+    }
+
+    [Fact]
+    public void UK0019_match_case_and_key_is_with_a_value_no_build_has()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var net = c.Key("net", "socket", "stack");
+            var console = c.Match(c.Target, c.Console(), new Case<Unikernel.Devices.IConsole>({|UK0019:"tset"|}, c.Console()));
+            var time = c.If(net.Is({|UK0019:"sockets"|}), c.Time(), c.Time());
+            c.Register(c.Main<Ticker>(console, time, c.Argument("ticks", 1, "")));
+            """));
+        Assert.Contains("'tset' is not a target (did you mean 'test'?)", diagnostics[0].GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+        Assert.Contains("'sockets' is not a network stack choice (did you mean 'socket'?)", diagnostics[1].GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void UK0019_not_for_a_user_key_or_a_real_target()
+    {
+        var diagnostics = Verify(InConfigure("""
+            var mode = c.Key("mode", "a", "");
+            var console = c.If(mode.Is("anything"), c.Console(), c.If(c.Target.Is("xen"), c.Console(), c.Console()));
+            c.Register(c.Main<Hello>(console));
+            """));
         Assert.Empty(diagnostics);
     }
 }

@@ -148,26 +148,26 @@ public static class DiagnosticVerifier
 
         var text = SourceText.From(source);
         var expected = spans.Select(s => Describe(s.Id ?? defaultId ?? throw new ArgumentException("[|...|] needs a default ID"), GeneratorHarness.ConfigPath, text.Lines.GetLinePositionSpan(s.Span))).ToList();
-        var actual = result.GeneratorDiagnostics
+        var actual = result.Diagnostics
             .Where(d => d.Location.Kind != LocationKind.None)
             .OrderBy(d => d.Location.SourceSpan.Start).ThenBy(d => d.Location.SourceSpan.End)
             .Select(d => Describe(d.Id, d.Location.GetLineSpan().Path, d.Location.GetLineSpan().Span))
             .ToList();
         Assert.True(expected.SequenceEqual(actual),
-            "Expected diagnostics:\n  " + string.Join("\n  ", expected) + "\nActual:\n  " + string.Join("\n  ", actual) + "\n\n" + string.Join("\n", result.GeneratorDiagnostics));
-        Assert.DoesNotContain(result.GeneratorDiagnostics, d => d.Location.Kind == LocationKind.None);
+            "Expected diagnostics:\n  " + string.Join("\n  ", expected) + "\nActual:\n  " + string.Join("\n  ", actual) + "\n\n" + string.Join("\n", result.Diagnostics));
+        Assert.DoesNotContain(result.Diagnostics, d => d.Location.Kind == LocationKind.None);
 
-        foreach (var diagnostic in result.GeneratorDiagnostics)
+        foreach (var diagnostic in result.Diagnostics)
         {
             Assert.Equal("Unikernel", diagnostic.Descriptor.Category);
-            Assert.Equal("docs/diagnostics.md#" + diagnostic.Id.ToLowerInvariant(), diagnostic.Descriptor.HelpLinkUri);
+            Assert.Equal(Diagnostics.DocsUrl + "diagnostics.md#" + diagnostic.Id.ToLowerInvariant(), diagnostic.Descriptor.HelpLinkUri);
             Assert.DoesNotContain("{", diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
         }
 
         // The generated code compiles whatever the errors: the build shows the UK diagnostics, not CS errors in generated files.
         var errors = result.CompilerErrors.Where(d => !allowedCompilerErrors.Contains(d.Id)).ToList();
         Assert.True(errors.Count == 0, "Compiler errors after generation:\n" + string.Join("\n", errors));
-        return result.GeneratorDiagnostics;
+        return result.Diagnostics;
     }
 
     private static string Describe(string id, string path, LinePositionSpan span) =>

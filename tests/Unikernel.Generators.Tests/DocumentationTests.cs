@@ -29,7 +29,9 @@ public class DocumentationTests
     public void Every_diagnostic_has_a_section(string id)
     {
         var descriptor = AllDescriptors().Single(d => d.Id == id);
-        Assert.Equal("docs/diagnostics.md#" + id.ToLowerInvariant(), descriptor.HelpLinkUri);
+        // Absolute, so an editor can open it: the repository's docs page and the section's anchor.
+        Assert.Equal(Diagnostics.RepositoryUrl + "/blob/main/docs/diagnostics.md#" + id.ToLowerInvariant(), descriptor.HelpLinkUri);
+        Assert.True(Uri.TryCreate(descriptor.HelpLinkUri, UriKind.Absolute, out var uri) && uri.Scheme == "https", descriptor.HelpLinkUri);
         var section = Regex.Match(s_page, $@"^## {id}\n\n\*\*(?<title>[^*]+)\*\* · (?<severity>\w+)\n", RegexOptions.Multiline);
         Assert.True(section.Success, $"docs/diagnostics.md has no '## {id}' section with '**title** · severity'");
         Assert.Equal(descriptor.Title.ToString(System.Globalization.CultureInfo.InvariantCulture), section.Groups["title"].Value);

@@ -101,14 +101,20 @@ public class RobustnessTests
     }
 
     [Theory]
-    [InlineData("namespace A.B { [Unikernel(\"x\")] partial class C_D { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } }\nnamespace A { [Unikernel(\"y\")] partial class B_C_D { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } }")]
-    [InlineData("namespace A { [Unikernel(\"x\")] partial class X { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } [Unikernel(\"y\")] partial class X<T> { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } }")]
-    [InlineData("namespace A { [Unikernel(\"x\")] partial class X { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } [Unikernel(\"x\")] partial class X { } }")]
-    public void Two_unikernels_whose_names_look_alike(string file)
+    [InlineData("namespace A.B { [Unikernel(\"x\")] partial class C_D { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } }\nnamespace A { [Unikernel(\"y\")] partial class B_C_D { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } }", "CS0017")]
+    // X<T>'s Main is no entry point candidate (generic): one Main, no error.
+    [InlineData("namespace A { [Unikernel(\"x\")] partial class X { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } [Unikernel(\"y\")] partial class X<T> { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } }", "")]
+    [InlineData("namespace A { [Unikernel(\"x\")] partial class X { static void Configure(Configuration c) { c.Register(c.Main<App.Hello>(c.Console())); } } [Unikernel(\"x\")] partial class X { } }", "CS0579")]
+    public void Two_unikernels_whose_names_look_alike(string file, string compilerError)
     {
         var source = "using Unikernel.Config;\n" + file;
         var compilation = GeneratorHarness.CreateCompilation((GeneratorHarness.ConfigPath, source), (DiagnosticVerifier.TypesPath, DiagnosticVerifier.Types));
-        GeneratorHarness.Run(compilation).AssertNoGeneratorException();
+        var result = GeneratorHarness.Run(compilation);
+        result.AssertNoGeneratorException();
+        // Each configuration is right on its own: no UK diagnostic; the clash is the compiler's one error, in the user's file.
+        Assert.Empty(result.Diagnostics);
+        Assert.All(result.CompilerErrors, d => Assert.Equal(compilerError, d.Id));
+        Assert.Equal(compilerError.Length > 0, !result.CompilerErrors.IsEmpty);
     }
 
     [Fact]

@@ -22,7 +22,7 @@ public class RunTests
     {
         var result = GeneratorHarness.Run(compilation, properties, additionalTexts);
         result.AssertNoGeneratorException();
-        Assert.Empty(result.GeneratorDiagnostics);
+        Assert.Empty(result.Diagnostics);
         using var image = new MemoryStream();
         var emit = result.Output.Emit(image);
         Assert.True(emit.Success, string.Join("\n", emit.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error)));

@@ -123,8 +123,16 @@ public sealed class DiagnosticTests
         Assert.Equal(Harness.YamlPath, span.Path);
         Assert.True((line, column) == (span.StartLinePosition.Line + 1, span.StartLinePosition.Character + 1), $"{what}: expected {id} at ({line},{column}), got {diagnostic}");
         Assert.Equal(index, diagnostic.Location.SourceSpan.Start);
+        // A range an editor can underline: never zero-width (an empty file has nothing to underline).
+        Assert.True(yaml.Length == 0 || !diagnostic.Location.SourceSpan.IsEmpty, $"{what}: zero-width range {diagnostic.Location}");
+        // YAML advice: nothing of config.cs's DSL in a message about unikernel.yaml.
+        Assert.DoesNotContain("c.", diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture).Replace("e.g.", "", StringComparison.Ordinal), StringComparison.Ordinal);
         Assert.Contains(message, diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
         Assert.Equal(DiagnosticSeverity.Error, diagnostic.Severity);
+        // An absolute help link into the repository's docs (UK1xxx: the YAML page; shared UK0xxx: config.cs's page).
+        Assert.Equal(
+            "https://github.com/unikernel-dotnet/unikernel/blob/main/docs/" + (id.StartsWith("UK1", StringComparison.Ordinal) ? "diagnostics-yaml.md#" : "diagnostics.md#") + id.ToLowerInvariant(),
+            diagnostic.Descriptor.HelpLinkUri);
         // Errors stop the wiring: the entry point only reports them.
         Assert.Contains("return 70;", result.Source(".Unikernel.g.cs"), StringComparison.Ordinal);
     }
@@ -134,7 +142,7 @@ public sealed class DiagnosticTests
     {
         var result = Harness.Run(Good, [("/project/Types.cs", Types)]);
         Assert.Empty(result.Diagnostics);
-        Assert.Empty(result.CompileErrors);
+        Assert.Empty(result.CompilerErrors);
     }
 
     public static TheoryData<string, string, string> Hostile => new()
@@ -212,6 +220,34 @@ public sealed class DiagnosticTests
         Assert.Contains("T.HelloConfig", both.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
         // The YAML is not read further: its own mistakes are not reported on top.
         Assert.DoesNotContain(result.Diagnostics, d => d.Id.StartsWith("UK1", StringComparison.Ordinal));
-        Assert.Single(result.Run.Results.Single().GeneratedSources, s => s.HintName.EndsWith(".Unikernel.g.cs", StringComparison.Ordinal));
+        Assert.Single(result.RunResult.Results.Single().GeneratedSources, s => s.HintName.EndsWith(".Unikernel.g.cs", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_misspelled_section_is_one_diagnostic_not_a_cascade()
+    {
+        var result = Harness.Run(Good.Replace("devices:", "devcies:", StringComparison.Ordinal), [("/project/Types.cs", Types)]);
+        var diagnostic = Assert.Single(result.Diagnostics);
+        Assert.Equal("UK1002", diagnostic.Id);
+        Assert.Contains("did you mean 'devices'?", diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void One_item_with_several_mistakes_reports_the_first()
+    {
+        var result = Harness.Run(Good.Replace("args: [console, time, ticks]", "args: [consol, tme, ticks]", StringComparison.Ordinal), [("/project/Types.cs", Types)]);
+        var diagnostic = Assert.Single(result.Diagnostics);
+        Assert.Equal("UK1007", diagnostic.Id);
+        Assert.Contains("'consol'", diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Wiring_advice_is_in_yaml_terms()
+    {
+        var result = Harness.Run(Good.Replace("  time: { kind: time }\n", "", StringComparison.Ordinal).Replace("[console, time, ticks]", "[console]", StringComparison.Ordinal), [("/project/Types.cs", Types)]);
+        var messages = result.Diagnostics.Where(d => d.Id == "UK0001").Select(d => d.GetMessage(System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Contains(messages, m => m.Contains("add 'time: { kind: time }' under devices: or pass one in args:", StringComparison.Ordinal));
+        Assert.Contains(messages, m => m.Contains("declare it under arguments: (e.g. ticks: { type: int }) and pass it in args:", StringComparison.Ordinal));
+        Assert.DoesNotContain(messages, m => m.Contains("c.", StringComparison.Ordinal));
     }
 }

@@ -16,13 +16,7 @@ public sealed class EquivalenceTests
         var yaml = Harness.Run(Harness.Example("hello-yaml/unikernel.yaml"), [hello], target);
 
         AssertSameOutput(csharp, yaml);
-        if (target == "unix")
-        {
-            // (Other targets depend on devices and generator fixes of other branches; equality above holds on all.)
-            Assert.DoesNotContain(yaml.Diagnostics, d => d.Severity == DiagnosticSeverity.Error);
-            Assert.Contains("new global::HelloAppliance.Hello(", yaml.Source(".Unikernel.g.cs"), StringComparison.Ordinal);
-            Assert.Empty(yaml.CompileErrors);
-        }
+        Assert.Contains("new global::HelloAppliance.Hello(", yaml.Source(".Unikernel.g.cs"), StringComparison.Ordinal);
     }
 
     /// <summary>Every examples/NAME-yaml twin of an examples/NAME with a config.cs (found on disk, so new twins are covered).</summary>
@@ -53,8 +47,12 @@ public sealed class EquivalenceTests
         (string, string) Source(string file) => ("/project/" + Path.GetFileName(file), File.ReadAllText(file));
         var shared = Directory.GetFiles(Path.Combine(root, example), "*.cs").Where(f => Path.GetFileName(f) != "config.cs").Order(StringComparer.Ordinal).Select(Source).ToArray();
         var own = Directory.GetFiles(Path.Combine(root, example + "-yaml"), "*.cs").Order(StringComparer.Ordinal).Select(Source).ToArray();
-        var csharp = Harness.Run(null, [.. shared, Source(Path.Combine(root, example, "config.cs"))], target);
-        var yaml = Harness.Run(File.ReadAllText(Path.Combine(root, example + "-yaml", "unikernel.yaml")), [.. shared, .. own], target);
+        // The files a project passes as AdditionalFiles (crunched zones, pages), at their paths under /project.
+        (string, string)[] Files(string directory) => [.. Directory.GetFiles(Path.Combine(root, directory), "*", SearchOption.AllDirectories)
+            .Where(f => Path.GetExtension(f) is not ".cs" and not ".yaml").Order(StringComparer.Ordinal)
+            .Select(f => ("/project/" + Path.GetRelativePath(Path.Combine(root, directory), f).Replace('\\', '/'), File.ReadAllText(f)))];
+        var csharp = Harness.Run(null, [.. shared, Source(Path.Combine(root, example, "config.cs"))], target, files: Files(example));
+        var yaml = Harness.Run(File.ReadAllText(Path.Combine(root, example + "-yaml", "unikernel.yaml")), [.. shared, .. own], target, files: Files(example + "-yaml"));
         AssertSameOutput(csharp, yaml);
     }
 
@@ -146,7 +144,7 @@ public sealed class EquivalenceTests
     {
         { "unix", "socket", "" },
         { "unix", "socket", "mode=crunch" },
-        { "test", "socket", "" },
+        { "unix", "direct", "" },
         { "test", "socket", "mode=crunch" },
         { "xen", "direct", "" },
         { "microvm", "socket", "mode=crunch" },
@@ -157,9 +155,28 @@ public sealed class EquivalenceTests
     public void Keys_choices_inline_devices_and_by_type_wiring_generate_identical_code(string target, string net, string keys)
     {
         var types = ("/project/Types.cs", RichTypes);
-        var csharp = Harness.Run(null, [types, ("/project/config.cs", RichConfig)], target, net, keys);
-        var yaml = Harness.Run(RichYaml, [types], target, net, keys);
+        var csharp = Harness.Run(null, [types, ("/project/config.cs", RichConfig)], target, net, keys, files: s_pages);
+        var yaml = Harness.Run(RichYaml, [types], target, net, keys, files: s_pages);
         AssertSameOutput(csharp, yaml);
+    }
+
+    private static readonly (string, string)[] s_pages = [("/project/htdocs/index.html", "<h1>hi</h1>")];
+
+    [Fact]
+    public void A_device_missing_on_the_target_is_the_same_error_in_both()
+    {
+        // The directory store has no 'test' implementation: UK0004 on both sides, at the device in each file.
+        var types = ("/project/Types.cs", RichTypes);
+        var csharp = Harness.Run(null, [types, ("/project/config.cs", RichConfig)], "test", "socket", "", files: s_pages);
+        var yaml = Harness.Run(RichYaml, [types], "test", "socket", "", files: s_pages);
+        Assert.Equal("UK0004", Assert.Single(csharp.Diagnostics).Id);
+        Assert.Equal("UK0004", Assert.Single(yaml.Diagnostics).Id);
+        // The same finding; the advice in each file's own terms.
+        Assert.Contains("c.If(c.Target.Is(\"test\"), ...)", csharp.Diagnostics[0].GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+        Assert.Contains("if: { key: target, is: test }", yaml.Diagnostics[0].GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+        Assert.EndsWith("unikernel.yaml", yaml.Diagnostics[0].Location.GetLineSpan().Path, StringComparison.Ordinal);
+        Assert.Empty(csharp.CompilerErrors);
+        Assert.Empty(yaml.CompilerErrors);
     }
 
     [Fact]
@@ -174,7 +191,7 @@ public sealed class EquivalenceTests
         Assert.Contains("clock = new global::Unikernel.Devices.Unix.UnixTime(", code, StringComparison.Ordinal);
         Assert.Contains("long arg_limit = 10L;", code, StringComparison.Ordinal);
         Assert.Contains("new string[] { \"a\", \"b\" }", code, StringComparison.Ordinal);
-        Assert.Empty(yaml.CompileErrors);
+        Assert.Empty(yaml.CompilerErrors);
     }
 
     [Fact]
@@ -185,10 +202,23 @@ public sealed class EquivalenceTests
         Assert.DoesNotContain(result.Diagnostics, d => d.Id == "UK0017" || d.Id.StartsWith("UK1", StringComparison.Ordinal));
     }
 
-    private static void AssertSameOutput(Harness.Result csharp, Harness.Result yaml)
+    /// <summary>
+    /// Both sides are clean before they are compared: no UK diagnostic and a compilation without errors, so two
+    /// identical error stubs can never pass for equivalence.
+    /// </summary>
+    private static void AssertClean(GeneratorResult result, string side)
     {
-        var expected = csharp.Run.Results.Single().GeneratedSources.OrderBy(s => s.HintName, StringComparer.Ordinal).Select(s => (s.HintName, s.SourceText.ToString())).ToList();
-        var actual = yaml.Run.Results.Single().GeneratedSources.OrderBy(s => s.HintName, StringComparer.Ordinal).Select(s => (s.HintName, s.SourceText.ToString())).ToList();
+        Assert.True(result.Diagnostics.IsEmpty, side + ": " + string.Join("; ", result.Diagnostics));
+        Assert.True(result.CompilerErrors.IsEmpty, side + ": " + string.Join("; ", result.CompilerErrors.Take(5)));
+        Assert.True(result.HasSource(".UnikernelGraph.g.cs"), side + ": no device graph (the model has errors)");
+    }
+
+    private static void AssertSameOutput(GeneratorResult csharp, GeneratorResult yaml)
+    {
+        AssertClean(csharp, "config.cs");
+        AssertClean(yaml, "unikernel.yaml");
+        var expected = csharp.RunResult.Results.Single().GeneratedSources.OrderBy(s => s.HintName, StringComparer.Ordinal).Select(s => (s.HintName, s.SourceText.ToString())).ToList();
+        var actual = yaml.RunResult.Results.Single().GeneratedSources.OrderBy(s => s.HintName, StringComparer.Ordinal).Select(s => (s.HintName, s.SourceText.ToString())).ToList();
         Assert.NotEmpty(expected);
         Assert.Equal(expected.Select(s => s.HintName), actual.Select(s => s.HintName));
         for (var i = 0; i < expected.Count; i++)

@@ -41,6 +41,11 @@ internal sealed class YamlConfigReader
     private readonly HashSet<string> _keys = new(s_builtInKeys, StringComparer.Ordinal);
     private int _reported;
 
+    // No cascades: one error per named item (its first), and no "unknown name" for a name declared under a misspelled
+    // section (devcies:), which has its own UK1002.
+    private readonly HashSet<string> _itemsWithErrors = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _declaredUnderTypo = new(StringComparer.Ordinal);
+
     private YamlConfigReader(YamlDocumentSyntax document, Compilation compilation, CancellationToken cancellationToken)
     {
         _document = document;
@@ -108,6 +113,13 @@ internal sealed class YamlConfigReader
             return;
         }
         CheckFields(root, "the document", s_topLevel);
+        foreach (var typo in root.Pairs.Where(p => !s_topLevel.Contains(p.Key.Value) && p.Value.Kind == YamlNodeKind.Mapping))
+        {
+            foreach (var declared in typo.Value.Pairs)
+            {
+                _declaredUnderTypo.Add(declared.Key.Value);
+            }
+        }
         if (_builder.ConfigurationType is null)
         {
             Report(YamlDiagnostics.NotAJob, root.Location, "unikernel.yaml needs the Unikernel package: the type Unikernel.Config.Configuration (the device catalogue) is not in the compilation");
@@ -186,7 +198,7 @@ internal sealed class YamlConfigReader
         {
             Resolve(entry.Pair.Key.Value, null);
         }
-        var jobType = _builder.Compilation.GetTypeByMetadataName("Unikernel.Devices.IJob");
+        var jobType = _builder.Known.Job;
         var jobs = _order.Where(n => n.Section == "jobs").ToList();
         foreach (var entry in jobs)
         {
@@ -394,6 +406,10 @@ internal sealed class YamlConfigReader
         }
         if (!_named.ContainsKey(node.Value))
         {
+            if (_declaredUnderTypo.Contains(node.Value))
+            {
+                return -1;
+            }
             Report(YamlDiagnostics.UnknownReference, node.Location, node.Value, Suggestions.DidYouMean(node.Value, _named.Keys));
             return -1;
         }
@@ -604,13 +620,9 @@ internal sealed class YamlConfigReader
 
     private void CheckKeyValue(string key, string value, LocationInfo location)
     {
-        if (key == "target" && !Resolver.KnownTargets.Contains(value))
+        if (Resolver.ImpossibleKeyValue(key, value) is { } problem)
         {
-            Report(YamlDiagnostics.InvalidValue, location, $"'{value}' is not a target{Suggestions.DidYouMean(value, Resolver.KnownTargets)}; targets: {string.Join(", ", Resolver.KnownTargets)}");
-        }
-        else if (key == "net" && value is not ("socket" or "direct"))
-        {
-            Report(YamlDiagnostics.InvalidValue, location, $"'{value}' is not a network stack choice; net is socket or direct");
+            Report(YamlDiagnostics.InvalidValue, location, problem);
         }
     }
 
@@ -733,6 +745,11 @@ internal sealed class YamlConfigReader
 
     private void Report(DiagnosticDescriptor descriptor, LocationInfo? location, params string[] arguments)
     {
+        // The first error of a named item is the one to fix: what follows from it would only be noise.
+        if (_resolving.Count > 0 && !_itemsWithErrors.Add(_resolving[_resolving.Count - 1]))
+        {
+            return;
+        }
         // A document full of mistakes gets the first ones, not thousands.
         if (++_reported <= YamlSyntaxParser.MaxDiagnostics)
         {

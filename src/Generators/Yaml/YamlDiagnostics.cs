@@ -6,7 +6,7 @@ namespace Unikernel.Generators;
 internal static partial class YamlDiagnostics
 {
     private const string Category = "Unikernel.Yaml";
-    private const string HelpBase = "docs/diagnostics-yaml.md#";
+    private const string HelpBase = Diagnostics.DocsUrl + "diagnostics-yaml.md#";
 
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpBase + id.ToLowerInvariant());

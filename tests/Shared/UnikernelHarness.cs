@@ -5,7 +5,10 @@ using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Text;
 
-namespace Unikernel.Generators.Tests;
+namespace Unikernel.Generators.Testing;
+
+// The one harness of both generator test projects (linked into each): compilations over the real Unikernel assemblies,
+// the generator run as a build runs it, and the analyzer that reports the diagnostics.
 
 /// <summary>Build properties the generator reads (build_property.*), as MSBuild would pass them.</summary>
 public sealed record BuildProperties(string Target = "unix", string Net = "", string Keys = "", string ProjectDirectory = "/project")
@@ -15,7 +18,7 @@ public sealed record BuildProperties(string Target = "unix", string Net = "", st
     public static readonly BuildProperties Test = new("test");
 }
 
-/// <summary>Creates test compilations over the real Unikernel assemblies and runs the generator on them.</summary>
+/// <summary>Creates test compilations and runs the generator and the analyzer on them.</summary>
 public static class GeneratorHarness
 {
     public const string ConfigPath = "/project/config.cs";
@@ -28,8 +31,8 @@ public static class GeneratorHarness
 
     private static ImmutableArray<MetadataReference> LoadReferences()
     {
-        // The test host's trusted platform assemblies: the net10.0 framework plus this project's references
-        // (Unikernel.Config, .Devices, .Protocols). Roslyn and xunit are left out: user code never sees them.
+        // The test host's trusted platform assemblies: the net10.0 framework plus the Unikernel assemblies. Roslyn, the
+        // test frameworks and the test projects' own helpers are left out: user code never sees them.
         var paths = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Where(p => p.Length > 0)
             .Where(p =>
@@ -40,7 +43,10 @@ public static class GeneratorHarness
                     && !name.StartsWith("Unikernel.Generators", StringComparison.Ordinal)
                     && !name.StartsWith("testhost", StringComparison.OrdinalIgnoreCase)
                     && !name.StartsWith("Microsoft.TestPlatform", StringComparison.Ordinal)
-                    && !name.StartsWith("Microsoft.VisualStudio", StringComparison.Ordinal);
+                    && !name.StartsWith("Microsoft.VisualStudio", StringComparison.Ordinal)
+                    && !name.StartsWith("Microsoft.Build", StringComparison.Ordinal)
+                    && !name.StartsWith("YamlDotNet", StringComparison.Ordinal)
+                    && !name.StartsWith("Json", StringComparison.Ordinal);
             })
             .ToList();
         foreach (var assembly in new[] { typeof(Config.Configuration).Assembly, typeof(Devices.IJob).Assembly })
@@ -69,21 +75,48 @@ public static class GeneratorHarness
             new OptionsProvider(properties),
             new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: trackSteps));
 
-    /// <summary>Runs the generator once over <paramref name="compilation"/>.</summary>
+    /// <summary>
+    /// Runs the generator once over <paramref name="compilation"/>, then the analyzer over the result (as a build does:
+    /// the compiler runs analyzers on the compilation with the generated files).
+    /// </summary>
     public static GeneratorResult Run(CSharpCompilation compilation, BuildProperties? properties = null, IEnumerable<AdditionalText>? additionalTexts = null)
     {
-        var driver = CreateDriver(properties ?? BuildProperties.Unix, additionalTexts)
+        properties ??= BuildProperties.Unix;
+        var texts = (additionalTexts ?? []).ToImmutableArray();
+        var driver = CreateDriver(properties, texts)
             .RunGeneratorsAndUpdateCompilation(compilation, out var output, out var generatorDiagnostics);
-        return new GeneratorResult(driver, driver.GetRunResult(), output, generatorDiagnostics);
+        return new GeneratorResult(driver, driver.GetRunResult(), output, generatorDiagnostics, Analyze(output, properties, texts));
     }
 
     public static GeneratorResult Run(string configSource, BuildProperties? properties = null, IEnumerable<AdditionalText>? additionalTexts = null) =>
         Run(CreateCompilation((ConfigPath, configSource)), properties, additionalTexts);
+
+    /// <summary>The analyzer's diagnostics (every UK diagnostic), ordered by file and position.</summary>
+    public static ImmutableArray<Diagnostic> Analyze(Compilation compilation, BuildProperties properties, ImmutableArray<AdditionalText> additionalTexts)
+    {
+        var options = new AnalyzerOptions(additionalTexts, new OptionsProvider(properties));
+        var withAnalyzers = compilation.WithAnalyzers([new UnikernelAnalyzer()], new CompilationWithAnalyzersOptions(options, onAnalyzerException: null, concurrentAnalysis: false, logAnalyzerExecutionTime: false, reportSuppressedDiagnostics: false));
+        var task = withAnalyzers.GetAllDiagnosticsAsync();
+        Assert.True(task.Wait(TimeSpan.FromSeconds(60)), "the analyzer did not finish within 60 s");
+        // AD0001 (an analyzer that threw) counts too: it must never happen.
+        return [.. task.Result
+            .Where(d => d.Id.StartsWith("UK", StringComparison.Ordinal) || d.Id.StartsWith("AD", StringComparison.Ordinal))
+            .OrderBy(d => d.Location.GetLineSpan().Path, StringComparer.Ordinal)
+            .ThenBy(d => d.Location.SourceSpan.Start)
+            .ThenBy(d => d.Location.SourceSpan.End)
+            .ThenBy(d => d.Id, StringComparer.Ordinal)];
+    }
 }
 
-public sealed record GeneratorResult(GeneratorDriver Driver, GeneratorDriverRunResult RunResult, Compilation Output, ImmutableArray<Diagnostic> GeneratorDiagnostics)
+/// <summary>
+/// One run: the generator's output, the generator's own diagnostics (none: it only emits code) and the analyzer's
+/// <see cref="Diagnostics"/>.
+/// </summary>
+public sealed record GeneratorResult(GeneratorDriver Driver, GeneratorDriverRunResult RunResult, Compilation Output, ImmutableArray<Diagnostic> GeneratorDiagnostics, ImmutableArray<Diagnostic> Diagnostics)
 {
     public ImmutableArray<Diagnostic> CompilerErrors => [.. Output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error)];
+
+    public IEnumerable<string> Ids => Diagnostics.Select(d => d.Id);
 
     /// <summary>The generated file whose hint name ends with <paramref name="suffix"/>.</summary>
     public string Source(string suffix) =>
@@ -92,24 +125,29 @@ public sealed record GeneratorResult(GeneratorDriver Driver, GeneratorDriverRunR
     public bool HasSource(string suffix) =>
         RunResult.Results.SelectMany(r => r.GeneratedSources).Any(s => s.HintName.EndsWith(suffix, StringComparison.Ordinal));
 
-    /// <summary>The generator did not throw (a throwing generator shows up as an exception and CS8785).</summary>
+    /// <summary>
+    /// The generator did not throw (a throwing generator shows up as an exception and CS8785), reported nothing itself,
+    /// and the analyzer did not throw (AD0001) or fail (UK0099).
+    /// </summary>
     public void AssertNoGeneratorException()
     {
         foreach (var result in RunResult.Results)
         {
             Assert.True(result.Exception is null, "The generator threw: " + result.Exception);
         }
-        Assert.DoesNotContain(GeneratorDiagnostics, d => d.Id is "CS8784" or "CS8785");
-        Assert.DoesNotContain(GeneratorDiagnostics, d => d.Id == "UK0099");
+        Assert.Empty(GeneratorDiagnostics);
+        Assert.DoesNotContain(Diagnostics, d => d.Id is "AD0001" or "UK0099");
     }
 }
 
-/// <summary>An in-memory additional file (e.g. a file under a crunched directory).</summary>
+/// <summary>An in-memory additional file (unikernel.yaml, a file under a crunched directory).</summary>
 public sealed class InMemoryAdditionalText(string path, string text) : AdditionalText
 {
+    private readonly SourceText _text = SourceText.From(text, System.Text.Encoding.UTF8);
+
     public override string Path { get; } = path;
 
-    public override SourceText GetText(CancellationToken cancellationToken = default) => SourceText.From(text, System.Text.Encoding.UTF8);
+    public override SourceText GetText(CancellationToken cancellationToken = default) => _text;
 }
 
 internal sealed class OptionsProvider(BuildProperties properties) : AnalyzerConfigOptionsProvider

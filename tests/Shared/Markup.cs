@@ -1,6 +1,6 @@
 using Microsoft.CodeAnalysis.Text;
 
-namespace Unikernel.Generators.Tests;
+namespace Unikernel.Generators.Testing;
 
 /// <summary>An expected diagnostic from markup: its ID (null: the test's default ID) and span in the clean source.</summary>
 public sealed record MarkedSpan(string? Id, TextSpan Span);
