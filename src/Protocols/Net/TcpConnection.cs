@@ -388,6 +388,19 @@ public sealed class TcpConnection : ITcpConnection
             SendAckLocked();
             return;
         }
+        if (segment.Has(TcpFlags.Syn) && !rst)
+        {
+            if (State == TcpState.SynReceived && seq == _irs && !segment.Has(TcpFlags.Ack))
+            {
+                SendSynLocked(); // the peer resent its SYN: resend ours
+                return;
+            }
+            if (State != TcpState.SynReceived)
+            {
+                SendChallengeAckLocked(); // RFC 5961 §4: whatever its sequence number
+                return;
+            }
+        }
         var length = segment.SegmentLength;
         var window = Math.Max((uint)Math.Max(0, (int)(_rcvAdvEdge - _rcvNxt)), 0u);
         var acceptable = length == 0
@@ -442,14 +455,7 @@ public sealed class TcpConnection : ITcpConnection
         }
         if (segment.Has(TcpFlags.Syn))
         {
-            if (State == TcpState.SynReceived && seq == _irs)
-            {
-                SendSynLocked();
-            }
-            else
-            {
-                SendChallengeAckLocked(); // RFC 5961 §4
-            }
+            SendChallengeAckLocked(); // a SYN-RECEIVED connection sees a SYN in its window: RFC 5961 §4 as well
             return;
         }
         if (!segment.Has(TcpFlags.Ack))

@@ -229,7 +229,11 @@ internal sealed class TcpEngine : ITcp
         }
     }
 
-    public async ValueTask<ITcpConnection> ConnectAsync(IPEndPoint remoteEndPoint, CancellationToken cancellationToken)
+    public ValueTask<ITcpConnection> ConnectAsync(IPEndPoint remoteEndPoint, CancellationToken cancellationToken) =>
+        ConnectAsync(remoteEndPoint, 0, cancellationToken);
+
+    /// <summary>Connects from a given local port (0 picks an ephemeral one); tests use it for simultaneous opens.</summary>
+    internal async ValueTask<ITcpConnection> ConnectAsync(IPEndPoint remoteEndPoint, ushort localPort, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(remoteEndPoint);
         if (remoteEndPoint.AddressFamily != AddressFamily.InterNetwork)
@@ -240,24 +244,10 @@ internal sealed class TcpEngine : ITcp
         Span<byte> bytes = stackalloc byte[4];
         remoteEndPoint.Address.TryWriteBytes(bytes, out _);
         var remote = BinaryPrimitives.ReadUInt32BigEndian(bytes);
-        var remotePort = (ushort)remoteEndPoint.Port;
         TcpConnection connection;
         lock (_host.Gate)
         {
-            if (_host.LocalAddress == 0)
-            {
-                throw new SocketException((int)SocketError.NetworkUnreachable);
-            }
-            if (_connections.Count >= Settings.MaxConnections && !RecycleTimeWaitLocked())
-            {
-                Counters.DropsConnectionLimit++;
-                throw new SocketException((int)SocketError.NoBufferSpaceAvailable);
-            }
-            var port = AllocatePortLocked(remote, remotePort) ?? throw new SocketException((int)SocketError.AddressAlreadyInUse);
-            connection = new TcpConnection(this, remote, remotePort, port, NewIsn(remote, remotePort, port), noDelay: false);
-            _connections.Add(connection.Key, connection);
-            Counters.ConnectionsOpened++;
-            connection.OpenActiveLocked();
+            connection = StartConnectLocked(remote, (ushort)remoteEndPoint.Port, localPort);
             _host.Flush();
         }
         try
@@ -273,6 +263,28 @@ internal sealed class TcpEngine : ITcp
             }
             throw;
         }
+        return connection;
+    }
+
+    /// <summary>Sends the SYN of an active open and returns the connection (in SYN-SENT).</summary>
+    internal TcpConnection StartConnectLocked(uint remote, ushort remotePort, ushort localPort)
+    {
+        if (_host.LocalAddress == 0)
+        {
+            throw new SocketException((int)SocketError.NetworkUnreachable);
+        }
+        if (_connections.Count >= Settings.MaxConnections && !RecycleTimeWaitLocked())
+        {
+            Counters.DropsConnectionLimit++;
+            throw new SocketException((int)SocketError.NoBufferSpaceAvailable);
+        }
+        var port = localPort != 0
+            ? _connections.ContainsKey(Key(remote, remotePort, localPort)) ? throw new SocketException((int)SocketError.AddressAlreadyInUse) : localPort
+            : AllocatePortLocked(remote, remotePort) ?? throw new SocketException((int)SocketError.AddressAlreadyInUse);
+        var connection = new TcpConnection(this, remote, remotePort, port, NewIsn(remote, remotePort, port), noDelay: false);
+        _connections.Add(connection.Key, connection);
+        Counters.ConnectionsOpened++;
+        connection.OpenActiveLocked();
         return connection;
     }
 
@@ -679,6 +691,20 @@ internal sealed class TcpListener : ITcpListener
         _signal = null;
     }
 
+    /// <summary>Takes the next established connection, if any.</summary>
+    internal bool TryAcceptLocked(out TcpConnection connection)
+    {
+        while (_ready.TryDequeue(out connection!))
+        {
+            if (connection.IsAlive)
+            {
+                connection.Accepted = true;
+                return true;
+            }
+        }
+        return false;
+    }
+
     public async ValueTask<ITcpConnection> AcceptAsync(CancellationToken cancellationToken)
     {
         while (true)
@@ -687,13 +713,9 @@ internal sealed class TcpListener : ITcpListener
             lock (_engine.Host.Gate)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                while (_ready.TryDequeue(out var connection))
+                if (TryAcceptLocked(out var connection))
                 {
-                    if (connection.IsAlive)
-                    {
-                        connection.Accepted = true;
-                        return connection;
-                    }
+                    return connection;
                 }
                 if (_closed)
                 {
