@@ -8,8 +8,10 @@ packages=(
   dnsutils knot-dnsutils nsd knot bind9 dnsperf python3-dnspython
   # Network namespaces, tap devices, ping and a DHCP server for the direct-stack tests.
   iproute2 iputils-ping dnsmasq
-  # Linux peers and conformance probes for the direct stack's TCP.
-  socat netcat-openbsd python3-scapy
+  # Hostile traffic (spoofed sources, fragment trains, ARP floods) against the direct stack over a tap.
+  python3-scapy
+  # Linux peers for the direct stack's TCP tests and benchmarks.
+  socat netcat-openbsd
   # VM images: QEMU, and the kernel built from Debian's source with our configuration.
   qemu-system-x86 cpio xz-utils linux-source build-essential bc bison flex libelf-dev libssl-dev
   # Measurements.

@@ -70,6 +70,25 @@ public interface ITcpConnection : IAsyncDisposable
 }
 
 /// <summary>
+/// The network interface is gone for good (a tap whose netdev was deleted: <c>EBADFD</c>/<c>EIO</c>/<c>ENXIO</c>; a
+/// VM NIC that vanished); retrying the same handle cannot help. The direct stack logs it and ends the appliance.
+/// </summary>
+public sealed class NetworkInterfaceGoneException : System.IO.IOException
+{
+    public NetworkInterfaceGoneException(string message) : base(message)
+    {
+    }
+
+    public NetworkInterfaceGoneException(string message, Exception innerException) : base(message, innerException)
+    {
+    }
+
+    public NetworkInterfaceGoneException()
+    {
+    }
+}
+
+/// <summary>
 /// A raw Ethernet interface: a tap device on unix, virtio-net in a VM, a virtual switch port in tests.
 /// The direct stack is built over it.
 /// </summary>

@@ -8,7 +8,9 @@ namespace Unikernel.Devices.Testing;
 /// <summary>
 /// An in-memory Ethernet switch for tests. Ports are <see cref="INetworkInterface"/>s; the switch learns source MAC
 /// addresses, forwards unicast frames to the learned port (flooding unknown ones) and broadcasts/multicasts to every
-/// other port. Optional seeded loss and reordering make lossy links reproducible.
+/// other port. Optional seeded loss and reordering make lossy links reproducible. Frames longer than the MTU plus the
+/// Ethernet header are dropped (counted), as a real link would, and <see cref="Unplug"/> makes a port behave like a
+/// deleted tap.
 /// </summary>
 public sealed class VirtualSwitch : IDisposable
 {
@@ -40,6 +42,9 @@ public sealed class VirtualSwitch : IDisposable
 
     public long FramesReordered { get; private set; }
 
+    /// <summary>Frames dropped because they were longer than 14 + the MTU.</summary>
+    public long FramesOversized { get; private set; }
+
     /// <summary>When set, sees every frame sent into the switch (under the switch's lock; must not call back into it).</summary>
     public Action<ReadOnlyMemory<byte>>? Tap { get; set; }
 
@@ -58,6 +63,31 @@ public sealed class VirtualSwitch : IDisposable
             _ports.Add(port);
             return port;
         }
+    }
+
+    /// <summary>
+    /// Pulls a port's cable for good: its pending and future <see cref="INetworkInterface.Receive"/> and
+    /// <see cref="INetworkInterface.Send"/> throw <see cref="NetworkInterfaceGoneException"/>, as a tap whose netdev was
+    /// deleted does.
+    /// </summary>
+    public void Unplug(INetworkInterface port)
+    {
+        if (port is not Port ours || ours.Owner != this)
+        {
+            throw new ArgumentException("not a port of this switch", nameof(port));
+        }
+        lock (_gate)
+        {
+            _ports.Remove(ours);
+            foreach (var (mac, learned) in new List<KeyValuePair<ulong, Port>>(_learned))
+            {
+                if (learned == ours)
+                {
+                    _learned.Remove(mac);
+                }
+            }
+        }
+        ours.Unplug();
     }
 
     public void Dispose()
@@ -87,6 +117,11 @@ public sealed class VirtualSwitch : IDisposable
                 var frame = frames.Datagram(i);
                 if (frame.Length < 14)
                 {
+                    continue;
+                }
+                if (frame.Length > 14 + _mtu)
+                {
+                    FramesOversized++;
                     continue;
                 }
                 var destination = ReadMac(frame);
@@ -135,6 +170,9 @@ public sealed class VirtualSwitch : IDisposable
         private readonly object _gate = new();
         private readonly LinkedList<(byte[] Buffer, int Length)> _queue = new();
         private bool _disposed;
+        private bool _unplugged;
+
+        public VirtualSwitch Owner => owner;
 
         public ReadOnlySpan<byte> MacAddress => mac;
 
@@ -146,7 +184,7 @@ public sealed class VirtualSwitch : IDisposable
         {
             lock (_gate)
             {
-                if (_disposed || _queue.Count >= PortQueueCapacity)
+                if (_disposed || _unplugged || _queue.Count >= PortQueueCapacity)
                 {
                     return false;
                 }
@@ -171,6 +209,7 @@ public sealed class VirtualSwitch : IDisposable
             {
                 while (_queue.Count == 0)
                 {
+                    ThrowIfUnplugged();
                     if (_disposed || cancellationToken.IsCancellationRequested)
                     {
                         frames.Count = 0;
@@ -194,7 +233,36 @@ public sealed class VirtualSwitch : IDisposable
             }
         }
 
-        public int Send(DatagramBatch frames) => owner.Forward(this, frames);
+        public int Send(DatagramBatch frames)
+        {
+            lock (_gate)
+            {
+                ThrowIfUnplugged();
+            }
+            return owner.Forward(this, frames);
+        }
+
+        public void Unplug()
+        {
+            lock (_gate)
+            {
+                _unplugged = true;
+                foreach (var (buffer, _) in _queue)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+                _queue.Clear();
+                Monitor.PulseAll(_gate);
+            }
+        }
+
+        private void ThrowIfUnplugged()
+        {
+            if (_unplugged)
+            {
+                throw new NetworkInterfaceGoneException("the virtual switch port was unplugged");
+            }
+        }
 
         public void Dispose()
         {

@@ -12,7 +12,11 @@ namespace Unikernel.Devices.Unix;
 /// A Linux tap device (<c>/dev/net/tun</c> with <c>IFF_TAP | IFF_NO_PI</c>): the kernel's side is the netdev of that
 /// name, ours is the "wire". The device is created if absent and, unless made persistent, vanishes when disposed.
 /// Non-blocking reads and writes straight from and into the pinned batch slots; no allocation per frame.
-/// Our MAC address is a locally administered one derived from the interface name (the netdev keeps its own).
+/// Our MAC address is a locally administered one derived from the interface name (the netdev keeps its own). The MTU
+/// is the netdev's (<c>SIOCGIFMTU</c>), so a tap with MTU 9000 carries 9000-byte packets. When the netdev is deleted
+/// the fd answers <c>EBADFD</c>: <see cref="Receive"/> and <see cref="Send"/> then throw
+/// <see cref="NetworkInterfaceGoneException"/> (a tap that is only down gives <c>EIO</c> on write: those frames are
+/// dropped and counted by the caller, nothing is thrown).
 /// </summary>
 public sealed partial class TapNetworkInterface : INetworkInterface
 {
@@ -34,10 +38,19 @@ public sealed partial class TapNetworkInterface : INetworkInterface
     private const int EAcces = 13;
     private const int EPerm = 1;
     private const int EBusy = 16;
+    private const int EIo = 5;
+    private const int ENxio = 6;
+    private const int ENodev = 19;
+    private const int EBadFd = 77;
+    private const int AfInet = 2;
+    private const int SockDgram = 2;
+    private const nuint SiocGifMtu = 0x8921;
+    private const int DefaultMtu = 1500;
     private const int PollSliceMilliseconds = 100;
 
     private readonly TapHandle _handle;
     private readonly byte[] _mac = new byte[6];
+    private int _mtu = DefaultMtu;
 
     public TapNetworkInterface(string interfaceName)
     {
@@ -89,13 +102,28 @@ public sealed partial class TapNetworkInterface : INetworkInterface
         SHA256.HashData(Encoding.ASCII.GetBytes("unikernel-tap:" + interfaceName), hash);
         hash[..6].CopyTo(_mac);
         _mac[0] = (byte)((_mac[0] & 0xFC) | 0x02);
+        _mtu = QueryMtu(interfaceName) ?? DefaultMtu;
     }
 
     public string Name { get; }
 
     public ReadOnlySpan<byte> MacAddress => _mac;
 
-    public int Mtu => 1500;
+    /// <summary>
+    /// The netdev's MTU, asked again on each read (the netdev can change it); when the netdev is not visible from this
+    /// process's network namespace (moved elsewhere after attaching), the last value seen.
+    /// </summary>
+    public int Mtu
+    {
+        get
+        {
+            if (QueryMtu(Name) is { } mtu)
+            {
+                _mtu = mtu;
+            }
+            return _mtu;
+        }
+    }
 
     public int Receive(DatagramBatch frames, CancellationToken cancellationToken)
     {
@@ -130,7 +158,7 @@ public sealed partial class TapNetworkInterface : INetworkInterface
                         {
                             break;
                         }
-                        throw new IOException($"read from tap '{Name}' failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+                        throw Failure("read from", errno);
                     }
                     frames.SetLength(count, (int)n);
                     count++;
@@ -171,6 +199,7 @@ public sealed partial class TapNetworkInterface : INetworkInterface
             _handle.DangerousAddRef(ref added);
             var fd = (int)_handle.DangerousGetHandle();
             var sent = 0;
+            var dropped = 0;
             var retried = false;
             while (sent < frames.Count)
             {
@@ -197,11 +226,22 @@ public sealed partial class TapNetworkInterface : INetworkInterface
                         WaitFor(fd, PollOut);
                         continue;
                     }
-                    return sent;
+                    if (IsGone(errno))
+                    {
+                        throw Failure("write to", errno);
+                    }
+                    // EIO: the netdev is down. The frame is lost, as on a wire with no carrier; go on with the next.
+                    if (errno == EIo)
+                    {
+                        sent++;
+                        dropped++;
+                        continue;
+                    }
+                    return sent - dropped;
                 }
                 sent++;
             }
-            return sent;
+            return sent - dropped;
         }
         catch (ObjectDisposedException)
         {
@@ -217,6 +257,46 @@ public sealed partial class TapNetworkInterface : INetworkInterface
     }
 
     public void Dispose() => _handle.Dispose();
+
+    private static bool IsGone(int errno) => errno is EBadFd or ENxio or ENodev;
+
+    private IOException Failure(string what, int errno)
+    {
+        var message = $"{what} tap '{Name}' failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})";
+        return IsGone(errno) ? new NetworkInterfaceGoneException(message + "; the interface was deleted") : new IOException(message);
+    }
+
+    /// <summary>The MTU of netdev <paramref name="name"/> as this network namespace sees it; null when it is not visible.</summary>
+    private static int? QueryMtu(string name)
+    {
+        var socket = Socket(AfInet, SockDgram | OCloExec, 0);
+        if (socket < 0)
+        {
+            return null;
+        }
+        try
+        {
+            Span<byte> request = stackalloc byte[IfReqSize];
+            request.Clear();
+            Encoding.ASCII.GetBytes(name, request[..(IfNameSize - 1)]);
+            unsafe
+            {
+                fixed (byte* pointer = request)
+                {
+                    if (Ioctl(socket, SiocGifMtu, pointer) < 0)
+                    {
+                        return null;
+                    }
+                }
+            }
+            var mtu = MemoryMarshal.Read<int>(request[IfNameSize..]);
+            return mtu > 0 ? mtu : null;
+        }
+        finally
+        {
+            Close(socket);
+        }
+    }
 
     private static void WaitFor(int fd, short events)
     {
@@ -256,6 +336,9 @@ public sealed partial class TapNetworkInterface : INetworkInterface
 
     [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
     private static unsafe partial int PollFds(PollFd* fds, nuint count, int timeoutMilliseconds);
+
+    [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
+    private static partial int Socket(int domain, int type, int protocol);
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int Close(int fd);

@@ -37,6 +37,17 @@ public static class DhcpOption
 /// <summary>A checked view of a DHCP message (RFC 2131): the fixed BOOTP part and the magic cookie are present.</summary>
 public readonly ref struct DhcpPacket
 {
+    public const int OperationOffset = 0;
+    public const int HardwareTypeOffset = 1;
+    public const int HardwareLengthOffset = 2;
+    public const int TransactionIdOffset = 4;
+    public const int SecondsOffset = 8;
+    public const int FlagsOffset = 10;
+    public const int ClientAddressOffset = 12;
+    public const int YourAddressOffset = 16;
+    public const int ServerAddressOffset = 20;
+    public const int RelayAddressOffset = 24;
+    public const int ClientHardwareAddressOffset = 28;
     public const int FixedLength = 236;
     public const int OptionsOffset = FixedLength + 4;
     public const uint MagicCookie = 0x63825363;
@@ -47,10 +58,15 @@ public readonly ref struct DhcpPacket
 
     private DhcpPacket(ReadOnlySpan<byte> bytes) => _bytes = bytes;
 
-    public static bool TryCreate(ReadOnlySpan<byte> bytes, out DhcpPacket packet)
+    public static bool TryCreate(ReadOnlySpan<byte> bytes, out DhcpPacket packet) => TryCreate(bytes, out packet, out _);
+
+    public static bool TryCreate(ReadOnlySpan<byte> bytes, out DhcpPacket packet, out ParseError error)
     {
         packet = default;
-        if (bytes.Length < OptionsOffset || BinaryPrimitives.ReadUInt32BigEndian(bytes[FixedLength..]) != MagicCookie)
+        error = bytes.Length < OptionsOffset ? ParseError.Truncated
+            : BinaryPrimitives.ReadUInt32BigEndian(bytes[FixedLength..]) != MagicCookie ? ParseError.Malformed
+            : ParseError.None;
+        if (error != ParseError.None)
         {
             return false;
         }
@@ -58,27 +74,27 @@ public readonly ref struct DhcpPacket
         return true;
     }
 
-    public byte Operation => _bytes[0];
+    public byte Operation => _bytes[OperationOffset];
 
-    public byte HardwareType => _bytes[1];
+    public byte HardwareType => _bytes[HardwareTypeOffset];
 
-    public byte HardwareLength => _bytes[2];
+    public byte HardwareLength => _bytes[HardwareLengthOffset];
 
-    public uint TransactionId => BinaryPrimitives.ReadUInt32BigEndian(_bytes[4..]);
+    public uint TransactionId => BinaryPrimitives.ReadUInt32BigEndian(_bytes[TransactionIdOffset..]);
 
-    public ushort Seconds => BinaryPrimitives.ReadUInt16BigEndian(_bytes[8..]);
+    public ushort Seconds => BinaryPrimitives.ReadUInt16BigEndian(_bytes[SecondsOffset..]);
 
-    public ushort Flags => BinaryPrimitives.ReadUInt16BigEndian(_bytes[10..]);
+    public ushort Flags => BinaryPrimitives.ReadUInt16BigEndian(_bytes[FlagsOffset..]);
 
-    public uint ClientAddress => BinaryPrimitives.ReadUInt32BigEndian(_bytes[12..]);
+    public uint ClientAddress => BinaryPrimitives.ReadUInt32BigEndian(_bytes[ClientAddressOffset..]);
 
-    public uint YourAddress => BinaryPrimitives.ReadUInt32BigEndian(_bytes[16..]);
+    public uint YourAddress => BinaryPrimitives.ReadUInt32BigEndian(_bytes[YourAddressOffset..]);
 
-    public uint ServerAddress => BinaryPrimitives.ReadUInt32BigEndian(_bytes[20..]);
+    public uint ServerAddress => BinaryPrimitives.ReadUInt32BigEndian(_bytes[ServerAddressOffset..]);
 
-    public uint RelayAddress => BinaryPrimitives.ReadUInt32BigEndian(_bytes[24..]);
+    public uint RelayAddress => BinaryPrimitives.ReadUInt32BigEndian(_bytes[RelayAddressOffset..]);
 
-    public MacAddress ClientHardwareAddress => MacAddress.Read(_bytes[28..]);
+    public MacAddress ClientHardwareAddress => MacAddress.Read(_bytes[ClientHardwareAddressOffset..]);
 
     public ReadOnlySpan<byte> Options => _bytes[OptionsOffset..];
 }
@@ -116,11 +132,18 @@ public record struct DhcpRepr
     /// <summary>Asks for subnet mask, router, DNS, lease time, T1 and T2 (option 55) and sends a client identifier (61).</summary>
     public bool ClientOptions { get; set; }
 
-    public static bool TryParse(ReadOnlySpan<byte> bytes, out DhcpRepr repr)
+    public static bool TryParse(ReadOnlySpan<byte> bytes, out DhcpRepr repr) => TryParse(bytes, out repr, out _);
+
+    public static bool TryParse(ReadOnlySpan<byte> bytes, out DhcpRepr repr, out ParseError error)
     {
         repr = default;
-        if (!DhcpPacket.TryCreate(bytes, out var packet) || packet.HardwareType != 1 || packet.HardwareLength != 6)
+        if (!DhcpPacket.TryCreate(bytes, out var packet, out error))
         {
+            return false;
+        }
+        if (packet.HardwareType != 1 || packet.HardwareLength != MacAddress.Length)
+        {
+            error = ParseError.Unsupported;
             return false;
         }
         repr.Operation = packet.Operation;
@@ -148,6 +171,7 @@ public record struct DhcpRepr
             }
             if (i + 2 > options.Length || i + 2 + options[i + 1] > options.Length)
             {
+                error = ParseError.Malformed;
                 return false;
             }
             var value = options.Slice(i + 2, options[i + 1]);
@@ -190,7 +214,8 @@ public record struct DhcpRepr
                     break;
             }
         }
-        return repr.MessageType != DhcpMessageType.None;
+        error = repr.MessageType != DhcpMessageType.None ? ParseError.None : ParseError.Malformed;
+        return error == ParseError.None;
     }
 
     /// <summary>An upper bound of what <see cref="TryWrite"/> writes.</summary>
@@ -207,17 +232,17 @@ public record struct DhcpRepr
             return false;
         }
         destination[..DhcpPacket.OptionsOffset].Clear();
-        destination[0] = Operation;
-        destination[1] = 1;
-        destination[2] = 6;
-        BinaryPrimitives.WriteUInt32BigEndian(destination[4..], TransactionId);
-        BinaryPrimitives.WriteUInt16BigEndian(destination[8..], Seconds);
-        BinaryPrimitives.WriteUInt16BigEndian(destination[10..], Flags);
-        IPv4Address.Write(destination[12..], ClientAddress);
-        IPv4Address.Write(destination[16..], YourAddress);
-        IPv4Address.Write(destination[20..], ServerAddress);
-        IPv4Address.Write(destination[24..], RelayAddress);
-        ClientHardwareAddress.Write(destination[28..]);
+        destination[DhcpPacket.OperationOffset] = Operation;
+        destination[DhcpPacket.HardwareTypeOffset] = 1;
+        destination[DhcpPacket.HardwareLengthOffset] = MacAddress.Length;
+        BinaryPrimitives.WriteUInt32BigEndian(destination[DhcpPacket.TransactionIdOffset..], TransactionId);
+        BinaryPrimitives.WriteUInt16BigEndian(destination[DhcpPacket.SecondsOffset..], Seconds);
+        BinaryPrimitives.WriteUInt16BigEndian(destination[DhcpPacket.FlagsOffset..], Flags);
+        IPv4Address.Write(destination[DhcpPacket.ClientAddressOffset..], ClientAddress);
+        IPv4Address.Write(destination[DhcpPacket.YourAddressOffset..], YourAddress);
+        IPv4Address.Write(destination[DhcpPacket.ServerAddressOffset..], ServerAddress);
+        IPv4Address.Write(destination[DhcpPacket.RelayAddressOffset..], RelayAddress);
+        ClientHardwareAddress.Write(destination[DhcpPacket.ClientHardwareAddressOffset..]);
         BinaryPrimitives.WriteUInt32BigEndian(destination[DhcpPacket.FixedLength..], DhcpPacket.MagicCookie);
         var at = DhcpPacket.OptionsOffset;
         destination[at++] = DhcpOption.MessageType;

@@ -225,3 +225,37 @@ public enum DhcpState
     Renewing,
     Rebinding,
 }
+
+/// <summary>The DHCP client as an ordinary consumer of UDP port 68 and a stack timer.</summary>
+internal sealed class DhcpBinding : IUdpReceiver, IStackTimer
+{
+    private readonly DhcpClient _client;
+    private readonly IIPv4 _ip;
+
+    public DhcpBinding(DhcpClient client, IIPv4 ip, DirectUdp udp)
+    {
+        _client = client;
+        _ip = ip;
+        lock (ip.Gate)
+        {
+            udp.BindLocked(DhcpPacket.ClientPort, this);
+        }
+        ip.AddTimer(this);
+    }
+
+    public bool ReceivesWhileUnconfigured => true;
+
+    public bool DeliverLocked(uint source, ushort sourcePort, ReadOnlySpan<byte> payload)
+    {
+        if (DhcpRepr.TryParse(payload, out var message))
+        {
+            _client.Handle(message, _ip.Now);
+            _ip.WakeTimerLocked(_client.NextDeadline);
+        }
+        return true;
+    }
+
+    public void PollLocked(long now) => _client.Poll(now);
+
+    public long NextDeadline => _client.NextDeadline;
+}

@@ -8,22 +8,41 @@ using Unikernel.Devices;
 
 namespace Unikernel.Protocols.Net;
 
-/// <summary>UDP sockets of the direct stack: a port table under the stack's lock.</summary>
-internal sealed class DirectUdp : IUdp
+/// <summary>Something bound to a UDP port of the direct stack: a socket's queue, or a consumer inside the stack (DHCP).</summary>
+internal interface IUdpReceiver
+{
+    /// <summary>Called under the stack's lock (must not block); false when the datagram was dropped (a full queue).</summary>
+    bool DeliverLocked(uint source, ushort sourcePort, ReadOnlySpan<byte> payload);
+
+    /// <summary>True for a consumer that needs datagrams before the interface has an address (the DHCP client).</summary>
+    bool ReceivesWhileUnconfigured { get; }
+}
+
+/// <summary>
+/// UDP over the IPv4 seam (RFC 768): checksums, a port table of <see cref="IUdpReceiver"/>s (sockets with bounded
+/// queues, and in-stack consumers such as the DHCP client), ICMP port unreachable for closed ports, ephemeral ports.
+/// </summary>
+internal sealed class DirectUdp : IUdp, IIPv4Handler
 {
     private const int EphemeralFirst = 49152;
     private const int EphemeralCount = 65536 - EphemeralFirst;
 
-    private readonly DirectStack _stack;
-    private readonly Dictionary<ushort, DirectUdpSocket> _sockets = [];
+    private readonly IIPv4 _ip;
+    private readonly Dictionary<ushort, IUdpReceiver> _ports = [];
     private int _nextEphemeral;
 
     /// <param name="ephemeralSeed">Where the search for a free ephemeral port starts (from the stack's random source).</param>
-    public DirectUdp(DirectStack stack, int ephemeralSeed)
+    public DirectUdp(IIPv4 ip, int ephemeralSeed)
     {
-        _stack = stack;
+        _ip = ip;
         _nextEphemeral = ephemeralSeed & 0x3FFF;
+        ip.Register(IPProtocol.Udp, this);
     }
+
+    private DirectStackCounters Counters => _ip.Counters;
+
+    /// <summary>Where a payload is built in place for <see cref="SendLocked"/> without a copy (after the UDP header).</summary>
+    public Span<byte> PayloadBufferLocked => _ip.PayloadBufferLocked[UdpPacket.HeaderLength..(IPv4Packet.MaxLength - IPv4Repr.HeaderLength)];
 
     public IUdpSocket Bind(IPEndPoint localEndPoint)
     {
@@ -34,7 +53,7 @@ internal sealed class DirectUdp : IUdp
             throw new NotSupportedException($"the direct stack speaks IPv4 only; cannot bind {localEndPoint}");
         }
         var local = address.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.Any : address;
-        lock (_stack.Gate)
+        lock (_ip.Gate)
         {
             var port = (ushort)localEndPoint.Port;
             if (port == 0)
@@ -42,7 +61,7 @@ internal sealed class DirectUdp : IUdp
                 for (var i = 0; i < EphemeralCount && port == 0; i++)
                 {
                     var candidate = (ushort)(EphemeralFirst + (_nextEphemeral++ % EphemeralCount));
-                    if (!_sockets.ContainsKey(candidate))
+                    if (!_ports.ContainsKey(candidate))
                     {
                         port = candidate;
                     }
@@ -52,48 +71,128 @@ internal sealed class DirectUdp : IUdp
                     throw new SocketException((int)SocketError.AddressAlreadyInUse);
                 }
             }
-            else if (_sockets.ContainsKey(port) || port == DhcpPacket.ClientPort && _stack.Dhcp is not null)
+            else if (_ports.ContainsKey(port))
             {
                 throw new SocketException((int)SocketError.AddressAlreadyInUse);
             }
             var socket = new DirectUdpSocket(this, new IPEndPoint(local, port), port);
-            _sockets.Add(port, socket);
+            _ports.Add(port, socket);
             return socket;
         }
     }
 
-    public bool TryDeliverLocked(ushort port, uint source, ushort sourcePort, ReadOnlySpan<byte> payload)
+    /// <summary>Binds an in-stack consumer to <paramref name="port"/>.</summary>
+    public void BindLocked(ushort port, IUdpReceiver receiver)
     {
-        if (!_sockets.TryGetValue(port, out var socket))
+        if (!_ports.TryAdd(port, receiver))
         {
-            return false;
+            throw new SocketException((int)SocketError.AddressAlreadyInUse);
         }
-        if (!socket.Enqueue(source, sourcePort, payload))
-        {
-            _stack.Counters.UdpQueueDrops++;
-        }
-        return true;
     }
 
-    public int Send(ushort port, DatagramBatch batch) => _stack.SendUdp(port, batch);
+    public void ReceiveLocked(in IPv4Datagram datagram)
+    {
+        if (!UdpPacket.TryCreate(datagram.Payload, out var packet))
+        {
+            Counters.Malformed++;
+            return;
+        }
+        if (!UdpRepr.TryParse(packet, datagram.Source, datagram.Destination, out var udp))
+        {
+            Counters.BadChecksum++;
+            return;
+        }
+        var configured = _ip.Settings.IsConfigured;
+        if (_ports.TryGetValue(udp.DestinationPort, out var receiver) && (configured || receiver.ReceivesWhileUnconfigured))
+        {
+            if (receiver.DeliverLocked(datagram.Source, udp.SourcePort, udp.Payload))
+            {
+                Counters.UdpDelivered++;
+            }
+            else
+            {
+                Counters.UdpQueueDrops++;
+            }
+            return;
+        }
+        if (!configured)
+        {
+            return;
+        }
+        Counters.UdpNoPort++;
+        if (datagram.IsUnicast)
+        {
+            _ip.SendIcmpErrorLocked(IcmpType.DestinationUnreachable, IcmpUnreachableCode.Port, datagram);
+        }
+    }
+
+    /// <summary>Sends one datagram from <paramref name="sourcePort"/> (the payload may be a slice of <see cref="PayloadBufferLocked"/>).</summary>
+    public IPv4SendResult SendLocked(ushort sourcePort, uint destination, ushort destinationPort, ReadOnlySpan<byte> payload)
+    {
+        if (destinationPort == 0)
+        {
+            // Port 0 is reserved (RFC 768 lets a sender leave its port 0 to mean "no reply"): never send to it.
+            return IPv4SendResult.NoRoute;
+        }
+        var buffer = _ip.PayloadBufferLocked;
+        var source = _ip.Settings.IsConfigured ? _ip.Settings.Address : 0;
+        if (!new UdpRepr(sourcePort, destinationPort, payload).TryWrite(buffer, source, destination, out var written))
+        {
+            return IPv4SendResult.TooLong;
+        }
+        return _ip.SendLocked(destination, IPProtocol.Udp, buffer[..written]);
+    }
+
+    /// <summary>Sends UDP datagrams from a socket's port; returns how many were accepted (sent or queued for ARP).</summary>
+    public int Send(ushort sourcePort, DatagramBatch batch)
+    {
+        var sent = 0;
+        using (_ip.Enter())
+        {
+            for (var i = 0; i < batch.Count; i++)
+            {
+                ref readonly var peer = ref batch.Peer(i);
+                var payload = batch.Datagram(i);
+                if (!peer.IsIPv4 || payload.Length > IPv4Packet.MaxLength - IPv4Repr.HeaderLength - UdpPacket.HeaderLength)
+                {
+                    Counters.SendErrors++;
+                    continue;
+                }
+                var result = SendLocked(sourcePort, peer.IPv4Address, peer.Port, payload);
+                if (result is not (IPv4SendResult.Sent or IPv4SendResult.Queued))
+                {
+                    Counters.SendErrors++;
+                    continue;
+                }
+                sent++;
+            }
+        }
+        return sent;
+    }
 
     public void Unbind(DirectUdpSocket socket)
     {
-        lock (_stack.Gate)
+        lock (_ip.Gate)
         {
-            if (_sockets.TryGetValue(socket.Port, out var bound) && bound == socket)
+            if (_ports.TryGetValue(socket.Port, out var bound) && bound == socket)
             {
-                _sockets.Remove(socket.Port);
+                _ports.Remove(socket.Port);
             }
         }
     }
 
     public void CloseAll()
     {
-        DirectUdpSocket[] sockets;
-        lock (_stack.Gate)
+        List<DirectUdpSocket> sockets = [];
+        lock (_ip.Gate)
         {
-            sockets = [.. _sockets.Values];
+            foreach (var receiver in _ports.Values)
+            {
+                if (receiver is DirectUdpSocket socket)
+                {
+                    sockets.Add(socket);
+                }
+            }
         }
         foreach (var socket in sockets)
         {
@@ -103,7 +202,7 @@ internal sealed class DirectUdp : IUdp
 }
 
 /// <summary>A bound UDP socket: a bounded queue of received datagrams (buffers reused once grown) and sends through the stack.</summary>
-internal sealed class DirectUdpSocket : IUdpSocket
+internal sealed class DirectUdpSocket : IUdpSocket, IUdpReceiver
 {
     public const int QueueCapacity = 512;
     private const int InitialBufferSize = 2048;
@@ -131,7 +230,10 @@ internal sealed class DirectUdpSocket : IUdpSocket
 
     public ushort Port { get; }
 
-    public bool Enqueue(uint source, ushort sourcePort, ReadOnlySpan<byte> payload)
+    public bool ReceivesWhileUnconfigured => false;
+
+    /// <summary>Queues a datagram for <see cref="Receive"/>; false when the queue is full (or the socket closed).</summary>
+    public bool DeliverLocked(uint source, ushort sourcePort, ReadOnlySpan<byte> payload)
     {
         lock (_queueGate)
         {

@@ -13,23 +13,32 @@ public static class EtherType
 /// <summary>A checked view of an Ethernet II frame: once created, no accessor can fail.</summary>
 public readonly ref struct EthernetFrame
 {
+    public const int DestinationOffset = 0;
+    public const int SourceOffset = 6;
+    public const int EtherTypeOffset = 12;
     public const int HeaderLength = 14;
+
+    /// <summary>The shortest frame on the wire without its FCS (shorter ones are padded).</summary>
+    public const int MinimumLength = 60;
 
     private readonly ReadOnlySpan<byte> _bytes;
 
     private EthernetFrame(ReadOnlySpan<byte> bytes) => _bytes = bytes;
 
-    public static bool TryCreate(ReadOnlySpan<byte> bytes, out EthernetFrame frame)
+    public static bool TryCreate(ReadOnlySpan<byte> bytes, out EthernetFrame frame) => TryCreate(bytes, out frame, out _);
+
+    public static bool TryCreate(ReadOnlySpan<byte> bytes, out EthernetFrame frame, out ParseError error)
     {
-        frame = bytes.Length >= HeaderLength ? new EthernetFrame(bytes) : default;
-        return bytes.Length >= HeaderLength;
+        error = bytes.Length >= HeaderLength ? ParseError.None : ParseError.Truncated;
+        frame = error == ParseError.None ? new EthernetFrame(bytes) : default;
+        return error == ParseError.None;
     }
 
-    public MacAddress Destination => MacAddress.Read(_bytes);
+    public MacAddress Destination => MacAddress.Read(_bytes[DestinationOffset..]);
 
-    public MacAddress Source => MacAddress.Read(_bytes[6..]);
+    public MacAddress Source => MacAddress.Read(_bytes[SourceOffset..]);
 
-    public ushort EtherType => BinaryPrimitives.ReadUInt16BigEndian(_bytes[12..]);
+    public ushort EtherType => BinaryPrimitives.ReadUInt16BigEndian(_bytes[EtherTypeOffset..]);
 
     public ReadOnlySpan<byte> Payload => _bytes[HeaderLength..];
 }
@@ -56,9 +65,9 @@ public readonly record struct EthernetRepr(MacAddress Destination, MacAddress So
             written = 0;
             return false;
         }
-        Destination.Write(destination);
-        Source.Write(destination[6..]);
-        BinaryPrimitives.WriteUInt16BigEndian(destination[12..], EtherType);
+        Destination.Write(destination[EthernetFrame.DestinationOffset..]);
+        Source.Write(destination[EthernetFrame.SourceOffset..]);
+        BinaryPrimitives.WriteUInt16BigEndian(destination[EthernetFrame.EtherTypeOffset..], EtherType);
         written = EthernetFrame.HeaderLength;
         return true;
     }

@@ -27,29 +27,41 @@ public static class IcmpUnreachableCode
 /// <summary>A checked view of an ICMPv4 message (RFC 792): at least the 8-byte header.</summary>
 public readonly ref struct IcmpPacket
 {
+    public const int TypeOffset = 0;
+    public const int CodeOffset = 1;
+    public const int ChecksumOffset = 2;
+
+    /// <summary>Echo: the identifier; errors: unused (or the next-hop MTU for fragmentation needed).</summary>
+    public const int IdentifierOffset = 4;
+
+    /// <summary>Echo: the sequence number.</summary>
+    public const int SequenceNumberOffset = 6;
     public const int HeaderLength = 8;
 
     private readonly ReadOnlySpan<byte> _bytes;
 
     private IcmpPacket(ReadOnlySpan<byte> bytes) => _bytes = bytes;
 
-    public static bool TryCreate(ReadOnlySpan<byte> bytes, out IcmpPacket packet)
+    public static bool TryCreate(ReadOnlySpan<byte> bytes, out IcmpPacket packet) => TryCreate(bytes, out packet, out _);
+
+    public static bool TryCreate(ReadOnlySpan<byte> bytes, out IcmpPacket packet, out ParseError error)
     {
-        packet = bytes.Length >= HeaderLength ? new IcmpPacket(bytes) : default;
-        return bytes.Length >= HeaderLength;
+        error = bytes.Length >= HeaderLength ? ParseError.None : ParseError.Truncated;
+        packet = error == ParseError.None ? new IcmpPacket(bytes) : default;
+        return error == ParseError.None;
     }
 
-    public byte Type => _bytes[0];
+    public byte Type => _bytes[TypeOffset];
 
-    public byte Code => _bytes[1];
+    public byte Code => _bytes[CodeOffset];
 
-    public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_bytes[2..]);
+    public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_bytes[ChecksumOffset..]);
 
-    /// <summary>Echo: the identifier (bytes 4-5 of the header).</summary>
-    public ushort Identifier => BinaryPrimitives.ReadUInt16BigEndian(_bytes[4..]);
+    /// <summary>Echo: the identifier.</summary>
+    public ushort Identifier => BinaryPrimitives.ReadUInt16BigEndian(_bytes[IdentifierOffset..]);
 
-    /// <summary>Echo: the sequence number (bytes 6-7 of the header).</summary>
-    public ushort SequenceNumber => BinaryPrimitives.ReadUInt16BigEndian(_bytes[6..]);
+    /// <summary>Echo: the sequence number.</summary>
+    public ushort SequenceNumber => BinaryPrimitives.ReadUInt16BigEndian(_bytes[SequenceNumberOffset..]);
 
     public bool IsChecksumValid => InternetChecksum.Compute(_bytes) == 0;
 
@@ -89,9 +101,12 @@ public readonly ref struct IcmpRepr
         new(IcmpType.DestinationUnreachable, code, 0, 0, original);
 
     /// <summary>Parses a checked message; false when the checksum is wrong.</summary>
-    public static bool TryParse(IcmpPacket packet, out IcmpRepr repr)
+    public static bool TryParse(IcmpPacket packet, out IcmpRepr repr) => TryParse(packet, out repr, out _);
+
+    public static bool TryParse(IcmpPacket packet, out IcmpRepr repr, out ParseError error)
     {
-        if (!packet.IsChecksumValid)
+        error = packet.IsChecksumValid ? ParseError.None : ParseError.BadChecksum;
+        if (error != ParseError.None)
         {
             repr = default;
             return false;
@@ -108,13 +123,16 @@ public readonly ref struct IcmpRepr
         {
             return false;
         }
-        destination[0] = Type;
-        destination[1] = Code;
-        BinaryPrimitives.WriteUInt16BigEndian(destination[2..], 0);
-        BinaryPrimitives.WriteUInt16BigEndian(destination[4..], Identifier);
-        BinaryPrimitives.WriteUInt16BigEndian(destination[6..], SequenceNumber);
-        Data.CopyTo(destination[IcmpPacket.HeaderLength..]);
-        BinaryPrimitives.WriteUInt16BigEndian(destination[2..], InternetChecksum.Compute(destination[..Length]));
+        destination[IcmpPacket.TypeOffset] = Type;
+        destination[IcmpPacket.CodeOffset] = Code;
+        BinaryPrimitives.WriteUInt16BigEndian(destination[IcmpPacket.ChecksumOffset..], 0);
+        BinaryPrimitives.WriteUInt16BigEndian(destination[IcmpPacket.IdentifierOffset..], Identifier);
+        BinaryPrimitives.WriteUInt16BigEndian(destination[IcmpPacket.SequenceNumberOffset..], SequenceNumber);
+        if (!Data.Overlaps(destination[IcmpPacket.HeaderLength..], out var offset) || offset != 0)
+        {
+            Data.CopyTo(destination[IcmpPacket.HeaderLength..]);
+        }
+        BinaryPrimitives.WriteUInt16BigEndian(destination[IcmpPacket.ChecksumOffset..], InternetChecksum.Compute(destination[..Length]));
         written = Length;
         return true;
     }

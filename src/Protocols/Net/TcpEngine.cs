@@ -129,6 +129,7 @@ public sealed class TcpCounters
     public long DropsPaws { get; internal set; }
     public long DropsBadAck { get; internal set; }
     public long DropsNoListener { get; internal set; }
+    public long DropsNotUnicast { get; internal set; }
     public long DropsBacklogFull { get; internal set; }
     public long DropsConnectionLimit { get; internal set; }
     public long DropsOutOfOrderQueueFull { get; internal set; }

@@ -28,7 +28,7 @@ public sealed class DhcpClientTests : IDisposable
         using var stack = new DirectStack(port, _clock, _clock, new SeededRandom(9), "", "");
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await stack.StartAsync(timeout.Token);
-        var dhcp = stack.Dhcp!;
+        var dhcp = stack.Hooks.Dhcp!;
         Assert.Equal(Leased, stack.Address);
         Assert.Equal(DhcpState.Bound, dhcp.State);
         Assert.Equal(1, dhcp.Acks);
@@ -37,10 +37,10 @@ public sealed class DhcpClientTests : IDisposable
 
         // T1: renew by unicast to the server.
         _clock.Advance(TimeSpan.FromSeconds(49));
-        stack.Poll();
+        stack.Hooks.Poll();
         Assert.Equal(DhcpState.Bound, dhcp.State);
         _clock.Advance(TimeSpan.FromSeconds(1));
-        stack.Poll();
+        stack.Hooks.Poll();
         Assert.True(SpinWait.SpinUntil(() => dhcp.Acks == 2, TimeSpan.FromSeconds(5)));
         Assert.Equal(DhcpState.Bound, dhcp.State);
         var renewal = server.LastRequest;
@@ -51,22 +51,22 @@ public sealed class DhcpClientTests : IDisposable
         // The server goes silent: RENEWING at T1, REBINDING (broadcast) at T2, and the address is lost at the end.
         server.Silent = true;
         _clock.Advance(TimeSpan.FromSeconds(50));
-        stack.Poll();
+        stack.Hooks.Poll();
         Assert.Equal(DhcpState.Renewing, dhcp.State);
         _clock.Advance(TimeSpan.FromSeconds(37));
-        stack.Poll();
+        stack.Hooks.Poll();
         Assert.Equal(DhcpState.Rebinding, dhcp.State);
         Assert.True(SpinWait.SpinUntil(() => server.LastRequestDestination == IPv4Address.Broadcast, TimeSpan.FromSeconds(5)));
         Assert.Equal(Leased, stack.Address);
         _clock.Advance(TimeSpan.FromSeconds(13));
-        stack.Poll();
+        stack.Hooks.Poll();
         Assert.Equal(DhcpState.Selecting, dhcp.State);
         Assert.Equal(0u, stack.Address);
 
         // The server is back: a new lease.
         server.Silent = false;
         _clock.Advance(TimeSpan.FromSeconds(2));
-        stack.Poll();
+        stack.Hooks.Poll();
         Assert.True(SpinWait.SpinUntil(() => dhcp.State == DhcpState.Bound, TimeSpan.FromSeconds(5)));
         Assert.Equal(Leased, stack.Address);
     }
@@ -81,8 +81,8 @@ public sealed class DhcpClientTests : IDisposable
         await stack.StartAsync(timeout.Token);
         server.Nak = true;
         _clock.Advance(TimeSpan.FromSeconds(50));
-        stack.Poll();
-        Assert.True(SpinWait.SpinUntil(() => stack.Dhcp!.State == DhcpState.Selecting, TimeSpan.FromSeconds(5)));
+        stack.Hooks.Poll();
+        Assert.True(SpinWait.SpinUntil(() => stack.Hooks.Dhcp!.State == DhcpState.Selecting, TimeSpan.FromSeconds(5)));
         Assert.Equal(0u, stack.Address);
     }
 

@@ -48,14 +48,14 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
     {
         for (ushort seq = 0; seq < attempts; seq++)
         {
-            from.SendEchoRequest(to.Address, id, seq, dataLength);
-            if (from.WaitForEchoReply(id, seq, TimeSpan.FromMilliseconds(seq == 0 ? firstWaitMilliseconds : 200)))
+            from.Hooks.SendEchoRequest(to.Address, id, seq, dataLength);
+            if (from.Hooks.WaitForEchoReply(id, seq, TimeSpan.FromMilliseconds(seq == 0 ? firstWaitMilliseconds : 200)))
             {
                 return true;
             }
             _clock.Advance(TimeSpan.FromSeconds(1));
-            from.Poll();
-            to.Poll();
+            from.Hooks.Poll();
+            to.Hooks.Poll();
         }
         return false;
     }
@@ -68,7 +68,7 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
         var (a, b) = StartPair();
         Assert.Contains(frames, f => f[12] == 0x08 && f[13] == 0x06 && f.AsSpan(28, 4).SequenceEqual(f.AsSpan(38, 4)));
         Assert.True(Ping(a, b, 1, 56));
-        Assert.True(a.Arp.TryGet(b.Address, _clock.ElapsedNanoseconds, out var mac));
+        Assert.True(a.Hooks.Arp.TryGet(b.Address, _clock.ElapsedNanoseconds, out var mac));
         Assert.Equal(b.MacAddress, mac);
         Assert.Equal(1, b.Counters.EchoRepliesSent);
         Assert.Equal(2, a.Counters.ArpRequestsSent); // one gratuitous, one resolution
@@ -141,8 +141,8 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
                 else
                 {
                     _clock.Advance(TimeSpan.FromSeconds(1));
-                    a.Poll();
-                    b.Poll();
+                    a.Hooks.Poll();
+                    b.Hooks.Poll();
                 }
             }
             Assert.True(received, $"no echo of {size} bytes");
@@ -173,8 +173,8 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
                 {
                     retries++;
                     _clock.Advance(TimeSpan.FromSeconds(1));
-                    a.Poll();
-                    b.Poll();
+                    a.Hooks.Poll();
+                    b.Hooks.Poll();
                 }
             }
             Assert.True(received, $"datagram {n} never echoed over the lossy link");
@@ -212,10 +212,10 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
         var (a, b) = StartPair();
         Assert.True(Ping(a, b, 1, 8));
         var requests = a.Counters.ArpRequestsSent;
-        Assert.True(a.Arp.TryGet(b.Address, _clock.ElapsedNanoseconds, out _));
+        Assert.True(a.Hooks.Arp.TryGet(b.Address, _clock.ElapsedNanoseconds, out _));
         _clock.Advance(TimeSpan.FromSeconds(61));
-        a.Poll();
-        Assert.False(a.Arp.TryGet(b.Address, _clock.ElapsedNanoseconds, out _));
+        a.Hooks.Poll();
+        Assert.False(a.Hooks.Arp.TryGet(b.Address, _clock.ElapsedNanoseconds, out _));
         Assert.True(Ping(a, b, 2, 8));
         Assert.Equal(requests + 1, a.Counters.ArpRequestsSent);
     }
@@ -225,18 +225,18 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
     {
         var (a, _) = StartPair();
         var nobody = IPv4Address.Parse("10.0.0.99");
-        a.SendEchoRequest(nobody, 1, 1, 8);
-        a.SendEchoRequest(nobody, 1, 2, 8);
-        Assert.Equal(2, a.Arp.PendingFrames);
+        a.Hooks.SendEchoRequest(nobody, 1, 1, 8);
+        a.Hooks.SendEchoRequest(nobody, 1, 2, 8);
+        Assert.Equal(2, a.Hooks.Arp.PendingFrames);
         for (var i = 0; i < 4; i++)
         {
             _clock.Advance(TimeSpan.FromSeconds(1));
-            a.Poll();
+            a.Hooks.Poll();
         }
         Assert.Equal(1, a.Counters.ArpFailures);
         Assert.Equal(2, a.Counters.ArpQueueDrops);
-        Assert.Equal(0, a.Arp.PendingFrames);
-        Assert.False(a.Arp.Contains(nobody));
+        Assert.Equal(0, a.Hooks.Arp.PendingFrames);
+        Assert.False(a.Hooks.Arp.Contains(nobody));
     }
 
     [Fact]
@@ -249,9 +249,9 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
             var sender = IPv4Address.Parse("10.0.0.0") + 10 + (uint)i;
             new EthernetRepr(a.MacAddress, new MacAddress(0x020000001000 + (ulong)i), EtherType.Arp).TryWrite(frame, out _);
             new ArpRepr(ArpOperation.Request, new MacAddress(0x020000001000 + (ulong)i), sender, default, a.Address).TryWrite(frame.AsSpan(14), out _);
-            a.ProcessFrame(frame);
+            a.Hooks.ProcessFrame(frame);
         }
-        Assert.Equal(64, a.Arp.Count);
+        Assert.Equal(64, a.Hooks.Arp.Count);
         Assert.Equal(200, a.Counters.ArpRepliesSent);
     }
 
@@ -270,11 +270,11 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
                 frames.Add(frame.ToArray());
             }
         };
-        a.SendEchoRequest(IPv4Address.Parse("192.0.2.1"), 1, 1, 8);
-        Assert.True(SpinWait.SpinUntil(() => a.Arp.TryGet(router.Address, _clock.ElapsedNanoseconds, out _), Wait));
+        a.Hooks.SendEchoRequest(IPv4Address.Parse("192.0.2.1"), 1, 1, 8);
+        Assert.True(SpinWait.SpinUntil(() => a.Hooks.Arp.TryGet(router.Address, _clock.ElapsedNanoseconds, out _), Wait));
         Assert.True(SpinWait.SpinUntil(() => { lock (frames) { return frames.Exists(f => f[12] == 8 && f[13] == 0 && MacAddress.Read(f) == router.MacAddress); } }, Wait));
         var noGateway = NewStack("10.0.0.3/24", seed: 4);
-        noGateway.SendEchoRequest(IPv4Address.Parse("192.0.2.1"), 1, 1, 8);
+        noGateway.Hooks.SendEchoRequest(IPv4Address.Parse("192.0.2.1"), 1, 1, 8);
         Assert.Equal(1, noGateway.Counters.NoRoute);
     }
 
@@ -287,29 +287,29 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
         {
             new EthernetRepr(b.MacAddress, a.MacAddress, EtherType.IPv4).TryWrite(frame, out _);
             new IPv4Repr(a.Address, b.Address, IPProtocol.Udp, length, 64, id, false, more, offset).TryWrite(frame.AsSpan(14), out _);
-            b.ProcessFrame(frame.AsSpan(0, 34 + length));
+            b.Hooks.ProcessFrame(frame.AsSpan(0, 34 + length));
         }
         Fragment(1, 0, 16, more: true);
-        Assert.Equal(1, b.Reassembly.InProgress);
+        Assert.Equal(1, b.Hooks.Reassembly.InProgress);
         _clock.Advance(TimeSpan.FromSeconds(29));
-        b.Poll();
-        Assert.Equal(1, b.Reassembly.InProgress);
+        b.Hooks.Poll();
+        Assert.Equal(1, b.Hooks.Reassembly.InProgress);
         _clock.Advance(TimeSpan.FromSeconds(2));
-        b.Poll();
-        Assert.Equal(0, b.Reassembly.InProgress);
+        b.Hooks.Poll();
+        Assert.Equal(0, b.Hooks.Reassembly.InProgress);
         Assert.Equal(1, b.Counters.ReassemblyTimeouts);
         Assert.Equal(1, b.Counters.TimeExceededSent);
         Assert.True(SpinWait.SpinUntil(() => a.Counters.TimeExceededReceived == 1, Wait));
         Fragment(5, 8, 8, more: false); // no first fragment: no time exceeded
         _clock.Advance(TimeSpan.FromSeconds(31));
-        b.Poll();
+        b.Hooks.Poll();
         Assert.Equal(2, b.Counters.ReassemblyTimeouts);
         Assert.Equal(1, b.Counters.TimeExceededSent);
 
         Fragment(2, 0, 16, more: true);
         Fragment(2, 8, 16, more: true);
         Assert.Equal(1, b.Counters.ReassemblyOverlaps);
-        Assert.Equal(0, b.Reassembly.InProgress);
+        Assert.Equal(0, b.Hooks.Reassembly.InProgress);
         Fragment(3, 0, 16, more: true);
         Fragment(3, 0, 16, more: true); // an exact duplicate is ignored
         Fragment(3, 16, 8, more: false);
@@ -327,10 +327,12 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
         {
             new EthernetRepr(b.MacAddress, a.MacAddress, EtherType.IPv4).TryWrite(frame, out _);
             new IPv4Repr(a.Address, b.Address, IPProtocol.Udp, 16, 64, id, false, true, 0).TryWrite(frame.AsSpan(14), out _);
-            b.ProcessFrame(frame);
+            b.Hooks.ProcessFrame(frame);
         }
-        Assert.Equal(8, b.Reassembly.InProgress);
-        Assert.Equal(12, b.Counters.ReassemblyDrops);
+        // One sender holds at most a quarter of the datagrams in progress; its own oldest make room.
+        Assert.Equal(Reassembler.MaxDatagrams / 4, b.Hooks.Reassembly.InProgress);
+        Assert.Equal(20 - (Reassembler.MaxDatagrams / 4), b.Counters.ReassemblyEvictions);
+        Assert.Equal(0, b.Counters.ReassemblyDrops);
     }
 
     [Fact]
@@ -341,11 +343,11 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
         new EthernetRepr(b.MacAddress, a.MacAddress, EtherType.IPv4).TryWrite(frame, out _);
         new IPv4Repr(a.Address, b.Address, IPProtocol.Udp, 8).TryWrite(frame.AsSpan(14), out _);
         frame[24] ^= 0xFF; // checksum
-        b.ProcessFrame(frame);
+        b.Hooks.ProcessFrame(frame);
         Assert.Equal(1, b.Counters.BadChecksum);
-        b.ProcessFrame(frame.AsSpan(0, 20));
+        b.Hooks.ProcessFrame(frame.AsSpan(0, 20));
         Assert.Equal(1, b.Counters.Malformed);
-        b.ProcessFrame(frame.AsSpan(0, 10));
+        b.Hooks.ProcessFrame(frame.AsSpan(0, 10));
         Assert.Equal(2, b.Counters.Malformed);
         var random = new Random(5);
         for (var i = 0; i < 5000; i++)
@@ -360,7 +362,7 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
             {
                 junk[14] = 0x45;
             }
-            b.ProcessFrame(junk);
+            b.Hooks.ProcessFrame(junk);
         }
         Assert.Equal(0, b.Counters.Errors);
     }
@@ -391,21 +393,13 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
         var prober = new MacAddress(0x02000000BEEF);
         new EthernetRepr(MacAddress.Broadcast, prober, EtherType.Arp).TryWrite(probe, out _);
         new ArpRepr(ArpOperation.Request, prober, 0, default, a.Address).TryWrite(probe.AsSpan(14), out _);
-        a.ProcessFrame(probe);
+        a.Hooks.ProcessFrame(probe);
         var reply = Assert.Single(frames);
         Assert.True(ArpRepr.TryParse(reply.AsSpan(14), out var arp));
         Assert.Equal(ArpOperation.Reply, arp.Operation);
         Assert.Equal(a.Address, arp.SenderProtocolAddress);
         Assert.Equal(prober, MacAddress.Read(reply));
-        Assert.False(a.Arp.Contains(0));
-    }
-
-    [Fact]
-    public void Tcp_is_not_supported_yet()
-    {
-        var a = NewStack("10.0.0.1/24");
-        var error = Assert.Throws<NotSupportedException>(() => a.Tcp.Listen(new IPEndPoint(IPAddress.Any, 80)));
-        Assert.Contains("TCP", error.Message, StringComparison.Ordinal);
+        Assert.False(a.Hooks.Arp.Contains(0));
     }
 
     [Fact]
@@ -431,7 +425,7 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
         var arp = new byte[60];
         new EthernetRepr(stack.MacAddress, peerMac, EtherType.Arp).TryWrite(arp, out _);
         new ArpRepr(ArpOperation.Request, peerMac, peer, default, stack.Address).TryWrite(arp.AsSpan(14), out _);
-        stack.ProcessFrame(arp);
+        stack.Hooks.ProcessFrame(arp);
         using var socket = stack.Udp.Bind(new IPEndPoint(IPAddress.Any, 53));
         var udp = new byte[14 + 20 + 8 + 40];
         new EthernetRepr(stack.MacAddress, peerMac, EtherType.IPv4).TryWrite(udp, out _);
@@ -446,11 +440,11 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
         {
             for (var i = 0; i < 16; i++)
             {
-                stack.ProcessFrame(udp);
+                stack.Hooks.ProcessFrame(udp);
             }
             socket.Receive(batch, CancellationToken.None);
             socket.Send(batch);
-            stack.ProcessFrame(ping);
+            stack.Hooks.ProcessFrame(ping);
         }
         for (var i = 0; i < 100; i++)
         {

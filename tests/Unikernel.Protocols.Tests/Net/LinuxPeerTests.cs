@@ -41,8 +41,8 @@ public sealed partial class LinuxPeerTests(ITestOutputHelper output)
         Assert.True(stack.Counters.Reassembled >= 3, $"reassembled {stack.Counters.Reassembled}");
         Assert.True(stack.Counters.FragmentsSent >= 9, $"fragments sent {stack.Counters.FragmentsSent}");
 
-        stack.SendEchoRequest(IPv4Address.Parse(KernelAddress), 0x5151, 1, 4000);
-        Assert.True(stack.WaitForEchoReply(0x5151, 1, TimeSpan.FromSeconds(5)), "the kernel did not answer our fragmented ping");
+        stack.Hooks.SendEchoRequest(IPv4Address.Parse(KernelAddress), 0x5151, 1, 4000);
+        Assert.True(stack.Hooks.WaitForEchoReply(0x5151, 1, TimeSpan.FromSeconds(5)), "the kernel did not answer our fragmented ping");
         Assert.Equal(0, stack.Counters.Errors);
     }
 
@@ -114,7 +114,7 @@ public sealed partial class LinuxPeerTests(ITestOutputHelper output)
                 var address = IPv4Address.Format(stack.Address);
                 output.WriteLine("leased " + address);
                 Assert.Matches(@"^10\.213\.0\.(5\d|60)$", address);
-                var lease = stack.Dhcp!.Lease;
+                var lease = stack.Hooks.Dhcp!.Lease;
                 Assert.Equal(IPv4Address.Parse(KernelAddress), lease.Router);
                 Assert.Equal(IPv4Address.Parse(KernelAddress), lease.Server);
                 Assert.Equal(120u, lease.LeaseSeconds);
@@ -123,11 +123,11 @@ public sealed partial class LinuxPeerTests(ITestOutputHelper output)
 
                 // T1 = 3 s: the client renews by unicast to the server.
                 var deadline = DateTime.UtcNow.AddSeconds(20);
-                while (stack.Dhcp.Acks < 3 && DateTime.UtcNow < deadline)
+                while (stack.Hooks.Dhcp.Acks < 3 && DateTime.UtcNow < deadline)
                 {
                     await Task.Delay(200);
                 }
-                Assert.True(stack.Dhcp.Acks >= 3, $"renewals acknowledged: {stack.Dhcp.Acks - 1} (state {stack.Dhcp.State})");
+                Assert.True(stack.Hooks.Dhcp.Acks >= 3, $"renewals acknowledged: {stack.Hooks.Dhcp.Acks - 1} (state {stack.Hooks.Dhcp.State})");
                 Assert.Equal(address, IPv4Address.Format(stack.Address));
                 Assert.Contains(stack.MacAddress.ToString(), File.ReadAllText(Path.Combine(directory.FullName, "leases")), StringComparison.OrdinalIgnoreCase);
             }
