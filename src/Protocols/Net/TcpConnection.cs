@@ -1423,9 +1423,12 @@ public sealed class TcpConnection : ITcpConnection
             _rcv.Discard(n);
             if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
             {
-                // Window update once the window can open by a useful amount (never a trickle, RFC 9293 §3.8.6.2.2).
+                // A window update only when the advertised window had closed below half the buffer and can now open by
+                // a useful amount (RFC 9293 §3.8.6.2.2); a reader that keeps up rides on the ordinary ACKs instead.
                 var possible = _rcvNxt + (uint)_rcv.Free;
-                if (TcpSeq.Gt(possible, _rcvAdvEdge) && possible - _rcvAdvEdge >= (uint)Math.Min(_rcv.Maximum / 2, 2 * _rcvMss))
+                var advertised = (int)(_rcvAdvEdge - _rcvNxt);
+                if (advertised < _rcv.Maximum / 2 && TcpSeq.Gt(possible, _rcvAdvEdge)
+                    && possible - _rcvAdvEdge >= (uint)Math.Min(_rcv.Maximum / 2, 2 * _rcvMss))
                 {
                     SendAckLocked();
                 }
