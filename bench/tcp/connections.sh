@@ -37,30 +37,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-dotnet build "$ROOT/bench/tcp" -c Release -nologo -v q -o "$WORKDIR/bin" >/dev/null
-
-ip netns add "$NSA"
-ip netns add "$NSB"
-ip -n "$NSA" link set lo up
-ip -n "$NSB" link set lo up
-ip netns exec "$NSA" ip tuntap add dev "$TAP" mode tap
-ip netns exec "$NSA" sysctl -q -w "net.ipv6.conf.$TAP.disable_ipv6=1"
-ip -n "$NSA" addr add 10.217.0.1/24 dev "$TAP"
-ip -n "$NSA" link set "$TAP" up
-ip link add "$VA" netns "$NSA" type veth peer name "$VB" netns "$NSB"
-ip -n "$NSA" addr add 10.217.1.1/24 dev "$VA"
-ip -n "$NSB" addr add 10.217.1.2/24 dev "$VB"
-ip -n "$NSA" link set "$VA" up
-ip -n "$NSB" link set "$VB" up
+. "$ROOT/bench/tcp/topology.sh"
+make_topology
 
 ip netns exec "$NSA" "$WORKDIR/bin/TcpBench" --interface "$TAP" --ipv4 10.217.0.2/24 --seconds 1800 > "$WORKDIR/direct.log" 2>&1 &
 DIRECT_PID=$!; PIDS+=("$DIRECT_PID")
 ip netns exec "$NSB" "$WORKDIR/bin/TcpBench" --socket --seconds 1800 > "$WORKDIR/socket.log" 2>&1 &
 SOCKET_PID=$!; PIDS+=("$SOCKET_PID")
-for log in direct socket; do
-  for _ in $(seq 100); do grep -q ready "$WORKDIR/$log.log" 2>/dev/null && break; sleep 0.1; done
-  grep -q ready "$WORKDIR/$log.log" || { echo "TcpBench ($log) did not start:"; cat "$WORKDIR/$log.log"; exit 1; }
-done
+wait_ready "$WORKDIR/direct.log"
+wait_ready "$WORKDIR/socket.log"
 
 cat > "$WORKDIR/client.py" <<'PY'
 import socket, sys, time
@@ -82,15 +67,7 @@ else:
     sys.stdin.readline()
 PY
 
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-for rep in $(seq "$REPS"); do
-  timeout 300 ip netns exec "$NSA" python3 "$WORKDIR/client.py" 10.217.0.2 cps "$COUNT" >> "$WORKDIR/cps.direct"
-  timeout 300 ip netns exec "$NSA" python3 "$WORKDIR/client.py" 10.217.1.2 cps "$COUNT" >> "$WORKDIR/cps.socket"
-done
-d=$(median < "$WORKDIR/cps.direct"); s=$(median < "$WORKDIR/cps.socket")
-echo "connections/s (connect, 1-byte request and echo, close; $COUNT per run, median of $REPS)"
-printf '  direct stack %8s   socket stack %8s   ratio %s\n' "$d" "$s" "$(awk -v d="$d" -v s="$s" 'BEGIN { printf "%.2f", d / s }')"
-
+# Memory first, while the heap is still small (the connection churn below grows it).
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
 echo "memory of $IDLE idle connections (KiB; VmRSS before -> after, growth per connection; VmHWM)"
@@ -109,3 +86,13 @@ for which in direct socket; do
   echo >&9; exec 9>&-
   wait "$holder" || true
 done
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+for rep in $(seq "$REPS"); do
+  timeout 300 ip netns exec "$NSA" python3 "$WORKDIR/client.py" 10.217.0.2 cps "$COUNT" >> "$WORKDIR/cps.direct"
+  timeout 300 ip netns exec "$NSA" python3 "$WORKDIR/client.py" 10.217.1.2 cps "$COUNT" >> "$WORKDIR/cps.socket"
+done
+d=$(median < "$WORKDIR/cps.direct"); s=$(median < "$WORKDIR/cps.socket")
+echo "connections/s (connect, 1-byte request and echo, close; $COUNT per run, median of $REPS)"
+printf '  direct stack %8s   socket stack %8s   ratio %s\n' "$d" "$s" "$(awk -v d="$d" -v s="$s" 'BEGIN { printf "%.2f", d / s }')"
+

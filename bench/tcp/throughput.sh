@@ -43,26 +43,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-dotnet build "$ROOT/bench/tcp" -c Release -nologo -v q -o "$WORKDIR/bin" >/dev/null
-
-ip netns add "$NSA"
-ip netns add "$NSB"
-ip -n "$NSA" link set lo up
-ip -n "$NSB" link set lo up
-ip netns exec "$NSA" ip tuntap add dev "$TAP" mode tap
-ip netns exec "$NSA" sysctl -q -w "net.ipv6.conf.$TAP.disable_ipv6=1"
-ip -n "$NSA" addr add 10.217.0.1/24 dev "$TAP"
-ip -n "$NSA" link set "$TAP" up
-ip link add "$VA" netns "$NSA" type veth peer name "$VB" netns "$NSB"
-ip -n "$NSA" addr add 10.217.1.1/24 dev "$VA"
-ip -n "$NSB" addr add 10.217.1.2/24 dev "$VB"
-ip -n "$NSA" link set "$VA" up
-ip -n "$NSB" link set "$VB" up
+. "$ROOT/bench/tcp/topology.sh"
+make_topology
 
 ip netns exec "$NSA" "$WORKDIR/bin/TcpBench" --interface "$TAP" --ipv4 10.217.0.2/24 --bytes "$BYTES" --seconds 1800 > "$WORKDIR/bench.log" 2>&1 &
 BENCH_PID=$!
-for _ in $(seq 100); do grep -q ready "$WORKDIR/bench.log" 2>/dev/null && break; sleep 0.1; done
-grep -q ready "$WORKDIR/bench.log" || { echo "TcpBench did not start:"; cat "$WORKDIR/bench.log"; exit 1; }
+wait_ready "$WORKDIR/bench.log"
 # TcpBench runs under `ip netns exec`, which execs it: the pid is the benchmark's own.
 ip netns exec "$NSB" socat -u TCP-LISTEN:5201,reuseaddr,fork OPEN:/dev/null & SERVER_PIDS+=($!)
 ip netns exec "$NSB" socat -U TCP-LISTEN:5202,reuseaddr,fork SYSTEM:"head -c $BYTES /dev/zero" & SERVER_PIDS+=($!)
