@@ -277,6 +277,11 @@ internal sealed class RunningProcess : IDisposable
 
     public bool IsRunning => !_process.HasExited;
 
+    public int Id => _process.Id;
+
+    /// <summary>Waits (bounded) for the process to end by itself: its exit status, or null while it still runs.</summary>
+    public int? WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout) ? _process.ExitCode : null;
+
     public string Output
     {
         get

@@ -247,12 +247,7 @@ public sealed class VirtualSwitch : IDisposable
             lock (_gate)
             {
                 _unplugged = true;
-                foreach (var (buffer, _) in _queue)
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                }
-                _queue.Clear();
-                Monitor.PulseAll(_gate);
+                ClearLocked();
             }
         }
 
@@ -269,13 +264,19 @@ public sealed class VirtualSwitch : IDisposable
             lock (_gate)
             {
                 _disposed = true;
-                foreach (var (buffer, _) in _queue)
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                }
-                _queue.Clear();
-                Monitor.PulseAll(_gate);
+                ClearLocked();
             }
+        }
+
+        /// <summary>Drops what is queued and wakes receivers (to see that the port is disposed or unplugged).</summary>
+        private void ClearLocked()
+        {
+            foreach (var (buffer, _) in _queue)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+            _queue.Clear();
+            Monitor.PulseAll(_gate);
         }
     }
 }

@@ -1,7 +1,6 @@
 using System;
 using System.IO;
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using System.Text;
 using System.Threading;
 using Microsoft.Win32.SafeHandles;
@@ -50,6 +49,7 @@ public sealed partial class TapNetworkInterface : INetworkInterface
 
     private readonly TapHandle _handle;
     private readonly byte[] _mac = new byte[6];
+    private readonly byte[] _macHash = new byte[8];
     private int _mtu = DefaultMtu;
 
     public TapNetworkInterface(string interfaceName)
@@ -97,10 +97,10 @@ public sealed partial class TapNetworkInterface : INetworkInterface
             };
         }
         // A locally administered unicast address derived from the name: stable across restarts (the same DHCP lease,
-        // no stale neighbour entries), different from the netdev's own address.
-        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(Encoding.ASCII.GetBytes("unikernel-tap:" + interfaceName), hash);
-        hash[..6].CopyTo(_mac);
+        // no stale neighbour entries), different from the netdev's own address. A plain hash, not SHA-256: that would
+        // load OpenSSL (about 3.5 MB of resident memory) for six bytes.
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(_macHash, NameHash("unikernel-tap:" + interfaceName));
+        _macHash.AsSpan(0, 6).CopyTo(_mac);
         _mac[0] = (byte)((_mac[0] & 0xFC) | 0x02);
         _mtu = QueryMtu(interfaceName) ?? DefaultMtu;
     }
@@ -257,6 +257,19 @@ public sealed partial class TapNetworkInterface : INetworkInterface
     }
 
     public void Dispose() => _handle.Dispose();
+
+    /// <summary>FNV-1a over the name, then the splitmix64 finalizer so that names differing in one character differ in every byte.</summary>
+    private static ulong NameHash(string text)
+    {
+        var hash = 0xCBF29CE484222325UL;
+        foreach (var c in text)
+        {
+            hash = (hash ^ c) * 0x100000001B3UL;
+        }
+        hash = (hash ^ (hash >> 30)) * 0xBF58476D1CE4E5B9UL;
+        hash = (hash ^ (hash >> 27)) * 0x94D049BB133111EBUL;
+        return hash ^ (hash >> 31);
+    }
 
     private static bool IsGone(int errno) => errno is EBadFd or ENxio or ENodev;
 

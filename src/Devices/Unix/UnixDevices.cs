@@ -2,7 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
-using System.Security.Cryptography;
+using System.Runtime.InteropServices;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -31,10 +31,41 @@ public sealed class UnixTime : ITime
     public Task SleepAsync(TimeSpan duration, CancellationToken cancellationToken) => Task.Delay(duration, cancellationToken);
 }
 
-/// <summary>The kernel's CSPRNG (getrandom).</summary>
-public sealed class UnixRandom : IRandom
+/// <summary>
+/// The kernel's CSPRNG, through getrandom(2) itself: RandomNumberGenerator would load OpenSSL (about 3.5 MB of
+/// resident memory) into an appliance that needs a few random bytes.
+/// </summary>
+public sealed partial class UnixRandom : IRandom
 {
-    public void Fill(Span<byte> destination) => RandomNumberGenerator.Fill(destination);
+    private const int EIntr = 4;
+
+    public void Fill(Span<byte> destination)
+    {
+        while (!destination.IsEmpty)
+        {
+            nint n;
+            unsafe
+            {
+                fixed (byte* pointer = destination)
+                {
+                    n = GetRandom(pointer, (nuint)destination.Length, 0);
+                }
+            }
+            if (n < 0)
+            {
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno == EIntr)
+                {
+                    continue;
+                }
+                throw new InvalidOperationException($"getrandom failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+            }
+            destination = destination[(int)n..];
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "getrandom", SetLastError = true)]
+    private static unsafe partial nint GetRandom(byte* buffer, nuint length, uint flags);
 }
 
 /// <summary>

@@ -26,15 +26,14 @@ internal sealed class ArpCache
     private readonly Queued[] _queued;
     private readonly long _lifetime;
     private readonly int _maxPending;
+    private readonly int _frameSize;
 
     public ArpCache(int capacity, int pendingCapacity, int frameSize, long lifetime = DefaultEntryLifetime)
     {
         _entries = new Entry[capacity];
+        // Frame buffers are made on first use: most appliances never queue more than a few frames.
         _queued = new Queued[pendingCapacity];
-        for (var i = 0; i < _queued.Length; i++)
-        {
-            _queued[i].Frame = new byte[frameSize];
-        }
+        _frameSize = frameSize;
         _lifetime = lifetime;
         _maxPending = Math.Max(1, capacity / 2);
     }
@@ -132,12 +131,7 @@ internal sealed class ArpCache
             Resolve(ref entry, mac, now);
             return true;
         }
-        if (!create || (index = Allocate(now, pending: false)) < 0)
-        {
-            return false;
-        }
-        NewEntry(index, address, mac, State.Learned, now);
-        return true;
+        return create && TryAddLearned(address, mac, now);
     }
 
     /// <summary>
@@ -171,13 +165,7 @@ internal sealed class ArpCache
             }
             return true;
         }
-        index = Allocate(now, pending: false);
-        if (index < 0)
-        {
-            return false;
-        }
-        NewEntry(index, address, mac, State.Learned, now);
-        return true;
+        return TryAddLearned(address, mac, now);
     }
 
     /// <summary>True when frames wait for <paramref name="address"/> (so a caller that just resolved it should release them).</summary>
@@ -224,8 +212,9 @@ internal sealed class ArpCache
         for (var i = 0; i < _queued.Length; i++)
         {
             ref var queued = ref _queued[i];
-            if (queued.Length == 0 && frame.Length <= queued.Frame.Length)
+            if (queued.Length == 0 && frame.Length <= _frameSize)
             {
+                queued.Frame ??= new byte[_frameSize];
                 frame.CopyTo(queued.Frame);
                 queued.Length = frame.Length;
                 queued.NextHop = nextHop;
@@ -317,13 +306,20 @@ internal sealed class ArpCache
         entry.Requests = 0;
     }
 
-    private void NewEntry(int index, uint address, MacAddress mac, State state, long now)
+    /// <summary>Adds a weak (learned) entry, if one can be spared.</summary>
+    private bool TryAddLearned(uint address, MacAddress mac, long now)
     {
+        var index = Allocate(now, pending: false);
+        if (index < 0)
+        {
+            return false;
+        }
         ref var entry = ref _entries[index];
         entry = default;
         entry.Address = address;
-        entry.State = state;
+        entry.State = State.Learned;
         Resolve(ref entry, mac, now);
+        return true;
     }
 
     private int Find(uint address)
@@ -420,7 +416,7 @@ internal sealed class ArpCache
 
     private struct Queued
     {
-        public byte[] Frame;
+        public byte[]? Frame;
         public int Length;
         public uint NextHop;
     }

@@ -201,7 +201,10 @@ internal sealed class DirectUdp : IUdp, IIPv4Handler
     }
 }
 
-/// <summary>A bound UDP socket: a bounded queue of received datagrams (buffers reused once grown) and sends through the stack.</summary>
+/// <summary>
+/// A bound UDP socket: a bounded queue of received datagrams and sends through the stack. Buffers move between the
+/// queue and a spare stack, so a socket holds only as many as it ever had queued at once (not one per queue slot).
+/// </summary>
 internal sealed class DirectUdpSocket : IUdpSocket, IUdpReceiver
 {
     public const int QueueCapacity = 512;
@@ -214,6 +217,8 @@ internal sealed class DirectUdpSocket : IUdpSocket, IUdpReceiver
     private readonly int[] _lengths = new int[QueueCapacity];
     private readonly uint[] _sources = new uint[QueueCapacity];
     private readonly ushort[] _sourcePorts = new ushort[QueueCapacity];
+    private readonly byte[]?[] _spare = new byte[QueueCapacity][];
+    private int _spareCount;
     private int _head;
     private int _count;
     private int _waiters;
@@ -242,12 +247,18 @@ internal sealed class DirectUdpSocket : IUdpSocket, IUdpReceiver
                 return false;
             }
             var slot = (_head + _count) % QueueCapacity;
-            var buffer = _data[slot];
+            byte[]? buffer = null;
+            if (_spareCount > 0)
+            {
+                buffer = _spare[--_spareCount];
+                _spare[_spareCount] = null;
+            }
             if (buffer is null || buffer.Length < payload.Length)
             {
+                // A bigger one replaces the spare (it is dropped), so buffers only grow to the largest datagram seen.
                 buffer = new byte[Math.Max(InitialBufferSize, (int)BitOperations.RoundUpToPowerOf2((uint)payload.Length))];
-                _data[slot] = buffer;
             }
+            _data[slot] = buffer;
             payload.CopyTo(buffer);
             _lengths[slot] = payload.Length;
             _sources[slot] = source;
@@ -286,6 +297,8 @@ internal sealed class DirectUdpSocket : IUdpSocket, IUdpReceiver
                 batch.SetLength(n, length);
                 IPv4Address.Write(address, _sources[_head]);
                 batch.Peer(n) = DatagramPeer.FromIPv4(address, _sourcePorts[_head]);
+                _spare[_spareCount++] = _data[_head];
+                _data[_head] = null;
                 _head = (_head + 1) % QueueCapacity;
                 _count--;
                 n++;

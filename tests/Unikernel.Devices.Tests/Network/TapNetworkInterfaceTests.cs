@@ -3,7 +3,7 @@ using Unikernel.Devices.Unix;
 
 namespace Unikernel.Devices.Tests.Network;
 
-/// <summary>Needs root and /dev/net/tun (as CI has); fails, never skips, without them.</summary>
+/// <summary>Needs root, /dev/net/tun and iproute2 (as CI has); fails, never skips, without them.</summary>
 public class TapNetworkInterfaceTests
 {
     private static int s_counter;
@@ -18,9 +18,7 @@ public class TapNetworkInterfaceTests
     [Fact]
     public void Creates_the_tap_and_it_vanishes_on_dispose()
     {
-        Assert.True(Environment.IsPrivilegedProcess, "tap tests need root (CI runs them as root)");
-        Assert.True(File.Exists(TapNetworkInterface.DevicePath), $"tap tests need {TapNetworkInterface.DevicePath}");
-        var name = $"ukd{Environment.ProcessId % 0x100000:x}n{Interlocked.Increment(ref s_counter)}";
+        var name = NewName();
         byte[] mac;
         using (var tap = new TapNetworkInterface(name))
         {
@@ -28,20 +26,66 @@ public class TapNetworkInterfaceTests
             Assert.Equal(6, tap.MacAddress.Length);
             Assert.Equal(0x02, tap.MacAddress[0] & 0x03);
             Assert.Equal(1500, tap.Mtu);
-            Assert.Contains(name, Ip("link", "show", name), StringComparison.Ordinal);
+            Assert.Contains(name, Ip("link", "show", name).Check().Output, StringComparison.Ordinal);
             // Nothing to read (the netdev is down, outside any namespace: this test sends nothing): a cancelled receive returns 0.
             var batch = new DatagramBatch(4, 1514);
             using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(150));
             Assert.Equal(0, tap.Receive(batch, cancel.Token));
         }
-        Assert.DoesNotContain(name, Ip("link", "show"), StringComparison.Ordinal);
+        var gone = Ip("link", "show", name);
+        Assert.True(gone.ExitCode != 0 && gone.Output.Contains("does not exist", StringComparison.Ordinal), $"the tap is still there: {gone}");
+        Assert.DoesNotContain(name + ":", Ip("-o", "link", "show").Check().Output, StringComparison.Ordinal);
         using var again = new TapNetworkInterface(name);
         Assert.Equal(mac, again.MacAddress.ToArray()); // stable for a name
         using var other = new TapNetworkInterface(name + "b");
         Assert.NotEqual(other.MacAddress.ToArray(), again.MacAddress.ToArray());
     }
 
-    private static string Ip(params string[] arguments)
+    [Fact]
+    public void The_mtu_is_the_netdevs()
+    {
+        var name = NewName();
+        using var tap = new TapNetworkInterface(name);
+        Ip("link", "set", name, "mtu", "9000").Check();
+        Assert.Equal(9000, tap.Mtu);
+        Ip("link", "set", name, "mtu", "1280").Check();
+        Assert.Equal(1280, tap.Mtu);
+    }
+
+    [Fact]
+    public void A_deleted_netdev_makes_receive_and_send_throw_interface_gone_while_a_down_one_only_drops()
+    {
+        var name = NewName();
+        using var tap = new TapNetworkInterface(name);
+        var frames = new DatagramBatch(2, 1514);
+        var frame = new byte[60];
+        frame.AsSpan(0, 6).Fill(0xFF);
+        tap.MacAddress.CopyTo(frame.AsSpan(6));
+        frame[12] = 0x08;
+        frame[13] = 0x06;
+        Assert.True(frames.TryAdd(frame, default));
+        Assert.True(frames.TryAdd(frame, default));
+        Assert.Equal(0, tap.Send(frames)); // down: EIO, both frames lost, nothing thrown
+        Ip("link", "set", name, "up").Check();
+        Assert.Equal(2, tap.Send(frames));
+
+        Ip("link", "del", name).Check();
+        var receive = new DatagramBatch(4, 1514);
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        var error = Assert.Throws<NetworkInterfaceGoneException>(() => tap.Receive(receive, cancel.Token));
+        Assert.Contains(name, error.Message, StringComparison.Ordinal);
+        Assert.Throws<NetworkInterfaceGoneException>(() => tap.Send(frames));
+    }
+
+    private static string NewName()
+    {
+        Assert.True(Environment.IsPrivilegedProcess, "tap tests need root (CI runs them as root)");
+        Assert.True(File.Exists(TapNetworkInterface.DevicePath), $"tap tests need {TapNetworkInterface.DevicePath}");
+        Assert.True(File.Exists("/usr/sbin/ip") || File.Exists("/sbin/ip") || File.Exists("/usr/bin/ip") || File.Exists("/bin/ip"), "tap tests need 'ip' (Debian package iproute2)");
+        return $"ukd{Environment.ProcessId % 0x100000:x}n{Interlocked.Increment(ref s_counter)}";
+    }
+
+    private static IpResult Ip(params string[] arguments)
     {
         var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in arguments)
@@ -49,8 +93,22 @@ public class TapNetworkInterfaceTests
             info.ArgumentList.Add(argument);
         }
         using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
-        Assert.True(process.WaitForExit(10_000));
-        return output;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(10_000))
+        {
+            process.Kill();
+            Assert.Fail($"ip {string.Join(' ', arguments)} did not finish within 10 s");
+        }
+        return new IpResult("ip " + string.Join(' ', arguments), process.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    private sealed record IpResult(string Command, int ExitCode, string Output)
+    {
+        public IpResult Check()
+        {
+            Assert.True(ExitCode == 0, $"'{Command}' failed ({ExitCode}): {Output}");
+            return this;
+        }
     }
 }

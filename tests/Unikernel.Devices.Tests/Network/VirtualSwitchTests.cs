@@ -86,4 +86,32 @@ public class VirtualSwitchTests
         port.Dispose();
         Assert.Equal(0, port.Receive(batch, CancellationToken.None));
     }
+
+    [Fact]
+    public void Drops_frames_over_the_mtu_and_an_unplugged_port_throws_interface_gone()
+    {
+        using var network = new VirtualSwitch(mtu: 1000);
+        var a = network.AddPort();
+        var b = network.AddPort();
+        var batch = new DatagramBatch(2, 2000);
+        var big = new byte[14 + 1001];
+        Broadcast.CopyTo(big, 0);
+        batch.TryAdd(Frame(Broadcast, a.MacAddress, 1), default);
+        batch.TryAdd(big, default);
+        network.AddPort(); // a third port so broadcasts have somewhere to go besides b
+        Assert.Equal(2, a.Send(batch));
+        Assert.Equal([1], Drain(b));
+        Assert.Equal(1, network.FramesOversized);
+
+        var receive = new DatagramBatch(4, 1514);
+        var receiving = Task.Run(() => b.Receive(receive, CancellationToken.None));
+        Thread.Sleep(50);
+        network.Unplug(b);
+        var error = Assert.Throws<AggregateException>(() => receiving.Wait(TimeSpan.FromSeconds(5)));
+        Assert.IsType<NetworkInterfaceGoneException>(error.InnerException);
+        Assert.Throws<NetworkInterfaceGoneException>(() => b.Send(batch));
+        Assert.Equal(2, a.Send(batch)); // the others carry on
+        using var other = new VirtualSwitch();
+        Assert.Throws<ArgumentException>(() => network.Unplug(other.AddPort()));
+    }
 }

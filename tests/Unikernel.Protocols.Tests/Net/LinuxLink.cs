@@ -54,7 +54,10 @@ internal sealed partial class LinuxLink : IDisposable
     }
 
     /// <summary>Creates the namespace and tap, moves the tap into the namespace and gives it <paramref name="kernelAddress"/>.</summary>
-    public static LinuxLink Create(ITestOutputHelper output, string kernelAddress, params string[] tools)
+    public static LinuxLink Create(ITestOutputHelper output, string kernelAddress, params string[] tools) => Create(output, kernelAddress, 0, tools);
+
+    /// <summary>As <see cref="Create(ITestOutputHelper, string, string[])"/>, with the tap's MTU set to <paramref name="mtu"/> (0: the default).</summary>
+    public static LinuxLink Create(ITestOutputHelper output, string kernelAddress, int mtu, params string[] tools)
     {
         RequirePrivileges(tools);
         var name = $"{Environment.ProcessId % 0x100000:x}n{Interlocked.Increment(ref s_counter)}";
@@ -63,6 +66,12 @@ internal sealed partial class LinuxLink : IDisposable
         {
             link.Run("ip", "netns", "add", link.Namespace).Check();
             link.Tap = new TapNetworkInterface(link.TapName);
+            if (mtu != 0)
+            {
+                link.Run("ip", "link", "set", link.TapName, "mtu", mtu.ToString(System.Globalization.CultureInfo.InvariantCulture)).Check();
+                // Read it now: once the netdev is in the other namespace, this one cannot ask (the tap keeps the last value).
+                Assert.Equal(mtu, link.Tap.Mtu);
+            }
             link.Run("ip", "link", "set", link.TapName, "netns", link.Namespace).Check();
             link.Exec("sysctl", "-q", "-w", $"net.ipv6.conf.{link.TapName}.disable_ipv6=1");
             link.Exec("ip", "addr", "add", kernelAddress, "dev", link.TapName).Check();
@@ -137,25 +146,44 @@ internal sealed partial class LinuxLink : IDisposable
         return socket!;
     }
 
+    /// <summary>Kills the processes, closes the tap and deletes the namespace; fails the test when any of it did not happen.</summary>
     public void Dispose()
     {
+        var problems = new List<string>();
         foreach (var process in _processes)
         {
             try
             {
                 if (!process.HasExited)
                 {
-                    process.Kill();
-                    process.WaitForExit(5000);
+                    process.Kill(entireProcessTree: true);
+                    if (!process.WaitForExit(5000))
+                    {
+                        problems.Add($"process {process.Id} did not exit within 5 s of SIGKILL");
+                    }
                 }
             }
             catch (InvalidOperationException)
             {
+                // It had already exited and was reaped.
             }
             process.Dispose();
         }
         Tap?.Dispose();
-        Run("ip", "netns", "del", Namespace);
+        var deleted = Run("ip", "netns", "del", Namespace);
+        if (deleted.ExitCode != 0 && !deleted.Stderr.Contains("No such file", StringComparison.Ordinal))
+        {
+            problems.Add($"'{deleted.Command}' failed ({deleted.ExitCode}): {deleted.Stderr}");
+        }
+        if (Run("ip", "netns", "list").Stdout.Split('\n').Any(line => line.Split(' ')[0] == Namespace))
+        {
+            problems.Add($"namespace {Namespace} is still there");
+        }
+        if (Run("ip", "-o", "link", "show").Stdout.Contains(" " + TapName + ":", StringComparison.Ordinal))
+        {
+            problems.Add($"tap {TapName} is still there");
+        }
+        Assert.True(problems.Count == 0, "clean-up failed: " + string.Join("; ", problems));
     }
 
     public Result Run(string file, params string[] arguments) => RunWithTimeout(TimeSpan.FromSeconds(20), file, arguments);
@@ -170,13 +198,18 @@ internal sealed partial class LinuxLink : IDisposable
         using var process = Process.Start(info) ?? throw new InvalidOperationException("cannot start " + file);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(timeout))
+        var timedOut = !process.WaitForExit(timeout);
+        if (timedOut)
         {
-            process.Kill();
-            process.WaitForExit(5000);
+            process.Kill(entireProcessTree: true);
         }
-        process.WaitForExit();
-        var result = new Result(file + " " + string.Join(' ', arguments), process.ExitCode, stdout.Result, stderr.Result);
+        // Bounded: the process has exited (or was killed), and its pipes close with it.
+        if (!process.WaitForExit(5000) || !Task.WaitAll([stdout, stderr], TimeSpan.FromSeconds(5)))
+        {
+            Assert.Fail($"'{file} {string.Join(' ', arguments)}' did not end within 5 s of being killed");
+        }
+        var result = new Result(file + " " + string.Join(' ', arguments) + (timedOut ? $" (killed after {timeout.TotalSeconds:0} s)" : ""),
+            timedOut ? -1 : process.ExitCode, stdout.Result, stderr.Result);
         _output.WriteLine($"$ {result.Command} → {result.ExitCode}\n{result.Stdout}{result.Stderr}");
         return result;
     }
