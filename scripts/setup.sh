@@ -10,6 +10,8 @@ packages=(
   iproute2 iputils-ping dnsmasq
   # Hostile traffic (spoofed sources, fragment trains, ARP floods) against the direct stack over a tap.
   python3-scapy
+  # Linux peers for the direct stack's TCP tests and benchmarks.
+  socat netcat-openbsd
   # VM images: QEMU, and the kernel built from Debian's source with our configuration.
   qemu-system-x86 cpio xz-utils linux-source build-essential bc bison flex libelf-dev libssl-dev
   # Measurements.

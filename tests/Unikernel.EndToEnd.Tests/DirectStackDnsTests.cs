@@ -52,16 +52,24 @@ public sealed class DirectStackDnsTests(ITestOutputHelper output)
         Assert.True(many.ExitCode == 0, many.ToString());
         Assert.Equal(200, Answers(many.StandardOutput).Count(line => line.EndsWith(" IN A 192.0.2.100", StringComparison.Ordinal)));
 
-        // The direct stack has no TCP yet: the appliance says it serves UDP only, and a TCP query fails (the stack
-        // answers the SYN with ICMP protocol unreachable), instead of hanging or being answered.
-        var tcp = link.Exec(TimeSpan.FromSeconds(20), "dig", $"@{ApplianceAddress}", "+tcp", "+time=2", "+tries=1", "www.example.org", "A");
-        Assert.True(tcp.ExitCode != 0, "a TCP query to the direct stack should fail:\n" + tcp);
-        Assert.DoesNotContain("status: NOERROR", tcp.StandardOutput);
+        // DNS over TCP (RFC 7766) on the direct stack's TCP, with no DNS change: one query per connection, then
+        // several queries on one connection (+keepopen).
+        var tcp = link.Exec(TimeSpan.FromSeconds(20), "dig", $"@{ApplianceAddress}", "+tcp", "+time=2", "+tries=1", "+norecurse", "www.example.org", "A");
+        Assert.True(tcp.ExitCode == 0, "a TCP query to the direct stack failed:\n" + tcp);
+        Assert.Contains("status: NOERROR", tcp.StandardOutput);
+        Assert.Contains($"SERVER: {ApplianceAddress}#53(", tcp.StandardOutput);
+        Assert.Contains("(TCP)", tcp.StandardOutput);
+        Assert.Equal(Answers(www.StandardOutput), Answers(tcp.StandardOutput));
+        var kept = link.Exec(TimeSpan.FromSeconds(30), "dig", $"@{ApplianceAddress}", "+tcp", "+keepopen", "+time=2", "+tries=1", "+norecurse",
+            "+noall", "+answer", "host1.example.org", "A", "example.org", "A", "x.apps.example.org", "A");
+        Assert.True(kept.ExitCode == 0, kept.ToString());
+        Assert.Equal(["host1.example.org. 3600 IN A 192.0.2.80", "example.org. 3600 IN A 192.0.2.1", "x.apps.example.org. 3600 IN A 192.0.2.100"], Answers(kept.StandardOutput));
 
         Assert.True(dns.IsRunning, "the appliance exited:\n" + dns.Output);
         var stopped = dns.Stop();
-        Assert.Contains("dns: warning: serving UDP only", stopped);
-        Assert.Contains($"listening on udp {ApplianceAddress}:53", stopped);
+        Assert.DoesNotContain("serving UDP only", stopped);
+        Assert.Contains($"listening on udp {ApplianceAddress}:53, tcp {ApplianceAddress}:53", stopped);
+        Assert.Matches(@"tcp [4-9] queries on [2-9] connections", stopped);
         output.WriteLine(stopped);
     }
 

@@ -5,6 +5,9 @@ namespace Unikernel.Protocols.Net;
 /// <summary>Counters of the direct stack (written under its lock; read them for diagnostics and tests).</summary>
 public sealed class DirectStackCounters
 {
+    /// <summary>TCP's counters: segments, retransmissions, RSTs, out-of-order, drops by reason.</summary>
+    public TcpCounters Tcp { get; } = new();
+
     public long FramesReceived { get; internal set; }
     public long FramesSent { get; internal set; }
     public long TransmitDrops { get; internal set; }

@@ -403,14 +403,6 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public void Tcp_is_not_supported_yet()
-    {
-        var a = NewStack("10.0.0.1/24");
-        var error = Assert.Throws<NotSupportedException>(() => a.Tcp.Listen(new IPEndPoint(IPAddress.Any, 80)));
-        Assert.Contains("TCP", error.Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
     public void Bad_configuration_is_reported_clearly()
     {
         var port = _switch.AddPort();

@@ -1,0 +1,1574 @@
+using System;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading;
+using System.Threading.Tasks;
+using Unikernel.Devices;
+
+namespace Unikernel.Protocols.Net;
+
+/// <summary>RFC 9293 §3.3.2 connection states (LISTEN lives in <see cref="TcpListener"/>).</summary>
+public enum TcpState
+{
+    Closed,
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+}
+
+/// <summary>
+/// One TCP connection (its TCB) and the application's handle on it. The state machine follows RFC 9293 §3.10 with
+/// RFC 5961 (challenge ACKs), RFC 7323 (window scaling, timestamps, PAWS), RFC 2018 (SACK), RFC 6298 (RTO),
+/// RFC 5681/6582 (slow start, NewReno recovery, SACK choosing the holes to resend), RFC 9438 (CUBIC), delayed ACKs
+/// (every second full segment, quick ACKs at the start), Nagle (off with <see cref="NoDelay"/>), zero-window probes,
+/// silly-window avoidance on both sides and keep-alive. Engine methods (<c>…Locked</c>) run under the stack's lock.
+/// </summary>
+public sealed class TcpConnection : ITcpConnection
+{
+    private const long Ms = 1_000_000L;
+    private const int MaxOutOfOrder = 8;
+    private const int MaxSacked = 8;
+    private const int QuickAcks = 16;
+    private const double CubicBeta = 0.7;
+    private const double CubicC = 0.4;
+
+    private readonly TcpEngine _engine;
+    private readonly TcpSettings _settings;
+    private readonly TcpRing _snd;
+    private readonly TcpRing _rcv;
+    private readonly uint[] _oooLeft = new uint[MaxOutOfOrder];
+    private readonly uint[] _oooRight = new uint[MaxOutOfOrder];
+    private readonly uint[] _sackLeft = new uint[MaxSacked];
+    private readonly uint[] _sackRight = new uint[MaxSacked];
+    private readonly uint _iss;
+    private readonly uint _tsOffset;
+    private readonly int _rcvShiftWanted;
+
+    // send sequence space
+    private uint _sndUna, _sndNxt, _sndMax, _sndBase, _sndWnd, _sndWl1, _sndWl2, _maxSndWnd;
+    private int _sndShift, _rcvShift;
+    private int _peerMss = 536;
+    private int _mss = 536;
+    private bool _finQueued;
+
+    // receive sequence space
+    private uint _irs, _rcvNxt, _rcvAdvEdge;
+    private int _rcvMss = 536;
+    private bool _finReceived;
+    private bool _oooFin;
+    private uint _oooFinSeq;
+    private int _oooCount;
+    private uint _oooLatest;
+
+    // options
+    private bool _ts, _sackOk, _offerWs;
+    private uint _tsRecent;
+    private uint _lastAckSent;
+
+    // RTT and timers
+    private long _srtt, _rttvar, _rto;
+    private bool _rttTiming;
+    private uint _rttSeq;
+    private long _rttStart;
+    private int _retries;
+    private bool _persist;
+    private int _probes;
+    private long _rtxDeadline = long.MaxValue;
+    private long _ackDeadline = long.MaxValue;
+    private long _keepDeadline = long.MaxValue;
+    private long _lifeDeadline = long.MaxValue;
+    private bool _synRetransmitted;
+    private bool _halfOpenReleased;
+    private int _persistBackoff;
+
+    // congestion control
+    private long _cwnd, _ssthresh = long.MaxValue / 4, _caBytes;
+    private int _dupAcks;
+    private bool _inRecovery;
+    private uint _recover, _rtxNext;
+    private int _sackCount;
+    private double _wMax, _k, _wEst, _wOrigin;
+    private long _epochStart = -1;
+
+    // ACK state
+    private int _unackedBytes;
+    private int _quickAcks = QuickAcks;
+    private bool _ackNow;
+
+    // application
+    private bool _appClosed;
+    private SocketError _error;
+    private TaskCompletionSource? _readSignal, _writeSignal, _stateSignal;
+
+    internal TcpConnection(TcpEngine engine, uint remote, ushort remotePort, ushort localPort, uint iss, bool noDelay)
+    {
+        _engine = engine;
+        _settings = engine.Settings;
+        RemoteAddress = remote;
+        RemotePort = remotePort;
+        LocalPort = localPort;
+        Key = (ulong)remote << 32 | (ulong)remotePort << 16 | localPort;
+        NoDelay = noDelay;
+        _snd = new TcpRing(_settings.SendBufferSize);
+        _rcv = new TcpRing(_settings.ReceiveBufferSize);
+        _iss = iss;
+        _sndUna = _sndNxt = _sndMax = _recover = iss;
+        _sndBase = iss + 1;
+        _rto = _settings.InitialRto.Ticks * 100;
+        Span<byte> seed = stackalloc byte[4];
+        engine.Random.Fill(seed);
+        _tsOffset = BitConverter.ToUInt32(seed);
+        while (_rcvShiftWanted < 14 && _settings.ReceiveBufferSize >> _rcvShiftWanted > 65535)
+        {
+            _rcvShiftWanted++;
+        }
+        var address = new byte[4];
+        IPv4Address.Write(address, remote);
+        RemoteEndPoint = new IPEndPoint(new IPAddress(address), remotePort);
+    }
+
+    public IPEndPoint RemoteEndPoint { get; }
+
+    /// <summary>Turns Nagle's algorithm off (RFC 9293 §3.7.4): small writes go out at once. Accepted connections start with it on, as the socket stack's do.</summary>
+    public bool NoDelay { get; set; }
+
+    public TcpState State { get; private set; }
+
+    internal uint RemoteAddress { get; }
+
+    internal ushort RemotePort { get; }
+
+    internal ushort LocalPort { get; }
+
+    internal ulong Key { get; }
+
+    internal TcpListener? Listener { get; init; }
+
+    internal bool Accepted { get; set; }
+
+    internal bool IsAlive => State != TcpState.Closed;
+
+    internal System.Collections.Generic.LinkedListNode<TcpConnection>? TimeWaitNode { get; set; }
+
+    internal long NextDeadline => Math.Min(Math.Min(_rtxDeadline, _ackDeadline), Math.Min(_keepDeadline, _lifeDeadline));
+
+    /// <summary>Effective send MSS (data bytes per segment).</summary>
+    internal int Mss => _mss;
+
+    internal long CongestionWindow => _cwnd;
+
+    internal long SlowStartThreshold => _ssthresh;
+
+    internal long RetransmissionTimeout => _rto;
+
+    internal bool TimestampsEnabled => _ts;
+
+    internal bool SackEnabled => _sackOk;
+
+    internal int SendShift => _sndShift;
+
+    internal int ReceiveShift => _rcvShift;
+
+    internal int PeerMss => _peerMss;
+
+    internal int BufferedReceive => _rcv.Count;
+
+    internal int AllocatedBytes => _snd.Allocated + _rcv.Allocated;
+
+    private long Now => _engine.Now;
+
+    private TcpCounters Counters => _engine.Counters;
+
+    private uint DataEnd => _sndBase + (uint)_snd.Count;
+
+    private bool FinAcked => _finQueued && TcpSeq.Gt(_sndUna, DataEnd);
+
+    // ---- opening ----
+
+    internal void OpenActiveLocked()
+    {
+        State = TcpState.SynSent;
+        _offerWs = _settings.WindowScaling;
+        _ts = _settings.Timestamps;
+        _sackOk = _settings.Sack;
+        SendSynLocked();
+        ArmRetransmit(Now + _rto);
+    }
+
+    internal void OpenPassiveLocked(ref TcpRepr syn)
+    {
+        State = TcpState.SynReceived;
+        _irs = syn.SequenceNumber;
+        _rcvNxt = _irs + 1;
+        _ts = _settings.Timestamps && syn.HasTimestamps;
+        if (_ts)
+        {
+            _tsRecent = syn.TimestampValue;
+        }
+        _sackOk = _settings.Sack && syn.SackPermitted;
+        _offerWs = _settings.WindowScaling && syn.WindowScale >= 0;
+        TakePeerOptions(ref syn);
+        _sndWnd = syn.WindowSize;
+        _sndWl1 = syn.SequenceNumber;
+        _sndWl2 = _iss;
+        SendSynLocked();
+        ArmRetransmit(Now + _rto);
+    }
+
+    /// <summary>The final ACK of a handshake answered with a SYN cookie: the peer's ISN and MSS come from the cookie.</summary>
+    internal void OpenFromCookieLocked(uint peerIsn, int mss, ref TcpRepr ack)
+    {
+        State = TcpState.SynReceived;
+        _halfOpenReleased = true; // a cookie connection was never counted as half-open
+        _irs = peerIsn;
+        _rcvNxt = peerIsn + 1;
+        _sndNxt = _sndMax = _iss + 1;
+        _peerMss = mss;
+        _mss = Math.Min(mss, _engine.Host.Mtu - 40);
+        _rcvAdvEdge = _rcvNxt + 65535;
+        _sndWl1 = ack.SequenceNumber - 1;
+        HandleLocked(ref ack);
+    }
+
+    private void TakePeerOptions(ref TcpRepr syn)
+    {
+        if (_offerWs && syn.WindowScale >= 0)
+        {
+            _sndShift = syn.WindowScale;
+            _rcvShift = _rcvShiftWanted;
+        }
+        else
+        {
+            _offerWs = false;
+            _sndShift = _rcvShift = 0;
+        }
+        _peerMss = syn.MaxSegmentSize == 0 ? 536 : Math.Max((int)syn.MaxSegmentSize, 64);
+        _mss = Math.Min(_peerMss, _engine.Host.Mtu - 40) - (_ts ? 12 : 0);
+        _rcvMss = Math.Min(_mss, 536);
+    }
+
+    private void SendSynLocked()
+    {
+        var flags = State == TcpState.SynSent ? TcpFlags.Syn : (byte)(TcpFlags.Syn | TcpFlags.Ack);
+        var window = (ushort)Math.Min(_rcv.Maximum, 65535);
+        var syn = new TcpRepr(LocalPort, RemotePort, _iss, State == TcpState.SynSent ? 0 : _rcvNxt, flags, window)
+        {
+            MaxSegmentSize = (ushort)Math.Min(65535, _engine.Host.Mtu - 40),
+            WindowScale = (sbyte)(_offerWs ? _rcvShiftWanted : -1),
+            SackPermitted = _sackOk,
+            HasTimestamps = _ts,
+            TimestampValue = TsNow(),
+            TimestampEcho = State == TcpState.SynSent ? 0 : _tsRecent,
+        };
+        _engine.SendLocked(RemoteAddress, ref syn);
+        _rcvAdvEdge = _rcvNxt + window;
+        _lastAckSent = _rcvNxt;
+        _sndNxt = _iss + 1;
+        _sndMax = TcpSeq.Max(_sndMax, _sndNxt);
+    }
+
+    private void EstablishLocked(ref TcpRepr segment)
+    {
+        State = TcpState.Established;
+        _sndWnd = (uint)segment.WindowSize << _sndShift;
+        _maxSndWnd = Math.Max(_maxSndWnd, _sndWnd);
+        _sndWl1 = segment.SequenceNumber;
+        _sndWl2 = segment.AcknowledgmentNumber;
+        // RFC 6928 initial window of 10 segments; RFC 5681 §3.1: one segment when the SYN had to be resent.
+        _cwnd = _synRetransmitted ? _mss : 10L * _mss;
+        _retries = 0;
+        if (_rto > _settings.InitialRto.Ticks * 100 && _srtt == 0)
+        {
+            _rto = Math.Max(3 * Ms * 1000, _settings.InitialRto.Ticks * 100); // RFC 6298 §5.7
+        }
+        ArmKeepAlive();
+        if (Listener is { } listener)
+        {
+            if (!_halfOpenReleased)
+            {
+                listener.HalfOpen = Math.Max(0, listener.HalfOpen - 1);
+                _halfOpenReleased = true;
+            }
+            listener.EnqueueLocked(this);
+        }
+        Signal(ref _stateSignal);
+        Signal(ref _writeSignal);
+    }
+
+    internal bool AcceptsNewIncarnation(in TcpRepr syn) =>
+        (_ts && syn.HasTimestamps && TcpSeq.Gt(syn.TimestampValue, _tsRecent)) || TcpSeq.Gt(syn.SequenceNumber, _rcvNxt);
+
+    // ---- receiving ----
+
+    internal void HandleLocked(ref TcpRepr segment)
+    {
+        if (State == TcpState.SynSent)
+        {
+            HandleSynSentLocked(ref segment);
+        }
+        else
+        {
+            HandleSynchronizedLocked(ref segment);
+        }
+        if (IsAlive)
+        {
+            OutputLocked();
+        }
+    }
+
+    /// <summary>RFC 9293 §3.10.7.3.</summary>
+    private void HandleSynSentLocked(ref TcpRepr segment)
+    {
+        var ack = segment.Has(TcpFlags.Ack);
+        if (ack && (TcpSeq.Le(segment.AcknowledgmentNumber, _iss) || TcpSeq.Gt(segment.AcknowledgmentNumber, _sndMax)))
+        {
+            if (!segment.Has(TcpFlags.Rst))
+            {
+                var reset = new TcpRepr(LocalPort, RemotePort, segment.AcknowledgmentNumber, 0, TcpFlags.Rst, 0);
+                _engine.SendLocked(RemoteAddress, ref reset);
+                Counters.RstsSent++;
+            }
+            return;
+        }
+        if (segment.Has(TcpFlags.Rst))
+        {
+            if (ack)
+            {
+                FailLocked(SocketError.ConnectionRefused);
+            }
+            return;
+        }
+        if (!segment.Has(TcpFlags.Syn))
+        {
+            return;
+        }
+        _irs = segment.SequenceNumber;
+        _rcvNxt = _irs + 1;
+        _ts = _ts && segment.HasTimestamps;
+        if (_ts)
+        {
+            _tsRecent = segment.TimestampValue;
+        }
+        _sackOk = _sackOk && segment.SackPermitted;
+        TakePeerOptions(ref segment);
+        if (ack)
+        {
+            SampleRtt(ref segment, Now);
+            _sndUna = segment.AcknowledgmentNumber;
+            _rtxDeadline = long.MaxValue;
+            EstablishLocked(ref segment);
+            _ackNow = true;
+        }
+        else
+        {
+            // Simultaneous open: answer with SYN,ACK (same ISS) and wait for the ACK of our SYN.
+            State = TcpState.SynReceived;
+            _sndWnd = segment.WindowSize;
+            SendSynLocked();
+            ArmRetransmit(Now + _rto);
+        }
+    }
+
+    /// <summary>RFC 9293 §3.10.7.4 for every synchronized state (and SYN-RECEIVED).</summary>
+    private void HandleSynchronizedLocked(ref TcpRepr segment)
+    {
+        var now = Now;
+        var rst = segment.Has(TcpFlags.Rst);
+        var seq = segment.SequenceNumber;
+        // RFC 7323 §5.3 PAWS.
+        if (_ts && segment.HasTimestamps && !rst && TcpSeq.Lt(segment.TimestampValue, _tsRecent))
+        {
+            Counters.DropsPaws++;
+            SendAckLocked();
+            return;
+        }
+        if (segment.Has(TcpFlags.Syn) && !rst)
+        {
+            if (State == TcpState.SynReceived && seq == _irs && !segment.Has(TcpFlags.Ack))
+            {
+                SendSynLocked(); // the peer resent its SYN: resend ours
+                return;
+            }
+            if (State != TcpState.SynReceived)
+            {
+                SendChallengeAckLocked(); // RFC 5961 §4: whatever its sequence number
+                return;
+            }
+        }
+        var length = segment.SegmentLength;
+        var window = Math.Max((uint)Math.Max(0, (int)(_rcvAdvEdge - _rcvNxt)), 0u);
+        var acceptable = length == 0
+            ? window == 0 ? seq == _rcvNxt : TcpSeq.Le(_rcvNxt, seq) && TcpSeq.Lt(seq, _rcvNxt + window)
+            : window != 0 && ((TcpSeq.Le(_rcvNxt, seq) && TcpSeq.Lt(seq, _rcvNxt + window))
+                || (TcpSeq.Le(_rcvNxt, seq + (uint)length - 1) && TcpSeq.Lt(seq + (uint)length - 1, _rcvNxt + window)));
+        var dataAllowed = acceptable;
+        if (!acceptable && window == 0 && length > 0 && seq == _rcvNxt)
+        {
+            acceptable = true; // RFC 9293: with a zero window, still take ACKs, URGs and RSTs (and a bare FIN)
+            dataAllowed = segment.Payload.Length == 0;
+            _ackNow = true;
+        }
+        if (!acceptable)
+        {
+            if (rst)
+            {
+                return;
+            }
+            if (State == TcpState.SynReceived && segment.Has(TcpFlags.Syn) && !segment.Has(TcpFlags.Ack) && seq == _irs)
+            {
+                SendSynLocked(); // the peer resent its SYN: resend ours
+                return;
+            }
+            Counters.DropsOutOfWindow++;
+            SendAckLocked();
+            return;
+        }
+        if (rst)
+        {
+            // RFC 5961 §3.2: only an exact match resets; an in-window one is challenged.
+            if (seq == _rcvNxt)
+            {
+                if (State is TcpState.SynReceived or TcpState.Closing or TcpState.LastAck or TcpState.TimeWait)
+                {
+                    FailLocked(State == TcpState.SynReceived && Listener is null ? SocketError.ConnectionRefused : SocketError.ConnectionReset);
+                }
+                else
+                {
+                    FailLocked(SocketError.ConnectionReset);
+                }
+            }
+            else
+            {
+                SendChallengeAckLocked();
+            }
+            return;
+        }
+        if (segment.HasTimestamps && _ts && TcpSeq.Le(seq, _lastAckSent) && TcpSeq.Ge(segment.TimestampValue, _tsRecent))
+        {
+            _tsRecent = segment.TimestampValue;
+        }
+        if (segment.Has(TcpFlags.Syn))
+        {
+            SendChallengeAckLocked(); // a SYN-RECEIVED connection sees a SYN in its window: RFC 5961 §4 as well
+            return;
+        }
+        if (!segment.Has(TcpFlags.Ack))
+        {
+            return;
+        }
+        _probes = 0;
+        ArmKeepAlive();
+        var ack = segment.AcknowledgmentNumber;
+        if (State == TcpState.SynReceived)
+        {
+            if (!(TcpSeq.Lt(_sndUna, ack) && TcpSeq.Le(ack, _sndMax)))
+            {
+                var reset = new TcpRepr(LocalPort, RemotePort, ack, 0, TcpFlags.Rst, 0);
+                _engine.SendLocked(RemoteAddress, ref reset);
+                Counters.RstsSent++;
+                return;
+            }
+            if (Listener is { AcceptQueueFull: true })
+            {
+                Counters.DropsBacklogFull++;
+                return; // stay half-open; the peer's retransmission may find room
+            }
+            _rtxDeadline = long.MaxValue;
+            SampleRtt(ref segment, now);
+            _sndUna = ack;
+            _sndBase = ack;
+            EstablishLocked(ref segment);
+        }
+        if (TcpSeq.Gt(ack, _sndMax))
+        {
+            Counters.DropsBadAck++;
+            SendAckLocked();
+            return;
+        }
+        if (TcpSeq.Lt(ack, _sndUna - _maxSndWnd))
+        {
+            Counters.DropsBadAck++;
+            SendChallengeAckLocked(); // RFC 5961 §5.2
+            return;
+        }
+        ProcessAckLocked(ref segment, now);
+        if (!IsAlive)
+        {
+            return;
+        }
+        if (FinAcked)
+        {
+            switch (State)
+            {
+                case TcpState.FinWait1:
+                    State = TcpState.FinWait2;
+                    if (_appClosed)
+                    {
+                        _lifeDeadline = now + _settings.FinWait2Timeout.Ticks * 100;
+                        Schedule();
+                    }
+                    break;
+                case TcpState.Closing:
+                    EnterTimeWaitLocked();
+                    break;
+                case TcpState.LastAck:
+                    FailLocked(SocketError.Success);
+                    return;
+            }
+        }
+        if (State == TcpState.TimeWait)
+        {
+            if (segment.Has(TcpFlags.Fin))
+            {
+                _ackNow = true; // the peer resent its FIN: ACK it and restart 2·MSL
+                _lifeDeadline = now + 2 * _settings.Msl.Ticks * 100;
+                Schedule();
+            }
+            return;
+        }
+        var payload = segment.Payload;
+        if (payload.Length > 0 && dataAllowed)
+        {
+            if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
+            {
+                if (_appClosed && TcpSeq.Gt(seq + (uint)payload.Length, _rcvNxt))
+                {
+                    // Nobody will read this: tell the peer (as Linux does for data after close).
+                    AbortLocked(sendReset: true, SocketError.ConnectionAborted);
+                    return;
+                }
+                ReceiveDataLocked(seq, payload, segment.Has(TcpFlags.Fin), now);
+                return;
+            }
+        }
+        if (segment.Has(TcpFlags.Fin) && dataAllowed)
+        {
+            if (_finReceived)
+            {
+                _ackNow = true;
+            }
+            else if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.SynReceived)
+            {
+                ReceiveDataLocked(seq, payload, fin: true, now);
+            }
+        }
+    }
+
+    private void ReceiveDataLocked(uint seq, ReadOnlySpan<byte> payload, bool fin, long now)
+    {
+        var finSeq = seq + (uint)payload.Length;
+        var start = seq;
+        var data = payload;
+        if (TcpSeq.Lt(start, _rcvNxt))
+        {
+            var skip = (int)(_rcvNxt - start);
+            data = skip >= data.Length ? default : data[skip..];
+            start = _rcvNxt;
+        }
+        if (_finReceived)
+        {
+            _ackNow = true;
+            return;
+        }
+        var offset = (int)(start - _rcvNxt);
+        var room = _rcv.Free - offset;
+        if (room <= 0)
+        {
+            data = default;
+            fin = false;
+            if (payload.Length > 0)
+            {
+                Counters.DropsOutOfWindow++;
+            }
+        }
+        else if (data.Length > room)
+        {
+            data = data[..room];
+            fin = false;
+        }
+        if (data.Length > 0)
+        {
+            _rcvMss = Math.Clamp(Math.Max(_rcvMss, data.Length), 1, Math.Max(1, _engine.Host.Mtu - 40));
+            if (offset == 0)
+            {
+                var hadHoles = _oooCount > 0;
+                _rcv.Append(data);
+                _rcvNxt += (uint)data.Length;
+                MergeOutOfOrder();
+                if (hadHoles)
+                {
+                    _ackNow = true;
+                }
+                else
+                {
+                    _unackedBytes += data.Length;
+                    if (_quickAcks > 0)
+                    {
+                        _quickAcks--;
+                        _ackNow = true;
+                    }
+                    else if (_unackedBytes >= 2 * _rcvMss)
+                    {
+                        _ackNow = true;
+                    }
+                    else if (_ackDeadline == long.MaxValue)
+                    {
+                        _ackDeadline = now + _settings.DelayedAck.Ticks * 100;
+                        Schedule();
+                    }
+                }
+                Signal(ref _readSignal);
+            }
+            else
+            {
+                Counters.OutOfOrder++;
+                _rcv.WriteAt(_rcv.Count + offset, data);
+                if (!AddOutOfOrder(start, start + (uint)data.Length))
+                {
+                    Counters.DropsOutOfOrderQueueFull++;
+                }
+                _ackNow = true; // a duplicate ACK (with SACK blocks) tells the sender at once
+            }
+        }
+        if (fin)
+        {
+            if (finSeq == _rcvNxt)
+            {
+                ApplyFinLocked(now);
+            }
+            else if (TcpSeq.Gt(finSeq, _rcvNxt))
+            {
+                _oooFin = true;
+                _oooFinSeq = finSeq;
+            }
+        }
+        if (_oooFin && _oooFinSeq == _rcvNxt && !_finReceived)
+        {
+            ApplyFinLocked(now);
+        }
+    }
+
+    private void ApplyFinLocked(long now)
+    {
+        _rcvNxt++;
+        _finReceived = true;
+        _oooFin = false;
+        _ackNow = true;
+        Signal(ref _readSignal);
+        switch (State)
+        {
+            case TcpState.SynReceived:
+            case TcpState.Established:
+                State = TcpState.CloseWait;
+                break;
+            case TcpState.FinWait1:
+                if (FinAcked)
+                {
+                    EnterTimeWaitLocked();
+                }
+                else
+                {
+                    State = TcpState.Closing;
+                }
+                break;
+            case TcpState.FinWait2:
+                EnterTimeWaitLocked();
+                break;
+        }
+        _ = now;
+    }
+
+    private void EnterTimeWaitLocked()
+    {
+        State = TcpState.TimeWait;
+        _rtxDeadline = _keepDeadline = _ackDeadline = long.MaxValue;
+        _lifeDeadline = Now + 2 * _settings.Msl.Ticks * 100;
+        Schedule();
+        _engine.EnterTimeWaitLocked(this);
+        if (_appClosed)
+        {
+            _snd.Release();
+            _rcv.Release();
+        }
+        Signal(ref _readSignal);
+        Signal(ref _writeSignal);
+    }
+
+    private void MergeOutOfOrder()
+    {
+        while (_oooCount > 0 && TcpSeq.Le(_oooLeft[0], _rcvNxt))
+        {
+            if (TcpSeq.Gt(_oooRight[0], _rcvNxt))
+            {
+                _rcv.Commit((int)(_oooRight[0] - _rcvNxt));
+                _rcvNxt = _oooRight[0];
+            }
+            RemoveAt(_oooLeft, _oooRight, ref _oooCount, 0);
+        }
+    }
+
+    /// <summary>Adds [left, right) to the sorted out-of-order list, merging neighbours; false when the list is full.</summary>
+    private bool AddOutOfOrder(uint left, uint right)
+    {
+        _oooLatest = left;
+        return AddInterval(_oooLeft, _oooRight, ref _oooCount, left, right, dropHighest: false);
+    }
+
+    private static bool AddInterval(uint[] lefts, uint[] rights, ref int count, uint left, uint right, bool dropHighest)
+    {
+        var i = 0;
+        while (i < count && TcpSeq.Lt(rights[i], left))
+        {
+            i++;
+        }
+        // Merge every interval that overlaps or touches [left, right).
+        var j = i;
+        while (j < count && TcpSeq.Le(lefts[j], right))
+        {
+            left = TcpSeq.Min(left, lefts[j]);
+            right = TcpSeq.Max(right, rights[j]);
+            j++;
+        }
+        var merged = j - i;
+        if (merged == 0 && count == lefts.Length)
+        {
+            if (!dropHighest || i == count)
+            {
+                return false;
+            }
+            count--; // forget the highest interval to make room for a lower one
+        }
+        if (merged == 0)
+        {
+            Array.Copy(lefts, i, lefts, i + 1, count - i);
+            Array.Copy(rights, i, rights, i + 1, count - i);
+            count++;
+        }
+        else if (merged > 1)
+        {
+            Array.Copy(lefts, j, lefts, i + 1, count - j);
+            Array.Copy(rights, j, rights, i + 1, count - j);
+            count -= merged - 1;
+        }
+        lefts[i] = left;
+        rights[i] = right;
+        return true;
+    }
+
+    private static void RemoveAt(uint[] lefts, uint[] rights, ref int count, int index)
+    {
+        Array.Copy(lefts, index + 1, lefts, index, count - index - 1);
+        Array.Copy(rights, index + 1, rights, index, count - index - 1);
+        count--;
+    }
+
+    // ---- acknowledgments and congestion control ----
+
+    private void ProcessAckLocked(ref TcpRepr segment, long now)
+    {
+        var ack = segment.AcknowledgmentNumber;
+        var seq = segment.SequenceNumber;
+        if (_sackOk)
+        {
+            for (var b = 0; b < segment.Sack.Count; b++)
+            {
+                var (left, right) = segment.Sack[b];
+                if (TcpSeq.Lt(left, right) && TcpSeq.Gt(right, ack) && TcpSeq.Le(right, _sndMax))
+                {
+                    AddInterval(_sackLeft, _sackRight, ref _sackCount, TcpSeq.Max(left, ack), right, dropHighest: true);
+                }
+            }
+        }
+        var windowChanged = false;
+        if (TcpSeq.Lt(_sndWl1, seq) || (_sndWl1 == seq && TcpSeq.Le(_sndWl2, ack)))
+        {
+            var window = (uint)segment.WindowSize << _sndShift;
+            windowChanged = window != _sndWnd;
+            _sndWnd = window;
+            _sndWl1 = seq;
+            _sndWl2 = ack;
+            _maxSndWnd = Math.Max(_maxSndWnd, window);
+        }
+        if (TcpSeq.Gt(ack, _sndUna))
+        {
+            var acked = ack - _sndUna;
+            SampleRtt(ref segment, now);
+            var dataAcked = (int)Math.Min(Math.Max(0, (int)(ack - _sndBase)), _snd.Count);
+            _snd.Discard(dataAcked);
+            _sndBase += (uint)dataAcked;
+            _sndUna = ack;
+            if (TcpSeq.Lt(_sndNxt, ack))
+            {
+                _sndNxt = ack;
+            }
+            while (_sackCount > 0 && TcpSeq.Le(_sackRight[0], ack))
+            {
+                RemoveAt(_sackLeft, _sackRight, ref _sackCount, 0);
+            }
+            if (_sackCount > 0 && TcpSeq.Lt(_sackLeft[0], ack))
+            {
+                _sackLeft[0] = ack;
+            }
+            _retries = 0;
+            _dupAcks = 0;
+            if (_inRecovery)
+            {
+                if (TcpSeq.Ge(ack, _recover))
+                {
+                    _inRecovery = false;
+                    _cwnd = Math.Max(_mss, Math.Min(_ssthresh, (long)(uint)(_sndMax - _sndUna) + _mss));
+                }
+                else
+                {
+                    // RFC 6582 partial ACK: resend the next hole, deflate by what was acknowledged.
+                    RetransmitNextLocked();
+                    _cwnd = Math.Max(_mss, _cwnd - acked + _mss);
+                }
+            }
+            else
+            {
+                GrowWindow(acked, now);
+            }
+            _persist = false;
+            if (_sndUna == _sndMax)
+            {
+                _rtxDeadline = long.MaxValue;
+            }
+            else
+            {
+                ArmRetransmit(now + _rto);
+            }
+            if (_snd.Free > 0)
+            {
+                Signal(ref _writeSignal);
+            }
+            return;
+        }
+        if (ack == _sndUna && !windowChanged && segment.Payload.Length == 0 && !segment.Has(TcpFlags.Fin) && _sndMax != _sndUna)
+        {
+            _dupAcks++;
+            if (_inRecovery)
+            {
+                _cwnd += _mss;
+                if (_sackCount > 0)
+                {
+                    RetransmitNextLocked();
+                }
+                return;
+            }
+            var sackedBeyond = _sackCount > 0 && SackedBytes() >= 3L * _mss;
+            if ((_dupAcks >= 3 || sackedBeyond) && TcpSeq.Ge(_sndUna, _recover))
+            {
+                OnCongestionEvent(now, timeout: false);
+                _inRecovery = true;
+                _recover = _sndMax;
+                _rtxNext = _sndUna;
+                Counters.FastRetransmits++;
+                RetransmitNextLocked();
+                _cwnd = _ssthresh + 3L * _mss;
+            }
+        }
+    }
+
+    private long SackedBytes()
+    {
+        long total = 0;
+        for (var i = 0; i < _sackCount; i++)
+        {
+            total += _sackRight[i] - _sackLeft[i];
+        }
+        return total;
+    }
+
+    /// <summary>Resends the lowest hole not covered by SACK (or the first unacknowledged segment without SACK).</summary>
+    private void RetransmitNextLocked()
+    {
+        var start = _sackCount > 0 ? TcpSeq.Max(_rtxNext, _sndUna) : _sndUna;
+        var limit = _sndMax;
+        for (var i = 0; i < _sackCount; i++)
+        {
+            if (TcpSeq.Le(_sackLeft[i], start) && TcpSeq.Lt(start, _sackRight[i]))
+            {
+                start = _sackRight[i];
+            }
+            else if (TcpSeq.Gt(_sackLeft[i], start))
+            {
+                limit = _sackLeft[i];
+                break;
+            }
+        }
+        if (_sackCount > 0 && TcpSeq.Ge(start, _sackRight[_sackCount - 1]))
+        {
+            return; // no hole below the highest SACKed byte
+        }
+        limit = TcpSeq.Min(limit, DataEnd);
+        var finOnly = _finQueued && start == DataEnd && !FinAcked;
+        if (TcpSeq.Ge(start, limit) && !finOnly)
+        {
+            return;
+        }
+        var length = finOnly ? 0 : (int)Math.Min((uint)(limit - start), (uint)_mss);
+        TransmitLocked(start, length);
+        _rtxNext = start + (uint)length;
+    }
+
+    private void GrowWindow(uint acked, long now)
+    {
+        if (_cwnd < _ssthresh)
+        {
+            _cwnd += Math.Min(acked, 2u * (uint)_mss); // RFC 3465 with L = 2·SMSS
+            return;
+        }
+        if (_settings.CongestionControl == TcpCongestionControl.NewReno)
+        {
+            _caBytes += acked;
+            if (_caBytes >= _cwnd)
+            {
+                _caBytes -= _cwnd;
+                _cwnd += _mss;
+            }
+            return;
+        }
+        // RFC 9438 §4.2–4.3, in segments; time since the start of this congestion-avoidance epoch.
+        var segments = (double)_cwnd / _mss;
+        if (_epochStart < 0)
+        {
+            _epochStart = now;
+            if (_wMax <= segments)
+            {
+                _k = 0;
+                _wOrigin = segments;
+            }
+            else
+            {
+                _k = Math.Cbrt((_wMax - segments) / CubicC);
+                _wOrigin = _wMax;
+            }
+            _wEst = segments;
+        }
+        var t = (now - _epochStart + _srtt) / 1e9;
+        var target = CubicC * Math.Pow(t - _k, 3) + _wOrigin;
+        target = Math.Min(target, 1.5 * segments);
+        _wEst += 3 * (1 - CubicBeta) / (1 + CubicBeta) * (acked / (double)_mss) / segments;
+        if (_wEst > target)
+        {
+            target = _wEst;
+        }
+        if (target > segments)
+        {
+            _caBytes += (long)(acked * (target - segments) / segments);
+            if (_caBytes >= 1)
+            {
+                _cwnd += _caBytes;
+                _caBytes = 0;
+            }
+        }
+    }
+
+    private void OnCongestionEvent(long now, bool timeout)
+    {
+        var flight = (long)(uint)(_sndMax - _sndUna);
+        if (_settings.CongestionControl == TcpCongestionControl.Cubic)
+        {
+            var segments = (double)_cwnd / _mss;
+            _wMax = segments < _wMax ? segments * (1 + CubicBeta) / 2 : segments; // fast convergence
+            _ssthresh = Math.Max((long)(_cwnd * CubicBeta), 2L * _mss);
+            _epochStart = -1;
+        }
+        else
+        {
+            _ssthresh = Math.Max(flight / 2, 2L * _mss);
+        }
+        _caBytes = 0;
+        if (timeout)
+        {
+            _cwnd = _mss;
+        }
+        _ = now;
+    }
+
+    private void SampleRtt(ref TcpRepr segment, long now)
+    {
+        long sample;
+        if (_ts && segment.HasTimestamps && segment.TimestampEcho != 0)
+        {
+            var ms = TsNow() - segment.TimestampEcho;
+            if (ms > 60_000)
+            {
+                return;
+            }
+            sample = Math.Max(ms, 1) * Ms;
+        }
+        else if (_rttTiming && TcpSeq.Ge(segment.AcknowledgmentNumber, _rttSeq))
+        {
+            _rttTiming = false;
+            sample = Math.Max(now - _rttStart, Ms);
+        }
+        else
+        {
+            return;
+        }
+        if (_srtt == 0)
+        {
+            _srtt = sample;
+            _rttvar = sample / 2;
+        }
+        else
+        {
+            _rttvar = (3 * _rttvar + Math.Abs(_srtt - sample)) / 4;
+            _srtt = (7 * _srtt + sample) / 8;
+        }
+        _rto = Math.Clamp(_srtt + Math.Max(Ms, 4 * _rttvar), _settings.MinRto.Ticks * 100, _settings.MaxRto.Ticks * 100);
+    }
+
+    // ---- sending ----
+
+    /// <summary>Sends what the windows, Nagle and silly-window avoidance allow, then any pending ACK.</summary>
+    internal void OutputLocked()
+    {
+        if (State is TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck)
+        {
+            var now = Now;
+            while (true)
+            {
+                var dataEnd = DataEnd;
+                var unsent = (int)(dataEnd - _sndNxt);
+                if (unsent < 0)
+                {
+                    break; // the FIN is out
+                }
+                var inFlight = (long)(uint)(_sndNxt - _sndUna);
+                var usable = Math.Min((long)_sndWnd, _cwnd) - inFlight;
+                var length = (int)Math.Clamp(Math.Min(unsent, usable), 0, _mss);
+                var fin = _finQueued && length == unsent;
+                if (length == 0 && !(fin && _cwnd > inFlight))
+                {
+                    break;
+                }
+                if (length < _mss && length > 0 && !fin)
+                {
+                    var all = length == unsent;
+                    // Nagle (RFC 9293 §3.7.4) and sender-side SWS avoidance (§3.8.6.2.1).
+                    var send = all ? NoDelay || inFlight == 0 : inFlight == 0 || length >= _maxSndWnd / 2;
+                    if (!send)
+                    {
+                        break;
+                    }
+                }
+                TransmitLocked(_sndNxt, length);
+                if (!_rttTiming && !_ts && TcpSeq.Ge(_sndNxt, _sndMax))
+                {
+                    _rttTiming = true;
+                    _rttSeq = _sndNxt + (uint)length;
+                    _rttStart = now;
+                }
+                _sndNxt += (uint)length + (fin ? 1u : 0u);
+                _sndMax = TcpSeq.Max(_sndMax, _sndNxt);
+                if (_rtxDeadline == long.MaxValue || _persist)
+                {
+                    _persist = false;
+                    _persistBackoff = 0;
+                    ArmRetransmit(now + _rto);
+                }
+                if (fin)
+                {
+                    break;
+                }
+            }
+            var pending = (int)(DataEnd - _sndNxt);
+            if (pending > 0 && _sndWnd == 0 && _sndNxt == _sndUna && _rtxDeadline == long.MaxValue)
+            {
+                _persist = true;
+                ArmRetransmit(now + Math.Min(_rto << Math.Min(_persistBackoff, 10), _settings.MaxRto.Ticks * 100));
+            }
+        }
+        if (_ackNow)
+        {
+            SendAckLocked();
+        }
+    }
+
+    /// <summary>Sends data [seq, seq+length) from the send buffer (FIN when it ends the stream), as new data or a retransmission.</summary>
+    private void TransmitLocked(uint seq, int length)
+    {
+        var end = seq + (uint)length;
+        var flags = (byte)(TcpFlags.Ack | (end == DataEnd && length > 0 ? TcpFlags.Psh : 0));
+        if (_finQueued && end == DataEnd)
+        {
+            flags |= TcpFlags.Fin;
+        }
+        if (TcpSeq.Lt(seq, _sndMax))
+        {
+            Counters.Retransmits++;
+            _rttTiming = false; // Karn
+        }
+        SendSegmentLocked(seq, length, flags);
+    }
+
+    private void SendSegmentLocked(uint seq, int length, byte flags)
+    {
+        var segment = new TcpRepr(LocalPort, RemotePort, seq, _rcvNxt, flags, AdvertiseWindow());
+        if (_ts)
+        {
+            segment.HasTimestamps = true;
+            segment.TimestampValue = TsNow();
+            segment.TimestampEcho = _tsRecent;
+        }
+        if (_sackOk && _oooCount > 0)
+        {
+            var limit = _ts ? 3 : 4;
+            for (var i = 0; i < _oooCount; i++)
+            {
+                if (TcpSeq.Le(_oooLeft[i], _oooLatest) && TcpSeq.Lt(_oooLatest, _oooRight[i]))
+                {
+                    segment.Sack.TryAdd(_oooLeft[i], _oooRight[i]); // the block with the latest segment first (RFC 2018 §4)
+                    break;
+                }
+            }
+            for (var i = 0; i < _oooCount && segment.Sack.Count < limit; i++)
+            {
+                if (!(TcpSeq.Le(_oooLeft[i], _oooLatest) && TcpSeq.Lt(_oooLatest, _oooRight[i])))
+                {
+                    segment.Sack.TryAdd(_oooLeft[i], _oooRight[i]);
+                }
+            }
+        }
+        if (length > 0)
+        {
+            var scratch = _engine.Scratch;
+            var payload = scratch.Slice(segment.HeaderLength, length);
+            _snd.ReadAt((int)(seq - _sndBase), payload);
+            segment.Payload = payload;
+        }
+        _engine.SendLocked(RemoteAddress, ref segment);
+        _lastAckSent = _rcvNxt;
+        _ackNow = false;
+        _unackedBytes = 0;
+        _ackDeadline = long.MaxValue;
+    }
+
+    private ushort AdvertiseWindow()
+    {
+        var free = (uint)_rcv.Free;
+        var edge = _rcvNxt + free;
+        // Receiver-side SWS avoidance (RFC 9293 §3.8.6.2.2): move the right edge only by a useful amount.
+        var threshold = (uint)Math.Min(_rcv.Maximum / 2, _rcvMss);
+        if (TcpSeq.Gt(edge, _rcvAdvEdge) && edge - _rcvAdvEdge < threshold && TcpSeq.Ge(_rcvAdvEdge, _rcvNxt))
+        {
+            edge = _rcvAdvEdge;
+        }
+        if (TcpSeq.Lt(edge, _rcvNxt))
+        {
+            edge = _rcvNxt;
+        }
+        var window = Math.Min((edge - _rcvNxt) >> _rcvShift, 65535u);
+        _rcvAdvEdge = _rcvNxt + (window << _rcvShift);
+        return (ushort)window;
+    }
+
+    private void SendAckLocked()
+    {
+        if (State is TcpState.Closed or TcpState.SynSent)
+        {
+            return;
+        }
+        SendSegmentLocked(_sndNxt, 0, TcpFlags.Ack);
+    }
+
+    private void SendChallengeAckLocked()
+    {
+        if (_engine.TakeChallengeToken())
+        {
+            SendAckLocked();
+        }
+    }
+
+    /// <summary>A segment below the window (SEG.SEQ = SND.UNA − 1, no data) that makes the peer answer with its current ACK and window.</summary>
+    private void SendProbeLocked()
+    {
+        SendSegmentLocked(_sndUna - 1, 0, TcpFlags.Ack);
+    }
+
+    // ---- timers ----
+
+    private void ArmRetransmit(long deadline)
+    {
+        _rtxDeadline = deadline;
+        Schedule();
+    }
+
+    private void ArmKeepAlive()
+    {
+        if (_settings.KeepAliveIdle > TimeSpan.Zero && State is not (TcpState.TimeWait or TcpState.Closed))
+        {
+            _keepDeadline = Now + _settings.KeepAliveIdle.Ticks * 100;
+            Schedule();
+        }
+    }
+
+    private void Schedule() => _engine.ScheduleLocked(NextDeadline);
+
+    internal void OnTimerLocked(long now)
+    {
+        if (_lifeDeadline <= now)
+        {
+            _lifeDeadline = long.MaxValue;
+            FailLocked(State == TcpState.TimeWait ? SocketError.Success : SocketError.TimedOut);
+            return;
+        }
+        if (_rtxDeadline <= now)
+        {
+            _rtxDeadline = long.MaxValue;
+            if (_persist)
+            {
+                OnPersistLocked(now);
+            }
+            else
+            {
+                OnRetransmitTimeoutLocked(now);
+            }
+            if (!IsAlive)
+            {
+                return;
+            }
+        }
+        if (_ackDeadline <= now)
+        {
+            _ackDeadline = long.MaxValue;
+            SendAckLocked();
+        }
+        if (_keepDeadline <= now)
+        {
+            _keepDeadline = long.MaxValue;
+            if (State is TcpState.Established or TcpState.CloseWait or TcpState.FinWait2)
+            {
+                if (_probes >= _settings.KeepAliveProbes)
+                {
+                    AbortLocked(sendReset: true, SocketError.TimedOut);
+                    return;
+                }
+                _probes++;
+                Counters.KeepAlivesSent++;
+                SendProbeLocked();
+                _keepDeadline = now + _settings.KeepAliveInterval.Ticks * 100;
+            }
+        }
+        Schedule();
+    }
+
+    private void OnRetransmitTimeoutLocked(long now)
+    {
+        Counters.Timeouts++;
+        _rto = Math.Min(_rto * 2, _settings.MaxRto.Ticks * 100); // RFC 6298 §5.5
+        if (State is TcpState.SynSent or TcpState.SynReceived)
+        {
+            if (++_retries > _settings.SynRetries)
+            {
+                AbortLocked(sendReset: false, SocketError.TimedOut);
+                return;
+            }
+            _synRetransmitted = true;
+            Counters.Retransmits++;
+            SendSynLocked();
+            ArmRetransmit(now + _rto);
+            return;
+        }
+        if (_sndUna == _sndMax)
+        {
+            return;
+        }
+        if (++_retries > _settings.MaxRetransmissions)
+        {
+            AbortLocked(sendReset: true, SocketError.TimedOut);
+            return;
+        }
+        OnCongestionEvent(now, timeout: true);
+        _inRecovery = false;
+        _recover = _sndMax;
+        _dupAcks = 0;
+        _sackCount = 0; // RFC 2018 §8: after a timeout, SACK information is not trusted
+        _rttTiming = false;
+        _sndNxt = _sndUna; // go back: resend from the first unacknowledged byte (one segment: cwnd is one MSS now)
+        OutputLocked();
+        if (_rtxDeadline == long.MaxValue)
+        {
+            ArmRetransmit(now + _rto);
+        }
+    }
+
+    private void OnPersistLocked(long now)
+    {
+        _persist = false;
+        Counters.WindowProbesSent++;
+        _persistBackoff++; // RFC 9293 §3.8.6.1: back off, but never give up while the peer answers
+        SendProbeLocked();
+        if (_sndWnd == 0 && _sndNxt == _sndUna && (int)(DataEnd - _sndNxt) > 0)
+        {
+            _persist = true;
+            ArmRetransmit(now + Math.Min(_rto << Math.Min(_persistBackoff, 10), _settings.MaxRto.Ticks * 100));
+        }
+    }
+
+    private uint TsNow() => (uint)(Now / Ms) + _tsOffset;
+
+    // ---- closing ----
+
+    /// <summary>Ends the connection at once: an optional RST, then the TCB goes away and waiters wake with <paramref name="error"/>.</summary>
+    internal void AbortLocked(bool sendReset, SocketError error)
+    {
+        if (State == TcpState.Closed)
+        {
+            return;
+        }
+        if (sendReset && State is not (TcpState.SynSent or TcpState.TimeWait))
+        {
+            var reset = new TcpRepr(LocalPort, RemotePort, _sndNxt, _rcvNxt, TcpFlags.Rst | TcpFlags.Ack, 0);
+            _engine.SendLocked(RemoteAddress, ref reset);
+            Counters.RstsSent++;
+        }
+        if (error != SocketError.Success)
+        {
+            Counters.ConnectionsAborted++;
+        }
+        FailLocked(error);
+    }
+
+    private void FailLocked(SocketError error)
+    {
+        if (State == TcpState.Closed)
+        {
+            return;
+        }
+        if (State == TcpState.SynReceived && Listener is { } listener && !_halfOpenReleased)
+        {
+            listener.HalfOpen = Math.Max(0, listener.HalfOpen - 1);
+            _halfOpenReleased = true;
+        }
+        State = TcpState.Closed;
+        if (_error == SocketError.Success)
+        {
+            _error = error;
+        }
+        _rtxDeadline = _ackDeadline = _keepDeadline = _lifeDeadline = long.MaxValue;
+        _engine.RemoveLocked(this);
+        if (_appClosed || !Accepted && Listener is not null)
+        {
+            _snd.Release();
+            _rcv.Release();
+        }
+        Signal(ref _readSignal);
+        Signal(ref _writeSignal);
+        Signal(ref _stateSignal);
+    }
+
+    private void QueueFinLocked()
+    {
+        if (_finQueued)
+        {
+            return;
+        }
+        switch (State)
+        {
+            case TcpState.Established:
+            case TcpState.SynReceived:
+                State = TcpState.FinWait1;
+                break;
+            case TcpState.CloseWait:
+                State = TcpState.LastAck;
+                break;
+            default:
+                return;
+        }
+        _finQueued = true;
+        OutputLocked();
+    }
+
+    // ---- the application's side ----
+
+    internal async Task WaitEstablishedAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task wait;
+            lock (_engine.Host.Gate)
+            {
+                if (State is not (TcpState.SynSent or TcpState.SynReceived or TcpState.Closed))
+                {
+                    return;
+                }
+                if (State == TcpState.Closed)
+                {
+                    throw new SocketException((int)(_error == SocketError.Success ? SocketError.ConnectionRefused : _error));
+                }
+                wait = WaitFor(ref _stateSignal);
+            }
+            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Copies readable bytes; 0 with <paramref name="ended"/> at the end of the stream (FIN or reset).</summary>
+    internal int TryReadLocked(Span<byte> buffer, out bool ended)
+    {
+        ended = false;
+        var n = Math.Min(buffer.Length, _rcv.Count);
+        if (n > 0)
+        {
+            _rcv.ReadAt(0, buffer[..n]);
+            _rcv.Discard(n);
+            if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
+            {
+                // A window update only when the advertised window had closed below half the buffer and can now open by
+                // a useful amount (RFC 9293 §3.8.6.2.2); a reader that keeps up rides on the ordinary ACKs instead.
+                var possible = _rcvNxt + (uint)_rcv.Free;
+                var advertised = (int)(_rcvAdvEdge - _rcvNxt);
+                if (advertised < _rcv.Maximum / 2 && TcpSeq.Gt(possible, _rcvAdvEdge)
+                    && possible - _rcvAdvEdge >= (uint)Math.Min(_rcv.Maximum / 2, 2 * _rcvMss))
+                {
+                    SendAckLocked();
+                }
+            }
+            return n;
+        }
+        ended = _finReceived || State == TcpState.Closed || buffer.Length == 0;
+        return 0;
+    }
+
+    /// <summary>Copies as much as fits into the send buffer and sends what the windows allow; returns the count taken.</summary>
+    internal int TryWriteLocked(ReadOnlySpan<byte> data)
+    {
+        if (State == TcpState.Closed)
+        {
+            throw new SocketException((int)(_error is SocketError.Success or SocketError.ConnectionReset ? SocketError.ConnectionReset : _error));
+        }
+        if (_finQueued || _appClosed)
+        {
+            throw new SocketException((int)SocketError.Shutdown);
+        }
+        var n = _snd.Append(data);
+        if (n > 0)
+        {
+            OutputLocked();
+        }
+        return n;
+    }
+
+    public async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task wait;
+            lock (_engine.Host.Gate)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                ObjectDisposedException.ThrowIf(_appClosed, this);
+                var n = TryReadLocked(buffer.Span, out var ended);
+                if (n > 0 || ended)
+                {
+                    _engine.Host.Flush();
+                    if (n == 0 && _error is not (SocketError.Success or SocketError.ConnectionReset or SocketError.ConnectionAborted))
+                    {
+                        throw new SocketException((int)_error);
+                    }
+                    return n;
+                }
+                wait = WaitFor(ref _readSignal);
+            }
+            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        while (!data.IsEmpty)
+        {
+            Task wait;
+            lock (_engine.Host.Gate)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                ObjectDisposedException.ThrowIf(_appClosed, this);
+                var n = TryWriteLocked(data.Span);
+                _engine.Host.Flush();
+                data = data[n..];
+                if (data.IsEmpty)
+                {
+                    return;
+                }
+                wait = WaitFor(ref _writeSignal);
+            }
+            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public void ShutdownSend()
+    {
+        lock (_engine.Host.Gate)
+        {
+            QueueFinLocked();
+            _engine.Host.Flush();
+        }
+    }
+
+    internal void ShutdownSendLocked() => QueueFinLocked();
+
+    /// <summary>Closes the application's handle: unread data → RST (RFC 2525 §2.17); otherwise FIN after the buffered data, finished in the background.</summary>
+    internal void CloseLocked()
+    {
+        if (_appClosed)
+        {
+            return;
+        }
+        _appClosed = true;
+        if (State == TcpState.Closed)
+        {
+            _snd.Release();
+            _rcv.Release();
+            return;
+        }
+        if (_rcv.Count > 0 || State == TcpState.SynSent)
+        {
+            AbortLocked(sendReset: true, SocketError.Success);
+            return;
+        }
+        if (State == TcpState.FinWait2)
+        {
+            _lifeDeadline = Now + _settings.FinWait2Timeout.Ticks * 100;
+            Schedule();
+        }
+        else if (State == TcpState.TimeWait)
+        {
+            _snd.Release();
+            _rcv.Release();
+        }
+        QueueFinLocked();
+        Signal(ref _readSignal);
+        Signal(ref _writeSignal);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        lock (_engine.Host.Gate)
+        {
+            CloseLocked();
+            _engine.Host.Flush();
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    private static Task WaitFor(ref TaskCompletionSource? signal) =>
+        (signal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+
+    private static void Signal(ref TaskCompletionSource? signal)
+    {
+        var waiting = signal;
+        signal = null;
+        waiting?.TrySetResult();
+    }
+
+    public override string ToString() => $"tcp {LocalPort} -> {RemoteEndPoint} {State}";
+}
