@@ -1,0 +1,210 @@
+using System;
+using System.Buffers.Binary;
+
+namespace Unikernel.Protocols.OpenFlow;
+
+/// <summary>
+/// A checked view of one OpenFlow message (any version): the 8-byte header fits, its length field is at least 8 and
+/// the whole message is in the buffer. After <see cref="TryCreate"/> no accessor can fail.
+/// </summary>
+public readonly ref struct OfMessage
+{
+    public const int HeaderLength = 8;
+    public const int MaxLength = ushort.MaxValue;
+
+    private const int VersionOffset = 0;
+    private const int TypeOffset = 1;
+    private const int LengthOffset = 2;
+    private const int XidOffset = 4;
+
+    private readonly ReadOnlySpan<byte> _bytes;
+
+    private OfMessage(ReadOnlySpan<byte> bytes) => _bytes = bytes;
+
+    /// <summary>A message at the start of <paramref name="bytes"/> (the rest is ignored).</summary>
+    public static bool TryCreate(ReadOnlySpan<byte> bytes, out OfMessage message)
+    {
+        message = default;
+        if (bytes.Length < HeaderLength)
+        {
+            return false;
+        }
+        int length = BinaryPrimitives.ReadUInt16BigEndian(bytes[LengthOffset..]);
+        if (length < HeaderLength || length > bytes.Length)
+        {
+            return false;
+        }
+        message = new OfMessage(bytes[..length]);
+        return true;
+    }
+
+    /// <summary>
+    /// How many bytes the message at the start of <paramref name="bytes"/> takes: 0 when more bytes are needed to know,
+    /// -1 when the header is malformed (length below 8: the stream cannot be re-synchronised).
+    /// </summary>
+    public static int FrameLength(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < 4)
+        {
+            return 0;
+        }
+        int length = BinaryPrimitives.ReadUInt16BigEndian(bytes[LengthOffset..]);
+        return length < HeaderLength ? -1 : length;
+    }
+
+    public byte Version => _bytes[VersionOffset];
+
+    public OfType Type => (OfType)_bytes[TypeOffset];
+
+    public int Length => _bytes.Length;
+
+    public uint Xid => BinaryPrimitives.ReadUInt32BigEndian(_bytes[XidOffset..]);
+
+    public ReadOnlySpan<byte> Body => _bytes[HeaderLength..];
+
+    public ReadOnlySpan<byte> Bytes => _bytes;
+
+    /// <summary>Writes a header; false when it does not fit or the length is out of range.</summary>
+    public static bool TryWriteHeader(Span<byte> destination, byte version, OfType type, int length, uint xid)
+    {
+        if (destination.Length < HeaderLength || length < HeaderLength || length > MaxLength)
+        {
+            return false;
+        }
+        destination[VersionOffset] = version;
+        destination[TypeOffset] = (byte)type;
+        BinaryPrimitives.WriteUInt16BigEndian(destination[LengthOffset..], (ushort)length);
+        BinaryPrimitives.WriteUInt32BigEndian(destination[XidOffset..], xid);
+        return true;
+    }
+}
+
+/// <summary>
+/// Messages that are a header and an opaque body: hello (the body is ignored in 1.0), echo request/reply, features
+/// request, get_config request, barrier request/reply, and vendor (the body starts with the vendor id).
+/// </summary>
+public readonly ref struct OfSimpleMessage
+{
+    public OfSimpleMessage(OfType type, ReadOnlySpan<byte> body = default, byte version = OfVersion.OpenFlow10)
+    {
+        Type = type;
+        Body = body;
+        Version = version;
+    }
+
+    public byte Version { get; }
+
+    public OfType Type { get; }
+
+    public ReadOnlySpan<byte> Body { get; }
+
+    public int Length => OfMessage.HeaderLength + Body.Length;
+
+    public static OfSimpleMessage Parse(OfMessage message) => new(message.Type, message.Body, message.Version);
+
+    public bool TryWrite(Span<byte> destination, uint xid, out int written)
+    {
+        written = 0;
+        if (destination.Length < Length || !OfMessage.TryWriteHeader(destination, Version, Type, Length, xid))
+        {
+            return false;
+        }
+        Body.CopyTo(destination[OfMessage.HeaderLength..]);
+        written = Length;
+        return true;
+    }
+}
+
+/// <summary>An error message (ofp_error_msg): type, code and (usually) the start of the offending message.</summary>
+public readonly ref struct OfErrorMessage
+{
+    public const int Size = 12;
+    private const int TypeOffset = 8;
+    private const int CodeOffset = 10;
+
+    public OfErrorMessage(OfErrorType type, ushort code, ReadOnlySpan<byte> data)
+    {
+        ErrorType = type;
+        Code = code;
+        Data = data;
+    }
+
+    public OfErrorType ErrorType { get; }
+
+    public ushort Code { get; }
+
+    public ReadOnlySpan<byte> Data { get; }
+
+    public int Length => Size + Data.Length;
+
+    public static bool TryParse(OfMessage message, out OfErrorMessage error)
+    {
+        error = default;
+        if (message.Type != OfType.Error || message.Length < Size)
+        {
+            return false;
+        }
+        var bytes = message.Bytes;
+        error = new OfErrorMessage((OfErrorType)BinaryPrimitives.ReadUInt16BigEndian(bytes[TypeOffset..]), BinaryPrimitives.ReadUInt16BigEndian(bytes[CodeOffset..]), bytes[Size..]);
+        return true;
+    }
+
+    /// <summary>Writes the error; <see cref="Data"/> is cut to what fits (the spec asks for at least 64 bytes of it).</summary>
+    public bool TryWrite(Span<byte> destination, uint xid, out int written)
+    {
+        written = 0;
+        var data = Data[..Math.Min(Data.Length, Math.Min(OfMessage.MaxLength, destination.Length) - Size)];
+        if (destination.Length < Size || !OfMessage.TryWriteHeader(destination, OfVersion.OpenFlow10, OfType.Error, Size + data.Length, xid))
+        {
+            return false;
+        }
+        BinaryPrimitives.WriteUInt16BigEndian(destination[TypeOffset..], (ushort)ErrorType);
+        BinaryPrimitives.WriteUInt16BigEndian(destination[CodeOffset..], Code);
+        data.CopyTo(destination[Size..]);
+        written = Size + data.Length;
+        return true;
+    }
+}
+
+/// <summary>set_config and get_config_reply (ofp_switch_config).</summary>
+public readonly record struct OfSwitchConfig(ushort Flags, ushort MissSendLength)
+{
+    public const int Size = 12;
+    private const int FlagsOffset = 8;
+    private const int MissSendLengthOffset = 10;
+
+    public static bool TryParse(OfMessage message, out OfSwitchConfig config)
+    {
+        config = default;
+        if (message.Type is not (OfType.SetConfig or OfType.GetConfigReply) || message.Length < Size)
+        {
+            return false;
+        }
+        config = new OfSwitchConfig(BinaryPrimitives.ReadUInt16BigEndian(message.Bytes[FlagsOffset..]), BinaryPrimitives.ReadUInt16BigEndian(message.Bytes[MissSendLengthOffset..]));
+        return true;
+    }
+
+    public bool TryWrite(Span<byte> destination, OfType type, uint xid, out int written)
+    {
+        written = 0;
+        if (type is not (OfType.SetConfig or OfType.GetConfigReply) || !OfMessage.TryWriteHeader(destination, OfVersion.OpenFlow10, type, Size, xid) || destination.Length < Size)
+        {
+            return false;
+        }
+        BinaryPrimitives.WriteUInt16BigEndian(destination[FlagsOffset..], Flags);
+        BinaryPrimitives.WriteUInt16BigEndian(destination[MissSendLengthOffset..], MissSendLength);
+        written = Size;
+        return true;
+    }
+}
+
+/// <summary>The version both sides speak (OpenFlow 1.0 hello negotiation: the lower of the two versions).</summary>
+public static class OfNegotiation
+{
+    /// <summary>The negotiated version, or 0 when the peer's highest version is below every version we support.</summary>
+    public static byte Negotiate(byte ours, byte lowestOurs, byte theirs)
+    {
+        var version = Math.Min(ours, theirs);
+        return version < lowestOurs ? (byte)0 : version;
+    }
+}
