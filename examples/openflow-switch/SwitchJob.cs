@@ -9,7 +9,7 @@ using Unikernel.Protocols.OpenFlow;
 namespace OpenFlowSwitchAppliance;
 
 /// <summary>Runs a <see cref="SoftwareSwitch"/> over two network interfaces, controlled by the given controller.</summary>
-public sealed class SwitchJob(IConsole console, IMonotonicClock clock, ITime time, INetworkStack stack, INetworkInterface port1, INetworkInterface port2, string controller, string datapathId, int maxFlows, string logLevel) : IJob
+public sealed class SwitchJob(IConsole console, IMonotonicClock clock, ITime time, INetworkStack stack, INetworkInterface port1, INetworkInterface port2, string controller, string datapathId, int maxFlows, string listen, string logLevel) : IJob
 {
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -25,6 +25,12 @@ public sealed class SwitchJob(IConsole console, IMonotonicClock clock, ITime tim
             console.WriteLine($"openflow-switch: error: --datapath-id '{datapathId}' is not a hexadecimal number");
             return;
         }
+        IPEndPoint? management = null;
+        if (listen.Length > 0 && (!IPEndPoint.TryParse(listen, out management) || management.Port == 0))
+        {
+            console.WriteLine($"openflow-switch: error: --listen '{listen}' is not ADDRESS:PORT");
+            return;
+        }
         if (maxFlows < 1)
         {
             console.WriteLine("openflow-switch: error: --max-flows must be at least 1");
@@ -35,6 +41,7 @@ public sealed class SwitchJob(IConsole console, IMonotonicClock clock, ITime tim
             Controller = endPoint,
             DatapathId = dpid,
             MaxFlows = maxFlows,
+            Listen = management,
         }, level <= 1 ? line => console.WriteLine("openflow-switch: " + line) : null);
         if (level <= 2)
         {

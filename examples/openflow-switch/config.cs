@@ -25,6 +25,7 @@ public static partial class OpenFlowSwitchConfig
             c.Argument("controller", "127.0.0.1:6653", "Controller to connect to, ADDRESS:PORT"),
             c.Argument("datapath-id", "", "Datapath id in hex (default: from port 1's MAC address)"),
             c.Argument("max-flows", 65536, "Flow table capacity"),
+            c.Argument("listen", "", "Accept management connections (ovs-ofctl) on ADDRESS:PORT; empty: none"),
             c.Argument("log-level", "info", "Log level: debug, info, warn or error")));
     }
 }

@@ -29,6 +29,12 @@ public sealed class SoftwareSwitchOptions
     public IReadOnlyList<string>? PortNames { get; init; }
 
     public string Description { get; init; } = "Unikernel OpenFlow switch";
+
+    /// <summary>
+    /// Where to accept management connections (like an OVS bridge's <c>ptcp:</c> listener, for <c>ovs-ofctl</c>); null:
+    /// none. They get replies to their requests but no asynchronous messages (packet_in, flow_removed).
+    /// </summary>
+    public IPEndPoint? Listen { get; init; }
 }
 
 /// <summary>
@@ -110,6 +116,7 @@ public sealed class SoftwareSwitch
             threads.Add(thread);
         }
         var expiry = ExpiryLoop(cancellationToken);
+        var management = _options.Listen is { } listen ? ListenLoop(_tcp.Listen(listen), cancellationToken) : Task.CompletedTask;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -130,7 +137,7 @@ public sealed class SoftwareSwitch
                     continue;
                 }
                 Interlocked.Increment(ref _connections);
-                var reason = await SessionAsync(connection, cancellationToken).ConfigureAwait(false);
+                var reason = await SessionAsync(connection, primary: true, cancellationToken).ConfigureAwait(false);
                 _log($"controller channel closed: {reason}");
                 if (!cancellationToken.IsCancellationRequested)
                 {
@@ -147,6 +154,7 @@ public sealed class SoftwareSwitch
             try
             {
                 await expiry.ConfigureAwait(false);
+                await management.ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -154,6 +162,38 @@ public sealed class SoftwareSwitch
             }
         }
     }
+
+    private async Task ListenLoop(ITcpListener listener, CancellationToken cancellationToken)
+    {
+        var sessions = new List<Task>();
+        using (listener)
+        {
+            _log($"accepting management connections on {listener.LocalEndPoint}");
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                ITcpConnection connection;
+                try
+                {
+                    connection = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                catch (System.Net.Sockets.SocketException)
+                {
+                    continue;
+                }
+                sessions.RemoveAll(t => t.IsCompleted);
+                sessions.Add(Task.Run(() => ServeAsync(connection, cancellationToken), CancellationToken.None));
+            }
+        }
+        await Task.WhenAll(sessions).ConfigureAwait(false);
+    }
+
+    /// <summary>Serves one management connection (the peer connected to us, as <c>ovs-ofctl</c> does) until it closes.</summary>
+    public Task<string> ServeAsync(ITcpConnection connection, CancellationToken cancellationToken) =>
+        SessionAsync(connection, primary: false, cancellationToken);
 
     private async Task Delay(CancellationToken cancellationToken)
     {
@@ -419,12 +459,12 @@ public sealed class SoftwareSwitch
 
     // ---- control channel -------------------------------------------------------------------------------------------
 
-    private async Task<string> SessionAsync(ITcpConnection connection, CancellationToken cancellationToken)
+    private async Task<string> SessionAsync(ITcpConnection connection, bool primary, CancellationToken cancellationToken)
     {
         var channel = new OfConnection(connection);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var writer = channel.WriteLoopAsync(stop.Token);
-        var control = new ControlSession(this, channel);
+        var control = new ControlSession(this, channel, primary);
         try
         {
             control.SendHello();
@@ -432,7 +472,10 @@ public sealed class SoftwareSwitch
         }
         finally
         {
-            _channel = null;
+            if (primary)
+            {
+                _channel = null;
+            }
             stop.Cancel();
             try
             {
@@ -447,7 +490,7 @@ public sealed class SoftwareSwitch
     }
 
     /// <summary>The switch side of one controller connection: handles every message in order on the read loop.</summary>
-    private sealed class ControlSession(SoftwareSwitch owner, OfConnection channel)
+    private sealed class ControlSession(SoftwareSwitch owner, OfConnection channel, bool primary)
     {
         private readonly byte[] _scratch = new byte[OfMessage.MaxLength];
         private readonly byte[] _frame = new byte[SlotSize];
@@ -477,8 +520,11 @@ public sealed class SoftwareSwitch
                     Error(message, OfErrorType.HelloFailed, OfErrorCode.HelloIncompatible);
                     return;
                 }
-                owner._channel = channel; // the data path may send packet_in from now on
-                owner._log($"connected to controller {channel.RemoteEndPoint} (OpenFlow 1.0)");
+                if (primary)
+                {
+                    owner._channel = channel; // the data path may send packet_in from now on
+                    owner._log($"connected to controller {channel.RemoteEndPoint} (OpenFlow 1.0)");
+                }
                 return;
             }
             if (_version == 0 || message.Version != _version)
