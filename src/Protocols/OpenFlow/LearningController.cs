@@ -173,6 +173,8 @@ public sealed class LearningController
 
         public ulong? DatapathId { get; private set; }
 
+        private string Name => DatapathId is { } id ? id.ToString("x16", System.Globalization.CultureInfo.InvariantCulture) : connection.RemoteEndPoint.ToString();
+
         public async Task RunAsync(CancellationToken cancellationToken)
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -196,7 +198,7 @@ public sealed class LearningController
                 }
                 await connection.DisposeAsync().ConfigureAwait(false);
                 owner.Remove(this);
-                owner._log($"switch {(DatapathId is { } id ? id.ToString("x16", System.Globalization.CultureInfo.InvariantCulture) : connection.RemoteEndPoint.ToString())} disconnected: {reason}");
+                owner._log($"switch {Name} disconnected: {reason}");
             }
         }
 
@@ -247,7 +249,7 @@ public sealed class LearningController
                     PacketIn(packetIn);
                     break;
                 case OfType.PortStatus when OfPortStatus.TryParse(message, out var status):
-                    if (status.Reason == OfPortReason.Delete || status.Port.IsDown)
+                    if ((status.Reason == OfPortReason.Delete || status.Port.IsDown) && status.Port.PortNumber < OfPort.Max)
                     {
                         PortGone(status.Port.PortNumber);
                     }
@@ -259,7 +261,7 @@ public sealed class LearningController
                     Interlocked.Increment(ref owner._errors);
                     if (OfErrorMessage.TryParse(message, out var error))
                     {
-                        owner._log($"switch {DatapathId:x16} reports error type {(int)error.ErrorType} code {error.Code}");
+                        owner._log($"switch {Name} reports error type {(int)error.ErrorType} code {error.Code}");
                     }
                     break;
                 case OfType.EchoReply or OfType.BarrierReply or OfType.GetConfigReply or OfType.StatsReply or OfType.FeaturesReply or OfType.PacketIn or OfType.PortStatus:
@@ -365,7 +367,7 @@ public sealed class LearningController
             match.InPort = port;
             var deleteIn = new OfFlowMod { Match = match, Command = OfFlowModCommand.Delete, OutPort = OfPort.None, BufferId = OfBuffer.None };
             Send(deleteIn.TryWrite(_scratch, NextXid(), out n), n);
-            owner._log($"switch {DatapathId:x16}: port {port} down, forgot {stale.Count} address(es)");
+            owner._log($"switch {Name}: port {port} down, forgot {stale.Count} address(es)");
         }
     }
 }

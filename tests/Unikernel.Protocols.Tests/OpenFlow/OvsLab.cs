@@ -78,7 +78,7 @@ public sealed class OvsLab : IDisposable
     public static readonly (string, string)[] OvsTools =
     [
         ("ip", "iproute2"), ("ovsdb-tool", "openvswitch-common"), ("ovsdb-server", "openvswitch-common"), ("ovs-vsctl", "openvswitch-common"),
-        ("ovs-ofctl", "openvswitch-common"), ("ovs-appctl", "openvswitch-common"), ("ovs-vswitchd", "openvswitch-switch"),
+        ("ovs-ofctl", "openvswitch-common"), ("ovs-appctl", "openvswitch-common"), ("ovs-vswitchd", "openvswitch-switch"), ("ethtool", "ethtool"),
     ];
 
     public static string? Find(string tool)
@@ -159,6 +159,12 @@ public sealed class OvsLab : IDisposable
         Exec(ns, "ip", "addr", "add", address, "dev", "eth0").Check();
         Exec(ns, "ip", "link", "set", "eth0", "up").Check();
         Exec(SwitchNamespace, "ip", "link", "set", switchSide, "up").Check();
+        // The userspace datapath forwards frames as the veth hands them over: the kernel must compute checksums and
+        // segment TCP itself (no offloads), or forwarded TCP segments arrive with bad checksums or too large.
+        foreach (var (where, link) in new[] { (ns, "eth0"), (SwitchNamespace, switchSide) })
+        {
+            Exec(where, "ethtool", "-K", link, "tx", "off", "tso", "off", "gso", "off", "gro", "off").Check();
+        }
         if (addToBridge)
         {
             Vsctl("add-port", Bridge, switchSide, "--", "set", "interface", switchSide, $"ofport_request={index}").Check();
@@ -166,12 +172,12 @@ public sealed class OvsLab : IDisposable
         return switchSide;
     }
 
-    /// <summary>A host namespace around a tap device someone else owns: moves the tap in and gives it the address.</summary>
+    /// <summary>A host namespace around a tap device a program in the switch namespace owns: moves the tap in and gives it the address.</summary>
     public string AddTapHost(int index, string tap, string address)
     {
         var ns = HostNamespace(index);
         AddNamespace(ns);
-        Run("ip", "link", "set", tap, "netns", ns).Check();
+        Exec(SwitchNamespace, "ip", "link", "set", tap, "netns", ns).Check();
         Exec(ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1");
         Exec(ns, "ip", "addr", "add", address, "dev", tap).Check();
         Exec(ns, "ip", "link", "set", tap, "up").Check();
