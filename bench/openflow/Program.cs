@@ -48,7 +48,7 @@ var after = switches.Sum(s => s.FlowMods);
 var elapsed = watch.Elapsed.TotalSeconds;
 var rate = (after - before) / elapsed;
 var inv = CultureInfo.InvariantCulture;
-Console.WriteLine(string.Create(inv, $"mode={options.Mode} switches={options.Switches} macs={options.Macs} flow_mods_per_s={rate:F0} total_flow_mods={after} packet_outs={switches.Sum(s => s.PacketOuts)} errors={switches.Sum(s => s.Errors)}"));
+Console.WriteLine(string.Create(inv, $"mode={options.Mode} switches={options.Switches} macs={options.Macs} flow_mods_per_s={rate:F0} total_flow_mods={after} packet_outs={switches.Sum(s => s.PacketOuts)} errors={switches.Sum(s => s.Errors)} retries={switches.Sum(s => s.Retries)}"));
 await stop.CancelAsync();
 foreach (var s in switches)
 {
@@ -93,6 +93,7 @@ internal sealed class EmulatedSwitch(int id, Options options)
     private long _flowMods;
     private long _packetOuts;
     private long _errors;
+    private long _retries;
     private volatile bool _started;
     private volatile bool _learned;
 
@@ -100,6 +101,7 @@ internal sealed class EmulatedSwitch(int id, Options options)
     public long FlowMods => Interlocked.Read(ref _flowMods);
     public long PacketOuts => Interlocked.Read(ref _packetOuts);
     public long Errors => Interlocked.Read(ref _errors);
+    public long Retries => Interlocked.Read(ref _retries);
 
     private ulong Mac(int k) => 0x020000000000UL | ((ulong)id << 24) | (uint)k;
 
@@ -141,6 +143,19 @@ internal sealed class EmulatedSwitch(int id, Options options)
         {
             // One packet_in in flight: the read loop sends the next as soon as the flow_mod arrives (no thread hop).
             await SendAsync(NextPacketIns(_out, 1), cancellationToken);
+            // A controller that drops a packet_in would stall this switch: after 100 ms without an answer, send another
+            // (counted in the output as retries).
+            var seen = FlowMods;
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(100, cancellationToken);
+                if (FlowMods == seen)
+                {
+                    Interlocked.Increment(ref _retries);
+                    await SendAsync(NextPacketIns(_out, 1), cancellationToken);
+                }
+                seen = FlowMods;
+            }
             readerThread.Join();
             return;
         }

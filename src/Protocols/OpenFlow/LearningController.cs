@@ -202,8 +202,12 @@ public sealed class LearningController
             }
         }
 
-        private ValueTask Backpressure(CancellationToken cancellationToken) =>
-            connection.WaitForRoomAsync(owner._options.BackpressureBytes, cancellationToken);
+        /// <summary>After each read: send the answers at once, and read no more while this switch has not taken them.</summary>
+        private async ValueTask Backpressure(CancellationToken cancellationToken)
+        {
+            await connection.FlushAsync(cancellationToken).ConfigureAwait(false);
+            await connection.WaitForRoomAsync(owner._options.BackpressureBytes, cancellationToken).ConfigureAwait(false);
+        }
 
         private uint NextXid() => ++_xid;
 

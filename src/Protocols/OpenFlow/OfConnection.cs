@@ -28,6 +28,7 @@ public sealed class OfConnection : IAsyncDisposable
     private byte[] _writing;
     private int _filled;
     private bool _closed;
+    private bool _flushing;
     private long _dropped;
     private long _sentMessages;
 
@@ -108,32 +109,7 @@ public sealed class OfConnection : IAsyncDisposable
             while (!cancellationToken.IsCancellationRequested)
             {
                 await _pending.WaitAsync(cancellationToken).ConfigureAwait(false);
-                while (true)
-                {
-                    int count;
-                    lock (_gate)
-                    {
-                        count = _filled;
-                        if (count == 0)
-                        {
-                            break;
-                        }
-                        (_filling, _writing) = (_writing, _filling);
-                        _filled = 0;
-                    }
-                    await _connection.WriteAsync(_writing.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
-                    if (_drained.CurrentCount == 0)
-                    {
-                        try
-                        {
-                            _drained.Release();
-                        }
-                        catch (SemaphoreFullException)
-                        {
-                            // a racing release already signalled the waiter
-                        }
-                    }
-                }
+                await FlushAsync(cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or System.IO.IOException or System.Net.Sockets.SocketException or ObjectDisposedException or InvalidOperationException)
@@ -143,6 +119,60 @@ public sealed class OfConnection : IAsyncDisposable
         finally
         {
             Close();
+        }
+    }
+
+    /// <summary>
+    /// Writes what is queued now, and whatever is queued while it writes, unless another flush is already doing so
+    /// (then that one drains it). The read loop calls this after each batch, so an answer leaves without a thread hop.
+    /// </summary>
+    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (_flushing || _filled == 0)
+            {
+                return;
+            }
+            _flushing = true;
+        }
+        try
+        {
+            while (true)
+            {
+                int count;
+                lock (_gate)
+                {
+                    count = _filled;
+                    if (count == 0)
+                    {
+                        _flushing = false;
+                        return;
+                    }
+                    (_filling, _writing) = (_writing, _filling);
+                    _filled = 0;
+                }
+                await _connection.WriteAsync(_writing.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
+                if (_drained.CurrentCount == 0)
+                {
+                    try
+                    {
+                        _drained.Release();
+                    }
+                    catch (SemaphoreFullException)
+                    {
+                        // a racing release already signalled the waiter
+                    }
+                }
+            }
+        }
+        catch
+        {
+            lock (_gate)
+            {
+                _flushing = false;
+            }
+            throw;
         }
     }
 

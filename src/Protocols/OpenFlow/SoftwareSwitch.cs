@@ -468,7 +468,11 @@ public sealed class SoftwareSwitch
         try
         {
             control.SendHello();
-            return await channel.ReadLoopAsync(control.Handle, ct => channel.WaitForRoomAsync(channel.OutputCapacity / 2, ct), stop.Token).ConfigureAwait(false);
+            return await channel.ReadLoopAsync(control.Handle, async ct =>
+            {
+                await channel.FlushAsync(ct).ConfigureAwait(false);
+                await channel.WaitForRoomAsync(channel.OutputCapacity / 2, ct).ConfigureAwait(false);
+            }, stop.Token).ConfigureAwait(false);
         }
         finally
         {
