@@ -24,7 +24,10 @@ public sealed class LearningControllerOptions
     public ushort Priority { get; init; } = OfFlowMod.DefaultPriority;
 
     /// <summary>Output bytes queued for one switch above which we stop reading from it until it catches up.</summary>
-    public int BackpressureBytes { get; init; } = 256 * 1024;
+    public int BackpressureBytes { get; init; } = 128 * 1024;
+
+    /// <summary>Each of a switch's two output buffers (so a switch costs about 2 × this + 128 KiB of input buffer).</summary>
+    public int OutputBufferBytes { get; init; } = 384 * 1024;
 
     /// <summary>Bytes of each table-miss packet the switch sends us.</summary>
     public ushort MissSendLength { get; init; } = 0xffff;
@@ -132,7 +135,7 @@ public sealed class LearningController
                     continue;
                 }
                 Interlocked.Increment(ref _switchesConnected);
-                var session = new SwitchSession(this, new OfConnection(connection));
+                var session = new SwitchSession(this, new OfConnection(connection, Math.Max(OfMessage.MaxLength, _options.OutputBufferBytes)));
                 lock (_gate)
                 {
                     _sessions.Add(session);
