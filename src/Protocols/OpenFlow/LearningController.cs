@@ -106,56 +106,25 @@ public sealed class LearningController
 
     public void Listen() => _listener ??= _tcp.Listen(_options.EndPoint);
 
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public Task RunAsync(CancellationToken cancellationToken)
     {
         Listen();
-        var listener = _listener!;
-        var tasks = new List<Task>();
-        try
+        return OfConnection.AcceptLoopAsync(_listener!, async connection =>
         {
-            while (!cancellationToken.IsCancellationRequested)
+            if (ActiveSwitches >= _options.MaxSwitches)
             {
-                ITcpConnection connection;
-                try
-                {
-                    connection = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    break;
-                }
-                catch (System.Net.Sockets.SocketException)
-                {
-                    continue;
-                }
-                if (ActiveSwitches >= _options.MaxSwitches)
-                {
-                    _log($"refusing {connection.RemoteEndPoint}: already serving {_options.MaxSwitches} switches");
-                    await connection.DisposeAsync().ConfigureAwait(false);
-                    continue;
-                }
-                Interlocked.Increment(ref _switchesConnected);
-                var session = new SwitchSession(this, new OfConnection(connection, Math.Max(OfMessage.MaxLength, _options.OutputBufferBytes)));
-                lock (_gate)
-                {
-                    _sessions.Add(session);
-                }
-                tasks.RemoveAll(t => t.IsCompleted);
-                tasks.Add(Task.Run(() => session.RunAsync(cancellationToken), CancellationToken.None));
+                _log($"refusing {connection.RemoteEndPoint}: already serving {_options.MaxSwitches} switches");
+                await connection.DisposeAsync().ConfigureAwait(false);
+                return;
             }
-        }
-        finally
-        {
-            listener.Dispose();
-            try
+            Interlocked.Increment(ref _switchesConnected);
+            var session = new SwitchSession(this, new OfConnection(connection, Math.Max(OfMessage.MaxLength, _options.OutputBufferBytes)));
+            lock (_gate)
             {
-                await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
+                _sessions.Add(session);
             }
-            catch (TimeoutException)
-            {
-                // a session did not stop in time
-            }
-        }
+            await session.RunAsync(cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
     }
 
     private void Remove(SwitchSession session)

@@ -233,6 +233,50 @@ public sealed class OfConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Accepts connections until <paramref name="cancellationToken"/> is cancelled, serving each on its own task; then
+    /// closes the listener and gives the connections a few seconds to finish.
+    /// </summary>
+    public static async Task AcceptLoopAsync(ITcpListener listener, Func<ITcpConnection, Task> serve, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        ArgumentNullException.ThrowIfNull(serve);
+        var tasks = new System.Collections.Generic.List<Task>();
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                ITcpConnection connection;
+                try
+                {
+                    connection = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                catch (System.Net.Sockets.SocketException)
+                {
+                    continue; // e.g. the peer reset before accept completed
+                }
+                tasks.RemoveAll(t => t.IsCompleted);
+                tasks.Add(Task.Run(() => serve(connection), CancellationToken.None));
+            }
+        }
+        finally
+        {
+            listener.Dispose();
+            try
+            {
+                await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // a connection did not stop in time; its socket is closed with the process
+            }
+        }
+    }
+
     private void Close()
     {
         lock (_gate)

@@ -163,32 +163,10 @@ public sealed class SoftwareSwitch
         }
     }
 
-    private async Task ListenLoop(ITcpListener listener, CancellationToken cancellationToken)
+    private Task ListenLoop(ITcpListener listener, CancellationToken cancellationToken)
     {
-        var sessions = new List<Task>();
-        using (listener)
-        {
-            _log($"accepting management connections on {listener.LocalEndPoint}");
-            while (!cancellationToken.IsCancellationRequested)
-            {
-                ITcpConnection connection;
-                try
-                {
-                    connection = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    break;
-                }
-                catch (System.Net.Sockets.SocketException)
-                {
-                    continue;
-                }
-                sessions.RemoveAll(t => t.IsCompleted);
-                sessions.Add(Task.Run(() => ServeAsync(connection, cancellationToken), CancellationToken.None));
-            }
-        }
-        await Task.WhenAll(sessions).ConfigureAwait(false);
+        _log($"accepting management connections on {listener.LocalEndPoint}");
+        return OfConnection.AcceptLoopAsync(listener, connection => ServeAsync(connection, cancellationToken), cancellationToken);
     }
 
     /// <summary>Serves one management connection (the peer connected to us, as <c>ovs-ofctl</c> does) until it closes.</summary>
