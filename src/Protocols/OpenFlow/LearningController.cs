@@ -195,7 +195,8 @@ public sealed class LearningController
         {
             if (message.Type == OfType.Hello)
             {
-                _version = OfNegotiation.Negotiate(OfVersion.OpenFlow10, OfVersion.OpenFlow10, message.Version);
+                OfHello.TryParse(message, out var hello);
+                _version = OfHello.Negotiate(1u << OfVersion.OpenFlow10, hello); // 1.0 only for now
                 if (_version == 0)
                 {
                     Error(message, OfErrorType.HelloFailed, OfErrorCode.HelloIncompatible);

@@ -198,13 +198,82 @@ public readonly record struct OfSwitchConfig(ushort Flags, ushort MissSendLength
     }
 }
 
-/// <summary>The version both sides speak (OpenFlow 1.0 hello negotiation: the lower of the two versions).</summary>
-public static class OfNegotiation
+/// <summary>
+/// A hello with its elements (OpenFlow 1.3.1+ section 7.5.1): the version bitmap element (type 1) lists every version a
+/// peer speaks; a 1.0 hello has no elements. Negotiation (section 6.3.1): with bitmaps on both sides, the highest
+/// version in both; otherwise the lower of the two header versions.
+/// </summary>
+public readonly ref struct OfHello
 {
-    /// <summary>The negotiated version, or 0 when the peer's highest version is below every version we support.</summary>
-    public static byte Negotiate(byte ours, byte lowestOurs, byte theirs)
+    private const ushort VersionBitmapType = 1;
+    private const int ElementHeaderLength = 4;
+
+    public OfHello(byte version, uint versionBitmap)
     {
-        var version = Math.Min(ours, theirs);
-        return version < lowestOurs ? (byte)0 : version;
+        Version = version;
+        VersionBitmap = versionBitmap;
+    }
+
+    /// <summary>The header's version: the highest the peer speaks.</summary>
+    public byte Version { get; }
+
+    /// <summary>Bit n set: version n is spoken (versions 0..31); 0 when the hello carries no bitmap.</summary>
+    public uint VersionBitmap { get; }
+
+    /// <summary>Parses a hello; unknown elements are skipped, a malformed element list ends the parse (the header version stands).</summary>
+    public static bool TryParse(OfMessage message, out OfHello hello)
+    {
+        hello = default;
+        if (message.Type != OfType.Hello)
+        {
+            return false;
+        }
+        uint bitmap = 0;
+        var body = message.Body;
+        while (body.Length >= ElementHeaderLength)
+        {
+            var type = BinaryPrimitives.ReadUInt16BigEndian(body);
+            int length = BinaryPrimitives.ReadUInt16BigEndian(body[2..]);
+            if (length < ElementHeaderLength || length > body.Length)
+            {
+                break;
+            }
+            if (type == VersionBitmapType && length >= ElementHeaderLength + 4)
+            {
+                bitmap = BinaryPrimitives.ReadUInt32BigEndian(body[ElementHeaderLength..]); // the first word covers versions 0..31
+            }
+            var padded = (length + 7) / 8 * 8;
+            body = body[Math.Min(padded, body.Length)..];
+        }
+        hello = new OfHello(message.Version, bitmap);
+        return true;
+    }
+
+    /// <summary>Writes the hello, with a version bitmap element when <see cref="VersionBitmap"/> is not 0.</summary>
+    public bool TryWrite(Span<byte> destination, uint xid, out int written)
+    {
+        written = 0;
+        var length = OfMessage.HeaderLength + (VersionBitmap == 0 ? 0 : 8);
+        if (destination.Length < length || !OfMessage.TryWriteHeader(destination, Version, OfType.Hello, length, xid))
+        {
+            return false;
+        }
+        if (VersionBitmap != 0)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(destination[8..], VersionBitmapType);
+            BinaryPrimitives.WriteUInt16BigEndian(destination[10..], 8);
+            BinaryPrimitives.WriteUInt32BigEndian(destination[12..], VersionBitmap);
+        }
+        written = length;
+        return true;
+    }
+
+    /// <summary>The version to speak with a peer whose hello is <paramref name="peer"/>, when we speak the versions in <paramref name="ours"/>; 0: none in common.</summary>
+    public static byte Negotiate(uint ours, OfHello peer)
+    {
+        var common = peer.VersionBitmap != 0
+            ? ours & peer.VersionBitmap
+            : ours & (peer.Version >= 31 ? uint.MaxValue : (2u << peer.Version) - 1);
+        return common == 0 ? (byte)0 : (byte)(31 - System.Numerics.BitOperations.LeadingZeroCount(common));
     }
 }

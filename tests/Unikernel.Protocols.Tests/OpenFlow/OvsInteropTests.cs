@@ -175,6 +175,46 @@ public sealed class OvsInteropTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void Ovs_vswitchd_offering_1_3_and_1_0_negotiates_1_0_with_us()
+    {
+        using var lab = OvsLab.Create();
+        try
+        {
+            lab.StartOvs();
+            var path = Path.Combine(lab.Directory, "ctl.sock");
+            using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            listener.Bind(new UnixDomainSocketEndPoint(path));
+            listener.Listen();
+            lab.AddBridge("unix:" + path, "OpenFlow10,OpenFlow13");
+            using var peer = OfPeer.Accept(listener, Wait);
+            var helloBytes = peer.ReadUntil(OfType.Hello, Wait);
+            Assert.True(OfMessage.TryCreate(helloBytes, out var message));
+            Assert.True(OfHello.TryParse(message, out var hello));
+            Assert.Equal(OfVersion.OpenFlow13, hello.Version);
+            Assert.Equal((1u << 1) | (1u << 4), hello.VersionBitmap);
+            var (version, bitmap) = (hello.Version, hello.VersionBitmap);
+            Assert.Equal(Convert.ToHexString(helloBytes), Convert.ToHexString(Enc((Span<byte> d, uint x, out int n) => new OfHello(version, bitmap).TryWrite(d, x, out n), message.Xid)));
+            Assert.Equal(OfVersion.OpenFlow10, OfHello.Negotiate(1u << OfVersion.OpenFlow10, hello));
+            Simple(peer, OfType.Hello, 1);
+            Simple(peer, OfType.FeaturesRequest, 2);
+            var features = peer.ReadUntil(OfType.FeaturesReply, Wait, 2);
+            Assert.Equal(OfVersion.OpenFlow10, features[0]);
+        }
+        catch
+        {
+            output.WriteLine(lab.Log);
+            throw;
+        }
+    }
+
+    private static byte[] Enc(OfPeer.Writer write, uint xid)
+    {
+        var buffer = new byte[OfMessage.MaxLength];
+        Assert.True(write(buffer, xid, out var n));
+        return buffer[..n];
+    }
+
     private static void SendFlowMod(OfPeer peer, uint xid, OfMatch match, OfFlowModCommand command, ushort priority, ulong cookie, ushort hard, byte[] actions) =>
         peer.Send((Span<byte> d, uint x, out int n) => new OfFlowMod
         {

@@ -136,9 +136,9 @@ public sealed class OvsLab : IDisposable
     }
 
     /// <summary>Adds the userspace-datapath bridge, OpenFlow 1.0 only, secure fail mode (no forwarding without the controller).</summary>
-    public void AddBridge(string controller)
+    public void AddBridge(string controller, string protocols = "OpenFlow10")
     {
-        Vsctl("add-br", Bridge, "--", "set", "bridge", Bridge, "datapath_type=netdev", "protocols=OpenFlow10", "fail_mode=secure",
+        Vsctl("add-br", Bridge, "--", "set", "bridge", Bridge, "datapath_type=netdev", "protocols=" + protocols, "fail_mode=secure",
             "other-config:disable-in-band=true", "--", "set-controller", Bridge, controller).Check();
     }
 

@@ -18,8 +18,23 @@ public class WireFormatTests
     {
         Assert.Equal("0100000801020304", Convert.ToHexString(Write((Span<byte> d, uint x, out int n) => new OfSimpleMessage(OfType.Hello).TryWrite(d, x, out n))));
         Assert.Equal("0102000B01020304414243", Convert.ToHexString(Write((Span<byte> d, uint x, out int n) => new OfSimpleMessage(OfType.EchoRequest, "ABC"u8).TryWrite(d, x, out n))));
-        Assert.Equal(0, OfNegotiation.Negotiate(OfVersion.OpenFlow10, OfVersion.OpenFlow10, 0));
-        Assert.Equal(OfVersion.OpenFlow10, OfNegotiation.Negotiate(OfVersion.OpenFlow10, OfVersion.OpenFlow10, OfVersion.OpenFlow13));
+    }
+
+    [Fact]
+    public void Hello_version_bitmaps_negotiate_the_highest_common_version()
+    {
+        // A hello of a peer that speaks 1.0 and 1.3 (as Open vSwitch sends with protocols=OpenFlow10,OpenFlow13).
+        Assert.True(OfMessage.TryCreate(Convert.FromHexString("0400001000000001" + "0001000800000012"), out var message));
+        Assert.True(OfHello.TryParse(message, out var both));
+        Assert.Equal(0x12u, both.VersionBitmap);
+        Assert.Equal(OfVersion.OpenFlow10, OfHello.Negotiate(1u << 1, both));
+        Assert.Equal(OfVersion.OpenFlow13, OfHello.Negotiate((1u << 1) | (1u << 4), both));
+        Assert.Equal(0, OfHello.Negotiate(1u << 5, both));
+        Assert.Equal(OfVersion.OpenFlow13, OfHello.Negotiate((1u << 1) | (1u << 4), new OfHello(6, 0))); // no bitmap: up to its version
+        Assert.Equal(0, OfHello.Negotiate(1u << 1, new OfHello(0, 0)));
+        var buffer = new byte[16];
+        Assert.True(both.TryWrite(buffer, 1, out var n));
+        Assert.Equal("04000010000000010001000800000012", Convert.ToHexString(buffer, 0, n));
     }
 
     [Fact]
