@@ -136,26 +136,24 @@ public sealed class LearningController
     }
 
     /// <summary>One switch: its channel, its learned addresses and its scratch buffer (reused for every message).</summary>
-    private sealed class SwitchSession(LearningController owner, OfConnection connection)
+    private sealed class SwitchSession(LearningController owner, OfConnection connection) : OfSession(connection)
     {
         private readonly Dictionary<ulong, ushort> _macs = [];
-        private readonly byte[] _scratch = new byte[OfMessage.MaxLength];
         private uint _xid;
-        private byte _version;
 
         public ulong? DatapathId { get; private set; }
 
-        private string Name => DatapathId is { } id ? id.ToString("x16", System.Globalization.CultureInfo.InvariantCulture) : connection.RemoteEndPoint.ToString();
+        private string Name => DatapathId is { } id ? id.ToString("x16", System.Globalization.CultureInfo.InvariantCulture) : Channel.RemoteEndPoint.ToString();
 
         public async Task RunAsync(CancellationToken cancellationToken)
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var writer = connection.WriteLoopAsync(stop.Token);
+            var writer = Channel.WriteLoopAsync(stop.Token);
             var reason = "";
             try
             {
-                Send(new OfSimpleMessage(OfType.Hello).TryWrite(_scratch, NextXid(), out var n), n);
-                reason = await connection.ReadLoopAsync(Handle, Backpressure, stop.Token).ConfigureAwait(false);
+                SendHello(NextXid());
+                reason = await Channel.ReadLoopAsync(Handle, Backpressure, stop.Token).ConfigureAwait(false);
             }
             finally
             {
@@ -168,7 +166,7 @@ public sealed class LearningController
                 {
                     // stopping
                 }
-                await connection.DisposeAsync().ConfigureAwait(false);
+                await Channel.DisposeAsync().ConfigureAwait(false);
                 owner.Remove(this);
                 owner._log($"switch {Name} disconnected: {reason}");
             }
@@ -177,49 +175,25 @@ public sealed class LearningController
         /// <summary>After each read: send the answers at once, and read no more while this switch has not taken them.</summary>
         private async ValueTask Backpressure(CancellationToken cancellationToken)
         {
-            await connection.FlushAsync(cancellationToken).ConfigureAwait(false);
-            await connection.WaitForRoomAsync(owner._options.BackpressureBytes, cancellationToken).ConfigureAwait(false);
+            await Channel.FlushAsync(cancellationToken).ConfigureAwait(false);
+            await Channel.WaitForRoomAsync(owner._options.BackpressureBytes, cancellationToken).ConfigureAwait(false);
         }
 
         private uint NextXid() => ++_xid;
 
-        private void Send(bool ok, int written)
+        protected override void OnHello()
         {
-            if (ok)
-            {
-                connection.TrySend(_scratch.AsSpan(0, written));
-            }
+            Send(new OfSimpleMessage(OfType.FeaturesRequest).TryWrite(Scratch, NextXid(), out var n), n);
+            Send(new OfSwitchConfig(OfConfigFlags.FragmentsNormal, owner._options.MissSendLength).TryWrite(Scratch, OfType.SetConfig, NextXid(), out n), n);
         }
 
-        private void Handle(OfMessage message)
+        protected override void OnMessage(OfMessage message)
         {
-            if (message.Type == OfType.Hello)
-            {
-                OfHello.TryParse(message, out var hello);
-                _version = OfHello.Negotiate(1u << OfVersion.OpenFlow10, hello); // 1.0 only for now
-                if (_version == 0)
-                {
-                    Error(message, OfErrorType.HelloFailed, OfErrorCode.HelloIncompatible);
-                    return;
-                }
-                Send(new OfSimpleMessage(OfType.FeaturesRequest).TryWrite(_scratch, NextXid(), out var n), n);
-                Send(new OfSwitchConfig(OfConfigFlags.FragmentsNormal, owner._options.MissSendLength).TryWrite(_scratch, OfType.SetConfig, NextXid(), out n), n);
-                return;
-            }
-            if (_version == 0 || message.Version != _version)
-            {
-                // Before hello, or another version than the one negotiated.
-                Error(message, OfErrorType.BadRequest, OfErrorCode.BadRequestVersion);
-                return;
-            }
             switch (message.Type)
             {
-                case OfType.EchoRequest:
-                    Send(new OfSimpleMessage(OfType.EchoReply, message.Body).TryWrite(_scratch, message.Xid, out var n), n);
-                    break;
                 case OfType.FeaturesReply when OfFeaturesReply.TryParse(message, out var features):
                     DatapathId = features.DatapathId;
-                    owner._log($"switch {features.DatapathId:x16} connected from {connection.RemoteEndPoint}: {features.PortCount} ports, {features.Buffers} buffers");
+                    owner._log($"switch {features.DatapathId:x16} connected from {Channel.RemoteEndPoint}: {features.PortCount} ports, {features.Buffers} buffers");
                     break;
                 case OfType.PacketIn when OfPacketIn.TryParse(message, out var packetIn):
                     Interlocked.Increment(ref owner._packetIns);
@@ -250,12 +224,6 @@ public sealed class LearningController
                     Error(message, OfErrorType.BadRequest, OfErrorCode.BadRequestType);
                     break;
             }
-        }
-
-        private void Error(OfMessage offending, OfErrorType type, ushort code)
-        {
-            var data = offending.Bytes[..Math.Min(offending.Length, 64)];
-            Send(new OfErrorMessage(type, code, data).TryWrite(_scratch, offending.Xid, out var n), n);
         }
 
         private void PacketIn(OfPacketIn packetIn)
@@ -299,7 +267,7 @@ public sealed class LearningController
                     Flags = OfFlowModFlags.SendFlowRemoved,
                     Actions = actions,
                 };
-                Send(flowMod.TryWrite(_scratch, NextXid(), out var n), n);
+                Send(flowMod.TryWrite(Scratch, NextXid(), out var n), n);
                 Interlocked.Increment(ref owner._flowMods);
                 if (packetIn.BufferId != OfBuffer.None)
                 {
@@ -318,7 +286,7 @@ public sealed class LearningController
                 Actions = actions,
                 Data = packetIn.BufferId == OfBuffer.None ? frame : default,
             };
-            Send(packetOut.TryWrite(_scratch, NextXid(), out var written), written);
+            Send(packetOut.TryWrite(Scratch, NextXid(), out var written), written);
             Interlocked.Increment(ref owner._packetOuts);
         }
 
@@ -338,12 +306,12 @@ public sealed class LearningController
                 _macs.Remove(mac);
             }
             var deleteOut = new OfFlowMod { Match = OfMatch.Any, Command = OfFlowModCommand.Delete, OutPort = port, BufferId = OfBuffer.None };
-            Send(deleteOut.TryWrite(_scratch, NextXid(), out var n), n);
+            Send(deleteOut.TryWrite(Scratch, NextXid(), out var n), n);
             var match = OfMatch.Any;
             match.Wildcards &= ~OfWildcards.InPort;
             match.InPort = port;
             var deleteIn = new OfFlowMod { Match = match, Command = OfFlowModCommand.Delete, OutPort = OfPort.None, BufferId = OfBuffer.None };
-            Send(deleteIn.TryWrite(_scratch, NextXid(), out n), n);
+            Send(deleteIn.TryWrite(Scratch, NextXid(), out n), n);
             owner._log($"switch {Name}: port {port} down, forgot {stale.Count} address(es)");
         }
     }

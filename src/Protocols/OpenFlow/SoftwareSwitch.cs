@@ -445,7 +445,7 @@ public sealed class SoftwareSwitch
         var control = new ControlSession(this, channel, primary);
         try
         {
-            control.SendHello();
+            control.SendHello(1);
             return await channel.ReadLoopAsync(control.Handle, async ct =>
             {
                 await channel.FlushAsync(ct).ConfigureAwait(false);
@@ -472,61 +472,31 @@ public sealed class SoftwareSwitch
     }
 
     /// <summary>The switch side of one controller connection: handles every message in order on the read loop.</summary>
-    private sealed class ControlSession(SoftwareSwitch owner, OfConnection channel, bool primary)
+    private sealed class ControlSession(SoftwareSwitch owner, OfConnection channel, bool primary) : OfSession(channel)
     {
-        private readonly byte[] _scratch = new byte[OfMessage.MaxLength];
         private readonly byte[] _frame = new byte[SlotSize];
         private readonly PathContext _context = new(owner._ports.Length);
-        private byte _version;
-
-        public void SendHello() => Send(new OfSimpleMessage(OfType.Hello).TryWrite(_scratch, 1, out var n), n);
-
-        private void Send(bool ok, int written)
+        protected override void OnHello()
         {
-            if (ok)
+            if (primary)
             {
-                channel.TrySend(_scratch.AsSpan(0, written));
+                owner._channel = Channel; // the data path may send packet_in from now on
+                owner._log($"connected to controller {Channel.RemoteEndPoint} (OpenFlow 1.0)");
             }
         }
 
-        private void Error(OfMessage offending, OfErrorType type, ushort code) =>
-            Send(new OfErrorMessage(type, code, offending.Bytes[..Math.Min(offending.Length, 64)]).TryWrite(_scratch, offending.Xid, out var n), n);
-
-        public void Handle(OfMessage message)
+        protected override void OnMessage(OfMessage message)
         {
-            if (message.Type == OfType.Hello)
-            {
-                OfHello.TryParse(message, out var hello);
-                _version = OfHello.Negotiate(1u << OfVersion.OpenFlow10, hello); // 1.0 only for now
-                if (_version == 0)
-                {
-                    Error(message, OfErrorType.HelloFailed, OfErrorCode.HelloIncompatible);
-                    return;
-                }
-                if (primary)
-                {
-                    owner._channel = channel; // the data path may send packet_in from now on
-                    owner._log($"connected to controller {channel.RemoteEndPoint} (OpenFlow 1.0)");
-                }
-                return;
-            }
-            if (_version == 0 || message.Version != _version)
-            {
-                Error(message, OfErrorType.BadRequest, OfErrorCode.BadRequestVersion);
-                return;
-            }
+            int n;
             switch (message.Type)
             {
-                case OfType.EchoRequest:
-                    Send(new OfSimpleMessage(OfType.EchoReply, message.Body).TryWrite(_scratch, message.Xid, out var n), n);
-                    break;
                 case OfType.EchoReply:
                     break;
                 case OfType.FeaturesRequest:
                     FeaturesReply(message.Xid);
                     break;
                 case OfType.GetConfigRequest:
-                    Send(new OfSwitchConfig(owner._configFlags, owner._missSendLength).TryWrite(_scratch, OfType.GetConfigReply, message.Xid, out n), n);
+                    Send(new OfSwitchConfig(owner._configFlags, owner._missSendLength).TryWrite(Scratch, OfType.GetConfigReply, message.Xid, out n), n);
                     break;
                 case OfType.SetConfig:
                     if (OfSwitchConfig.TryParse(message, out var config))
@@ -550,7 +520,7 @@ public sealed class SoftwareSwitch
                     break;
                 case OfType.BarrierRequest:
                     // Messages are handled in order and completely, so everything before the barrier is done.
-                    Send(new OfSimpleMessage(OfType.BarrierReply).TryWrite(_scratch, message.Xid, out n), n);
+                    Send(new OfSimpleMessage(OfType.BarrierReply).TryWrite(Scratch, message.Xid, out n), n);
                     break;
                 case OfType.StatsRequest:
                     Stats(message);
@@ -585,7 +555,7 @@ public sealed class SoftwareSwitch
                 Capabilities = OfCapabilities.FlowStats | OfCapabilities.TableStats | OfCapabilities.PortStats | OfCapabilities.ArpMatchIp,
                 Actions = SupportedActions,
             };
-            Send(reply.TryWrite(_scratch, xid, ports, out var n), n);
+            Send(reply.TryWrite(Scratch, xid, ports, out var n), n);
         }
 
         private void FlowMod(OfMessage message)
@@ -718,7 +688,7 @@ public sealed class SoftwareSwitch
             }
             var port = owner._ports[portMod.PortNumber - 1];
             port.Config = (port.Config & ~portMod.Mask) | (portMod.Config & portMod.Mask);
-            Send(new OfPortStatus(OfPortReason.Modify, port.Description()).TryWrite(_scratch, 0, out var n), n);
+            Send(new OfPortStatus(OfPortReason.Modify, port.Description()).TryWrite(Scratch, 0, out var n), n);
         }
 
         private void Stats(OfMessage message)
@@ -728,7 +698,7 @@ public sealed class SoftwareSwitch
                 Error(message, OfErrorType.BadRequest, OfErrorCode.BadRequestLength);
                 return;
             }
-            var body = _scratch.AsSpan(OfStatsMessage.Size);
+            var body = Scratch.AsSpan(OfStatsMessage.Size);
             var xid = message.Xid;
             int n;
             switch (request.StatsType)
@@ -789,7 +759,7 @@ public sealed class SoftwareSwitch
         /// <summary>Flow stats in as many replies as needed (each under 64 KiB), all but the last flagged REPLY_MORE.</summary>
         private void FlowStats(List<FlowEntry> entries, uint xid)
         {
-            var body = _scratch.AsSpan(OfStatsMessage.Size);
+            var body = Scratch.AsSpan(OfStatsMessage.Size);
             var length = 0;
             var now = owner._clock.ElapsedNanoseconds;
             foreach (var entry in entries)
@@ -822,9 +792,9 @@ public sealed class SoftwareSwitch
 
         private void Reply(OfStatsType type, ushort flags, int bodyLength, uint xid)
         {
-            if (OfStatsMessage.TryWriteHeader(_scratch, OfType.StatsReply, type, flags, bodyLength, xid))
+            if (OfStatsMessage.TryWriteHeader(Scratch, OfType.StatsReply, type, flags, bodyLength, xid))
             {
-                channel.TrySend(_scratch.AsSpan(0, OfStatsMessage.Size + bodyLength));
+                Channel.TrySend(Scratch.AsSpan(0, OfStatsMessage.Size + bodyLength));
             }
         }
     }
