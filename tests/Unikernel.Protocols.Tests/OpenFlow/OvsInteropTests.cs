@@ -32,12 +32,7 @@ public sealed class OvsInteropTests(ITestOutputHelper output)
         using var lab = OvsLab.Create();
         try
         {
-            lab.StartOvs();
-            var path = Path.Combine(lab.Directory, "ctl.sock");
-            using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            listener.Bind(new UnixDomainSocketEndPoint(path));
-            listener.Listen();
-            lab.AddBridge("unix:" + path);
+            using var listener = StartOvsWithUs(lab, "OpenFlow10");
             var portName = lab.AddHost(1, "10.0.0.1/24", addToBridge: true);
             using var peer = OfPeer.Accept(listener, Wait);
             var hello = peer.ReadUntil(OfType.Hello, Wait);
@@ -181,12 +176,7 @@ public sealed class OvsInteropTests(ITestOutputHelper output)
         using var lab = OvsLab.Create();
         try
         {
-            lab.StartOvs();
-            var path = Path.Combine(lab.Directory, "ctl.sock");
-            using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            listener.Bind(new UnixDomainSocketEndPoint(path));
-            listener.Listen();
-            lab.AddBridge("unix:" + path, "OpenFlow10,OpenFlow13");
+            using var listener = StartOvsWithUs(lab, "OpenFlow10,OpenFlow13");
             using var peer = OfPeer.Accept(listener, Wait);
             var helloBytes = peer.ReadUntil(OfType.Hello, Wait);
             Assert.True(OfMessage.TryCreate(helloBytes, out var message));
@@ -206,6 +196,18 @@ public sealed class OvsInteropTests(ITestOutputHelper output)
             output.WriteLine(lab.Log);
             throw;
         }
+    }
+
+    /// <summary>Starts the lab's OVS with a bridge whose controller is a Unix socket we listen on (the test plays the controller).</summary>
+    private static Socket StartOvsWithUs(OvsLab lab, string protocols)
+    {
+        lab.StartOvs();
+        var path = Path.Combine(lab.Directory, "ctl.sock");
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(path));
+        listener.Listen();
+        lab.AddBridge("unix:" + path, protocols);
+        return listener;
     }
 
     private static byte[] Enc(OfPeer.Writer write, uint xid)
