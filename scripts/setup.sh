@@ -12,6 +12,8 @@ packages=(
   python3-scapy
   # Linux peers for the direct stack's TCP tests and benchmarks.
   socat netcat-openbsd
+  # OpenFlow peers: Open vSwitch (userspace datapath, ovs-ofctl) and its test controller; ethtool turns veth offloads off.
+  openvswitch-switch openvswitch-common openvswitch-testcontroller ethtool
   # VM images: QEMU, and the kernel built from Debian's source with our configuration.
   qemu-system-x86 cpio xz-utils linux-source build-essential bc bison flex libelf-dev libssl-dev
   # Measurements.
@@ -41,6 +43,11 @@ if ((${#missing[@]})); then
   fi
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Tests run private Open vSwitch instances; a system one started by the package (where policy-rc.d did not stop
+  # it) is stopped right after the install that brought it.
+  if [[ " ${missing[*]} " == *" openvswitch-switch "* ]] && [ -e /var/run/openvswitch/ovs-vswitchd.pid ]; then
+    /usr/share/openvswitch/scripts/ovs-ctl stop || true
+  fi
 fi
 
 # Stray daemons that a package did start would hold ports 53/67.

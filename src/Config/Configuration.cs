@@ -81,12 +81,16 @@ public sealed class Configuration
     [Implementation("unix,microvm,xen", "Unikernel.Devices.Unix.DirectoryKeyValueStore")]
     public IImpl<IKeyValueStore> Directory(IImpl<string> root, string? name = null) => throw NotExecutable();
 
-    /// <summary>A raw Ethernet interface: a tap device on unix, the VM's NIC on microvm/xen.</summary>
+    /// <summary>
+    /// A raw Ethernet interface: a tap device on unix, the VM's NIC on microvm/xen. Its host interface is the
+    /// <c>--interface</c> runtime argument, or <paramref name="interfaceName"/> when given (an appliance with several
+    /// interfaces gives each its own argument: <c>c.Network("port1", c.Argument("port1", "tap1", "..."))</c>).
+    /// </summary>
     [Device("network", typeof(INetworkInterface), IsDefault = true)]
     [Implementation("unix", "Unikernel.Devices.Unix.TapNetworkInterface")]
     [Implementation("microvm,xen", "Unikernel.Devices.Vm.PacketNetworkInterface")]
     [RuntimeArgument("interface", "interfaceName", "tap0", "Network interface to attach to (a tap device on unix)")]
-    public IImpl<INetworkInterface> Network(string? name = null) => throw NotExecutable();
+    public IImpl<INetworkInterface> Network(string? name = null, IImpl<string>? interfaceName = null) => throw NotExecutable();
 
     /// <summary>The host's (or the VM kernel's) sockets.</summary>
     [Device("socket-stack", typeof(INetworkStack))]

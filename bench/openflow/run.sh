@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# bench/openflow/run.sh -- cbench-style controller benchmark: our openflow-controller appliance (NativeAOT, unix,
+# socket stack) against ovs-testcontroller (Debian openvswitch-testcontroller), in the same run, with the same load
+# generator (bench/openflow/Program.cs: N emulated switches send packet_in for M MACs; flow_mod answers per second, in
+# throughput and latency modes). Loopback only; every run bounded by `timeout`. Not a test.
+#
+# Usage (as root or not; from anywhere):
+#   bench/openflow/run.sh                  # SWITCHES=16 MACS=1000 RUN_SECONDS=10 REPS=3
+#   SWITCHES=32 MACS=10000 RUN_SECONDS=5 REPS=1 bench/openflow/run.sh
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SWITCHES=${SWITCHES:-16}
+MACS=${MACS:-1000}
+RUN_SECONDS=${RUN_SECONDS:-10}
+REPS=${REPS:-3}
+PORT_OURS=${PORT_OURS:-16653}
+PORT_OVS=${PORT_OVS:-16654}
+
+command -v ovs-testcontroller >/dev/null || { echo "ovs-testcontroller not found (Debian package openvswitch-testcontroller)" >&2; exit 1; }
+
+echo "== building the load generator and publishing the controller appliance"
+dotnet build "$ROOT/bench/openflow" -c Release -nologo -clp:NoSummary -v q >/dev/null
+(cd "$ROOT/examples/openflow-controller" && dotnet publish -c Release -nologo -clp:NoSummary -v q >/dev/null)
+BENCH=$ROOT/bench/openflow/bin/Release/net10.0/OfBench
+OURS=$ROOT/examples/openflow-controller/dist/unix/openflow-controller
+WORK=$(mktemp -d /tmp/openflow-bench.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$OURS" --address 127.0.0.1 --port "$PORT_OURS" --log-level warn >"$WORK/ours.log" 2>&1 &
+pids+=($!)
+OVS_RUNDIR=$WORK OVS_LOGDIR=$WORK OVS_DBDIR=$WORK ovs-testcontroller --unixctl="$WORK/testcontroller.ctl" "ptcp:$PORT_OVS:127.0.0.1" >"$WORK/ovs.log" 2>&1 &
+pids+=($!)
+sleep 1
+
+run() { # controller-port mode -> flow_mods per second
+  timeout $((RUN_SECONDS + 60)) "$BENCH" --controller "127.0.0.1:$1" --switches "$SWITCHES" --macs "$MACS" --mode "$2" --seconds "$RUN_SECONDS" \
+    | tee -a "$WORK/results" | sed -n 's/.*flow_mods_per_s=\([0-9]*\).*/\1/p'
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
+echo "== $SWITCHES switches, $MACS MACs each, $RUN_SECONDS s per run, $REPS runs per controller and mode (alternating)"
+for mode in throughput latency; do
+  : >"$WORK/$mode.ours"; : >"$WORK/$mode.ovs"
+  for ((i = 1; i <= REPS; i++)); do
+    run "$PORT_OURS" "$mode" >>"$WORK/$mode.ours"
+    run "$PORT_OVS" "$mode" >>"$WORK/$mode.ovs"
+  done
+  ours=$(median <"$WORK/$mode.ours"); ovs=$(median <"$WORK/$mode.ovs")
+  ratio=$(awk -v a="$ours" -v b="$ovs" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
+  printf '%-10s  ours %9s flow_mod/s   ovs-testcontroller %9s flow_mod/s   ratio %s x   (runs: ours %s | ovs %s)\n' \
+    "$mode" "$ours" "$ovs" "$ratio" "$(paste -sd' ' "$WORK/$mode.ours")" "$(paste -sd' ' "$WORK/$mode.ovs")"
+done

@@ -1,0 +1,31 @@
+using Unikernel.Config;
+
+namespace OpenFlowSwitchAppliance;
+
+// The OpenFlow switch appliance: two ports that are raw network interfaces (tap devices on unix), each named by its
+// own runtime argument, and a control channel to the controller over the host's sockets.
+[Unikernel("openflow-switch")]
+public static partial class OpenFlowSwitchConfig
+{
+    static void Configure(Configuration c)
+    {
+        var console = c.Console();
+        var clock = c.MonotonicClock();
+        var time = c.Time();
+        var stack = c.SocketStack();
+        var port1 = c.Network("port1", c.Argument("port1", "of1", "Interface of switch port 1 (a tap device on unix)"));
+        var port2 = c.Network("port2", c.Argument("port2", "of2", "Interface of switch port 2 (a tap device on unix)"));
+        c.Register(c.Main<SwitchJob>(
+            console,
+            clock,
+            time,
+            stack,
+            port1,
+            port2,
+            c.Argument("controller", "127.0.0.1:6653", "Controller to connect to, ADDRESS:PORT"),
+            c.Argument("datapath-id", "", "Datapath id in hex (default: from port 1's MAC address)"),
+            c.Argument("max-flows", 65536, "Flow table capacity"),
+            c.Argument("listen", "", "Accept management connections (ovs-ofctl) on ADDRESS:PORT; empty: none"),
+            c.Argument("log-level", "info", "Log level: debug, info, warn or error")));
+    }
+}

@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Unikernel.OpenFlow.Testing;
+using Xunit.Abstractions;
+
+namespace Unikernel.EndToEnd.Tests;
+
+/// <summary>Open vSwitch tests share its tools: one at a time.</summary>
+[CollectionDefinition("openflow", DisableParallelization = true)]
+public sealed class OpenFlowCollection;
+
+/// <summary>
+/// The OpenFlow appliances, published with NativeAOT, against real Open vSwitch programs in namespaces the tests make:
+/// our controller drives ovs-vswitchd (userspace datapath) between two hosts, and ovs-testcontroller drives our switch
+/// whose ports are tap devices into two hosts.
+/// </summary>
+[Collection("openflow")]
+public sealed partial class OpenFlowTests(ITestOutputHelper output)
+{
+    private const string ServerCode =
+        "import socket,sys\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind((sys.argv[1],5001))\ns.listen(1)\ns.settimeout(30)\nc,_=s.accept()\nc.settimeout(30)\nn=0\nwhile True:\n d=c.recv(65536)\n if not d: break\n n+=len(d)\nprint(n)\n";
+
+    private const string ClientCode =
+        "import socket,sys,time\nfor i in range(100):\n try:\n  c=socket.create_connection((sys.argv[1],5001),timeout=5)\n  break\n except OSError:\n  time.sleep(0.1)\nc.sendall(b'x'*int(sys.argv[2]))\nc.close()\n";
+
+    [LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
+
+    private static string Mac(OvsLab lab, string ns) => lab.Exec(ns, "cat", "/sys/class/net/eth0/address").Check().Output.Trim();
+
+    /// <summary>A TCP transfer of <paramref name="bytes"/> from host 1 to host 2 (at <paramref name="serverAddress"/>); returns what the server counted.</summary>
+    private static long Transfer(OvsLab lab, string serverAddress, int bytes)
+    {
+        var python = OvsLab.Find("python3")!;
+        var server = Task.Run(() => lab.Exec(lab.HostNamespace(2), python, "-c", ServerCode, serverAddress));
+        lab.Exec(lab.HostNamespace(1), python, "-c", ClientCode, serverAddress, bytes.ToString(System.Globalization.CultureInfo.InvariantCulture)).Check();
+        var result = server.Result.Check();
+        return long.Parse(result.Output.Trim(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static void Stop(Process process)
+    {
+        Kill(process.Id, 15); // SIGTERM: the appliance prints its counters on the way out
+        Assert.True(process.WaitForExit(15_000), "the appliance did not stop on SIGTERM");
+        process.WaitForExit(); // drain its output into the lab's log
+    }
+
+    [Fact]
+    public void Our_controller_drives_open_vswitch_between_two_hosts()
+    {
+        var controller = Appliances.Publish("openflow-controller");
+        controller.AssertSucceeded();
+        OvsLab.Require([.. OvsLab.OvsTools, ("ping", "iputils-ping"), ("python3", "python3")]);
+        using var lab = OvsLab.Create();
+        try
+        {
+            lab.StartOvs();
+            var process = lab.Start(lab.SwitchNamespace, controller.ImagePath, "--address", "127.0.0.1", "--port", "6653", "--idle-timeout", "4", "--hard-timeout", "60");
+            lab.WaitFor(() => lab.Log.Contains("listening on tcp 127.0.0.1:6653", StringComparison.Ordinal), "the controller to listen");
+            lab.AddBridge("tcp:127.0.0.1:6653");
+            lab.AddHost(1, "10.0.0.1/24", addToBridge: true);
+            lab.AddHost(2, "10.0.0.2/24", addToBridge: true);
+            lab.WaitFor(() => lab.Log.Contains("connected from", StringComparison.Ordinal), "ovs-vswitchd to connect to our controller");
+            var mac1 = Mac(lab, lab.HostNamespace(1));
+            var mac2 = Mac(lab, lab.HostNamespace(2));
+
+            lab.Exec(lab.HostNamespace(1), "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.0.2").Check();
+            Assert.Equal(1 << 20, Transfer(lab, "10.0.0.2", 1 << 20));
+
+            var flows = lab.Ofctl("dump-flows", lab.BridgeManagement).Check().Output;
+            output.WriteLine(flows);
+            // The default priority (32768) is not printed; idle_age sits between the timeouts and the match.
+            Assert.Matches($"idle_timeout=4, hard_timeout=60, .*in_port=1,dl_src={mac1},dl_dst={mac2} actions=output:2", flows);
+            Assert.Matches($"idle_timeout=4, hard_timeout=60, .*in_port=2,dl_src={mac2},dl_dst={mac1} actions=output:1", flows);
+
+            // Without traffic the flows idle out.
+            lab.WaitFor(() => !lab.Ofctl("dump-flows", lab.BridgeManagement).Check().Output.Contains("idle_timeout=4", StringComparison.Ordinal), "the flows to expire", seconds: 30);
+
+            // Traffic again, then host 2's link goes down: the controller forgets it and deletes its flows.
+            lab.Exec(lab.HostNamespace(1), "ping", "-c", "2", "-i", "0.2", "-W", "2", "10.0.0.2").Check();
+            lab.Exec(lab.SwitchNamespace, "ip", "link", "set", $"ofp2{lab.Id}", "down").Check();
+            lab.WaitFor(() => lab.Log.Contains(": port 2 down, forgot", StringComparison.Ordinal), "the controller to handle port 2 going down");
+            lab.WaitFor(() => !lab.Ofctl("dump-flows", lab.BridgeManagement).Check().Output.Contains("output:2", StringComparison.Ordinal), "the flows to port 2 to go");
+
+            Stop(process);
+            Assert.Matches(@"stopped: 1 switch connection\(s\), [1-9]\d* packet_in, [1-9]\d* flow_mod", lab.Log);
+        }
+        catch
+        {
+            output.WriteLine(lab.Log);
+            output.WriteLine(lab.Tail("ovs-vswitchd.log"));
+            throw;
+        }
+    }
+
+    [Fact]
+    public void Ovs_testcontroller_drives_our_switch_between_two_hosts_on_taps()
+    {
+        var image = Appliances.Publish("openflow-switch");
+        image.AssertSucceeded();
+        OvsLab.Require(("ip", "iproute2"), ("ovs-testcontroller", "openvswitch-testcontroller"), ("ovs-ofctl", "openvswitch-common"), ("ping", "iputils-ping"), ("python3", "python3"));
+        using var lab = OvsLab.Create();
+        try
+        {
+            var tap1 = $"oft1{lab.Id}";
+            var tap2 = $"oft2{lab.Id}";
+            lab.Start(lab.SwitchNamespace, "ovs-testcontroller", "--unixctl=" + Path.Combine(lab.Directory, "testcontroller.ctl"), "ptcp:6653:127.0.0.1");
+            var process = lab.Start(lab.SwitchNamespace, image.ImagePath, "--port1", tap1, "--port2", tap2, "--controller", "127.0.0.1:6653", "--listen", "127.0.0.1:6634");
+            lab.WaitFor(() => lab.Log.Contains("connected to controller 127.0.0.1:6653", StringComparison.Ordinal), "our switch to connect to ovs-testcontroller");
+            lab.AddTapHost(1, tap1, "10.0.1.1/24");
+            lab.AddTapHost(2, tap2, "10.0.1.2/24");
+
+            var ping = lab.Exec(lab.HostNamespace(1), "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.1.2");
+            output.WriteLine(ping.Output);
+            ping.Check();
+            Assert.Equal(256 * 1024, Transfer(lab, "10.0.1.2", 256 * 1024));
+
+            // ovs-testcontroller installed exact-match flows in our table; ovs-ofctl reads them from our listener.
+            var flows = lab.Exec(lab.SwitchNamespace, "ovs-ofctl", "-O", "OpenFlow10", "dump-flows", "tcp:127.0.0.1:6634").Check().Output;
+            output.WriteLine(flows);
+            Assert.Contains("actions=output:2", flows, StringComparison.Ordinal);
+            Assert.Contains("actions=output:1", flows, StringComparison.Ordinal);
+            Assert.Matches(@"n_packets=[1-9]", flows);
+
+            Stop(process);
+            Assert.Matches(@"stopped: [1-9]\d* flow\(s\), [1-9]\d* packet_in", lab.Log);
+        }
+        catch
+        {
+            output.WriteLine(lab.Log);
+            throw;
+        }
+    }
+}
