@@ -50,6 +50,7 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
         {
             EndPoints = [new IPEndPoint(ip, port)],
             UdpThreads = Math.Max(1, Environment.ProcessorCount / 2),
+            Log = line => console.WriteLine("dns: " + line),
         });
         try
         {
@@ -88,7 +89,7 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
         await service.RunAsync(cancellationToken).ConfigureAwait(false);
         if (level <= 1)
         {
-            console.WriteLine($"dns: stopped: udp {service.UdpQueries} queries, tcp {service.TcpQueries} queries on {service.TcpConnections} connections, memo cache {responder.CacheHits} hits / {responder.CacheMisses} misses");
+            console.WriteLine($"dns: stopped: udp {service.UdpQueries} queries, tcp {service.TcpQueries} queries on {service.TcpConnections} connections, memo cache {responder.CacheHits} hits / {responder.CacheMisses} misses, {service.Faults} fault(s)");
         }
     }
 }

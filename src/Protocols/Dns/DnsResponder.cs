@@ -202,6 +202,24 @@ public sealed class DnsResponder
         return 12 + questionLength;
     }
 
+    /// <summary>
+    /// SERVFAIL for <paramref name="query"/> (its header, and its question when that is well-formed); writes only the
+    /// header and question, so it cannot fail on any input. 0 when the query cannot be answered at all.
+    /// </summary>
+    public static int ServerFailure(ReadOnlySpan<byte> query, Span<byte> response)
+    {
+        if (query.Length < 12 || response.Length < 12 || (query[2] & 0x80) != 0)
+        {
+            return 0;
+        }
+        var questionLength = 0;
+        if (BinaryPrimitives.ReadUInt16BigEndian(query[4..]) == 1 && DnsName.IsValidWire(query[12..], out var nameLength) && 12 + nameLength + 4 <= query.Length)
+        {
+            questionLength = nameLength + 4;
+        }
+        return Error(query, response, DnsRcode.ServFail, questionLength);
+    }
+
     private int BadVersion(ReadOnlySpan<byte> query, Span<byte> response, int questionLength)
     {
         var length = Error(query, response, DnsRcode.NoError, questionLength);

@@ -26,7 +26,13 @@ public sealed class DnsServiceOptions
 
     /// <summary>A TCP connection with no complete query for this long is closed (RFC 7766 6.2.3).</summary>
     public TimeSpan TcpIdleTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Where faults and other operational events are reported (one line each); null: nowhere.</summary>
+    public Action<string>? Log { get; init; }
 }
+
+/// <summary>Computes the response to one query (see <see cref="DnsResponder.Respond"/>).</summary>
+internal delegate int DnsAnswerer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp);
 
 /// <summary>
 /// Serves a <see cref="DnsResponder"/> over an <see cref="INetworkStack"/>: batched UDP loops on dedicated threads and
@@ -37,6 +43,9 @@ public sealed class DnsService
     private readonly INetworkStack _stack;
     private readonly DnsResponder _responder;
     private readonly DnsServiceOptions _options;
+    private readonly DnsAnswerer _answer;
+    private readonly HashSet<string> _faultKinds = [];
+    private long _faults;
     private readonly List<IUdpSocket> _udp = [];
     private readonly List<ITcpListener> _tcp = [];
     private long _udpQueries;
@@ -47,13 +56,23 @@ public sealed class DnsService
     private int _tcpActive;
 
     public DnsService(INetworkStack stack, DnsResponder responder, DnsServiceOptions? options = null)
+        : this(stack, responder, options, null)
+    {
+    }
+
+    /// <summary>Tests substitute <paramref name="answer"/> to drive the fault path.</summary>
+    internal DnsService(INetworkStack stack, DnsResponder responder, DnsServiceOptions? options, DnsAnswerer? answer)
     {
         ArgumentNullException.ThrowIfNull(stack);
         ArgumentNullException.ThrowIfNull(responder);
         _stack = stack;
         _responder = responder;
         _options = options ?? new DnsServiceOptions();
+        _answer = answer ?? responder.Respond;
     }
+
+    /// <summary>Queries whose answering failed with an exception (each was answered SERVFAIL).</summary>
+    public long Faults => Interlocked.Read(ref _faults);
 
     public long UdpQueries => Interlocked.Read(ref _udpQueries);
     public long UdpResponses => Interlocked.Read(ref _udpResponses);
@@ -158,6 +177,40 @@ public sealed class DnsService
         }
     }
 
+    /// <summary>
+    /// Answers one query. A fault (a bug: the responder is meant never to throw) must not end the service nor the
+    /// other queries in the batch: it is counted, logged once per kind, and the query is answered SERVFAIL.
+    /// </summary>
+    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp)
+    {
+        try
+        {
+            return _answer(query, response, tcp);
+        }
+#pragma warning disable CA1031 // deliberately broad: see above
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Interlocked.Increment(ref _faults);
+            Report(e, "fault answering a query, answered SERVFAIL", query);
+            return DnsResponder.ServerFailure(query, response);
+        }
+    }
+
+    private void Report(Exception e, string what, ReadOnlySpan<byte> query)
+    {
+        var kind = what + ": " + (e.GetType().FullName ?? e.GetType().Name);
+        bool first;
+        lock (_faultKinds)
+        {
+            first = _faultKinds.Count < 64 && _faultKinds.Add(kind);
+        }
+        if (first)
+        {
+            _options.Log?.Invoke($"error: {kind}: {e.Message} (logged once; further ones are only counted); query {Convert.ToHexString(query[..Math.Min(query.Length, 64)])}; at {e.StackTrace?.Replace('\n', ' ')}");
+        }
+    }
+
     private void Close()
     {
         foreach (var socket in _udp)
@@ -193,7 +246,7 @@ public sealed class DnsService
             var count = 0;
             for (var i = 0; i < n; i++)
             {
-                var length = _responder.Respond(rx.Datagram(i), tx.Slot(count));
+                var length = Answer(rx.Datagram(i), tx.Slot(count), tcp: false);
                 if (length > 0)
                 {
                     tx.SetLength(count, length);
@@ -204,7 +257,14 @@ public sealed class DnsService
             tx.Count = count;
             if (count > 0)
             {
-                socket.Send(tx);
+                try
+                {
+                    socket.Send(tx);
+                }
+                catch (System.Net.Sockets.SocketException e)
+                {
+                    Report(e, "UDP send failed, batch dropped", default); // e.g. a transient send error: drop this batch, keep serving
+                }
             }
             Interlocked.Add(ref _udpQueries, n);
             Interlocked.Add(ref _udpResponses, count);
@@ -266,7 +326,7 @@ public sealed class DnsService
                     {
                         break;
                     }
-                    var n = _responder.Respond(input.AsSpan(consumed + 2, length), output.AsSpan(2, DnsResponder.MaxTcpMessage), tcp: true);
+                    var n = Answer(input.AsSpan(consumed + 2, length), output.AsSpan(2, DnsResponder.MaxTcpMessage), tcp: true);
                     consumed += 2 + length;
                     Interlocked.Increment(ref _tcpQueries);
                     if (n > 0)

@@ -39,7 +39,20 @@ public static class RecordData
         var output = new List<byte>(32);
         if (tokens.Count > 0 && !tokens[0].Quoted && tokens[0].Text == "\\#")
         {
-            return TryParseGeneric(tokens, out rdata, out error, out errorToken);
+            // RFC 3597 section 5: generic RDATA of a known type must be valid RDATA of that type (it is then the same
+            // record as the one written in the type's own format), else answers would carry malformed records.
+            if (!TryParseGeneric(tokens, out rdata, out error, out errorToken))
+            {
+                return false;
+            }
+            if (!IsValid(type, rdata))
+            {
+                error = $"generic RDATA '\\# {rdata.Length.ToString(CultureInfo.InvariantCulture)}' is not valid {DnsType.ToName(type)} RDATA ({DnsType.ToName(type)} is {Layout(type)})";
+                errorToken = 0;
+                rdata = [];
+                return false;
+            }
+            return true;
         }
         var expected = -1;
         switch (type)
@@ -197,6 +210,20 @@ public static class RecordData
         rdata = [.. output];
         return true;
     }
+
+    /// <summary>What valid RDATA of a type looks like, for error messages.</summary>
+    public static string Layout(ushort type) => type switch
+    {
+        DnsType.A => "4 octets",
+        DnsType.AAAA => "16 octets",
+        DnsType.NS or DnsType.CNAME or DnsType.PTR => "one uncompressed domain name",
+        DnsType.MX => "a 16-bit preference and an uncompressed domain name",
+        DnsType.SRV => "16-bit priority, weight and port and an uncompressed domain name",
+        DnsType.SOA => "two uncompressed domain names and five 32-bit numbers",
+        DnsType.TXT => "one or more length-prefixed character-strings",
+        DnsType.CAA => "a flags octet, a tag length of at least 1, the tag and the value",
+        _ => "any octets",
+    };
 
     private static bool IsAlphanumeric(string s)
     {

@@ -96,6 +96,12 @@ public sealed class Zone
                 errors.Add($"{At(record)}: {record.Name} {DnsType.ToName(record.Type)} is outside the zone {origin}");
                 continue;
             }
+            if (!RecordData.IsValid(record.Type, record.Data))
+            {
+                // The loader checks this too; records built by code must not reach the answer path malformed either.
+                errors.Add($"{At(record)}: {record.Name} {DnsType.ToName(record.Type)} has malformed RDATA ({DnsType.ToName(record.Type)} is {RecordData.Layout(record.Type)})");
+                continue;
+            }
             if (record.Type == DnsType.SOA)
             {
                 if (!record.Name.Equals(origin))
