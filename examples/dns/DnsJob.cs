@@ -12,9 +12,10 @@ namespace DnsAppliance;
 
 /// <summary>
 /// The authoritative DNS appliance: loads zones (compiled-in, or <c>--zones DIR</c>, plus each <c>--zone FILE</c>),
-/// then serves them on UDP and TCP until cancelled. The logic lives in Unikernel.Protocols.Dns.
+/// then serves them on UDP and TCP until cancelled. <c>--chaos-version</c>/<c>--chaos-id</c> are the CH TXT answers
+/// for version.bind and id.server (RFC 4892); empty: refused. The logic lives in Unikernel.Protocols.Dns.
 /// </summary>
-public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore data, string address, int port, string[] zone, string zones, string logLevel) : IJob
+public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore data, string address, int port, string[] zone, string zones, string logLevel, string chaosVersion, string chaosId) : IJob
 {
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -45,7 +46,7 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
                 console.WriteLine($"dns: zone {z}");
             }
         }
-        var responder = new DnsResponder(zoneSet);
+        var responder = new DnsResponder(zoneSet, version: chaosVersion.Length > 0 ? chaosVersion : null, id: chaosId.Length > 0 ? chaosId : null);
         var service = new DnsService(stack, responder, new DnsServiceOptions
         {
             EndPoints = [new IPEndPoint(ip, port)],

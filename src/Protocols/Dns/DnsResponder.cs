@@ -20,20 +20,44 @@ public sealed class DnsResponder
 
     private const int MaxCnameChain = 8;
 
-    private readonly MemoCache _cache;
+    /// <summary>The zones and the answers memoised from them: swapped as one, so no query mixes two versions.</summary>
+    private sealed class State(ZoneSet zones, MemoCache cache)
+    {
+        public readonly ZoneSet Zones = zones;
+        public readonly MemoCache Cache = cache;
+    }
+
+    private readonly int _cacheCapacity;
+    private readonly byte[]? _versionText;
+    private readonly byte[]? _idText;
+    private State _state;
     private long _cacheHits;
     private long _cacheMisses;
 
-    public DnsResponder(ZoneSet zones, int cacheCapacity = 16384, int udpPayload = DefaultUdpPayload)
+    /// <param name="version">TXT answered for CH <c>version.bind</c>/<c>version.server</c>; null: REFUSED.</param>
+    /// <param name="id">TXT answered for CH <c>id.server</c>/<c>hostname.bind</c> (RFC 4892); null: REFUSED.</param>
+    public DnsResponder(ZoneSet zones, int cacheCapacity = 16384, int udpPayload = DefaultUdpPayload, string? version = null, string? id = null)
     {
         ArgumentNullException.ThrowIfNull(zones);
         ArgumentOutOfRangeException.ThrowIfLessThan(udpPayload, 512);
-        Zones = zones;
-        _cache = new MemoCache(cacheCapacity);
+        _cacheCapacity = cacheCapacity;
+        _state = new State(zones, new MemoCache(cacheCapacity));
         UdpPayload = udpPayload;
+        _versionText = version is null ? null : RecordData.TextToCharacterStrings(version);
+        _idText = id is null ? null : RecordData.TextToCharacterStrings(id);
     }
 
-    public ZoneSet Zones { get; }
+    public ZoneSet Zones => Volatile.Read(ref _state).Zones;
+
+    /// <summary>
+    /// Serves <paramref name="zones"/> from now on, atomically: a query sees either the old zones and their memoised
+    /// answers or the new ones, never a mix.
+    /// </summary>
+    public void Replace(ZoneSet zones)
+    {
+        ArgumentNullException.ThrowIfNull(zones);
+        Volatile.Write(ref _state, new State(zones, new MemoCache(_cacheCapacity)));
+    }
 
     public int UdpPayload { get; }
 
@@ -41,7 +65,7 @@ public sealed class DnsResponder
 
     public long CacheMisses => Interlocked.Read(ref _cacheMisses);
 
-    public int CacheCount => _cache.Count;
+    public int CacheCount => Volatile.Read(ref _state).Cache.Count;
 
     /// <summary>
     /// Answers <paramref name="query"/> into <paramref name="response"/>. <paramref name="tcp"/>: the response may be
@@ -94,24 +118,36 @@ public sealed class DnsResponder
         }
         if (opcode != DnsOpcode.Query)
         {
-            return Error(query, response, DnsRcode.NotImp, questionOk ? qnameLength + 4 : 0);
+            // As NSD: header only. NOTIFY is refused (we are no secondary), other opcodes are not implemented.
+            return Error(query, response, opcode == DnsOpcode.Notify ? DnsRcode.Refused : DnsRcode.NotImp, 0);
         }
-        if (!questionOk || anCount != 0 || nsCount != 0)
+        if (qdCount > 1)
         {
-            return Error(query, response, DnsRcode.FormErr, questionOk ? qnameLength + 4 : 0);
+            var formErr = Error(query, response, DnsRcode.FormErr, 0);
+            response[2] &= 0xFE; // as NSD: no RD for more than one question
+            response[3] &= 0xEF;
+            return formErr;
         }
+        if ((qdCount == 1 && !questionOk) || anCount != 0 || nsCount != 0)
+        {
+            return Error(query, response, DnsRcode.FormErr, 0);
+        }
+        var questionLength = qdCount == 1 ? qnameLength + 4 : 0;
         var qname = query.Slice(12, qnameLength);
-        var qtype = BinaryPrimitives.ReadUInt16BigEndian(query[(12 + qnameLength)..]);
-        var qclass = BinaryPrimitives.ReadUInt16BigEndian(query[(14 + qnameLength)..]);
+        var qtype = qdCount == 1 ? BinaryPrimitives.ReadUInt16BigEndian(query[(12 + qnameLength)..]) : (ushort)0;
+        var qclass = qdCount == 1 ? BinaryPrimitives.ReadUInt16BigEndian(query[(14 + qnameLength)..]) : (ushort)0;
 
-        // Additional section: at most one OPT (RFC 6891 6.1.1); other records (e.g. TSIG) are ignored.
-        var offset = 16 + qnameLength;
+        // Additional section: at most one OPT (RFC 6891 6.1.1) with well-formed options; a TSIG record last (RFC 8945).
+        var offset = 12 + questionLength;
         var edns = false;
+        var dnssecOk = false;
         var ednsVersion = 0;
         var payload = 512;
+        var tsigAt = -1;
         Span<byte> scratch = stackalloc byte[DnsName.MaxLength];
         for (var i = 0; i < arCount; i++)
         {
+            var recordAt = offset;
             int nameLength;
             if (offset < query.Length && query[offset] == 0)
             {
@@ -120,45 +156,65 @@ public sealed class DnsResponder
             }
             else if (!DnsName.TryRead(query, offset, scratch, out nameLength, out offset))
             {
-                return Error(query, response, DnsRcode.FormErr, qnameLength + 4);
+                return Error(query, response, DnsRcode.FormErr, 0);
             }
             if (offset + 10 > query.Length)
             {
-                return Error(query, response, DnsRcode.FormErr, qnameLength + 4);
+                return Error(query, response, DnsRcode.FormErr, 0);
             }
             var type = BinaryPrimitives.ReadUInt16BigEndian(query[offset..]);
             int rdLength = BinaryPrimitives.ReadUInt16BigEndian(query[(offset + 8)..]);
             if (offset + 10 + rdLength > query.Length)
             {
-                return Error(query, response, DnsRcode.FormErr, qnameLength + 4);
+                return Error(query, response, DnsRcode.FormErr, 0);
             }
             if (type == DnsType.OPT)
             {
-                if (edns || nameLength != 1)
+                if (edns || nameLength != 1 || !Edns.OptionsAreWellFormed(query.Slice(offset + 10, rdLength)))
                 {
-                    return Error(query, response, DnsRcode.FormErr, qnameLength + 4);
+                    return Error(query, response, DnsRcode.FormErr, 0);
                 }
                 edns = true;
                 payload = Math.Max(512, (int)BinaryPrimitives.ReadUInt16BigEndian(query[(offset + 2)..]));
                 ednsVersion = query[offset + 5];
+                dnssecOk = (query[offset + 6] & 0x80) != 0;
+            }
+            else if (type == DnsType.TSIG)
+            {
+                if (i != arCount - 1)
+                {
+                    return Error(query, response, DnsRcode.FormErr, 0); // TSIG must be the last record
+                }
+                tsigAt = recordAt;
             }
             offset += 10 + rdLength;
         }
         if (edns && ednsVersion != 0)
         {
-            return BadVersion(query, response, qnameLength + 4);
+            return BadVersion(query, response, questionLength, dnssecOk);
+        }
+        if (tsigAt >= 0)
+        {
+            // No key is configured for queries: every signed query is for an unknown key (RFC 8945 5.2.2).
+            return Tsig.BadKeyResponse(query, response, tsigAt, edns ? UdpPayload : -1, dnssecOk);
+        }
+        if (qdCount == 0)
+        {
+            // No question but an OPT record: a DNS Cookie-only query (RFC 7873 5.4) gets NOERROR with OPT.
+            return edns ? WithOpt(response, Error(query, response, DnsRcode.NoError, 0), dnssecOk) : Error(query, response, DnsRcode.FormErr, 0);
         }
         var limit = tcp ? MaxTcpMessage : edns ? Math.Min(payload, UdpPayload) : 512;
         limit = Math.Min(limit, response.Length);
 
-        // Memo cache: key = lower-cased qname, qtype, qclass, size limit, EDNS or not.
+        // Memo cache: key = lower-cased qname, qtype, qclass, size limit, EDNS and DO.
         BinaryPrimitives.WriteUInt16BigEndian(key[qnameLength..], qtype);
         BinaryPrimitives.WriteUInt16BigEndian(key[(qnameLength + 2)..], qclass);
         BinaryPrimitives.WriteUInt16BigEndian(key[(qnameLength + 4)..], (ushort)limit);
-        key[qnameLength + 6] = edns ? (byte)1 : (byte)0;
+        key[qnameLength + 6] = (byte)((edns ? 1 : 0) | (dnssecOk ? 2 : 0));
         var cacheKey = key[..(qnameLength + 7)];
-        var hash = _cache.Hash(cacheKey);
-        var cached = _cache.Find(cacheKey, hash);
+        var state = Volatile.Read(ref _state);
+        var hash = state.Cache.Hash(cacheKey);
+        var cached = state.Cache.Find(cacheKey, hash);
         if (cached is not null && cached.Length <= response.Length)
         {
             Interlocked.Increment(ref _cacheHits);
@@ -173,16 +229,16 @@ public sealed class DnsResponder
         Interlocked.Increment(ref _cacheMisses);
         Span<char> lookupKey = stackalloc char[DnsName.MaxLength];
         DnsName.WriteKey(qname, lookupKey);
-        var length = Answer(query, response[..limit], qname, lookupKey[..qnameLength], qtype, qclass, edns);
+        var length = Answer(state.Zones, query, response[..limit], qname, lookupKey[..qnameLength], qtype, qclass, edns, dnssecOk);
         if (length > 0)
         {
-            _cache.Add(cacheKey, hash, response[..length].ToArray());
+            state.Cache.Add(cacheKey, hash, response[..length].ToArray());
         }
         return length;
     }
 
-    /// <summary>Forgets every memoised response (after zones change).</summary>
-    public void ClearCache() => _cache.Clear();
+    /// <summary>Forgets every memoised response.</summary>
+    public void ClearCache() => Volatile.Read(ref _state).Cache.Clear();
 
     private static ushort ResponseFlags(ReadOnlySpan<byte> query, int rcode, bool aa) =>
         (ushort)(DnsFlags.QR | (((query[2] >> 3) & 0xF) << 11) | (aa ? DnsFlags.AA : 0) | ((query[2] & 0x01) << 8) | (query[3] & 0x10) | (rcode & 0xF));
@@ -220,9 +276,12 @@ public sealed class DnsResponder
         return Error(query, response, DnsRcode.ServFail, questionLength);
     }
 
-    private int BadVersion(ReadOnlySpan<byte> query, Span<byte> response, int questionLength)
+    private int BadVersion(ReadOnlySpan<byte> query, Span<byte> response, int questionLength, bool dnssecOk) =>
+        WithOpt(response, Error(query, response, DnsRcode.NoError, questionLength), dnssecOk, DnsRcode.BadVers >> 4);
+
+    /// <summary>Appends our OPT record to a response of <paramref name="length"/> octets with no additional records.</summary>
+    private int WithOpt(Span<byte> response, int length, bool dnssecOk, byte extendedRcode = 0)
     {
-        var length = Error(query, response, DnsRcode.NoError, questionLength);
         if (length + 11 > response.Length)
         {
             return length;
@@ -230,7 +289,7 @@ public sealed class DnsResponder
         Span<ushort> table = stackalloc ushort[4];
         var w = new DnsMessageWriter(response, table);
         w.Rewind(length);
-        w.TryWriteOpt((ushort)UdpPayload, DnsRcode.BadVers >> 4, 0, 0);
+        w.TryWriteOpt((ushort)UdpPayload, extendedRcode, 0, dnssecOk ? Edns.DnssecOk : (ushort)0);
         w.SetHeaderField(10, 1);
         return w.Position;
     }
@@ -242,7 +301,7 @@ public sealed class DnsResponder
         public ushort Additional;
     }
 
-    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, ReadOnlySpan<byte> qname, ReadOnlySpan<char> qkey, ushort qtype, ushort qclass, bool edns)
+    private int Answer(ZoneSet zones, ReadOnlySpan<byte> query, Span<byte> response, ReadOnlySpan<byte> qname, ReadOnlySpan<char> qkey, ushort qtype, ushort qclass, bool edns, bool dnssecOk)
     {
         var optReserve = edns ? 11 : 0;
         if (response.Length < 12 + qname.Length + 4 + optReserve)
@@ -259,11 +318,27 @@ public sealed class DnsResponder
         var aa = true;
         var truncated = false;
 
-        var zone = qclass == DnsClass.IN ? Zones.FindZone(qkey) : null;
-        if (zone is null || qtype is DnsType.AXFR or DnsType.IXFR)
+        var zone = qclass == DnsClass.IN ? zones.FindZone(qkey) : null;
+        var extendedError = -1;
+        if (qclass == DnsClass.CH && qtype == DnsType.TXT && Identity(qkey) is { } text)
+        {
+            // RFC 4892 server identity, as NSD answers it: TTL 0, not authoritative.
+            aa = false;
+            if (w.TryWriteRecord(qname, DnsType.TXT, DnsClass.CH, 0, text))
+            {
+                counts.Answer++;
+            }
+            else
+            {
+                truncated = true;
+            }
+        }
+        else if (zone is null || qtype is DnsType.AXFR or DnsType.IXFR)
         {
             rcode = DnsRcode.Refused;
             aa = false;
+            // Extended DNS Error (RFC 8914), as NSD gives it: 20 Not Authoritative, 21 Not Supported (other classes).
+            extendedError = qclass == DnsClass.IN ? 20 : 21;
         }
         else if (qtype is DnsType.OPT or DnsType.MAILA or DnsType.MAILB)
         {
@@ -273,7 +348,7 @@ public sealed class DnsResponder
         else
         {
             var additional = new List<DnsName>(4);
-            truncated = !Resolve(ref w, ref counts, zone, qname, qkey, qtype, additional, ref rcode, ref aa);
+            truncated = !Resolve(ref w, ref counts, zones, ref zone, qname, qkey, qtype, additional, ref rcode, ref aa);
             if (truncated)
             {
                 w.Rewind(afterQuestion);
@@ -300,7 +375,12 @@ public sealed class DnsResponder
             counts.Additional++;
             var opt = new DnsMessageWriter(response, table[..0]);
             opt.Rewind(position);
-            opt.TryWriteOpt((ushort)UdpPayload, 0, 0, 0);
+            Span<byte> ede = [0, 15, 0, 2, 0, (byte)extendedError];
+            var optFlags = dnssecOk ? Edns.DnssecOk : (ushort)0; // DO echoed (RFC 3225)
+            if (extendedError < 0 || !opt.TryWriteOpt((ushort)UdpPayload, 0, 0, optFlags, ede))
+            {
+                opt.TryWriteOpt((ushort)UdpPayload, 0, 0, optFlags); // fits: reserved above
+            }
             position = opt.Position;
         }
         BinaryPrimitives.WriteUInt16BigEndian(response[10..], counts.Additional);
@@ -308,7 +388,7 @@ public sealed class DnsResponder
     }
 
     /// <summary>RFC 1034 4.3.2 within one zone. Returns false when a required record did not fit (truncate).</summary>
-    private static bool Resolve(ref DnsMessageWriter w, ref Counts counts, Zone zone, ReadOnlySpan<byte> qname, ReadOnlySpan<char> qkey,
+    private static bool Resolve(ref DnsMessageWriter w, ref Counts counts, ZoneSet zones, ref Zone zone, ReadOnlySpan<byte> qname, ReadOnlySpan<char> qkey,
         ushort qtype, List<DnsName> additional, ref int rcode, ref bool aa)
     {
         Span<char> keyBuffer = stackalloc char[DnsName.MaxLength + 2];
@@ -412,16 +492,33 @@ public sealed class DnsResponder
                 return false;
             }
             counts.Answer++;
-            // Follow the chain while it stays in this zone (and does not loop).
+            // Follow the chain (bounded, so loops end) while it stays in zones we serve, as NSD does.
             name = c.Data;
             var length = DnsName.WriteKey(name, keyBuffer);
-            if (chain + 1 >= MaxCnameChain || !DnsName.IsSubdomainKey(keyBuffer[..length], zone.Origin.Key))
+            if (chain + 1 >= MaxCnameChain)
             {
                 return true;
+            }
+            if (!DnsName.IsSubdomainKey(keyBuffer[..length], zone.Origin.Key))
+            {
+                if (zones.FindZone(keyBuffer[..length]) is not { } next)
+                {
+                    return true;
+                }
+                zone = next;
+                apexLength = zone.Origin.Key.Length;
             }
             key = keyBuffer[..length].ToArray();
         }
     }
+
+    /// <summary>The CH TXT text for a server-identity name (lookup key), or null.</summary>
+    private byte[]? Identity(ReadOnlySpan<char> qkey) => qkey switch
+    {
+        "\u0007version\u0004bind\0" or "\u0007version\u0006server\0" => _versionText,
+        "\u0002id\u0006server\0" or "\u0008hostname\u0004bind\0" => _idText,
+        _ => null,
+    };
 
     private static Span<int> LabelStarts(ReadOnlySpan<char> key, out int count, Span<int> starts)
     {

@@ -16,7 +16,7 @@ public static class RecordData
 {
     /// <summary>Types whose presentation format is understood (others need the RFC 3597 generic form).</summary>
     public static bool IsKnown(ushort type) => type is DnsType.A or DnsType.AAAA or DnsType.NS or DnsType.CNAME or DnsType.PTR
-        or DnsType.MX or DnsType.SRV or DnsType.SOA or DnsType.TXT or DnsType.CAA;
+        or DnsType.MX or DnsType.SRV or DnsType.SOA or DnsType.TXT or DnsType.CAA || RecordTypes.HasTableLayout(type);
 
     /// <summary>Offset inside the RDATA of the name that triggers additional-section processing, or -1.</summary>
     public static int AdditionalTargetOffset(ushort type, ReadOnlySpan<byte> rdata) => type switch
@@ -154,7 +154,7 @@ public static class RecordData
                 }
                 for (var i = 0; i < tokens.Count; i++)
                 {
-                    if (!AddCharacterString(tokens[i], output, out error))
+                    if (!TryAddCharacterString(tokens[i], output, out error))
                     {
                         errorToken = i;
                         return false;
@@ -183,7 +183,7 @@ public static class RecordData
                     {
                         output.Add((byte)c);
                     }
-                    if (!TryUnescape(tokens[2].Text, output, out error))
+                    if (!TryUnescapeText(tokens[2].Text, output, out error))
                     {
                         errorToken = 2;
                         return false;
@@ -191,6 +191,14 @@ public static class RecordData
                 }
                 break;
             default:
+                if (RecordTypes.Find(type) is { Fields.Length: > 0 } layout)
+                {
+                    if (!RecordTypes.TryParse(layout, tokens, origin, output, out error, out errorToken))
+                    {
+                        return false;
+                    }
+                    break;
+                }
                 error = $"type {DnsType.ToName(type)} is not known: use the generic form '\\# <length> <hex>' (RFC 3597)";
                 return false;
         }
@@ -211,6 +219,23 @@ public static class RecordData
         return true;
     }
 
+    /// <summary>TXT RDATA holding <paramref name="text"/> (UTF-8) in as many 255-octet character-strings as it needs.</summary>
+    public static byte[] TextToCharacterStrings(string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var output = new List<byte>(bytes.Length + 2);
+        var at = 0;
+        do
+        {
+            var n = Math.Min(255, bytes.Length - at);
+            output.Add((byte)n);
+            output.AddRange(bytes.AsSpan(at, n));
+            at += n;
+        }
+        while (at < bytes.Length);
+        return [.. output];
+    }
+
     /// <summary>What valid RDATA of a type looks like, for error messages.</summary>
     public static string Layout(ushort type) => type switch
     {
@@ -222,7 +247,7 @@ public static class RecordData
         DnsType.SOA => "two uncompressed domain names and five 32-bit numbers",
         DnsType.TXT => "one or more length-prefixed character-strings",
         DnsType.CAA => "a flags octet, a tag length of at least 1, the tag and the value",
-        _ => "any octets",
+        _ => RecordTypes.Find(type) is { Fields.Length: > 0 } layout ? string.Join(", ", Array.ConvertAll(layout.Fields, f => f.ToString())) : "any octets",
     };
 
     private static bool IsAlphanumeric(string s)
@@ -303,6 +328,12 @@ public static class RecordData
 
     private static bool AddName(ZoneToken token, DnsName origin, List<byte> output, out string error)
     {
+        if (token.Text.StartsWith('$'))
+        {
+            // An unescaped '$' starts a directive, never a name (write '\$' for a label that starts with one).
+            error = $"'{token.Text}' is not a domain name: '$' must be escaped";
+            return false;
+        }
         if (!DnsName.TryParse(token.Text, origin, out var name, out error))
         {
             return false;
@@ -332,11 +363,11 @@ public static class RecordData
         output.Add((byte)value);
     }
 
-    private static bool AddCharacterString(ZoneToken token, List<byte> output, out string error)
+    internal static bool TryAddCharacterString(ZoneToken token, List<byte> output, out string error)
     {
         var at = output.Count;
         output.Add(0);
-        if (!TryUnescape(token.Text, output, out error))
+        if (!TryUnescapeText(token.Text, output, out error))
         {
             return false;
         }
@@ -350,7 +381,7 @@ public static class RecordData
         return true;
     }
 
-    private static bool TryUnescape(string text, List<byte> output, out string error)
+    internal static bool TryUnescapeText(string text, List<byte> output, out string error)
     {
         error = "";
         for (var i = 0; i < text.Length; i++)
@@ -476,7 +507,7 @@ public static class RecordData
             case DnsType.CAA:
                 return rdata.Length >= 2 && rdata[1] >= 1 && 2 + rdata[1] <= rdata.Length;
             default:
-                return true;
+                return RecordTypes.Find(type) is not { Fields.Length: > 0 } layout || RecordTypes.IsValid(layout, rdata);
         }
     }
 
@@ -539,7 +570,7 @@ public static class RecordData
                 caa.Append('"');
                 return caa.ToString();
             default:
-                return Generic(rdata);
+                return RecordTypes.Find(type) is { Fields.Length: > 0 } layout ? RecordTypes.ToText(layout, rdata) : Generic(rdata);
         }
     }
 

@@ -36,6 +36,10 @@ public static class ZoneCatalog
                 }
                 continue;
             }
+            foreach (var warning in result.Warnings)
+            {
+                report("warning: " + warning);
+            }
             var zone = result.Zone!;
             if (zones.TryGetValue(zone.Origin.Key, out var previous))
             {

@@ -19,6 +19,8 @@ namespace DnsAppliance
             global::System.Collections.Generic.List<string>? arg_zone_values = null;
             string arg_zones = "";
             string arg_log_level = "info";
+            string arg_chaos_version = "unikernel-dns";
+            string arg_chaos_id = "";
             for (int i = 0; i < args.Length; i++)
             {
                 string name = args[i];
@@ -76,6 +78,20 @@ namespace DnsAppliance
                         }
                         arg_log_level = value;
                         break;
+                    case "--chaos-version":
+                        if (!global::Unikernel.Runtime.CommandLine.TryTakeValue(args, ref i, ref value))
+                        {
+                            return global::Unikernel.Runtime.CommandLine.MissingValue("dns", name, "string");
+                        }
+                        arg_chaos_version = value;
+                        break;
+                    case "--chaos-id":
+                        if (!global::Unikernel.Runtime.CommandLine.TryTakeValue(args, ref i, ref value))
+                        {
+                            return global::Unikernel.Runtime.CommandLine.MissingValue("dns", name, "string");
+                        }
+                        arg_chaos_id = value;
+                        break;
                     default:
                         return global::Unikernel.Runtime.CommandLine.Unknown("dns", args[i]);
                 }
@@ -97,7 +113,7 @@ namespace DnsAppliance
                 device = "data";
                 data = new global::Unikernel.Devices.Unix.CrunchKeyValueStore(__Crunch_zones());
                 device = "dnsJob";
-                dnsJob = new global::DnsAppliance.DnsJob(console, stack, data, arg_address, arg_port, arg_zone, arg_zones, arg_log_level);
+                dnsJob = new global::DnsAppliance.DnsJob(console, stack, data, arg_address, arg_port, arg_zone, arg_zones, arg_log_level, arg_chaos_version, arg_chaos_id);
             }
             catch (global::System.Exception exception)
             {
@@ -117,12 +133,14 @@ namespace DnsAppliance
             global::Unikernel.Runtime.StdIo.WriteLine("The dns unikernel (target unix).");
             global::Unikernel.Runtime.StdIo.WriteLine("");
             global::Unikernel.Runtime.StdIo.WriteLine("Runtime arguments:");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --address <string>    Address to listen on (default: 0.0.0.0)");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --port <int>          UDP and TCP port to listen on (default: 53)");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --zone <string[]>     A zone file to serve (repeatable)");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --zones <string>      Serve the zone files in this directory instead of the compiled-in ones (default: \"\")");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --log-level <string>  Log level: debug, info, warn or error (default: info)");
-            global::Unikernel.Runtime.StdIo.WriteLine("  -h, --help            Show this help and exit");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --address <string>        Address to listen on (default: 0.0.0.0)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --port <int>              UDP and TCP port to listen on (default: 53)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --zone <string[]>         A zone file to serve (repeatable)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --zones <string>          Serve the zone files in this directory instead of the compiled-in ones (default: \"\")");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --log-level <string>      Log level: debug, info, warn or error (default: info)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --chaos-version <string>  TXT answered for CH version.bind (RFC 4892); empty: refused (default: unikernel-dns)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --chaos-id <string>       TXT answered for CH id.server (RFC 4892); empty: refused (default: \"\")");
+            global::Unikernel.Runtime.StdIo.WriteLine("  -h, --help                Show this help and exit");
         }
 
         /// <summary>The files under <c>zones</c>, compiled into the image.</summary>

@@ -138,3 +138,70 @@ public class FaultTests
         }
     }
 }
+
+/// <summary>Issue 12 defect 6: zone text that NSD rejects or reads differently.</summary>
+public class ZoneTextTests
+{
+    private const string Head = "$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n";
+
+    [Fact]
+    public void Nested_parentheses_are_rejected_where_the_inner_one_opens()
+    {
+        var result = ZoneFile.Parse(Head + "r MX ( 10\n ( mail ) )\nok A 192.0.2.2\n", "example.org.zone");
+        Assert.False(result.Success);
+        var error = Assert.Single(result.Errors);
+        Assert.Equal("example.org.zone:6:2: '(' inside the parenthesis opened at 5:6: parentheses do not nest", error);
+    }
+
+    [Fact]
+    public void An_unescaped_dollar_is_not_a_name()
+    {
+        var result = ZoneFile.Parse(Head + "r MX 1 $\n", "example.org.zone");
+        Assert.False(result.Success);
+        Assert.Equal("example.org.zone:5:8: '$' is not a domain name: '$' must be escaped", Assert.Single(result.Errors));
+        var escaped = ZoneFile.Parse(Head + "r MX 1 \\$mail\n", "example.org.zone");
+        Assert.True(escaped.Success, string.Join("\n", escaped.Errors));
+    }
+
+    [Fact]
+    public void A_quoted_string_may_span_lines()
+    {
+        var result = ZoneFile.Parse(Head + "r TXT \"first\nsecond\" \"x\"\nafter A 192.0.2.3\n", "example.org.zone");
+        Assert.True(result.Success, string.Join("\n", result.Errors));
+        Assert.Equal("\"first\\010second\" \"x\"", RecordData.ToText(DnsType.TXT, result.Zone!.Find(N("r.example.org."))!.Find(DnsType.TXT)!.Records[0].Data));
+        Assert.NotNull(result.Zone.Find(N("after.example.org.")));
+        var open = ZoneFile.Parse(Head + "r TXT \"never closed\n", "example.org.zone");
+        Assert.Equal("example.org.zone:5:7: quoted string is never closed", Assert.Single(open.Errors));
+    }
+
+    [Fact]
+    public void Soa_owner_that_is_not_the_zone_named_by_the_file_is_an_error()
+    {
+        var result = ZoneFile.Parse("zone1.com. 60 SOA ns.zone1.com. h.zone1.com. 1 2 3 4 5\n", "zone1.org.zone");
+        Assert.False(result.Success);
+        Assert.Equal("zone1.org.zone:1:1: the SOA is for zone1.com. but the zone is zone1.org. (from the file name)", Assert.Single(result.Errors));
+    }
+
+    [Fact]
+    public void Zone_name_taken_from_the_soa_owner_gets_a_warning_that_reaches_the_report()
+    {
+        var result = ZoneFile.Parse("zone1.com. 60 SOA ns.zone1.com. h.zone1.com. 1 2 3 4 5\n", "zone1.db");
+        Assert.True(result.Success, string.Join("\n", result.Errors));
+        Assert.Equal("zone1.com.", result.Zone!.Origin.ToString());
+        Assert.Contains("zone name zone1.com. taken from the SOA owner", Assert.Single(result.Warnings), StringComparison.Ordinal);
+        var lines = new List<string>();
+        var path = Path.Combine(Directory.CreateTempSubdirectory("dns-warn.").FullName, "zone1.db");
+        try
+        {
+            File.WriteAllText(path, "zone1.com. 60 SOA ns.zone1.com. h.zone1.com. 1 2 3 4 5\n");
+            var set = ZoneCatalog.Load(null, [path], lines.Add, out var failed);
+            Assert.Equal(0, failed);
+            Assert.Equal(1, set.Count);
+            Assert.Contains(lines, l => l.StartsWith("warning: " + path + ": zone name zone1.com. taken from the SOA owner", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(path)!, recursive: true);
+        }
+    }
+}

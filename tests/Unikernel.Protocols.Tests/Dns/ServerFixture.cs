@@ -12,9 +12,9 @@ public sealed class OurServer : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _run;
 
-    public OurServer(DnsServiceOptions? options = null)
+    public OurServer(DnsServiceOptions? options = null, DnsResponder? responder = null)
     {
-        Responder = new DnsResponder(new ZoneSet([TestZone.LoadSample()]));
+        Responder = responder ?? new DnsResponder(new ZoneSet([TestZone.LoadSample()]));
         Service = new DnsService(new UnixSocketStack(), Responder, options ?? new DnsServiceOptions { EndPoints = [new IPEndPoint(IPAddress.Loopback, 0)], UdpThreads = 2 });
         Service.Bind();
         EndPoint = Service.UdpEndPoints[0];
@@ -45,6 +45,7 @@ public sealed class NsdServer : IDisposable
         _dir = Directory.CreateTempSubdirectory("dns-diff-nsd.").FullName;
         Port = Tools.FreePort();
         File.Copy(TestZone.SamplePath, Path.Combine(_dir, "example.org.zone"));
+        File.WriteAllText(Path.Combine(_dir, "other.test.zone"), TestZone.OtherZone);
         File.WriteAllText(Path.Combine(_dir, "nsd.conf"), $"""
             server:
                 server-count: 1
@@ -62,7 +63,8 @@ public sealed class NsdServer : IDisposable
                 pidfile: "{_dir}/nsd.pid"
                 logfile: "{_dir}/nsd.log"
                 verbosity: 0
-                hide-version: yes
+                version: "{TestZone.Version}"
+                identity: "{TestZone.Identity}"
                 minimal-responses: yes
                 rrl-ratelimit: 0
             remote-control:
@@ -70,6 +72,9 @@ public sealed class NsdServer : IDisposable
             zone:
                 name: "example.org"
                 zonefile: "{_dir}/example.org.zone"
+            zone:
+                name: "other.test"
+                zonefile: "{_dir}/other.test.zone"
             """);
         _process = Process.Start(new ProcessStartInfo(nsd, ["-d", "-c", Path.Combine(_dir, "nsd.conf")])
         {
