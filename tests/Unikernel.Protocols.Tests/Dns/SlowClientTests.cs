@@ -196,4 +196,88 @@ public class SlowClientTests
         Assert.True(sent < s_query.Length);
         Assert.Equal(0, server.Service.TcpQueries);
     }
+    [Fact]
+    public async Task Soak_mutated_queries_over_udp_and_tcp_with_slow_clients_while_legitimate_queries_keep_99_percent_answers()
+    {
+        await using var server = new OurServer(new DnsServiceOptions { EndPoints = [new IPEndPoint(IPAddress.Loopback, 0)], UdpThreads = 2 });
+        var udp = server.EndPoint;
+        var tcp = server.Service.TcpEndPoints[0];
+        using var stop = new CancellationTokenSource();
+        var seeds = new[] { "www.example.org.", "x.apps.example.org.", "www.sub.example.org.", "nope.example.org.", "example.org." }
+            .Select(n => DnsMessage.Query(N(n), DnsType.A, ednsPayload: 1232).Encode()).ToArray();
+        byte[] Mutate(Random random)
+        {
+            var packet = (byte[])seeds[random.Next(seeds.Length)].Clone();
+            for (var k = random.Next(1, 5); k > 0 && packet.Length > 0; k--)
+            {
+                packet[random.Next(packet.Length)] = (byte)random.Next(256);
+            }
+            return random.Next(5) == 0 ? packet[..random.Next(packet.Length + 1)] : packet;
+        }
+        var mutatedUdp = 0;
+        var mutatedTcp = 0;
+        var noise = Task.Run(() =>
+        {
+            var random = new Random(777);
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            socket.Connect(udp);
+            for (var i = 0; i < 5000 && !stop.IsCancellationRequested; i++)
+            {
+                socket.Send(Mutate(random));
+                mutatedUdp++;
+                if (i % 25 == 0)
+                {
+                    // a mutated message over TCP, the connection left for the server to close
+                    try
+                    {
+                        using var t = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { SendTimeout = 2000 };
+                        t.Connect(tcp);
+                        var m = Mutate(random);
+                        t.Send([(byte)(m.Length >> 8), (byte)m.Length, .. m]);
+                        mutatedTcp++;
+                    }
+                    catch (SocketException)
+                    {
+                    }
+                }
+                if (i % 50 == 0)
+                {
+                    Thread.Sleep(1);
+                }
+            }
+        });
+        int answered = 0;
+        const int legitimate = 300;
+        await using (var slow = new SlowClients(tcp, [Loopback(3)], 40, 300, TimeSpan.FromMilliseconds(200), reconnects: 100))
+        {
+            for (var i = 0; i < legitimate; i++)
+            {
+                var q = DnsMessage.Query(N("host1.example.org."), DnsType.A, id: (ushort)(i + 1)).Encode();
+                var reply = i % 10 == 9
+                    ? TryTcp(tcp, q)
+                    : Tools.TryQuery(udp, q, TimeSpan.FromSeconds(1));
+                if (reply is not null && DnsMessage.TryParse(reply, out var m, out _) && m.Id == i + 1 && m.Answers.Count == 1)
+                {
+                    answered++;
+                }
+            }
+            await stop.CancelAsync();
+            await noise.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        Assert.True(answered * 100 >= legitimate * 99, $"{answered} of {legitimate} legitimate queries answered during {mutatedUdp} mutated UDP and {mutatedTcp} mutated TCP queries and 40 slow clients");
+        Assert.Equal(0, server.Service.Faults);
+        Assert.True(mutatedUdp > 0 && mutatedTcp > 0);
+    }
+
+    private static byte[]? TryTcp(IPEndPoint server, byte[] query)
+    {
+        try
+        {
+            return Tools.QueryTcp(server, query, TimeSpan.FromSeconds(2));
+        }
+        catch (Exception e) when (e is SocketException or IOException)
+        {
+            return null;
+        }
+    }
 }
