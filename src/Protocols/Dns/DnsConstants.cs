@@ -15,6 +15,13 @@ public static class DnsType
     public const ushort TXT = 16;
     public const ushort AAAA = 28;
     public const ushort SRV = 33;
+    public const ushort DNAME = 39;
+    public const ushort DS = 43;
+    public const ushort RRSIG = 46;
+    public const ushort NSEC = 47;
+    public const ushort DNSKEY = 48;
+    public const ushort NSEC3 = 50;
+    public const ushort NSEC3PARAM = 51;
     public const ushort OPT = 41;
     public const ushort TSIG = 250;
     public const ushort IXFR = 251;

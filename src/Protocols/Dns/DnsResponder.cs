@@ -348,7 +348,9 @@ public sealed class DnsResponder
         else
         {
             var additional = new List<DnsName>(4);
-            truncated = !Resolve(ref w, ref counts, zones, ref zone, qname, qkey, qtype, additional, ref rcode, ref aa);
+            var proofs = dnssecOk ? new List<ZoneNode>(2) : null;
+            truncated = !Resolve(ref w, ref counts, zones, ref zone, qname, qkey, qtype, additional, proofs, ref rcode, ref aa)
+                || !WriteProofs(ref w, ref counts, proofs);
             if (truncated)
             {
                 w.Rewind(afterQuestion);
@@ -356,7 +358,7 @@ public sealed class DnsResponder
             }
             else
             {
-                AddAdditional(ref w, ref counts, zone, additional);
+                AddAdditional(ref w, ref counts, zone, additional, dnssecOk && zone.IsSigned);
             }
         }
 
@@ -388,10 +390,18 @@ public sealed class DnsResponder
     }
 
     /// <summary>RFC 1034 4.3.2 within one zone. Returns false when a required record did not fit (truncate).</summary>
+    /// <summary>
+    /// RFC 1034 4.3.2 (CNAMEs followed across the zones we serve). With <paramref name="proofs"/> (the query has DO)
+    /// and a signed zone, RRSIGs go with each RRset and DS with referrals (RFC 4035 3.1), and the NSEC records that
+    /// prove a denial or a wildcard expansion are added to <paramref name="proofs"/>. Returns false when a required
+    /// record did not fit (truncate).
+    /// </summary>
     private static bool Resolve(ref DnsMessageWriter w, ref Counts counts, ZoneSet zones, ref Zone zone, ReadOnlySpan<byte> qname, ReadOnlySpan<char> qkey,
-        ushort qtype, List<DnsName> additional, ref int rcode, ref bool aa)
+        ushort qtype, List<DnsName> additional, List<ZoneNode>? proofs, ref int rcode, ref bool aa)
     {
         Span<char> keyBuffer = stackalloc char[DnsName.MaxLength + 2];
+        Span<char> wildcardBuffer = stackalloc char[DnsName.MaxLength + 2];
+        var dnssec = proofs is not null && zone.IsSigned;
         Span<int> startsBuffer = stackalloc int[128];
         var name = qname;
         var key = qkey;
@@ -427,36 +437,62 @@ public sealed class DnsResponder
                         counts.Authority++;
                         AddTarget(additional, r);
                     }
+                    if (dnssec)
+                    {
+                        // The child's DS (signed), or the NSEC that proves there is none (RFC 4035 3.1.4).
+                        if (node.Find(DnsType.DS) is { } ds)
+                        {
+                            return WriteSet(ref w, ref counts.Authority, node, ds, node.Name.Wire, true);
+                        }
+                        AddProof(proofs!, node.Find(DnsType.NSEC) is not null ? node : zone.NsecAtOrBefore(node.Name.Key));
+                    }
                     return true;
                 }
             }
 
             var exact = zone.Find(key);
             var owner = name;
+            var expanded = false;
             if (exact is null)
             {
                 // Wildcard (RFC 4592): "*." + the closest encloser.
+                var wildcardLength = 0;
                 for (var l = 1; l < labelCount; l++)
                 {
                     var ceKey = key[labelStarts[l]..];
                     if (zone.Find(ceKey) is not null)
                     {
-                        keyBuffer[0] = (char)1;
-                        keyBuffer[1] = '*';
-                        ceKey.CopyTo(keyBuffer[2..]);
-                        exact = zone.Find(keyBuffer[..(ceKey.Length + 2)]);
+                        wildcardBuffer[0] = (char)1;
+                        wildcardBuffer[1] = '*';
+                        ceKey.CopyTo(wildcardBuffer[2..]);
+                        wildcardLength = ceKey.Length + 2;
+                        exact = zone.Find(wildcardBuffer[..wildcardLength]);
                         break;
                     }
+                }
+                if (dnssec)
+                {
+                    // The name does not exist: the NSEC covering it (RFC 4035 3.1.3.2 and 3.1.3.3).
+                    AddProof(proofs!, zone.NsecAtOrBefore(key));
                 }
                 if (exact is null)
                 {
                     rcode = DnsRcode.NXDomain;
-                    return WriteSoa(ref w, ref counts, zone);
+                    if (dnssec && wildcardLength > 0)
+                    {
+                        AddProof(proofs!, zone.NsecAtOrBefore(wildcardBuffer[..wildcardLength])); // and no wildcard
+                    }
+                    return WriteSoa(ref w, ref counts, zone, dnssec);
                 }
+                expanded = true;
             }
             if (exact.IsEmpty)
             {
-                return WriteSoa(ref w, ref counts, zone);
+                if (dnssec)
+                {
+                    AddProof(proofs!, zone.NsecAtOrBefore(key)); // an empty non-terminal: covered, not matched
+                }
+                return WriteSoa(ref w, ref counts, zone, dnssec);
             }
             RRset? set;
             if (qtype == DnsType.ANY)
@@ -472,26 +508,28 @@ public sealed class DnsResponder
             {
                 foreach (var r in set.Records)
                 {
-                    if (!w.TryWriteRecord(owner, r.Type, r.Class, r.Ttl, r.Data))
-                    {
-                        return false;
-                    }
-                    counts.Answer++;
                     AddTarget(additional, r);
                 }
-                return true;
+                return WriteSet(ref w, ref counts.Answer, exact, set, owner, dnssec);
             }
             var cname = exact.Find(DnsType.CNAME);
             if (cname is null)
             {
-                return WriteSoa(ref w, ref counts, zone); // NODATA
+                if (dnssec && !expanded)
+                {
+                    AddProof(proofs!, exact.Find(DnsType.NSEC) is not null ? exact : zone.NsecAtOrBefore(key)); // NODATA
+                }
+                else if (dnssec)
+                {
+                    AddProof(proofs!, exact); // the wildcard's NSEC: no such type there either
+                }
+                return WriteSoa(ref w, ref counts, zone, dnssec); // NODATA
             }
             var c = cname.Records[0];
-            if (!w.TryWriteRecord(owner, c.Type, c.Class, c.Ttl, c.Data))
+            if (!WriteSet(ref w, ref counts.Answer, exact, cname, owner, dnssec))
             {
                 return false;
             }
-            counts.Answer++;
             // Follow the chain (bounded, so loops end) while it stays in zones we serve, as NSD does.
             name = c.Data;
             var length = DnsName.WriteKey(name, keyBuffer);
@@ -507,6 +545,7 @@ public sealed class DnsResponder
                 }
                 zone = next;
                 apexLength = zone.Origin.Key.Length;
+                dnssec = proofs is not null && zone.IsSigned;
             }
             key = keyBuffer[..length].ToArray();
         }
@@ -546,7 +585,7 @@ public sealed class DnsResponder
         }
     }
 
-    private static bool WriteSoa(ref DnsMessageWriter w, ref Counts counts, Zone zone)
+    private static bool WriteSoa(ref DnsMessageWriter w, ref Counts counts, Zone zone, bool dnssec = false)
     {
         var soa = zone.Soa;
         if (!w.TryWriteRecord(soa.Name.Wire, soa.Type, soa.Class, zone.NegativeTtl, soa.Data))
@@ -554,10 +593,70 @@ public sealed class DnsResponder
             return false;
         }
         counts.Authority++;
+        return !dnssec || WriteSignatures(ref w, ref counts.Authority, zone.Apex, DnsType.SOA, soa.Name.Wire, zone.NegativeTtl);
+    }
+
+    /// <summary>An RRset at <paramref name="owner"/>, with its RRSIGs when <paramref name="dnssec"/>.</summary>
+    private static bool WriteSet(ref DnsMessageWriter w, ref ushort count, ZoneNode node, RRset set, ReadOnlySpan<byte> owner, bool dnssec)
+    {
+        foreach (var r in set.Records)
+        {
+            if (!w.TryWriteRecord(owner, r.Type, r.Class, r.Ttl, r.Data))
+            {
+                return false;
+            }
+            count++;
+        }
+        return !dnssec || set.Type == DnsType.RRSIG || WriteSignatures(ref w, ref count, node, set.Type, owner, uint.MaxValue);
+    }
+
+    /// <summary>The RRSIGs at <paramref name="node"/> that cover <paramref name="type"/> (RFC 4034 3.1.1), TTL capped.</summary>
+    private static bool WriteSignatures(ref DnsMessageWriter w, ref ushort count, ZoneNode node, ushort type, ReadOnlySpan<byte> owner, uint maxTtl)
+    {
+        if (node.Find(DnsType.RRSIG) is not { } signatures)
+        {
+            return true;
+        }
+        foreach (var r in signatures.Records)
+        {
+            if (r.Data.Length >= 2 && BinaryPrimitives.ReadUInt16BigEndian(r.Data) == type)
+            {
+                if (!w.TryWriteRecord(owner, r.Type, r.Class, Math.Min(r.Ttl, maxTtl), r.Data))
+                {
+                    return false;
+                }
+                count++;
+            }
+        }
         return true;
     }
 
-    private static void AddAdditional(ref DnsMessageWriter w, ref Counts counts, Zone zone, List<DnsName> targets)
+    private static void AddProof(List<ZoneNode> proofs, ZoneNode? node)
+    {
+        if (node is not null && node.Find(DnsType.NSEC) is not null && !proofs.Contains(node))
+        {
+            proofs.Add(node);
+        }
+    }
+
+    /// <summary>The NSEC records (and their RRSIGs) that prove a denial or a wildcard expansion, in the authority section.</summary>
+    private static bool WriteProofs(ref DnsMessageWriter w, ref Counts counts, List<ZoneNode>? proofs)
+    {
+        if (proofs is null)
+        {
+            return true;
+        }
+        foreach (var node in proofs)
+        {
+            if (!WriteSet(ref w, ref counts.Authority, node, node.Find(DnsType.NSEC)!, node.Name.Wire, true))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static void AddAdditional(ref DnsMessageWriter w, ref Counts counts, Zone zone, List<DnsName> targets, bool dnssec)
     {
         foreach (var target in targets)
         {
@@ -572,13 +671,14 @@ public sealed class DnsResponder
                 {
                     continue;
                 }
-                foreach (var r in set.Records)
+                var before = w.Position;
+                var count = counts.Additional;
+                if (!WriteSet(ref w, ref counts.Additional, node, set, node.Name.Wire, dnssec))
                 {
-                    if (!w.TryWriteRecord(r.Name.Wire, r.Type, r.Class, r.Ttl, r.Data))
-                    {
-                        return; // additional data is optional: stop, no TC
-                    }
-                    counts.Additional++;
+                    // additional data is optional: drop the partly written RRset and stop, no TC
+                    w.Rewind(before);
+                    counts.Additional = count;
+                    return;
                 }
             }
         }

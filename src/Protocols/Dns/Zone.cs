@@ -47,6 +47,51 @@ public sealed class Zone
         RecordCount = recordCount;
         Source = source;
         Apex = nodes[origin.Key];
+        // DNSSEC (pre-signed zones): the NSEC chain in canonical order (RFC 4034 section 6.1) for denial proofs.
+        var nsec = new List<ZoneNode>();
+        foreach (var node in nodes.Values)
+        {
+            if (node.Find(DnsType.NSEC) is not null)
+            {
+                nsec.Add(node);
+            }
+        }
+        nsec.Sort((a, b) => DnsName.CompareCanonical(a.Name.Key, b.Name.Key));
+        _nsecChain = [.. nsec];
+        IsSigned = Apex.Find(DnsType.DNSKEY) is not null && Apex.Find(DnsType.RRSIG) is not null;
+    }
+
+    private readonly ZoneNode[] _nsecChain;
+
+    /// <summary>The apex has DNSKEY and RRSIG records: answers to DO queries carry signatures and proofs.</summary>
+    public bool IsSigned { get; }
+
+    /// <summary>
+    /// The NSEC node whose owner is the greatest one at or before <paramref name="key"/> in canonical order (so its
+    /// NSEC covers or matches the name), or null in a zone without NSEC records.
+    /// </summary>
+    public ZoneNode? NsecAtOrBefore(ReadOnlySpan<char> key)
+    {
+        var chain = _nsecChain;
+        if (chain.Length == 0)
+        {
+            return null;
+        }
+        int lo = 0, hi = chain.Length - 1, found = chain.Length - 1; // before the first: the last one covers (wraps)
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (DnsName.CompareCanonical(chain[mid].Name.Key, key) <= 0)
+            {
+                found = mid;
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+        return chain[found];
     }
 
     public DnsName Origin { get; }
@@ -146,7 +191,12 @@ public sealed class Zone
         {
             if (node.Find(DnsType.CNAME) is { } cname)
             {
-                if (node.Sets.Count > 1)
+                var others = 0;
+                foreach (var set in node.Sets)
+                {
+                    others += set.Type is DnsType.CNAME or DnsType.RRSIG or DnsType.NSEC ? 0 : 1; // RFC 4035 2.5
+                }
+                if (others > 0)
                 {
                     errors.Add($"{At(cname.Records[0])}: {node.Name} has a CNAME and other data (RFC 1034 section 3.6.2)");
                 }

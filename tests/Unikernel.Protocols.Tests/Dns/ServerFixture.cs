@@ -39,12 +39,17 @@ public sealed class NsdServer : IDisposable
     private readonly Process _process;
     private readonly string _dir;
 
-    public NsdServer()
+    public NsdServer() : this(null)
+    {
+    }
+
+    /// <param name="exampleOrgZone">The zone file to serve as example.org (default: the sample zone).</param>
+    public NsdServer(string? exampleOrgZone)
     {
         var nsd = Tools.Require("nsd", "/usr/sbin/nsd");
         _dir = Directory.CreateTempSubdirectory("dns-diff-nsd.").FullName;
         Port = Tools.FreePort();
-        File.Copy(TestZone.SamplePath, Path.Combine(_dir, "example.org.zone"));
+        File.Copy(exampleOrgZone ?? TestZone.SamplePath, Path.Combine(_dir, "example.org.zone"));
         File.WriteAllText(Path.Combine(_dir, "other.test.zone"), TestZone.OtherZone);
         File.WriteAllText(Path.Combine(_dir, "nsd.conf"), $"""
             server:

@@ -57,12 +57,41 @@ def rdata(rdtype, origin, text):
     return {"hex": binascii.hexlify(rd.to_wire()).decode().upper(), "text": rd.to_text()}
 
 
+def validate(keys_wire, wire):
+    """Checks every RRSIG'd RRset of answer and authority against the zone's DNSKEY RRset (from another reply)."""
+    import dns.dnssec
+    keys_message = dns.message.from_wire(keys_wire)
+    dnskeys = [r for r in keys_message.answer if r.rdtype == dns.rdatatype.DNSKEY]
+    if not dnskeys:
+        return {"error": "no DNSKEY RRset in the key reply"}
+    keys = {dnskeys[0].name: dnskeys[0]}
+    m = dns.message.from_wire(wire)
+    validated, unsigned, errors = 0, [], []
+    for section in (m.answer, m.authority):
+        for rrset in section:
+            if rrset.rdtype == dns.rdatatype.RRSIG:
+                continue
+            sigs = [s for s in section if s.rdtype == dns.rdatatype.RRSIG and s.name == rrset.name and s.covers == rrset.rdtype]
+            if not sigs:
+                unsigned.append(rrset.name.to_text() + " " + dns.rdatatype.to_text(rrset.rdtype))
+                continue
+            try:
+                dns.dnssec.validate(rrset, sigs[0], keys)
+                validated += 1
+            except Exception as e:
+                errors.append(rrset.name.to_text() + " " + dns.rdatatype.to_text(rrset.rdtype) + ": " + str(e))
+    return {"validated": validated, "unsigned": unsigned, "errors": errors}
+
+
 for line in sys.stdin:
     line = line.rstrip("\n")
     try:
         verb, _, rest = line.partition(" ")
         if verb == "decode":
             result = decode(binascii.unhexlify(rest))
+        elif verb == "validate":
+            keys, message = rest.split(" ")
+            result = validate(binascii.unhexlify(keys), binascii.unhexlify(message))
         elif verb == "rdata":
             rdtype, origin, text = rest.split(" ", 2)
             result = rdata(rdtype, origin, text)
