@@ -409,11 +409,13 @@ public sealed class DnsResponder
         for (var chain = 0; ; chain++)
         {
             // Delegation: the highest node strictly below the apex, on the path to the name, that holds NS.
+            // DNAME (RFC 6672): the highest node strictly above the name, at or below the apex, that holds one.
             var labelStarts = LabelStarts(key, out var labelCount, startsBuffer);
+            var synthesized = false;
             for (var l = labelCount - 1; l >= 0; l--)
             {
                 var start = labelStarts[l];
-                if (key.Length - start <= apexLength)
+                if (key.Length - start < apexLength)
                 {
                     continue;
                 }
@@ -421,6 +423,32 @@ public sealed class DnsResponder
                 if (node is null)
                 {
                     break;
+                }
+                if (start > 0 && node.Find(DnsType.DNAME) is { } dname)
+                {
+                    var d = dname.Records[0];
+                    if (!WriteSet(ref w, ref counts.Answer, node, dname, node.Name.Wire, dnssec))
+                    {
+                        return false;
+                    }
+                    if (start + d.Data.Length > DnsName.MaxLength)
+                    {
+                        rcode = 6; // YXDOMAIN: the substituted name would be too long (RFC 6672 2.2)
+                        return true;
+                    }
+                    byte[] target = [.. name[..start], .. d.Data];
+                    if (!w.TryWriteRecord(name, DnsType.CNAME, DnsClass.IN, d.Ttl, target))
+                    {
+                        return false;
+                    }
+                    counts.Answer++;
+                    name = target;
+                    synthesized = true;
+                    break;
+                }
+                if (key.Length - start == apexLength)
+                {
+                    continue; // the apex: DNAME only, its NS is no delegation
                 }
                 if (node.Find(DnsType.NS) is { } ns && !(start == 0 && qtype == 43 /* DS lives in the parent */))
                 {
@@ -450,6 +478,14 @@ public sealed class DnsResponder
                 }
             }
 
+            if (synthesized)
+            {
+                if (!Follow(zones, ref zone, ref key, name, keyBuffer, chain, ref apexLength, ref dnssec, proofs))
+                {
+                    return true;
+                }
+                continue;
+            }
             var exact = zone.Find(key);
             var owner = name;
             var expanded = false;
@@ -530,25 +566,38 @@ public sealed class DnsResponder
             {
                 return false;
             }
-            // Follow the chain (bounded, so loops end) while it stays in zones we serve, as NSD does.
             name = c.Data;
-            var length = DnsName.WriteKey(name, keyBuffer);
-            if (chain + 1 >= MaxCnameChain)
+            if (!Follow(zones, ref zone, ref key, name, keyBuffer, chain, ref apexLength, ref dnssec, proofs))
             {
                 return true;
             }
-            if (!DnsName.IsSubdomainKey(keyBuffer[..length], zone.Origin.Key))
-            {
-                if (zones.FindZone(keyBuffer[..length]) is not { } next)
-                {
-                    return true;
-                }
-                zone = next;
-                apexLength = zone.Origin.Key.Length;
-                dnssec = proofs is not null && zone.IsSigned;
-            }
-            key = keyBuffer[..length].ToArray();
         }
+    }
+
+    /// <summary>
+    /// Moves a CNAME chain on to <paramref name="name"/>: false when it ends here (too long, so loops end, or outside
+    /// the zones we serve); else <paramref name="zone"/> and <paramref name="key"/> are the target's, as NSD does.
+    /// </summary>
+    private static bool Follow(ZoneSet zones, ref Zone zone, ref ReadOnlySpan<char> key, ReadOnlySpan<byte> name, scoped Span<char> keyBuffer, int chain,
+        ref int apexLength, ref bool dnssec, List<ZoneNode>? proofs)
+    {
+        var length = DnsName.WriteKey(name, keyBuffer);
+        if (chain + 1 >= MaxCnameChain)
+        {
+            return false;
+        }
+        if (!DnsName.IsSubdomainKey(keyBuffer[..length], zone.Origin.Key))
+        {
+            if (zones.FindZone(keyBuffer[..length]) is not { } next)
+            {
+                return false;
+            }
+            zone = next;
+            apexLength = zone.Origin.Key.Length;
+            dnssec = proofs is not null && zone.IsSigned;
+        }
+        key = keyBuffer[..length].ToArray();
+        return true;
     }
 
     /// <summary>The CH TXT text for a server-identity name (lookup key), or null.</summary>

@@ -53,6 +53,8 @@ public class DifferentialTests(DifferentialServers servers) : IClassFixture<Diff
             "host1.example.org. ANY", "ns1.example.org. A", "ns1.example.org. TYPE999",
             // issue 12 defect 6: a CNAME into another zone we serve is followed (to an answer, NXDOMAIN, a chain)
             "x.other.test. A", "y.other.test. A", "z.other.test. AAAA", "other.test. SOA",
+            // DNAME (RFC 6672): the DNAME, a synthesized CNAME and the target's answer
+            "host1.d.other.test. A", "nope.d.other.test. A", "d.other.test. DNAME", "d.other.test. A", "www.d.other.test. AAAA",
         ];
         foreach (var n in names)
         {

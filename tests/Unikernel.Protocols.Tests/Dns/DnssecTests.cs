@@ -26,6 +26,7 @@ public sealed class SignedServers : IAsyncLifetime
             sec     IN NS   ns.sec
             sec     IN DS   12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF
             ns.sec  IN A    192.0.2.201
+            dn      IN DNAME example.org.
 
             """);
         foreach (var args in new[] { new[] { "-q", "-K", _dir, "-a", "ECDSAP256SHA256", "-f", "KSK", "example.org" }, ["-q", "-K", _dir, "-a", "ECDSAP256SHA256", "example.org"] })
@@ -73,6 +74,7 @@ public class DnssecTests(SignedServers servers) : IClassFixture<SignedServers>
             "b.c.example.org. A", "x.apps.example.org. A", "x.apps.example.org. MX", "y.z.apps.example.org. TXT",
             "www.sub.example.org. A", "sub.example.org. DS", "www.sec.example.org. A", "sec.example.org. DS",
             "txt.example.org. TXT", "unknown.example.org. TYPE65280", "example.org. NSEC", "host1.example.org. RRSIG",
+            "host1.dn.example.org. A", "nope.dn.example.org. A", "dn.example.org. DNAME",
         ];
         foreach (var q in questions)
         {

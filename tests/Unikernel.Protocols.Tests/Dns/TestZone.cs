@@ -32,6 +32,7 @@ internal static class TestZone
         x CNAME host1.example.org.
         y CNAME nope.example.org.
         z CNAME www.example.org.
+        d DNAME example.org.
         """;
 
     /// <summary>Our responder serving what NSD serves in the differential: the sample zone, the other zone, CH identity.</summary>
