@@ -17,6 +17,42 @@ namespace DnsAppliance;
 /// </summary>
 public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore data, string address, int port, string[] zone, string zones, string logLevel, string chaosVersion, string chaosId) : IJob
 {
+    private readonly SemaphoreSlim _reload = new(0, 1);
+    private long _reloads;
+
+    /// <summary>Reloads completed (after <see cref="Reload"/> or SIGHUP).</summary>
+    public long Reloads => Interlocked.Read(ref _reloads);
+
+    /// <summary>Asks the running job to load its zones again (what SIGHUP does); several requests may merge into one.</summary>
+    public void Reload()
+    {
+        try
+        {
+            _reload.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // a reload is already pending
+        }
+    }
+
+    private IKeyValueStore? OpenStore()
+    {
+        if (zones.Length == 0)
+        {
+            return data;
+        }
+        try
+        {
+            return new DirectoryKeyValueStore(zones); // read afresh: files may have changed
+        }
+        catch (Exception e) when (e is System.IO.IOException or UnauthorizedAccessException)
+        {
+            console.WriteLine($"dns: error: --zones {zones}: {e.Message}");
+            return null;
+        }
+    }
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var level = logLevel.ToLowerInvariant() switch { "debug" => 0, "info" => 1, "warn" or "warning" => 2, "error" => 3, _ => 1 };
@@ -25,18 +61,10 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
             console.WriteLine($"dns: error: cannot listen on '{address}' port {port}");
             return;
         }
-        IKeyValueStore store = data;
-        if (zones.Length > 0)
+        var store = OpenStore();
+        if (store is null)
         {
-            try
-            {
-                store = new DirectoryKeyValueStore(zones);
-            }
-            catch (Exception e) when (e is System.IO.IOException or UnauthorizedAccessException)
-            {
-                console.WriteLine($"dns: error: --zones {zones}: {e.Message}");
-                return;
-            }
+            return;
         }
         var zoneSet = ZoneCatalog.Load(store, zone, line => console.WriteLine("dns: " + line), out var failed);
         if (level == 0)
@@ -87,7 +115,39 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
                 + (failed > 0 ? $", {failed.ToString(inv)} zone(s) NOT loaded (see above)" : "")
                 + $"; listening on {string.Join(", ", endpoints)}");
         }
-        await service.RunAsync(cancellationToken).ConfigureAwait(false);
+        // Zone reload without restart: SIGHUP (or Reload()) loads every zone again and swaps them in atomically; a
+        // zone that no longer loads keeps its previous version, its errors logged at file:line:column.
+        using var hangup = OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()
+            ? System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGHUP, context =>
+            {
+                context.Cancel = true; // do not terminate
+                Reload();
+            })
+            : null;
+        var serving = service.RunAsync(cancellationToken);
+        while (!serving.IsCompleted)
+        {
+            try
+            {
+                await _reload.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            var reloadStore = OpenStore();
+            if (reloadStore is null)
+            {
+                console.WriteLine("dns: reload: keeping every zone as it was");
+                continue;
+            }
+            var reloaded = ZoneCatalog.Reload(responder.Zones, reloadStore, zone, line => console.WriteLine("dns: reload: " + line), out var reloadFailed);
+            responder.Replace(reloaded);
+            Interlocked.Increment(ref _reloads);
+            console.WriteLine($"dns: reloaded: {reloaded.Count.ToString(CultureInfo.InvariantCulture)} zone(s), {reloaded.RecordCount.ToString(CultureInfo.InvariantCulture)} records"
+                + (reloadFailed > 0 ? $", {reloadFailed.ToString(CultureInfo.InvariantCulture)} zone(s) failed (see above)" : ""));
+        }
+        await serving.ConfigureAwait(false);
         if (level <= 1)
         {
             console.WriteLine($"dns: stopped: udp {service.UdpQueries} queries, tcp {service.TcpQueries} queries on {service.TcpConnections} connections, memo cache {responder.CacheHits} hits / {responder.CacheMisses} misses, {service.Faults} fault(s)");
