@@ -81,7 +81,7 @@ public static class RecordData
             case DnsType.CNAME:
             case DnsType.PTR:
                 expected = 1;
-                if (tokens.Count >= 1 && !AddName(tokens[0], origin, output, out error))
+                if (tokens.Count >= 1 && !TryAddName(tokens[0], origin, output, out error))
                 {
                     return false;
                 }
@@ -94,7 +94,7 @@ public static class RecordData
                     {
                         return false;
                     }
-                    if (!AddName(tokens[1], origin, output, out error))
+                    if (!TryAddName(tokens[1], origin, output, out error))
                     {
                         errorToken = 1;
                         return false;
@@ -114,7 +114,7 @@ public static class RecordData
                             return false;
                         }
                     }
-                    if (!AddName(tokens[3], origin, output, out error))
+                    if (!TryAddName(tokens[3], origin, output, out error))
                     {
                         errorToken = 3;
                         return false;
@@ -127,7 +127,7 @@ public static class RecordData
                 {
                     for (var i = 0; i < 2; i++)
                     {
-                        if (!AddName(tokens[i], origin, output, out error))
+                        if (!TryAddName(tokens[i], origin, output, out error))
                         {
                             errorToken = i;
                             return false;
@@ -326,7 +326,7 @@ public static class RecordData
         return true;
     }
 
-    private static bool AddName(ZoneToken token, DnsName origin, List<byte> output, out string error)
+    internal static bool TryAddName(ZoneToken token, DnsName origin, List<byte> output, out string error)
     {
         if (token.Text.StartsWith('$'))
         {
@@ -355,7 +355,7 @@ public static class RecordData
         return true;
     }
 
-    private static void AddU32(List<byte> output, uint value)
+    internal static void AddU32(List<byte> output, uint value)
     {
         output.Add((byte)(value >> 24));
         output.Add((byte)(value >> 16));

@@ -221,20 +221,10 @@ internal static class RecordTypes
                     error = $"'{text}' is not a 32-bit number";
                     return false;
                 }
-                AddU32(output, u);
+                RecordData.AddU32(output, u);
                 return true;
             case Field.Name:
-                if (text.StartsWith('$'))
-                {
-                    error = $"'{text}' is not a domain name: '$' must be escaped";
-                    return false;
-                }
-                if (!DnsName.TryParse(text, origin, out var name, out error))
-                {
-                    return false;
-                }
-                output.AddRange(name.Wire);
-                return true;
+                return RecordData.TryAddName(token, origin, output, out error);
             case Field.IPv4:
                 if (!System.Net.IPAddress.TryParse(text, out var v4) || v4.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || text.Split('.').Length != 4)
                 {
@@ -290,7 +280,7 @@ internal static class RecordTypes
                     error = $"'{text}' is not a time (YYYYMMDDHHmmSS or seconds)";
                     return false;
                 }
-                AddU32(output, time);
+                RecordData.AddU32(output, time);
                 return true;
             case Field.Text:
                 return RecordData.TryUnescapeText(text, output, out error);
@@ -532,14 +522,6 @@ internal static class RecordTypes
 
     private static void AddU16(List<byte> output, ushort value)
     {
-        output.Add((byte)(value >> 8));
-        output.Add((byte)value);
-    }
-
-    private static void AddU32(List<byte> output, uint value)
-    {
-        output.Add((byte)(value >> 24));
-        output.Add((byte)(value >> 16));
         output.Add((byte)(value >> 8));
         output.Add((byte)value);
     }
