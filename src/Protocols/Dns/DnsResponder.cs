@@ -472,7 +472,7 @@ public sealed class DnsResponder
                         {
                             return WriteSet(ref w, ref counts.Authority, node, ds, node.Name.Wire, true);
                         }
-                        AddProof(proofs!, node.Find(DnsType.NSEC) is not null ? node : zone.NsecAtOrBefore(node.Name.Key));
+                        AddProof(proofs!, zone.DenialMatching(node.Name.Key));
                     }
                     return true;
                 }
@@ -493,9 +493,11 @@ public sealed class DnsResponder
             {
                 // Wildcard (RFC 4592): "*." + the closest encloser.
                 var wildcardLength = 0;
+                var encloser = 1;
                 for (var l = 1; l < labelCount; l++)
                 {
                     var ceKey = key[labelStarts[l]..];
+                    encloser = l;
                     if (zone.Find(ceKey) is not null)
                     {
                         wildcardBuffer[0] = (char)1;
@@ -509,14 +511,19 @@ public sealed class DnsResponder
                 if (dnssec)
                 {
                     // The name does not exist: the NSEC covering it (RFC 4035 3.1.3.2 and 3.1.3.3).
-                    AddProof(proofs!, zone.NsecAtOrBefore(key));
+                    // (NSEC3: the next closer name's cover, RFC 5155 7.2.1 and 7.2.6.)
+                    AddProof(proofs!, zone.DenialCovering(zone.UsesNsec3 ? key[labelStarts[encloser - 1]..] : key));
                 }
                 if (exact is null)
                 {
                     rcode = DnsRcode.NXDomain;
                     if (dnssec && wildcardLength > 0)
                     {
-                        AddProof(proofs!, zone.NsecAtOrBefore(wildcardBuffer[..wildcardLength])); // and no wildcard
+                        if (zone.UsesNsec3)
+                        {
+                            AddProof(proofs!, zone.DenialMatching(key[labelStarts[encloser]..])); // the closest encloser
+                        }
+                        AddProof(proofs!, zone.DenialCovering(wildcardBuffer[..wildcardLength])); // and no wildcard
                     }
                     return WriteSoa(ref w, ref counts, zone, dnssec);
                 }
@@ -526,7 +533,7 @@ public sealed class DnsResponder
             {
                 if (dnssec)
                 {
-                    AddProof(proofs!, zone.NsecAtOrBefore(key)); // an empty non-terminal: covered, not matched
+                    AddProof(proofs!, zone.UsesNsec3 ? zone.DenialMatching(key) : zone.NsecAtOrBefore(key)); // an empty non-terminal
                 }
                 return WriteSoa(ref w, ref counts, zone, dnssec);
             }
@@ -553,11 +560,15 @@ public sealed class DnsResponder
             {
                 if (dnssec && !expanded)
                 {
-                    AddProof(proofs!, exact.Find(DnsType.NSEC) is not null ? exact : zone.NsecAtOrBefore(key)); // NODATA
+                    AddProof(proofs!, zone.DenialMatching(key)); // NODATA
                 }
                 else if (dnssec)
                 {
-                    AddProof(proofs!, exact); // the wildcard's NSEC: no such type there either
+                    AddProof(proofs!, zone.UsesNsec3 ? zone.DenialMatching(exact.Name.Key) : exact); // the wildcard has no such type either
+                    if (zone.UsesNsec3)
+                    {
+                        AddProof(proofs!, zone.DenialMatching(exact.Name.Key.AsSpan(2))); // its closest encloser (RFC 5155 7.2.5)
+                    }
                 }
                 return WriteSoa(ref w, ref counts, zone, dnssec); // NODATA
             }
@@ -682,7 +693,7 @@ public sealed class DnsResponder
 
     private static void AddProof(List<ZoneNode> proofs, ZoneNode? node)
     {
-        if (node is not null && node.Find(DnsType.NSEC) is not null && !proofs.Contains(node))
+        if (node is not null && (node.Find(DnsType.NSEC) ?? node.Find(DnsType.NSEC3)) is not null && !proofs.Contains(node))
         {
             proofs.Add(node);
         }
@@ -697,7 +708,7 @@ public sealed class DnsResponder
         }
         foreach (var node in proofs)
         {
-            if (!WriteSet(ref w, ref counts.Authority, node, node.Find(DnsType.NSEC)!, node.Name.Wire, true))
+            if (!WriteSet(ref w, ref counts.Authority, node, (node.Find(DnsType.NSEC) ?? node.Find(DnsType.NSEC3))!, node.Name.Wire, true))
             {
                 return false;
             }
