@@ -13,9 +13,20 @@ public sealed class DifferentialServers : IAsyncLifetime
 
     public Task InitializeAsync()
     {
-        Python = new Dnspython();
-        Nsd = new NsdServer();
-        Ours = new OurServer(responder: DifferentialResponder());
+        var responder = DifferentialResponder();
+        try
+        {
+            Python = new Dnspython();
+            Nsd = new NsdServer();
+            Ours = new OurServer(responder: responder);
+        }
+        catch
+        {
+            // xUnit does not dispose a fixture whose initialisation failed: stop what was started.
+            Nsd?.Dispose();
+            Python?.Dispose();
+            throw;
+        }
         return Task.CompletedTask;
     }
 

@@ -40,13 +40,26 @@ public class SignedServers : IAsyncLifetime
         SignedPath = Path.Combine(_dir, "signed.zone");
         var sign = Tools.Run(signzone, ["-S", "-K", _dir, "-o", "example.org", "-f", SignedPath, "-N", "keep", .. SignArguments, unsigned], TimeSpan.FromSeconds(60));
         Assert.True(sign.ExitCode == 0, "dnssec-signzone: " + sign.Output);
-        Python = new Dnspython();
-        Nsd = new NsdServer(SignedPath);
+        // Everything that can fail comes before the servers start; xUnit does not dispose a fixture whose
+        // initialisation failed, so a failure after that stops what was started here.
         var loaded = ZoneFile.Parse(File.ReadAllText(SignedPath), "example.org.zone");
         Assert.True(loaded.Success, string.Join("\n", loaded.Errors));
         Assert.True(loaded.Zone!.IsSigned);
         var other = ZoneFile.Parse(OtherZone, "other.test.zone");
-        Ours = new OurServer(responder: new DnsResponder(new ZoneSet([loaded.Zone, other.Zone!]), version: TestZone.Version, id: TestZone.Identity));
+        Assert.True(other.Success, string.Join("\n", other.Errors));
+        try
+        {
+            Python = new Dnspython();
+            Nsd = new NsdServer(SignedPath);
+            Ours = new OurServer(responder: new DnsResponder(new ZoneSet([loaded.Zone, other.Zone!]), version: TestZone.Version, id: TestZone.Identity));
+        }
+        catch
+        {
+            Nsd?.Dispose();
+            Python?.Dispose();
+            Directory.Delete(_dir, recursive: true);
+            throw;
+        }
         return Task.CompletedTask;
     }
 
