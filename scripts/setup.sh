@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # Real peers and clients for the DNS tests and benchmarks.
-  dnsutils knot-dnsutils nsd knot bind9 dnsperf python3-dnspython
+  dnsutils knot-dnsutils nsd knot bind9 bind9-utils dnsperf python3-dnspython python3-cryptography
   # Network namespaces, tap devices, ping and a DHCP server for the direct-stack tests.
   iproute2 iputils-ping dnsmasq
   # Hostile traffic (spoofed sources, fragment trains, ARP floods) against the direct stack over a tap.

@@ -12,10 +12,47 @@ namespace DnsAppliance;
 
 /// <summary>
 /// The authoritative DNS appliance: loads zones (compiled-in, or <c>--zones DIR</c>, plus each <c>--zone FILE</c>),
-/// then serves them on UDP and TCP until cancelled. The logic lives in Unikernel.Protocols.Dns.
+/// then serves them on UDP and TCP until cancelled. <c>--chaos-version</c>/<c>--chaos-id</c> are the CH TXT answers
+/// for version.bind and id.server (RFC 4892); empty: refused. The logic lives in Unikernel.Protocols.Dns.
 /// </summary>
-public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore data, string address, int port, string[] zone, string zones, string logLevel) : IJob
+public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore data, string address, int port, string[] zone, string zones, string logLevel, string chaosVersion, string chaosId) : IJob
 {
+    private readonly SemaphoreSlim _reload = new(0, 1);
+    private long _reloads;
+
+    /// <summary>Reloads completed (after <see cref="Reload"/> or SIGHUP).</summary>
+    public long Reloads => Interlocked.Read(ref _reloads);
+
+    /// <summary>Asks the running job to load its zones again (what SIGHUP does); several requests may merge into one.</summary>
+    public void Reload()
+    {
+        try
+        {
+            _reload.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // a reload is already pending
+        }
+    }
+
+    private IKeyValueStore? OpenStore()
+    {
+        if (zones.Length == 0)
+        {
+            return data;
+        }
+        try
+        {
+            return new DirectoryKeyValueStore(zones); // read afresh: files may have changed
+        }
+        catch (Exception e) when (e is System.IO.IOException or UnauthorizedAccessException)
+        {
+            console.WriteLine($"dns: error: --zones {zones}: {e.Message}");
+            return null;
+        }
+    }
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var level = logLevel.ToLowerInvariant() switch { "debug" => 0, "info" => 1, "warn" or "warning" => 2, "error" => 3, _ => 1 };
@@ -24,18 +61,10 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
             console.WriteLine($"dns: error: cannot listen on '{address}' port {port}");
             return;
         }
-        IKeyValueStore store = data;
-        if (zones.Length > 0)
+        var store = OpenStore();
+        if (store is null)
         {
-            try
-            {
-                store = new DirectoryKeyValueStore(zones);
-            }
-            catch (Exception e) when (e is System.IO.IOException or UnauthorizedAccessException)
-            {
-                console.WriteLine($"dns: error: --zones {zones}: {e.Message}");
-                return;
-            }
+            return;
         }
         var zoneSet = ZoneCatalog.Load(store, zone, line => console.WriteLine("dns: " + line), out var failed);
         if (level == 0)
@@ -45,11 +74,12 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
                 console.WriteLine($"dns: zone {z}");
             }
         }
-        var responder = new DnsResponder(zoneSet);
+        var responder = new DnsResponder(zoneSet, version: chaosVersion.Length > 0 ? chaosVersion : null, id: chaosId.Length > 0 ? chaosId : null);
         var service = new DnsService(stack, responder, new DnsServiceOptions
         {
             EndPoints = [new IPEndPoint(ip, port)],
             UdpThreads = Math.Max(1, Environment.ProcessorCount / 2),
+            Log = line => console.WriteLine("dns: " + line),
         });
         try
         {
@@ -85,10 +115,42 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
                 + (failed > 0 ? $", {failed.ToString(inv)} zone(s) NOT loaded (see above)" : "")
                 + $"; listening on {string.Join(", ", endpoints)}");
         }
-        await service.RunAsync(cancellationToken).ConfigureAwait(false);
+        // Zone reload without restart: SIGHUP (or Reload()) loads every zone again and swaps them in atomically; a
+        // zone that no longer loads keeps its previous version, its errors logged at file:line:column.
+        using var hangup = OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()
+            ? System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGHUP, context =>
+            {
+                context.Cancel = true; // do not terminate
+                Reload();
+            })
+            : null;
+        var serving = service.RunAsync(cancellationToken);
+        while (!serving.IsCompleted)
+        {
+            try
+            {
+                await _reload.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            var reloadStore = OpenStore();
+            if (reloadStore is null)
+            {
+                console.WriteLine("dns: reload: keeping every zone as it was");
+                continue;
+            }
+            var reloaded = ZoneCatalog.Reload(responder.Zones, reloadStore, zone, line => console.WriteLine("dns: reload: " + line), out var reloadFailed);
+            responder.Replace(reloaded);
+            Interlocked.Increment(ref _reloads);
+            console.WriteLine($"dns: reloaded: {reloaded.Count.ToString(CultureInfo.InvariantCulture)} zone(s), {reloaded.RecordCount.ToString(CultureInfo.InvariantCulture)} records"
+                + (reloadFailed > 0 ? $", {reloadFailed.ToString(CultureInfo.InvariantCulture)} zone(s) failed (see above)" : ""));
+        }
+        await serving.ConfigureAwait(false);
         if (level <= 1)
         {
-            console.WriteLine($"dns: stopped: udp {service.UdpQueries} queries, tcp {service.TcpQueries} queries on {service.TcpConnections} connections, memo cache {responder.CacheHits} hits / {responder.CacheMisses} misses");
+            console.WriteLine($"dns: stopped: udp {service.UdpQueries} queries, tcp {service.TcpQueries} queries on {service.TcpConnections} connections, memo cache {responder.CacheHits} hits / {responder.CacheMisses} misses, {service.Faults} fault(s)");
         }
     }
 }

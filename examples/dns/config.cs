@@ -20,6 +20,8 @@ public static partial class DnsConfig
             c.Argument("port", 53, "UDP and TCP port to listen on"),
             c.Argument("zone", new string[0], "A zone file to serve"),
             c.Argument("zones", "", "Serve the zone files in this directory instead of the compiled-in ones"),
-            c.Argument("log-level", "info", "Log level: debug, info, warn or error")));
+            c.Argument("log-level", "info", "Log level: debug, info, warn or error"),
+            c.Argument("chaos-version", "unikernel-dns", "TXT answered for CH version.bind (RFC 4892); empty: refused"),
+            c.Argument("chaos-id", "", "TXT answered for CH id.server (RFC 4892); empty: refused")));
     }
 }

@@ -90,6 +90,57 @@ public sealed class DnsApplianceTests
         }
     }
 
+    [Fact]
+    public void Sighup_reloads_zones_without_a_restart_and_a_bad_zone_keeps_the_previous_version()
+    {
+        var directory = Directory.CreateTempSubdirectory("unikernel-zones-").FullName;
+        try
+        {
+            var path = Path.Combine(directory, "test.internal.zone");
+            string Zone(int serial, string address) => $"$TTL 300\n@ IN SOA ns.test.internal. admin.test.internal. ( {serial} 3600 600 86400 300 )\n  IN NS ns\nns IN A 192.0.2.53\napp IN A {address}\n";
+            File.WriteAllText(path, Zone(1, "192.0.2.10"));
+            using var server = RunningAppliance.Start("--zones", directory);
+            Assert.Contains("192.0.2.10", Query("dig", server.Port, "app.test.internal", "A", ""));
+            File.WriteAllText(path, Zone(2, "192.0.2.11"));
+            var kill = Processes.Run("kill", ["-HUP", server.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)], ClientTimeout);
+            Assert.True(kill.ExitCode == 0, kill.ToString());
+            server.WaitFor("dns: reloaded:");
+            Assert.Contains("192.0.2.11", Query("dig", server.Port, "app.test.internal", "A", "+tcp"));
+            // A broken new version: the error at file:line:column, and the previous version keeps serving.
+            File.WriteAllText(path, Zone(3, "192.0.2.300"));
+            kill = Processes.Run("kill", ["-HUP", server.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)], ClientTimeout);
+            Assert.True(kill.ExitCode == 0, kill.ToString());
+            server.WaitFor("dns: reloaded:", 2);
+            Assert.Contains("test.internal.zone:5:10: '192.0.2.300' is not an IPv4 address", server.Output());
+            Assert.Contains("keeping the previous version", server.Output());
+            Assert.Contains("192.0.2.11", Query("dig", server.Port, "app.test.internal", "A", ""));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void The_crash_reproducer_of_issue_12_is_rejected_at_load_and_the_server_keeps_answering()
+    {
+        var directory = Directory.CreateTempSubdirectory("unikernel-zones-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(directory, "test.zone"), "$TTL 300\n@ IN SOA ns h 1 2 3 4 5\n  IN NS ns\nns IN A 192.0.2.53\nr MX \\# 0\n");
+            using var server = RunningAppliance.Start("--zones", directory);
+            Assert.Contains("test.zone:5:6: generic RDATA", server.Output());
+            // The issue's query (r.test MX over UDP, hex 12340000000100000000000001720174047465737400000f0001) no longer
+            // reaches a malformed record: the zone is not loaded, so it is refused, and the server is still there.
+            Assert.Contains("status: REFUSED", Query("dig", server.Port, "r.test", "MX", ""));
+            Assert.Contains("status: REFUSED", Query("dig", server.Port, "r.test", "MX", "+tcp"));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     private static string Query(string client, int port, string name, string type, string transport)
     {
         // dig counts tries, kdig counts retries.

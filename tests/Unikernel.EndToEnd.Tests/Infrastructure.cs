@@ -151,6 +151,19 @@ public sealed class ApplianceProcess : IDisposable
 
     public int Port { get; }
 
+    public int ProcessId => _process.Id;
+
+    /// <summary>Waits (bounded) until the output has <paramref name="count"/> lines containing <paramref name="text"/>.</summary>
+    public void WaitFor(string text, int count = 1)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (Output().Split('\n').Count(l => l.Contains(text, StringComparison.Ordinal)) < count)
+        {
+            Assert.True(DateTime.UtcNow < deadline && !_process.HasExited, $"the appliance never printed '{text}' ({count}):\n{Output()}");
+            Thread.Sleep(20);
+        }
+    }
+
     public static ApplianceProcess Start(string example, string readyText, params string[] extra)
     {
         var appliance = Appliances.Publish(example);

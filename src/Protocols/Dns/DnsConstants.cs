@@ -15,7 +15,15 @@ public static class DnsType
     public const ushort TXT = 16;
     public const ushort AAAA = 28;
     public const ushort SRV = 33;
+    public const ushort DNAME = 39;
+    public const ushort DS = 43;
+    public const ushort RRSIG = 46;
+    public const ushort NSEC = 47;
+    public const ushort DNSKEY = 48;
+    public const ushort NSEC3 = 50;
+    public const ushort NSEC3PARAM = 51;
     public const ushort OPT = 41;
+    public const ushort TSIG = 250;
     public const ushort IXFR = 251;
     public const ushort AXFR = 252;
     public const ushort MAILB = 253;
@@ -40,7 +48,7 @@ public static class DnsType
         AXFR => "AXFR",
         ANY => "ANY",
         CAA => "CAA",
-        _ => "TYPE" + type.ToString(CultureInfo.InvariantCulture),
+        _ => RecordTypes.Find(type)?.Name ?? "TYPE" + type.ToString(CultureInfo.InvariantCulture),
     };
 
     /// <summary>Parses a mnemonic (case-insensitive) or <c>TYPEnnn</c>.</summary>
@@ -70,6 +78,11 @@ public static class DnsType
             case "AXFR": type = AXFR; return true;
             case "IXFR": type = IXFR; return true;
             default: break;
+        }
+        if (RecordTypes.Find(new string(upper)) is { } layout)
+        {
+            type = layout.Code;
+            return true;
         }
         if (upper.StartsWith("TYPE") && upper.Length > 4 && ushort.TryParse(upper[4..], NumberStyles.None, CultureInfo.InvariantCulture, out type))
         {
@@ -122,6 +135,7 @@ public static class DnsRcode
     public const int Refused = 5;
     /// <summary>Extended rcode 16 (RFC 6891): upper 8 bits 1 in the OPT record, lower 4 bits 0 in the header.</summary>
     public const int BadVers = 16;
+    public const int NotAuth = 9;
 
     public static string ToName(int rcode) => rcode switch
     {
@@ -132,6 +146,7 @@ public static class DnsRcode
         NotImp => "NOTIMP",
         Refused => "REFUSED",
         BadVers => "BADVERS",
+        NotAuth => "NOTAUTH",
         _ => "RCODE" + rcode.ToString(CultureInfo.InvariantCulture),
     };
 }

@@ -234,9 +234,13 @@ public ref struct DnsMessageWriter
     }
 
     /// <summary>The EDNS(0) OPT pseudo-record (RFC 6891) with no options.</summary>
-    public bool TryWriteOpt(ushort udpPayloadSize, byte extendedRcode, byte version, ushort flags)
+    public bool TryWriteOpt(ushort udpPayloadSize, byte extendedRcode, byte version, ushort flags) =>
+        TryWriteOpt(udpPayloadSize, extendedRcode, version, flags, []);
+
+    /// <summary>The EDNS(0) OPT pseudo-record (RFC 6891) with <paramref name="options"/> (encoded) as its RDATA.</summary>
+    public bool TryWriteOpt(ushort udpPayloadSize, byte extendedRcode, byte version, ushort flags, scoped ReadOnlySpan<byte> options)
     {
-        if (_position + 11 > _buffer.Length)
+        if (_position + 11 + options.Length > _buffer.Length)
         {
             return false;
         }
@@ -247,8 +251,9 @@ public ref struct DnsMessageWriter
         b[5] = extendedRcode;
         b[6] = version;
         BinaryPrimitives.WriteUInt16BigEndian(b[7..], flags);
-        BinaryPrimitives.WriteUInt16BigEndian(b[9..], 0);
-        _position += 11;
+        BinaryPrimitives.WriteUInt16BigEndian(b[9..], (ushort)options.Length);
+        options.CopyTo(b[11..]);
+        _position += 11 + options.Length;
         return true;
     }
 

@@ -110,6 +110,36 @@ public sealed class DnsName : IEquatable<DnsName>
         return false;
     }
 
+    /// <summary>Canonical DNS name order (RFC 4034 section 6.1) of two lookup keys: labels compared from the right.</summary>
+    public static int CompareCanonical(ReadOnlySpan<char> a, ReadOnlySpan<char> b)
+    {
+        Span<int> startsA = stackalloc int[128];
+        Span<int> startsB = stackalloc int[128];
+        var na = Starts(a, startsA);
+        var nb = Starts(b, startsB);
+        for (int i = na - 1, j = nb - 1; i >= 0 && j >= 0; i--, j--)
+        {
+            var la = a.Slice(startsA[i] + 1, a[startsA[i]]);
+            var lb = b.Slice(startsB[j] + 1, b[startsB[j]]);
+            var c = la.SequenceCompareTo(lb);
+            if (c != 0)
+            {
+                return c;
+            }
+        }
+        return na.CompareTo(nb);
+    }
+
+    private static int Starts(ReadOnlySpan<char> key, Span<int> starts)
+    {
+        var n = 0;
+        for (var i = 0; i < key.Length && key[i] != 0 && n < starts.Length; i += key[i] + 1)
+        {
+            starts[n++] = i;
+        }
+        return n;
+    }
+
     public static string MakeKey(ReadOnlySpan<byte> wire)
     {
         Span<char> chars = stackalloc char[MaxLength];

@@ -20,20 +20,44 @@ public sealed class DnsResponder
 
     private const int MaxCnameChain = 8;
 
-    private readonly MemoCache _cache;
+    /// <summary>The zones and the answers memoised from them: swapped as one, so no query mixes two versions.</summary>
+    private sealed class State(ZoneSet zones, MemoCache cache)
+    {
+        public readonly ZoneSet Zones = zones;
+        public readonly MemoCache Cache = cache;
+    }
+
+    private readonly int _cacheCapacity;
+    private readonly byte[]? _versionText;
+    private readonly byte[]? _idText;
+    private State _state;
     private long _cacheHits;
     private long _cacheMisses;
 
-    public DnsResponder(ZoneSet zones, int cacheCapacity = 16384, int udpPayload = DefaultUdpPayload)
+    /// <param name="version">TXT answered for CH <c>version.bind</c>/<c>version.server</c>; null: REFUSED.</param>
+    /// <param name="id">TXT answered for CH <c>id.server</c>/<c>hostname.bind</c> (RFC 4892); null: REFUSED.</param>
+    public DnsResponder(ZoneSet zones, int cacheCapacity = 16384, int udpPayload = DefaultUdpPayload, string? version = null, string? id = null)
     {
         ArgumentNullException.ThrowIfNull(zones);
         ArgumentOutOfRangeException.ThrowIfLessThan(udpPayload, 512);
-        Zones = zones;
-        _cache = new MemoCache(cacheCapacity);
+        _cacheCapacity = cacheCapacity;
+        _state = new State(zones, new MemoCache(cacheCapacity));
         UdpPayload = udpPayload;
+        _versionText = version is null ? null : RecordData.TextToCharacterStrings(version);
+        _idText = id is null ? null : RecordData.TextToCharacterStrings(id);
     }
 
-    public ZoneSet Zones { get; }
+    public ZoneSet Zones => Volatile.Read(ref _state).Zones;
+
+    /// <summary>
+    /// Serves <paramref name="zones"/> from now on, atomically: a query sees either the old zones and their memoised
+    /// answers or the new ones, never a mix.
+    /// </summary>
+    public void Replace(ZoneSet zones)
+    {
+        ArgumentNullException.ThrowIfNull(zones);
+        Volatile.Write(ref _state, new State(zones, new MemoCache(_cacheCapacity)));
+    }
 
     public int UdpPayload { get; }
 
@@ -41,7 +65,7 @@ public sealed class DnsResponder
 
     public long CacheMisses => Interlocked.Read(ref _cacheMisses);
 
-    public int CacheCount => _cache.Count;
+    public int CacheCount => Volatile.Read(ref _state).Cache.Count;
 
     /// <summary>
     /// Answers <paramref name="query"/> into <paramref name="response"/>. <paramref name="tcp"/>: the response may be
@@ -94,24 +118,36 @@ public sealed class DnsResponder
         }
         if (opcode != DnsOpcode.Query)
         {
-            return Error(query, response, DnsRcode.NotImp, questionOk ? qnameLength + 4 : 0);
+            // As NSD: header only. NOTIFY is refused (we are no secondary), other opcodes are not implemented.
+            return Error(query, response, opcode == DnsOpcode.Notify ? DnsRcode.Refused : DnsRcode.NotImp, 0);
         }
-        if (!questionOk || anCount != 0 || nsCount != 0)
+        if (qdCount > 1)
         {
-            return Error(query, response, DnsRcode.FormErr, questionOk ? qnameLength + 4 : 0);
+            var formErr = Error(query, response, DnsRcode.FormErr, 0);
+            response[2] &= 0xFE; // as NSD: no RD for more than one question
+            response[3] &= 0xEF;
+            return formErr;
         }
+        if ((qdCount == 1 && !questionOk) || anCount != 0 || nsCount != 0)
+        {
+            return Error(query, response, DnsRcode.FormErr, 0);
+        }
+        var questionLength = qdCount == 1 ? qnameLength + 4 : 0;
         var qname = query.Slice(12, qnameLength);
-        var qtype = BinaryPrimitives.ReadUInt16BigEndian(query[(12 + qnameLength)..]);
-        var qclass = BinaryPrimitives.ReadUInt16BigEndian(query[(14 + qnameLength)..]);
+        var qtype = qdCount == 1 ? BinaryPrimitives.ReadUInt16BigEndian(query[(12 + qnameLength)..]) : (ushort)0;
+        var qclass = qdCount == 1 ? BinaryPrimitives.ReadUInt16BigEndian(query[(14 + qnameLength)..]) : (ushort)0;
 
-        // Additional section: at most one OPT (RFC 6891 6.1.1); other records (e.g. TSIG) are ignored.
-        var offset = 16 + qnameLength;
+        // Additional section: at most one OPT (RFC 6891 6.1.1) with well-formed options; a TSIG record last (RFC 8945).
+        var offset = 12 + questionLength;
         var edns = false;
+        var dnssecOk = false;
         var ednsVersion = 0;
         var payload = 512;
+        var tsigAt = -1;
         Span<byte> scratch = stackalloc byte[DnsName.MaxLength];
         for (var i = 0; i < arCount; i++)
         {
+            var recordAt = offset;
             int nameLength;
             if (offset < query.Length && query[offset] == 0)
             {
@@ -120,45 +156,65 @@ public sealed class DnsResponder
             }
             else if (!DnsName.TryRead(query, offset, scratch, out nameLength, out offset))
             {
-                return Error(query, response, DnsRcode.FormErr, qnameLength + 4);
+                return Error(query, response, DnsRcode.FormErr, 0);
             }
             if (offset + 10 > query.Length)
             {
-                return Error(query, response, DnsRcode.FormErr, qnameLength + 4);
+                return Error(query, response, DnsRcode.FormErr, 0);
             }
             var type = BinaryPrimitives.ReadUInt16BigEndian(query[offset..]);
             int rdLength = BinaryPrimitives.ReadUInt16BigEndian(query[(offset + 8)..]);
             if (offset + 10 + rdLength > query.Length)
             {
-                return Error(query, response, DnsRcode.FormErr, qnameLength + 4);
+                return Error(query, response, DnsRcode.FormErr, 0);
             }
             if (type == DnsType.OPT)
             {
-                if (edns || nameLength != 1)
+                if (edns || nameLength != 1 || !Edns.OptionsAreWellFormed(query.Slice(offset + 10, rdLength)))
                 {
-                    return Error(query, response, DnsRcode.FormErr, qnameLength + 4);
+                    return Error(query, response, DnsRcode.FormErr, 0);
                 }
                 edns = true;
                 payload = Math.Max(512, (int)BinaryPrimitives.ReadUInt16BigEndian(query[(offset + 2)..]));
                 ednsVersion = query[offset + 5];
+                dnssecOk = (query[offset + 6] & 0x80) != 0;
+            }
+            else if (type == DnsType.TSIG)
+            {
+                if (i != arCount - 1)
+                {
+                    return Error(query, response, DnsRcode.FormErr, 0); // TSIG must be the last record
+                }
+                tsigAt = recordAt;
             }
             offset += 10 + rdLength;
         }
         if (edns && ednsVersion != 0)
         {
-            return BadVersion(query, response, qnameLength + 4);
+            return BadVersion(query, response, questionLength, dnssecOk);
+        }
+        if (tsigAt >= 0)
+        {
+            // No key is configured for queries: every signed query is for an unknown key (RFC 8945 5.2.2).
+            return Tsig.BadKeyResponse(query, response, tsigAt, edns ? UdpPayload : -1, dnssecOk);
+        }
+        if (qdCount == 0)
+        {
+            // No question but an OPT record: a DNS Cookie-only query (RFC 7873 5.4) gets NOERROR with OPT.
+            return edns ? WithOpt(response, Error(query, response, DnsRcode.NoError, 0), dnssecOk) : Error(query, response, DnsRcode.FormErr, 0);
         }
         var limit = tcp ? MaxTcpMessage : edns ? Math.Min(payload, UdpPayload) : 512;
         limit = Math.Min(limit, response.Length);
 
-        // Memo cache: key = lower-cased qname, qtype, qclass, size limit, EDNS or not.
+        // Memo cache: key = lower-cased qname, qtype, qclass, size limit, EDNS and DO.
         BinaryPrimitives.WriteUInt16BigEndian(key[qnameLength..], qtype);
         BinaryPrimitives.WriteUInt16BigEndian(key[(qnameLength + 2)..], qclass);
         BinaryPrimitives.WriteUInt16BigEndian(key[(qnameLength + 4)..], (ushort)limit);
-        key[qnameLength + 6] = edns ? (byte)1 : (byte)0;
+        key[qnameLength + 6] = (byte)((edns ? 1 : 0) | (dnssecOk ? 2 : 0));
         var cacheKey = key[..(qnameLength + 7)];
-        var hash = _cache.Hash(cacheKey);
-        var cached = _cache.Find(cacheKey, hash);
+        var state = Volatile.Read(ref _state);
+        var hash = state.Cache.Hash(cacheKey);
+        var cached = state.Cache.Find(cacheKey, hash);
         if (cached is not null && cached.Length <= response.Length)
         {
             Interlocked.Increment(ref _cacheHits);
@@ -173,16 +229,16 @@ public sealed class DnsResponder
         Interlocked.Increment(ref _cacheMisses);
         Span<char> lookupKey = stackalloc char[DnsName.MaxLength];
         DnsName.WriteKey(qname, lookupKey);
-        var length = Answer(query, response[..limit], qname, lookupKey[..qnameLength], qtype, qclass, edns);
+        var length = Answer(state.Zones, query, response[..limit], qname, lookupKey[..qnameLength], qtype, qclass, edns, dnssecOk);
         if (length > 0)
         {
-            _cache.Add(cacheKey, hash, response[..length].ToArray());
+            state.Cache.Add(cacheKey, hash, response[..length].ToArray());
         }
         return length;
     }
 
-    /// <summary>Forgets every memoised response (after zones change).</summary>
-    public void ClearCache() => _cache.Clear();
+    /// <summary>Forgets every memoised response.</summary>
+    public void ClearCache() => Volatile.Read(ref _state).Cache.Clear();
 
     private static ushort ResponseFlags(ReadOnlySpan<byte> query, int rcode, bool aa) =>
         (ushort)(DnsFlags.QR | (((query[2] >> 3) & 0xF) << 11) | (aa ? DnsFlags.AA : 0) | ((query[2] & 0x01) << 8) | (query[3] & 0x10) | (rcode & 0xF));
@@ -202,9 +258,30 @@ public sealed class DnsResponder
         return 12 + questionLength;
     }
 
-    private int BadVersion(ReadOnlySpan<byte> query, Span<byte> response, int questionLength)
+    /// <summary>
+    /// SERVFAIL for <paramref name="query"/> (its header, and its question when that is well-formed); writes only the
+    /// header and question, so it cannot fail on any input. 0 when the query cannot be answered at all.
+    /// </summary>
+    public static int ServerFailure(ReadOnlySpan<byte> query, Span<byte> response)
     {
-        var length = Error(query, response, DnsRcode.NoError, questionLength);
+        if (query.Length < 12 || response.Length < 12 || (query[2] & 0x80) != 0)
+        {
+            return 0;
+        }
+        var questionLength = 0;
+        if (BinaryPrimitives.ReadUInt16BigEndian(query[4..]) == 1 && DnsName.IsValidWire(query[12..], out var nameLength) && 12 + nameLength + 4 <= query.Length)
+        {
+            questionLength = nameLength + 4;
+        }
+        return Error(query, response, DnsRcode.ServFail, questionLength);
+    }
+
+    private int BadVersion(ReadOnlySpan<byte> query, Span<byte> response, int questionLength, bool dnssecOk) =>
+        WithOpt(response, Error(query, response, DnsRcode.NoError, questionLength), dnssecOk, DnsRcode.BadVers >> 4);
+
+    /// <summary>Appends our OPT record to a response of <paramref name="length"/> octets with no additional records.</summary>
+    private int WithOpt(Span<byte> response, int length, bool dnssecOk, byte extendedRcode = 0)
+    {
         if (length + 11 > response.Length)
         {
             return length;
@@ -212,7 +289,7 @@ public sealed class DnsResponder
         Span<ushort> table = stackalloc ushort[4];
         var w = new DnsMessageWriter(response, table);
         w.Rewind(length);
-        w.TryWriteOpt((ushort)UdpPayload, DnsRcode.BadVers >> 4, 0, 0);
+        w.TryWriteOpt((ushort)UdpPayload, extendedRcode, 0, dnssecOk ? Edns.DnssecOk : (ushort)0);
         w.SetHeaderField(10, 1);
         return w.Position;
     }
@@ -224,7 +301,7 @@ public sealed class DnsResponder
         public ushort Additional;
     }
 
-    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, ReadOnlySpan<byte> qname, ReadOnlySpan<char> qkey, ushort qtype, ushort qclass, bool edns)
+    private int Answer(ZoneSet zones, ReadOnlySpan<byte> query, Span<byte> response, ReadOnlySpan<byte> qname, ReadOnlySpan<char> qkey, ushort qtype, ushort qclass, bool edns, bool dnssecOk)
     {
         var optReserve = edns ? 11 : 0;
         if (response.Length < 12 + qname.Length + 4 + optReserve)
@@ -241,11 +318,27 @@ public sealed class DnsResponder
         var aa = true;
         var truncated = false;
 
-        var zone = qclass == DnsClass.IN ? Zones.FindZone(qkey) : null;
-        if (zone is null || qtype is DnsType.AXFR or DnsType.IXFR)
+        var zone = qclass == DnsClass.IN ? zones.FindZone(qkey) : null;
+        var extendedError = -1;
+        if (qclass == DnsClass.CH && qtype == DnsType.TXT && Identity(qkey) is { } text)
+        {
+            // RFC 4892 server identity, as NSD answers it: TTL 0, not authoritative.
+            aa = false;
+            if (w.TryWriteRecord(qname, DnsType.TXT, DnsClass.CH, 0, text))
+            {
+                counts.Answer++;
+            }
+            else
+            {
+                truncated = true;
+            }
+        }
+        else if (zone is null || qtype is DnsType.AXFR or DnsType.IXFR)
         {
             rcode = DnsRcode.Refused;
             aa = false;
+            // Extended DNS Error (RFC 8914), as NSD gives it: 20 Not Authoritative, 21 Not Supported (other classes).
+            extendedError = qclass == DnsClass.IN ? 20 : 21;
         }
         else if (qtype is DnsType.OPT or DnsType.MAILA or DnsType.MAILB)
         {
@@ -255,7 +348,9 @@ public sealed class DnsResponder
         else
         {
             var additional = new List<DnsName>(4);
-            truncated = !Resolve(ref w, ref counts, zone, qname, qkey, qtype, additional, ref rcode, ref aa);
+            var proofs = dnssecOk ? new List<ZoneNode>(2) : null;
+            truncated = !Resolve(ref w, ref counts, zones, ref zone, qname, qkey, qtype, additional, proofs, ref rcode, ref aa)
+                || !WriteProofs(ref w, ref counts, proofs);
             if (truncated)
             {
                 w.Rewind(afterQuestion);
@@ -263,7 +358,7 @@ public sealed class DnsResponder
             }
             else
             {
-                AddAdditional(ref w, ref counts, zone, additional);
+                AddAdditional(ref w, ref counts, zone, additional, dnssecOk && zone.IsSigned);
             }
         }
 
@@ -282,7 +377,12 @@ public sealed class DnsResponder
             counts.Additional++;
             var opt = new DnsMessageWriter(response, table[..0]);
             opt.Rewind(position);
-            opt.TryWriteOpt((ushort)UdpPayload, 0, 0, 0);
+            Span<byte> ede = [0, 15, 0, 2, 0, (byte)extendedError];
+            var optFlags = dnssecOk ? Edns.DnssecOk : (ushort)0; // DO echoed (RFC 3225)
+            if (extendedError < 0 || !opt.TryWriteOpt((ushort)UdpPayload, 0, 0, optFlags, ede))
+            {
+                opt.TryWriteOpt((ushort)UdpPayload, 0, 0, optFlags); // fits: reserved above
+            }
             position = opt.Position;
         }
         BinaryPrimitives.WriteUInt16BigEndian(response[10..], counts.Additional);
@@ -290,10 +390,18 @@ public sealed class DnsResponder
     }
 
     /// <summary>RFC 1034 4.3.2 within one zone. Returns false when a required record did not fit (truncate).</summary>
-    private static bool Resolve(ref DnsMessageWriter w, ref Counts counts, Zone zone, ReadOnlySpan<byte> qname, ReadOnlySpan<char> qkey,
-        ushort qtype, List<DnsName> additional, ref int rcode, ref bool aa)
+    /// <summary>
+    /// RFC 1034 4.3.2 (CNAMEs followed across the zones we serve). With <paramref name="proofs"/> (the query has DO)
+    /// and a signed zone, RRSIGs go with each RRset and DS with referrals (RFC 4035 3.1), and the NSEC records that
+    /// prove a denial or a wildcard expansion are added to <paramref name="proofs"/>. Returns false when a required
+    /// record did not fit (truncate).
+    /// </summary>
+    private static bool Resolve(ref DnsMessageWriter w, ref Counts counts, ZoneSet zones, ref Zone zone, ReadOnlySpan<byte> qname, ReadOnlySpan<char> qkey,
+        ushort qtype, List<DnsName> additional, List<ZoneNode>? proofs, ref int rcode, ref bool aa)
     {
         Span<char> keyBuffer = stackalloc char[DnsName.MaxLength + 2];
+        Span<char> wildcardBuffer = stackalloc char[DnsName.MaxLength + 2];
+        var dnssec = proofs is not null && zone.IsSigned;
         Span<int> startsBuffer = stackalloc int[128];
         var name = qname;
         var key = qkey;
@@ -301,11 +409,13 @@ public sealed class DnsResponder
         for (var chain = 0; ; chain++)
         {
             // Delegation: the highest node strictly below the apex, on the path to the name, that holds NS.
+            // DNAME (RFC 6672): the highest node strictly above the name, at or below the apex, that holds one.
             var labelStarts = LabelStarts(key, out var labelCount, startsBuffer);
+            var synthesized = false;
             for (var l = labelCount - 1; l >= 0; l--)
             {
                 var start = labelStarts[l];
-                if (key.Length - start <= apexLength)
+                if (key.Length - start < apexLength)
                 {
                     continue;
                 }
@@ -313,6 +423,32 @@ public sealed class DnsResponder
                 if (node is null)
                 {
                     break;
+                }
+                if (start > 0 && node.Find(DnsType.DNAME) is { } dname)
+                {
+                    var d = dname.Records[0];
+                    if (!WriteSet(ref w, ref counts.Answer, node, dname, node.Name.Wire, dnssec))
+                    {
+                        return false;
+                    }
+                    if (start + d.Data.Length > DnsName.MaxLength)
+                    {
+                        rcode = 6; // YXDOMAIN: the substituted name would be too long (RFC 6672 2.2)
+                        return true;
+                    }
+                    byte[] target = [.. name[..start], .. d.Data];
+                    if (!w.TryWriteRecord(name, DnsType.CNAME, DnsClass.IN, d.Ttl, target))
+                    {
+                        return false;
+                    }
+                    counts.Answer++;
+                    name = target;
+                    synthesized = true;
+                    break;
+                }
+                if (key.Length - start == apexLength)
+                {
+                    continue; // the apex: DNAME only, its NS is no delegation
                 }
                 if (node.Find(DnsType.NS) is { } ns && !(start == 0 && qtype == 43 /* DS lives in the parent */))
                 {
@@ -329,36 +465,77 @@ public sealed class DnsResponder
                         counts.Authority++;
                         AddTarget(additional, r);
                     }
+                    if (dnssec)
+                    {
+                        // The child's DS (signed), or the NSEC that proves there is none (RFC 4035 3.1.4).
+                        if (node.Find(DnsType.DS) is { } ds)
+                        {
+                            return WriteSet(ref w, ref counts.Authority, node, ds, node.Name.Wire, true);
+                        }
+                        AddProof(proofs!, zone.DenialMatching(node.Name.Key));
+                    }
                     return true;
                 }
             }
 
+            if (synthesized)
+            {
+                if (!Follow(zones, ref zone, ref key, name, keyBuffer, chain, ref apexLength, ref dnssec, proofs))
+                {
+                    return true;
+                }
+                continue;
+            }
             var exact = zone.Find(key);
             var owner = name;
+            var expanded = false;
             if (exact is null)
             {
                 // Wildcard (RFC 4592): "*." + the closest encloser.
+                var wildcardLength = 0;
+                var encloser = 1;
                 for (var l = 1; l < labelCount; l++)
                 {
                     var ceKey = key[labelStarts[l]..];
+                    encloser = l;
                     if (zone.Find(ceKey) is not null)
                     {
-                        keyBuffer[0] = (char)1;
-                        keyBuffer[1] = '*';
-                        ceKey.CopyTo(keyBuffer[2..]);
-                        exact = zone.Find(keyBuffer[..(ceKey.Length + 2)]);
+                        wildcardBuffer[0] = (char)1;
+                        wildcardBuffer[1] = '*';
+                        ceKey.CopyTo(wildcardBuffer[2..]);
+                        wildcardLength = ceKey.Length + 2;
+                        exact = zone.Find(wildcardBuffer[..wildcardLength]);
                         break;
                     }
+                }
+                if (dnssec)
+                {
+                    // The name does not exist: the NSEC covering it (RFC 4035 3.1.3.2 and 3.1.3.3).
+                    // (NSEC3: the next closer name's cover, RFC 5155 7.2.1 and 7.2.6.)
+                    AddProof(proofs!, zone.DenialCovering(zone.UsesNsec3 ? key[labelStarts[encloser - 1]..] : key));
                 }
                 if (exact is null)
                 {
                     rcode = DnsRcode.NXDomain;
-                    return WriteSoa(ref w, ref counts, zone);
+                    if (dnssec && wildcardLength > 0)
+                    {
+                        if (zone.UsesNsec3)
+                        {
+                            AddProof(proofs!, zone.DenialMatching(key[labelStarts[encloser]..])); // the closest encloser
+                        }
+                        AddProof(proofs!, zone.DenialCovering(wildcardBuffer[..wildcardLength])); // and no wildcard
+                    }
+                    return WriteSoa(ref w, ref counts, zone, dnssec);
                 }
+                expanded = true;
             }
             if (exact.IsEmpty)
             {
-                return WriteSoa(ref w, ref counts, zone);
+                if (dnssec)
+                {
+                    AddProof(proofs!, zone.UsesNsec3 ? zone.DenialMatching(key) : zone.NsecAtOrBefore(key)); // an empty non-terminal
+                }
+                return WriteSoa(ref w, ref counts, zone, dnssec);
             }
             RRset? set;
             if (qtype == DnsType.ANY)
@@ -374,36 +551,73 @@ public sealed class DnsResponder
             {
                 foreach (var r in set.Records)
                 {
-                    if (!w.TryWriteRecord(owner, r.Type, r.Class, r.Ttl, r.Data))
-                    {
-                        return false;
-                    }
-                    counts.Answer++;
                     AddTarget(additional, r);
                 }
-                return true;
+                return WriteSet(ref w, ref counts.Answer, exact, set, owner, dnssec);
             }
             var cname = exact.Find(DnsType.CNAME);
             if (cname is null)
             {
-                return WriteSoa(ref w, ref counts, zone); // NODATA
+                if (dnssec && !expanded)
+                {
+                    AddProof(proofs!, zone.DenialMatching(key)); // NODATA
+                }
+                else if (dnssec)
+                {
+                    AddProof(proofs!, zone.UsesNsec3 ? zone.DenialMatching(exact.Name.Key) : exact); // the wildcard has no such type either
+                    if (zone.UsesNsec3)
+                    {
+                        AddProof(proofs!, zone.DenialMatching(exact.Name.Key.AsSpan(2))); // its closest encloser (RFC 5155 7.2.5)
+                    }
+                }
+                return WriteSoa(ref w, ref counts, zone, dnssec); // NODATA
             }
             var c = cname.Records[0];
-            if (!w.TryWriteRecord(owner, c.Type, c.Class, c.Ttl, c.Data))
+            if (!WriteSet(ref w, ref counts.Answer, exact, cname, owner, dnssec))
             {
                 return false;
             }
-            counts.Answer++;
-            // Follow the chain while it stays in this zone (and does not loop).
             name = c.Data;
-            var length = DnsName.WriteKey(name, keyBuffer);
-            if (chain + 1 >= MaxCnameChain || !DnsName.IsSubdomainKey(keyBuffer[..length], zone.Origin.Key))
+            if (!Follow(zones, ref zone, ref key, name, keyBuffer, chain, ref apexLength, ref dnssec, proofs))
             {
                 return true;
             }
-            key = keyBuffer[..length].ToArray();
         }
     }
+
+    /// <summary>
+    /// Moves a CNAME chain on to <paramref name="name"/>: false when it ends here (too long, so loops end, or outside
+    /// the zones we serve); else <paramref name="zone"/> and <paramref name="key"/> are the target's, as NSD does.
+    /// </summary>
+    private static bool Follow(ZoneSet zones, ref Zone zone, ref ReadOnlySpan<char> key, ReadOnlySpan<byte> name, scoped Span<char> keyBuffer, int chain,
+        ref int apexLength, ref bool dnssec, List<ZoneNode>? proofs)
+    {
+        var length = DnsName.WriteKey(name, keyBuffer);
+        if (chain + 1 >= MaxCnameChain)
+        {
+            return false;
+        }
+        if (!DnsName.IsSubdomainKey(keyBuffer[..length], zone.Origin.Key))
+        {
+            if (zones.FindZone(keyBuffer[..length]) is not { } next)
+            {
+                return false;
+            }
+            zone = next;
+            apexLength = zone.Origin.Key.Length;
+            dnssec = proofs is not null && zone.IsSigned;
+        }
+        key = keyBuffer[..length].ToArray();
+        return true;
+    }
+
+    /// <summary>The CH TXT text for a server-identity name (lookup key), or null.</summary>
+    private byte[]? Identity(ReadOnlySpan<char> qkey) => qkey switch
+    {
+        "\u0007version\u0004bind\0" or "\u0007version\u0006server\0" => _versionText,
+        "\u0002id\u0006server\0" or "\u0008hostname\u0004bind\0" => _idText,
+        _ => null,
+    };
 
     private static Span<int> LabelStarts(ReadOnlySpan<char> key, out int count, Span<int> starts)
     {
@@ -431,7 +645,7 @@ public sealed class DnsResponder
         }
     }
 
-    private static bool WriteSoa(ref DnsMessageWriter w, ref Counts counts, Zone zone)
+    private static bool WriteSoa(ref DnsMessageWriter w, ref Counts counts, Zone zone, bool dnssec = false)
     {
         var soa = zone.Soa;
         if (!w.TryWriteRecord(soa.Name.Wire, soa.Type, soa.Class, zone.NegativeTtl, soa.Data))
@@ -439,10 +653,70 @@ public sealed class DnsResponder
             return false;
         }
         counts.Authority++;
+        return !dnssec || WriteSignatures(ref w, ref counts.Authority, zone.Apex, DnsType.SOA, soa.Name.Wire, zone.NegativeTtl);
+    }
+
+    /// <summary>An RRset at <paramref name="owner"/>, with its RRSIGs when <paramref name="dnssec"/>.</summary>
+    private static bool WriteSet(ref DnsMessageWriter w, ref ushort count, ZoneNode node, RRset set, ReadOnlySpan<byte> owner, bool dnssec)
+    {
+        foreach (var r in set.Records)
+        {
+            if (!w.TryWriteRecord(owner, r.Type, r.Class, r.Ttl, r.Data))
+            {
+                return false;
+            }
+            count++;
+        }
+        return !dnssec || set.Type == DnsType.RRSIG || WriteSignatures(ref w, ref count, node, set.Type, owner, uint.MaxValue);
+    }
+
+    /// <summary>The RRSIGs at <paramref name="node"/> that cover <paramref name="type"/> (RFC 4034 3.1.1), TTL capped.</summary>
+    private static bool WriteSignatures(ref DnsMessageWriter w, ref ushort count, ZoneNode node, ushort type, ReadOnlySpan<byte> owner, uint maxTtl)
+    {
+        if (node.Find(DnsType.RRSIG) is not { } signatures)
+        {
+            return true;
+        }
+        foreach (var r in signatures.Records)
+        {
+            if (r.Data.Length >= 2 && BinaryPrimitives.ReadUInt16BigEndian(r.Data) == type)
+            {
+                if (!w.TryWriteRecord(owner, r.Type, r.Class, Math.Min(r.Ttl, maxTtl), r.Data))
+                {
+                    return false;
+                }
+                count++;
+            }
+        }
         return true;
     }
 
-    private static void AddAdditional(ref DnsMessageWriter w, ref Counts counts, Zone zone, List<DnsName> targets)
+    private static void AddProof(List<ZoneNode> proofs, ZoneNode? node)
+    {
+        if (node is not null && (node.Find(DnsType.NSEC) ?? node.Find(DnsType.NSEC3)) is not null && !proofs.Contains(node))
+        {
+            proofs.Add(node);
+        }
+    }
+
+    /// <summary>The NSEC records (and their RRSIGs) that prove a denial or a wildcard expansion, in the authority section.</summary>
+    private static bool WriteProofs(ref DnsMessageWriter w, ref Counts counts, List<ZoneNode>? proofs)
+    {
+        if (proofs is null)
+        {
+            return true;
+        }
+        foreach (var node in proofs)
+        {
+            if (!WriteSet(ref w, ref counts.Authority, node, (node.Find(DnsType.NSEC) ?? node.Find(DnsType.NSEC3))!, node.Name.Wire, true))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static void AddAdditional(ref DnsMessageWriter w, ref Counts counts, Zone zone, List<DnsName> targets, bool dnssec)
     {
         foreach (var target in targets)
         {
@@ -457,13 +731,14 @@ public sealed class DnsResponder
                 {
                     continue;
                 }
-                foreach (var r in set.Records)
+                var before = w.Position;
+                var count = counts.Additional;
+                if (!WriteSet(ref w, ref counts.Additional, node, set, node.Name.Wire, dnssec))
                 {
-                    if (!w.TryWriteRecord(r.Name.Wire, r.Type, r.Class, r.Ttl, r.Data))
-                    {
-                        return; // additional data is optional: stop, no TC
-                    }
-                    counts.Additional++;
+                    // additional data is optional: drop the partly written RRset and stop, no TC
+                    w.Rewind(before);
+                    counts.Additional = count;
+                    return;
                 }
             }
         }

@@ -22,11 +22,24 @@ public sealed class DnsServiceOptions
 
     public bool Tcp { get; init; } = true;
 
+    /// <summary>Open TCP connections; at the cap a new one closes the oldest-idle one (RFC 7766 6.2).</summary>
     public int MaxTcpConnections { get; init; } = 128;
 
-    /// <summary>A TCP connection with no complete query for this long is closed (RFC 7766 6.2.3).</summary>
+    /// <summary>Open TCP connections from one client address; at the cap its own oldest-idle one is closed.</summary>
+    public int MaxTcpConnectionsPerAddress { get; init; } = 32;
+
+    /// <summary>
+    /// A TCP connection that does not complete a message within this time of the previous one (or of its start) is
+    /// closed (RFC 7766 6.2.3); partial data does not restart the timer.
+    /// </summary>
     public TimeSpan TcpIdleTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Where faults and other operational events are reported (one line each); null: nowhere.</summary>
+    public Action<string>? Log { get; init; }
 }
+
+/// <summary>Computes the response to one query (see <see cref="DnsResponder.Respond"/>).</summary>
+internal delegate int DnsAnswerer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp);
 
 /// <summary>
 /// Serves a <see cref="DnsResponder"/> over an <see cref="INetworkStack"/>: batched UDP loops on dedicated threads and
@@ -37,29 +50,69 @@ public sealed class DnsService
     private readonly INetworkStack _stack;
     private readonly DnsResponder _responder;
     private readonly DnsServiceOptions _options;
+    private readonly DnsAnswerer _answer;
+    private readonly HashSet<string> _faultKinds = [];
+    private long _faults;
     private readonly List<IUdpSocket> _udp = [];
     private readonly List<ITcpListener> _tcp = [];
     private long _udpQueries;
     private long _udpResponses;
     private long _tcpQueries;
     private long _tcpConnections;
-    private long _tcpRejected;
+    private long _tcpEvicted;
+    private long _tcpOversized;
+    private long _tcpSequence;
+    private long _tcpBufferBytes;
+    private long _tcpBufferBytesPeak;
     private int _tcpActive;
+    private readonly List<TcpSlot> _slots = [];
 
     public DnsService(INetworkStack stack, DnsResponder responder, DnsServiceOptions? options = null)
+        : this(stack, responder, options, null)
+    {
+    }
+
+    /// <summary>Tests substitute <paramref name="answer"/> to drive the fault path.</summary>
+    internal DnsService(INetworkStack stack, DnsResponder responder, DnsServiceOptions? options, DnsAnswerer? answer)
     {
         ArgumentNullException.ThrowIfNull(stack);
         ArgumentNullException.ThrowIfNull(responder);
         _stack = stack;
         _responder = responder;
         _options = options ?? new DnsServiceOptions();
+        _answer = answer ?? responder.Respond;
     }
+
+    /// <summary>Queries whose answering failed with an exception (each was answered SERVFAIL).</summary>
+    public long Faults => Interlocked.Read(ref _faults);
 
     public long UdpQueries => Interlocked.Read(ref _udpQueries);
     public long UdpResponses => Interlocked.Read(ref _udpResponses);
     public long TcpQueries => Interlocked.Read(ref _tcpQueries);
     public long TcpConnections => Interlocked.Read(ref _tcpConnections);
-    public long TcpRejected => Interlocked.Read(ref _tcpRejected);
+    /// <summary>Connections closed to make room for new ones (per-address or global cap).</summary>
+    public long TcpEvicted => Interlocked.Read(ref _tcpEvicted);
+    /// <summary>Connections closed because a message was longer than <see cref="MaxTcpQueryLength"/>.</summary>
+    public long TcpOversized => Interlocked.Read(ref _tcpOversized);
+
+    /// <summary>
+    /// Longest query accepted over TCP. Queries (even with TSIG and cookies) are far smaller; a fixed per-connection
+    /// buffer keeps memory bounded: see <see cref="TcpMemoryCeiling"/>.
+    /// </summary>
+    public const int MaxTcpQueryLength = TcpInputBuffer - 2;
+
+    private const int TcpInputBuffer = 16384;
+    private const int TcpOutputBuffer = 65536; // a power of two, so the pool does not round it up to 128 KiB
+
+    /// <summary>
+    /// The most buffer memory TCP serving can hold: every connection its 16 KiB input buffer plus, while it writes
+    /// an answer, a 64 KiB output buffer; a slow client that never completes a query holds only the input buffer.
+    /// </summary>
+    public long TcpMemoryCeiling => (long)Math.Max(1, _options.MaxTcpConnections) * (TcpInputBuffer + TcpOutputBuffer);
+
+    /// <summary>Buffer bytes held by TCP connections now, and the most ever held.</summary>
+    public long TcpBufferBytes => Interlocked.Read(ref _tcpBufferBytes);
+    public long TcpBufferBytesPeak => Interlocked.Read(ref _tcpBufferBytesPeak);
     public int TcpActive => Volatile.Read(ref _tcpActive);
 
     /// <summary>Bound UDP endpoints (after <see cref="Bind"/>); port 0 in the options becomes the real port.</summary>
@@ -158,6 +211,40 @@ public sealed class DnsService
         }
     }
 
+    /// <summary>
+    /// Answers one query. A fault (a bug: the responder is meant never to throw) must not end the service nor the
+    /// other queries in the batch: it is counted, logged once per kind, and the query is answered SERVFAIL.
+    /// </summary>
+    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp)
+    {
+        try
+        {
+            return _answer(query, response, tcp);
+        }
+#pragma warning disable CA1031 // deliberately broad: see above
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Interlocked.Increment(ref _faults);
+            Report(e, "fault answering a query, answered SERVFAIL", query);
+            return DnsResponder.ServerFailure(query, response);
+        }
+    }
+
+    private void Report(Exception e, string what, ReadOnlySpan<byte> query)
+    {
+        var kind = what + ": " + (e.GetType().FullName ?? e.GetType().Name);
+        bool first;
+        lock (_faultKinds)
+        {
+            first = _faultKinds.Count < 64 && _faultKinds.Add(kind);
+        }
+        if (first)
+        {
+            _options.Log?.Invoke($"error: {kind}: {e.Message} (logged once; further ones are only counted); query {Convert.ToHexString(query[..Math.Min(query.Length, 64)])}; at {e.StackTrace?.Replace('\n', ' ')}");
+        }
+    }
+
     private void Close()
     {
         foreach (var socket in _udp)
@@ -193,7 +280,7 @@ public sealed class DnsService
             var count = 0;
             for (var i = 0; i < n; i++)
             {
-                var length = _responder.Respond(rx.Datagram(i), tx.Slot(count));
+                var length = Answer(rx.Datagram(i), tx.Slot(count), tcp: false);
                 if (length > 0)
                 {
                     tx.SetLength(count, length);
@@ -204,7 +291,14 @@ public sealed class DnsService
             tx.Count = count;
             if (count > 0)
             {
-                socket.Send(tx);
+                try
+                {
+                    socket.Send(tx);
+                }
+                catch (System.Net.Sockets.SocketException e)
+                {
+                    Report(e, "UDP send failed, batch dropped", default); // e.g. a transient send error: drop this batch, keep serving
+                }
             }
             Interlocked.Add(ref _udpQueries, n);
             Interlocked.Add(ref _udpResponses, count);
@@ -234,26 +328,117 @@ public sealed class DnsService
                 continue; // e.g. the peer reset before accept completed
             }
             Interlocked.Increment(ref _tcpConnections);
-            if (Interlocked.Increment(ref _tcpActive) > _options.MaxTcpConnections)
+            IPAddress address;
+            try
             {
-                Interlocked.Decrement(ref _tcpActive);
-                Interlocked.Increment(ref _tcpRejected);
-                await connection.DisposeAsync().ConfigureAwait(false);
-                continue;
+                address = connection.RemoteEndPoint.Address;
             }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                continue; // gone already
+            }
+            var slot = Admit(address, cancellationToken);
             connections.RemoveAll(t => t.IsCompleted);
-            connections.Add(Task.Run(() => ServeConnection(connection, cancellationToken), CancellationToken.None));
+            connections.Add(Task.Run(() => ServeConnection(connection, slot), CancellationToken.None));
         }
         await Task.WhenAll(connections).ConfigureAwait(false);
     }
 
-    private async Task ServeConnection(ITcpConnection connection, CancellationToken cancellationToken)
+    /// <summary>One open TCP connection, as the admission policy sees it.</summary>
+    private sealed class TcpSlot(IPAddress address, CancellationTokenSource stop, long sequence)
     {
-        var input = ArrayPool<byte>.Shared.Rent(2 + 65535);
-        var output = ArrayPool<byte>.Shared.Rent(2 + DnsResponder.MaxTcpMessage);
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        public IPAddress Address { get; } = address;
+        public CancellationTokenSource Stop { get; } = stop;
+        public long Sequence { get; } = sequence;
+        /// <summary>When the last complete message arrived (or the connection opened): Environment.TickCount64.</summary>
+        public long LastMessage;
+    }
+
+    /// <summary>
+    /// Admits a new connection. At the per-address cap, the oldest-idle connection of that address makes room; at the
+    /// global cap, the oldest-idle connection of all (RFC 7766 section 6.2: under pressure close idle connections, new
+    /// clients still get in). "Oldest idle" is the longest time since a complete message: a client that dribbles bytes
+    /// without ever completing a query is the first to go.
+    /// </summary>
+    private TcpSlot Admit(IPAddress address, CancellationToken cancellationToken)
+    {
+        var slot = new TcpSlot(address, CancellationTokenSource.CreateLinkedTokenSource(cancellationToken), Interlocked.Increment(ref _tcpSequence))
+        {
+            LastMessage = Environment.TickCount64,
+        };
+        lock (_slots)
+        {
+            TcpSlot? victim = null;
+            var fromAddress = 0;
+            TcpSlot? oldestOfAddress = null;
+            TcpSlot? oldest = null;
+            var live = 0;
+            foreach (var s in _slots)
+            {
+                if (s.Stop.IsCancellationRequested)
+                {
+                    continue; // already being closed
+                }
+                live++;
+                if (s.Address.Equals(address))
+                {
+                    fromAddress++;
+                    if (oldestOfAddress is null || IsOlder(s, oldestOfAddress))
+                    {
+                        oldestOfAddress = s;
+                    }
+                }
+                if (oldest is null || IsOlder(s, oldest))
+                {
+                    oldest = s;
+                }
+            }
+            if (fromAddress >= Math.Max(1, _options.MaxTcpConnectionsPerAddress))
+            {
+                victim = oldestOfAddress;
+            }
+            else if (live >= Math.Max(1, _options.MaxTcpConnections))
+            {
+                victim = oldest;
+            }
+            if (victim is not null)
+            {
+                Interlocked.Increment(ref _tcpEvicted);
+                victim.Stop.Cancel();
+            }
+            _slots.Add(slot);
+            Volatile.Write(ref _tcpActive, _slots.Count);
+        }
+        return slot;
+    }
+
+    private static bool IsOlder(TcpSlot a, TcpSlot b)
+    {
+        var x = Volatile.Read(ref a.LastMessage);
+        var y = Volatile.Read(ref b.LastMessage);
+        return x < y || (x == y && a.Sequence < b.Sequence);
+    }
+
+    private void Release(TcpSlot slot)
+    {
+        lock (_slots)
+        {
+            _slots.Remove(slot);
+            Volatile.Write(ref _tcpActive, _slots.Count);
+        }
+        slot.Stop.Dispose();
+    }
+
+    private async Task ServeConnection(ITcpConnection connection, TcpSlot slot)
+    {
+        var input = RentBuffer(TcpInputBuffer);
+        var deadline = slot.Stop.Token;
         try
         {
+            // Each message must be complete within the idle timeout of the previous one (or of the connection's
+            // start): the timer is not restarted by partial data, so dribbling clients cannot hold a slot for long.
+            slot.Stop.CancelAfter(_options.TcpIdleTimeout);
             var filled = 0;
             while (true)
             {
@@ -262,17 +447,36 @@ public sealed class DnsService
                 while (filled - consumed >= 2)
                 {
                     int length = BinaryPrimitives.ReadUInt16BigEndian(input.AsSpan(consumed));
+                    if (length > TcpInputBuffer - 2)
+                    {
+                        Interlocked.Increment(ref _tcpOversized);
+                        return; // larger than any query we serve (see MaxTcpQueryLength): close
+                    }
                     if (filled - consumed - 2 < length)
                     {
                         break;
                     }
-                    var n = _responder.Respond(input.AsSpan(consumed + 2, length), output.AsSpan(2, DnsResponder.MaxTcpMessage), tcp: true);
-                    consumed += 2 + length;
                     Interlocked.Increment(ref _tcpQueries);
-                    if (n > 0)
+                    Volatile.Write(ref slot.LastMessage, Environment.TickCount64);
+                    if (!slot.Stop.TryReset())
                     {
-                        BinaryPrimitives.WriteUInt16BigEndian(output, (ushort)n);
-                        await connection.WriteAsync(output.AsMemory(0, n + 2), cancellationToken).ConfigureAwait(false);
+                        return; // evicted or shut down while the message was completing
+                    }
+                    slot.Stop.CancelAfter(_options.TcpIdleTimeout);
+                    var output = RentBuffer(TcpOutputBuffer);
+                    try
+                    {
+                        var n = Answer(input.AsSpan(consumed + 2, length), output.AsSpan(2, TcpOutputBuffer - 2), tcp: true);
+                        consumed += 2 + length;
+                        if (n > 0)
+                        {
+                            BinaryPrimitives.WriteUInt16BigEndian(output, (ushort)n);
+                            await connection.WriteAsync(output.AsMemory(0, n + 2), deadline).ConfigureAwait(false);
+                        }
+                    }
+                    finally
+                    {
+                        ReturnBuffer(output);
                     }
                 }
                 if (consumed > 0)
@@ -280,12 +484,7 @@ public sealed class DnsService
                     input.AsSpan(consumed, filled - consumed).CopyTo(input);
                     filled -= consumed;
                 }
-                if (!idle.TryReset())
-                {
-                    return;
-                }
-                idle.CancelAfter(_options.TcpIdleTimeout);
-                var read = await connection.ReadAsync(input.AsMemory(filled, 2 + 65535 - filled), idle.Token).ConfigureAwait(false);
+                var read = await connection.ReadAsync(input.AsMemory(filled, TcpInputBuffer - filled), deadline).ConfigureAwait(false);
                 if (read == 0)
                 {
                     return;
@@ -295,7 +494,7 @@ public sealed class DnsService
         }
         catch (OperationCanceledException)
         {
-            // idle timeout or shutdown
+            // deadline, eviction or shutdown
         }
         catch (Exception e) when (e is System.Net.Sockets.SocketException or System.IO.IOException or ObjectDisposedException)
         {
@@ -307,14 +506,30 @@ public sealed class DnsService
             {
                 connection.ShutdownSend();
             }
-            catch (ObjectDisposedException)
+            catch (Exception e) when (e is ObjectDisposedException or System.Net.Sockets.SocketException)
             {
                 // already closed
             }
             await connection.DisposeAsync().ConfigureAwait(false);
-            ArrayPool<byte>.Shared.Return(input);
-            ArrayPool<byte>.Shared.Return(output);
-            Interlocked.Decrement(ref _tcpActive);
+            ReturnBuffer(input);
+            Release(slot);
         }
+    }
+
+    private byte[] RentBuffer(int size)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(size);
+        var held = Interlocked.Add(ref _tcpBufferBytes, buffer.Length);
+        long peak;
+        while (held > (peak = Interlocked.Read(ref _tcpBufferBytesPeak)) && Interlocked.CompareExchange(ref _tcpBufferBytesPeak, held, peak) != peak)
+        {
+        }
+        return buffer;
+    }
+
+    private void ReturnBuffer(byte[] buffer)
+    {
+        Interlocked.Add(ref _tcpBufferBytes, -buffer.Length);
+        ArrayPool<byte>.Shared.Return(buffer);
     }
 }

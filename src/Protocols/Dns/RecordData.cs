@@ -16,7 +16,7 @@ public static class RecordData
 {
     /// <summary>Types whose presentation format is understood (others need the RFC 3597 generic form).</summary>
     public static bool IsKnown(ushort type) => type is DnsType.A or DnsType.AAAA or DnsType.NS or DnsType.CNAME or DnsType.PTR
-        or DnsType.MX or DnsType.SRV or DnsType.SOA or DnsType.TXT or DnsType.CAA;
+        or DnsType.MX or DnsType.SRV or DnsType.SOA or DnsType.TXT or DnsType.CAA || RecordTypes.HasTableLayout(type);
 
     /// <summary>Offset inside the RDATA of the name that triggers additional-section processing, or -1.</summary>
     public static int AdditionalTargetOffset(ushort type, ReadOnlySpan<byte> rdata) => type switch
@@ -39,7 +39,20 @@ public static class RecordData
         var output = new List<byte>(32);
         if (tokens.Count > 0 && !tokens[0].Quoted && tokens[0].Text == "\\#")
         {
-            return TryParseGeneric(tokens, out rdata, out error, out errorToken);
+            // RFC 3597 section 5: generic RDATA of a known type must be valid RDATA of that type (it is then the same
+            // record as the one written in the type's own format), else answers would carry malformed records.
+            if (!TryParseGeneric(tokens, out rdata, out error, out errorToken))
+            {
+                return false;
+            }
+            if (!IsValid(type, rdata))
+            {
+                error = $"generic RDATA '\\# {rdata.Length.ToString(CultureInfo.InvariantCulture)}' is not valid {DnsType.ToName(type)} RDATA ({DnsType.ToName(type)} is {Layout(type)})";
+                errorToken = 0;
+                rdata = [];
+                return false;
+            }
+            return true;
         }
         var expected = -1;
         switch (type)
@@ -68,7 +81,7 @@ public static class RecordData
             case DnsType.CNAME:
             case DnsType.PTR:
                 expected = 1;
-                if (tokens.Count >= 1 && !AddName(tokens[0], origin, output, out error))
+                if (tokens.Count >= 1 && !TryAddName(tokens[0], origin, output, out error))
                 {
                     return false;
                 }
@@ -81,7 +94,7 @@ public static class RecordData
                     {
                         return false;
                     }
-                    if (!AddName(tokens[1], origin, output, out error))
+                    if (!TryAddName(tokens[1], origin, output, out error))
                     {
                         errorToken = 1;
                         return false;
@@ -101,7 +114,7 @@ public static class RecordData
                             return false;
                         }
                     }
-                    if (!AddName(tokens[3], origin, output, out error))
+                    if (!TryAddName(tokens[3], origin, output, out error))
                     {
                         errorToken = 3;
                         return false;
@@ -114,7 +127,7 @@ public static class RecordData
                 {
                     for (var i = 0; i < 2; i++)
                     {
-                        if (!AddName(tokens[i], origin, output, out error))
+                        if (!TryAddName(tokens[i], origin, output, out error))
                         {
                             errorToken = i;
                             return false;
@@ -141,7 +154,7 @@ public static class RecordData
                 }
                 for (var i = 0; i < tokens.Count; i++)
                 {
-                    if (!AddCharacterString(tokens[i], output, out error))
+                    if (!TryAddCharacterString(tokens[i], output, out error))
                     {
                         errorToken = i;
                         return false;
@@ -170,7 +183,7 @@ public static class RecordData
                     {
                         output.Add((byte)c);
                     }
-                    if (!TryUnescape(tokens[2].Text, output, out error))
+                    if (!TryUnescapeText(tokens[2].Text, output, out error))
                     {
                         errorToken = 2;
                         return false;
@@ -178,6 +191,14 @@ public static class RecordData
                 }
                 break;
             default:
+                if (RecordTypes.Find(type) is { Fields.Length: > 0 } layout)
+                {
+                    if (!RecordTypes.TryParse(layout, tokens, origin, output, out error, out errorToken))
+                    {
+                        return false;
+                    }
+                    break;
+                }
                 error = $"type {DnsType.ToName(type)} is not known: use the generic form '\\# <length> <hex>' (RFC 3597)";
                 return false;
         }
@@ -197,6 +218,37 @@ public static class RecordData
         rdata = [.. output];
         return true;
     }
+
+    /// <summary>TXT RDATA holding <paramref name="text"/> (UTF-8) in as many 255-octet character-strings as it needs.</summary>
+    public static byte[] TextToCharacterStrings(string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var output = new List<byte>(bytes.Length + 2);
+        var at = 0;
+        do
+        {
+            var n = Math.Min(255, bytes.Length - at);
+            output.Add((byte)n);
+            output.AddRange(bytes.AsSpan(at, n));
+            at += n;
+        }
+        while (at < bytes.Length);
+        return [.. output];
+    }
+
+    /// <summary>What valid RDATA of a type looks like, for error messages.</summary>
+    public static string Layout(ushort type) => type switch
+    {
+        DnsType.A => "4 octets",
+        DnsType.AAAA => "16 octets",
+        DnsType.NS or DnsType.CNAME or DnsType.PTR => "one uncompressed domain name",
+        DnsType.MX => "a 16-bit preference and an uncompressed domain name",
+        DnsType.SRV => "16-bit priority, weight and port and an uncompressed domain name",
+        DnsType.SOA => "two uncompressed domain names and five 32-bit numbers",
+        DnsType.TXT => "one or more length-prefixed character-strings",
+        DnsType.CAA => "a flags octet, a tag length of at least 1, the tag and the value",
+        _ => RecordTypes.Find(type) is { Fields.Length: > 0 } layout ? string.Join(", ", Array.ConvertAll(layout.Fields, f => f.ToString())) : "any octets",
+    };
 
     private static bool IsAlphanumeric(string s)
     {
@@ -274,8 +326,14 @@ public static class RecordData
         return true;
     }
 
-    private static bool AddName(ZoneToken token, DnsName origin, List<byte> output, out string error)
+    internal static bool TryAddName(ZoneToken token, DnsName origin, List<byte> output, out string error)
     {
+        if (token.Text.StartsWith('$'))
+        {
+            // An unescaped '$' starts a directive, never a name (write '\$' for a label that starts with one).
+            error = $"'{token.Text}' is not a domain name: '$' must be escaped";
+            return false;
+        }
         if (!DnsName.TryParse(token.Text, origin, out var name, out error))
         {
             return false;
@@ -297,7 +355,7 @@ public static class RecordData
         return true;
     }
 
-    private static void AddU32(List<byte> output, uint value)
+    internal static void AddU32(List<byte> output, uint value)
     {
         output.Add((byte)(value >> 24));
         output.Add((byte)(value >> 16));
@@ -305,11 +363,11 @@ public static class RecordData
         output.Add((byte)value);
     }
 
-    private static bool AddCharacterString(ZoneToken token, List<byte> output, out string error)
+    internal static bool TryAddCharacterString(ZoneToken token, List<byte> output, out string error)
     {
         var at = output.Count;
         output.Add(0);
-        if (!TryUnescape(token.Text, output, out error))
+        if (!TryUnescapeText(token.Text, output, out error))
         {
             return false;
         }
@@ -323,7 +381,7 @@ public static class RecordData
         return true;
     }
 
-    private static bool TryUnescape(string text, List<byte> output, out string error)
+    internal static bool TryUnescapeText(string text, List<byte> output, out string error)
     {
         error = "";
         for (var i = 0; i < text.Length; i++)
@@ -449,7 +507,7 @@ public static class RecordData
             case DnsType.CAA:
                 return rdata.Length >= 2 && rdata[1] >= 1 && 2 + rdata[1] <= rdata.Length;
             default:
-                return true;
+                return RecordTypes.Find(type) is not { Fields.Length: > 0 } layout || RecordTypes.IsValid(layout, rdata);
         }
     }
 
@@ -512,7 +570,7 @@ public static class RecordData
                 caa.Append('"');
                 return caa.ToString();
             default:
-                return Generic(rdata);
+                return RecordTypes.Find(type) is { Fields.Length: > 0 } layout ? RecordTypes.ToText(layout, rdata) : Generic(rdata);
         }
     }
 

@@ -47,6 +47,129 @@ public sealed class Zone
         RecordCount = recordCount;
         Source = source;
         Apex = nodes[origin.Key];
+        // DNSSEC (pre-signed zones): the NSEC chain in canonical order (RFC 4034 section 6.1) for denial proofs.
+        var nsec = new List<ZoneNode>();
+        foreach (var node in nodes.Values)
+        {
+            if (node.Find(DnsType.NSEC) is not null)
+            {
+                nsec.Add(node);
+            }
+        }
+        nsec.Sort((a, b) => DnsName.CompareCanonical(a.Name.Key, b.Name.Key));
+        _nsecChain = [.. nsec];
+        IsSigned = Apex.Find(DnsType.DNSKEY) is not null && Apex.Find(DnsType.RRSIG) is not null;
+        // NSEC3 (RFC 5155): the parameters from NSEC3PARAM at the apex, the chain in hash order (base32hex keeps it).
+        if (nsec.Count == 0 && Apex.Find(DnsType.NSEC3PARAM)?.Records[0].Data is { Length: >= 5 } p && p[0] == 1 && p.Length == 5 + p[4])
+        {
+            _nsec3Iterations = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(p.AsSpan(2));
+            _nsec3Salt = p[5..];
+            var chain = new List<ZoneNode>();
+            foreach (var node in nodes.Values)
+            {
+                if (node.Find(DnsType.NSEC3) is not null)
+                {
+                    chain.Add(node);
+                }
+            }
+            chain.Sort((a, b) => string.CompareOrdinal(a.Name.Key, b.Name.Key)); // same suffix: the hash label orders them
+            _nsec3Chain = [.. chain];
+        }
+    }
+
+    private readonly ZoneNode[] _nsec3Chain = [];
+    private readonly byte[] _nsec3Salt = [];
+    private readonly int _nsec3Iterations;
+
+    /// <summary>Denial of existence uses NSEC3 (RFC 5155) rather than NSEC.</summary>
+    public bool UsesNsec3 => _nsec3Chain.Length > 0;
+
+    /// <summary>The key of the NSEC3 owner for the name with key <paramref name="key"/>: base32hex(hash) + the apex.</summary>
+    private string Nsec3Key(ReadOnlySpan<char> key)
+    {
+        var data = new byte[key.Length + _nsec3Salt.Length];
+        for (var i = 0; i < key.Length; i++)
+        {
+            data[i] = (byte)key[i]; // keys are the lower-cased wire form: the canonical form RFC 5155 5 hashes
+        }
+        _nsec3Salt.CopyTo(data, key.Length);
+        var hash = System.Security.Cryptography.SHA1.HashData(data);
+        for (var k = 0; k < _nsec3Iterations; k++)
+        {
+            hash = System.Security.Cryptography.SHA1.HashData([.. hash, .. _nsec3Salt]);
+        }
+        var label = RecordData.ToText(DnsType.NSEC3, [1, 0, 0, 0, 0, (byte)hash.Length, .. hash]).Split(' ')[4].ToLowerInvariant();
+        return (char)label.Length + label + Origin.Key;
+    }
+
+    /// <summary>The node whose denial record matches the name (NSEC at the name, or NSEC3 of its hash), or covers it.</summary>
+    public ZoneNode? DenialMatching(ReadOnlySpan<char> key)
+    {
+        if (UsesNsec3)
+        {
+            return Find(Nsec3Key(key));
+        }
+        var node = Find(key);
+        return node?.Find(DnsType.NSEC) is not null ? node : NsecAtOrBefore(key);
+    }
+
+    /// <summary>The node whose denial record covers the name (NSEC before it, or NSEC3 before its hash, wrapping).</summary>
+    public ZoneNode? DenialCovering(ReadOnlySpan<char> key)
+    {
+        if (!UsesNsec3)
+        {
+            return NsecAtOrBefore(key);
+        }
+        var target = Nsec3Key(key);
+        var chain = _nsec3Chain;
+        var found = chain.Length - 1;
+        for (int lo = 0, hi = chain.Length - 1; lo <= hi;)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (string.CompareOrdinal(chain[mid].Name.Key, target) < 0)
+            {
+                found = mid;
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+        return chain[found];
+    }
+
+    private readonly ZoneNode[] _nsecChain;
+
+    /// <summary>The apex has DNSKEY and RRSIG records: answers to DO queries carry signatures and proofs.</summary>
+    public bool IsSigned { get; }
+
+    /// <summary>
+    /// The NSEC node whose owner is the greatest one at or before <paramref name="key"/> in canonical order (so its
+    /// NSEC covers or matches the name), or null in a zone without NSEC records.
+    /// </summary>
+    public ZoneNode? NsecAtOrBefore(ReadOnlySpan<char> key)
+    {
+        var chain = _nsecChain;
+        if (chain.Length == 0)
+        {
+            return null;
+        }
+        int lo = 0, hi = chain.Length - 1, found = chain.Length - 1; // before the first: the last one covers (wraps)
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (DnsName.CompareCanonical(chain[mid].Name.Key, key) <= 0)
+            {
+                found = mid;
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+        return chain[found];
     }
 
     public DnsName Origin { get; }
@@ -96,6 +219,12 @@ public sealed class Zone
                 errors.Add($"{At(record)}: {record.Name} {DnsType.ToName(record.Type)} is outside the zone {origin}");
                 continue;
             }
+            if (!RecordData.IsValid(record.Type, record.Data))
+            {
+                // The loader checks this too; records built by code must not reach the answer path malformed either.
+                errors.Add($"{At(record)}: {record.Name} {DnsType.ToName(record.Type)} has malformed RDATA ({DnsType.ToName(record.Type)} is {RecordData.Layout(record.Type)})");
+                continue;
+            }
             if (record.Type == DnsType.SOA)
             {
                 if (!record.Name.Equals(origin))
@@ -140,7 +269,12 @@ public sealed class Zone
         {
             if (node.Find(DnsType.CNAME) is { } cname)
             {
-                if (node.Sets.Count > 1)
+                var others = 0;
+                foreach (var set in node.Sets)
+                {
+                    others += set.Type is DnsType.CNAME or DnsType.RRSIG or DnsType.NSEC ? 0 : 1; // RFC 4035 2.5
+                }
+                if (others > 0)
                 {
                     errors.Add($"{At(cname.Records[0])}: {node.Name} has a CNAME and other data (RFC 1034 section 3.6.2)");
                 }

@@ -13,7 +13,20 @@ public static class ZoneCatalog
     /// Each bad zone's errors go to <paramref name="report"/> and the zone is skipped; a later zone with the same origin
     /// replaces an earlier one (with a report line).
     /// </summary>
-    public static ZoneSet Load(IKeyValueStore? store, IEnumerable<string> files, Action<string> report, out int failed)
+    public static ZoneSet Load(IKeyValueStore? store, IEnumerable<string> files, Action<string> report, out int failed) =>
+        Load(store, files, report, out failed, previous: null);
+
+    /// <summary>
+    /// Loads the zones again for a reload. A zone whose new version fails to load keeps serving its previous version
+    /// from <paramref name="previous"/> (same source), with the errors (file:line:column) reported.
+    /// </summary>
+    public static ZoneSet Reload(ZoneSet previous, IKeyValueStore? store, IEnumerable<string> files, Action<string> report, out int failed)
+    {
+        ArgumentNullException.ThrowIfNull(previous);
+        return Load(store, files, report, out failed, previous);
+    }
+
+    private static ZoneSet Load(IKeyValueStore? store, IEnumerable<string> files, Action<string> report, out int failed, ZoneSet? previous)
     {
         ArgumentNullException.ThrowIfNull(files);
         ArgumentNullException.ThrowIfNull(report);
@@ -34,12 +47,27 @@ public static class ZoneCatalog
                 {
                     report("  " + error);
                 }
+                if (previous is not null)
+                {
+                    foreach (var old in previous.Zones)
+                    {
+                        if (old.Source == result.Source)
+                        {
+                            report($"zone {old.Origin} from {old.Source}: keeping the previous version");
+                            zones[old.Origin.Key] = old;
+                        }
+                    }
+                }
                 continue;
             }
-            var zone = result.Zone!;
-            if (zones.TryGetValue(zone.Origin.Key, out var previous))
+            foreach (var warning in result.Warnings)
             {
-                report($"zone {zone.Origin} from {zone.Source} replaces the one from {previous.Source}");
+                report("warning: " + warning);
+            }
+            var zone = result.Zone!;
+            if (zones.TryGetValue(zone.Origin.Key, out var earlier))
+            {
+                report($"zone {zone.Origin} from {zone.Source} replaces the one from {earlier.Source}");
             }
             zones[zone.Origin.Key] = zone;
         }

@@ -8,10 +8,12 @@ using Unikernel.Devices;
 namespace Unikernel.Protocols.Dns;
 
 /// <summary>The outcome of loading one zone: the zone, or the errors (each "file:line:column: what is wrong").</summary>
-public sealed class ZoneLoadResult(Zone? zone, IReadOnlyList<string> errors, string source)
+public sealed class ZoneLoadResult(Zone? zone, IReadOnlyList<string> errors, string source, IReadOnlyList<string>? warnings = null)
 {
     public Zone? Zone { get; } = zone;
     public IReadOnlyList<string> Errors { get; } = errors;
+    /// <summary>Things that loaded but deserve a word (each "file: what").</summary>
+    public IReadOnlyList<string> Warnings { get; } = warnings ?? [];
     public string Source { get; } = source;
     public bool Success => Zone is not null;
 }
@@ -51,7 +53,11 @@ public static class ZoneFile
     public static ZoneLoadResult Parse(string text, string fileName, DnsName? origin = null, Func<string, string?>? include = null)
     {
         var state = new ParseState(fileName, include);
-        origin ??= OriginFromFileName(fileName);
+        if (origin is null)
+        {
+            origin = OriginFromFileName(fileName);
+            state.FileOrigin = origin;
+        }
         state.Origin = origin;
         state.ParseText(text, fileName, 0);
         var errors = state.Errors;
@@ -66,8 +72,24 @@ public static class ZoneFile
                     break;
                 }
             }
+            var warnings = new List<string>();
+            if (apex is not null && origin is not null && !apex.Equals(origin))
+            {
+                // example.org.zone whose SOA is for example.com.: one of the two is a mistake.
+                var soa = state.Records.Find(r => r.Type == DnsType.SOA)!;
+                errors.Add($"{state.Locations.GetValueOrDefault(soa, fileName)}: the SOA is for {apex} but the zone is {origin} (from {(origin == state.FileOrigin ? "the file name" : "the caller")})");
+                apex = null;
+            }
+            else if (apex is not null && origin is null)
+            {
+                warnings.Add($"{fileName}: zone name {apex} taken from the SOA owner (the file name does not give one: name it {apex}zone to make it explicit)");
+            }
             apex ??= origin;
-            if (apex is null)
+            if (errors.Count > 0)
+            {
+                // reported above
+            }
+            else if (apex is null)
             {
                 errors.Add($"{fileName}: no SOA record and no origin: cannot tell which zone this is");
             }
@@ -76,7 +98,7 @@ public static class ZoneFile
                 var zone = Zone.Build(apex, state.Records, fileName, errors, r => state.Locations.GetValueOrDefault(r, fileName));
                 if (zone is not null)
                 {
-                    return new ZoneLoadResult(zone, errors, fileName);
+                    return new ZoneLoadResult(zone, errors, fileName, warnings);
                 }
             }
         }
@@ -171,6 +193,8 @@ public static class ZoneFile
         public Dictionary<DnsRecord, string> Locations { get; } = new(ReferenceEqualityComparer.Instance);
         public List<string> Errors { get; } = [];
         public DnsName? Origin { get; set; }
+        /// <summary>The origin the file name implied, if that is where it came from.</summary>
+        public DnsName? FileOrigin { get; set; }
         private DnsName? _lastOwner;
         private uint? _defaultTtl;
         private uint? _lastTtl;
@@ -255,11 +279,17 @@ public static class ZoneFile
                 }
                 if (c == '(')
                 {
-                    if (parenDepth == 0)
+                    if (parenDepth > 0)
                     {
-                        parenLine = line;
-                        parenColumn = column;
+                        // RFC 1035 parentheses group lines; they do not nest (NSD and BIND reject this too).
+                        Error(line, column, $"'(' inside the parenthesis opened at {parenLine.ToString(CultureInfo.InvariantCulture)}:{parenColumn.ToString(CultureInfo.InvariantCulture)}: parentheses do not nest");
+                        SkipParenthesized(text, ref i, ref line, ref column);
+                        entry = new Entry();
+                        parenDepth = 0;
+                        continue;
                     }
+                    parenLine = line;
+                    parenColumn = column;
                     parenDepth++;
                     i++;
                     column++;
@@ -292,7 +322,12 @@ public static class ZoneFile
                         var d = text[i];
                         if (d == '\n')
                         {
-                            break;
+                            // A quoted string may span lines (as NSD and BIND read it): the newline is part of it.
+                            sb.Append(d);
+                            i++;
+                            line++;
+                            column = 1;
+                            continue;
                         }
                         if (d == '\\' && i + 1 < text.Length && text[i + 1] != '\n')
                         {
@@ -312,7 +347,7 @@ public static class ZoneFile
                     }
                     if (!closed)
                     {
-                        Error(startLine, startColumn, "quoted string is not closed on its line");
+                        Error(startLine, startColumn, "quoted string is never closed");
                         SkipLine(text, ref i);
                         entry = new Entry();
                         parenDepth = 0;
@@ -340,6 +375,36 @@ public static class ZoneFile
                     column++;
                 }
                 entry.Tokens.Add(new ZoneToken(sb.ToString(), false, startLine, startColumn));
+            }
+        }
+
+        /// <summary>Skips to the end of the line that closes the current parenthesis (or of the text).</summary>
+        private static void SkipParenthesized(string text, ref int i, ref int line, ref int column)
+        {
+            var depth = 2;
+            while (i < text.Length)
+            {
+                var c = text[i++];
+                column++;
+                if (c == '\n')
+                {
+                    line++;
+                    column = 1;
+                    if (depth == 0)
+                    {
+                        i--;
+                        line--;
+                        return;
+                    }
+                }
+                else if (c == ')')
+                {
+                    depth = Math.Max(0, depth - 1);
+                }
+                else if (c == '(')
+                {
+                    depth++;
+                }
             }
         }
 

@@ -14,6 +14,8 @@ digraph "dns" {
   "arg_zone" [label=<--zone<BR/>string[]>, shape=note];
   "arg_zones" [label=<--zones<BR/>string>, shape=note];
   "arg_log_level" [label=<--log-level<BR/>string>, shape=note];
+  "arg_chaos_version" [label=<--chaos-version<BR/>string>, shape=note];
+  "arg_chaos_id" [label=<--chaos-id<BR/>string>, shape=note];
   "dnsJob" -> "console" [label="console"];
   "dnsJob" -> "stack" [label="stack"];
   "dnsJob" -> "data" [label="data"];
@@ -22,5 +24,7 @@ digraph "dns" {
   "dnsJob" -> "arg_zone" [label="zone"];
   "dnsJob" -> "arg_zones" [label="zones"];
   "dnsJob" -> "arg_log_level" [label="logLevel"];
+  "dnsJob" -> "arg_chaos_version" [label="chaosVersion"];
+  "dnsJob" -> "arg_chaos_id" [label="chaosId"];
 }
 #endif

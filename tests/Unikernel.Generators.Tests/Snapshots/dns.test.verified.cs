@@ -19,7 +19,8 @@ namespace DnsAppliance
             global::System.Collections.Generic.List<string>? arg_zone_values = null;
             string arg_zones = "";
             string arg_log_level = "info";
-            bool __describe = false;
+            string arg_chaos_version = "unikernel-dns";
+            string arg_chaos_id = "";
             for (int i = 0; i < args.Length; i++)
             {
                 string name = args[i];
@@ -39,9 +40,6 @@ namespace DnsAppliance
                     case "--help":
                         __PrintHelp();
                         return 0;
-                    case "--describe":
-                        __describe = true;
-                        break;
                     case "--address":
                         if (!global::Unikernel.Runtime.CommandLine.TryTakeValue(args, ref i, ref value))
                         {
@@ -80,15 +78,25 @@ namespace DnsAppliance
                         }
                         arg_log_level = value;
                         break;
+                    case "--chaos-version":
+                        if (!global::Unikernel.Runtime.CommandLine.TryTakeValue(args, ref i, ref value))
+                        {
+                            return global::Unikernel.Runtime.CommandLine.MissingValue("dns", name, "string");
+                        }
+                        arg_chaos_version = value;
+                        break;
+                    case "--chaos-id":
+                        if (!global::Unikernel.Runtime.CommandLine.TryTakeValue(args, ref i, ref value))
+                        {
+                            return global::Unikernel.Runtime.CommandLine.MissingValue("dns", name, "string");
+                        }
+                        arg_chaos_id = value;
+                        break;
                     default:
                         return global::Unikernel.Runtime.CommandLine.Unknown("dns", args[i]);
                 }
             }
             string[] arg_zone = arg_zone_values?.ToArray() ?? global::System.Array.Empty<string>();
-            if (__describe)
-            {
-                return global::Unikernel.Runtime.Description.Print("dns", "test", __Devices, new global::Unikernel.Runtime.ArgumentValue[] { new global::Unikernel.Runtime.ArgumentValue("address", "string", global::Unikernel.Runtime.Description.Value(arg_address)), new global::Unikernel.Runtime.ArgumentValue("port", "int", global::Unikernel.Runtime.Description.Value(arg_port)), new global::Unikernel.Runtime.ArgumentValue("zone", "string[]", global::Unikernel.Runtime.Description.Value(arg_zone)), new global::Unikernel.Runtime.ArgumentValue("zones", "string", global::Unikernel.Runtime.Description.Value(arg_zones)), new global::Unikernel.Runtime.ArgumentValue("log-level", "string", global::Unikernel.Runtime.Description.Value(arg_log_level)) });
-            }
 
             // Devices and jobs: each constructed once, in dependency order.
             global::Unikernel.Devices.Testing.MemoryConsole console;
@@ -105,7 +113,7 @@ namespace DnsAppliance
                 device = "data";
                 data = new global::Unikernel.Devices.Unix.CrunchKeyValueStore(__Crunch_zones());
                 device = "dnsJob";
-                dnsJob = new global::DnsAppliance.DnsJob(console, stack, data, arg_address, arg_port, arg_zone, arg_zones, arg_log_level);
+                dnsJob = new global::DnsAppliance.DnsJob(console, stack, data, arg_address, arg_port, arg_zone, arg_zones, arg_log_level, arg_chaos_version, arg_chaos_id);
             }
             catch (global::System.Exception exception)
             {
@@ -125,22 +133,15 @@ namespace DnsAppliance
             global::Unikernel.Runtime.StdIo.WriteLine("The dns unikernel (target test).");
             global::Unikernel.Runtime.StdIo.WriteLine("");
             global::Unikernel.Runtime.StdIo.WriteLine("Runtime arguments:");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --address <string>    Address to listen on (default: 0.0.0.0)");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --port <int>          UDP and TCP port to listen on (default: 53)");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --zone <string[]>     A zone file to serve (repeatable)");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --zones <string>      Serve the zone files in this directory instead of the compiled-in ones (default: \"\")");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --log-level <string>  Log level: debug, info, warn or error (default: info)");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --describe            Show the devices, their implementations and the arguments' values, and exit");
-            global::Unikernel.Runtime.StdIo.WriteLine("  -h, --help            Show this help and exit");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --address <string>        Address to listen on (default: 0.0.0.0)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --port <int>              UDP and TCP port to listen on (default: 53)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --zone <string[]>         A zone file to serve (repeatable)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --zones <string>          Serve the zone files in this directory instead of the compiled-in ones (default: \"\")");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --log-level <string>      Log level: debug, info, warn or error (default: info)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --chaos-version <string>  TXT answered for CH version.bind (RFC 4892); empty: refused (default: unikernel-dns)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --chaos-id <string>       TXT answered for CH id.server (RFC 4892); empty: refused (default: \"\")");
+            global::Unikernel.Runtime.StdIo.WriteLine("  -h, --help                Show this help and exit");
         }
-
-        private static readonly global::Unikernel.Runtime.DeviceDescription[] __Devices = new global::Unikernel.Runtime.DeviceDescription[]
-        {
-            new global::Unikernel.Runtime.DeviceDescription("console", "Unikernel.Devices.Testing.MemoryConsole", new string[] {  }, false),
-            new global::Unikernel.Runtime.DeviceDescription("stack", "Unikernel.Devices.Testing.LoopbackStack", new string[] {  }, false),
-            new global::Unikernel.Runtime.DeviceDescription("data", "Unikernel.Devices.Unix.CrunchKeyValueStore", new string[] { "files of zones/ compiled in" }, false),
-            new global::Unikernel.Runtime.DeviceDescription("dnsJob", "DnsAppliance.DnsJob", new string[] { "console", "stack", "data", "--address", "--port", "--zone", "--zones", "--log-level" }, true),
-        };
 
         /// <summary>The files under <c>zones</c>, compiled into the image.</summary>
         private static global::System.Collections.Generic.KeyValuePair<string, byte[]>[] __Crunch_zones() => new global::System.Collections.Generic.KeyValuePair<string, byte[]>[]

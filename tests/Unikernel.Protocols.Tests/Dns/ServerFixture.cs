@@ -12,9 +12,9 @@ public sealed class OurServer : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _run;
 
-    public OurServer(DnsServiceOptions? options = null)
+    public OurServer(DnsServiceOptions? options = null, DnsResponder? responder = null)
     {
-        Responder = new DnsResponder(new ZoneSet([TestZone.LoadSample()]));
+        Responder = responder ?? new DnsResponder(new ZoneSet([TestZone.LoadSample()]));
         Service = new DnsService(new UnixSocketStack(), Responder, options ?? new DnsServiceOptions { EndPoints = [new IPEndPoint(IPAddress.Loopback, 0)], UdpThreads = 2 });
         Service.Bind();
         EndPoint = Service.UdpEndPoints[0];
@@ -39,12 +39,18 @@ public sealed class NsdServer : IDisposable
     private readonly Process _process;
     private readonly string _dir;
 
-    public NsdServer()
+    public NsdServer() : this(null)
+    {
+    }
+
+    /// <param name="exampleOrgZone">The zone file to serve as example.org (default: the sample zone).</param>
+    public NsdServer(string? exampleOrgZone)
     {
         var nsd = Tools.Require("nsd", "/usr/sbin/nsd");
         _dir = Directory.CreateTempSubdirectory("dns-diff-nsd.").FullName;
         Port = Tools.FreePort();
-        File.Copy(TestZone.SamplePath, Path.Combine(_dir, "example.org.zone"));
+        File.Copy(exampleOrgZone ?? TestZone.SamplePath, Path.Combine(_dir, "example.org.zone"));
+        File.WriteAllText(Path.Combine(_dir, "other.test.zone"), TestZone.OtherZone);
         File.WriteAllText(Path.Combine(_dir, "nsd.conf"), $"""
             server:
                 server-count: 1
@@ -62,7 +68,8 @@ public sealed class NsdServer : IDisposable
                 pidfile: "{_dir}/nsd.pid"
                 logfile: "{_dir}/nsd.log"
                 verbosity: 0
-                hide-version: yes
+                version: "{TestZone.Version}"
+                identity: "{TestZone.Identity}"
                 minimal-responses: yes
                 rrl-ratelimit: 0
             remote-control:
@@ -70,6 +77,9 @@ public sealed class NsdServer : IDisposable
             zone:
                 name: "example.org"
                 zonefile: "{_dir}/example.org.zone"
+            zone:
+                name: "other.test"
+                zonefile: "{_dir}/other.test.zone"
             """);
         _process = Process.Start(new ProcessStartInfo(nsd, ["-d", "-c", Path.Combine(_dir, "nsd.conf")])
         {

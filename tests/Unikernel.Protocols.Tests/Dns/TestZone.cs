@@ -19,6 +19,30 @@ internal static class TestZone
         }
     }
 
+    /// <summary>CH TXT answers both servers of the differential give (RFC 4892).</summary>
+    public const string Version = "differential-version";
+    public const string Identity = "differential-id";
+
+    /// <summary>A second zone whose CNAMEs point into the sample zone (NSD follows them; so must we).</summary>
+    public const string OtherZone = """
+        $TTL 60
+        @ SOA ns.other.test. h.other.test. 1 2 3 4 5
+        @ NS ns
+        ns A 192.0.2.9
+        x CNAME host1.example.org.
+        y CNAME nope.example.org.
+        z CNAME www.example.org.
+        d DNAME example.org.
+        """;
+
+    /// <summary>Our responder serving what NSD serves in the differential: the sample zone, the other zone, CH identity.</summary>
+    public static DnsResponder DifferentialResponder()
+    {
+        var other = ZoneFile.Parse(OtherZone, "other.test.zone");
+        Assert.True(other.Success, string.Join("\n", other.Errors));
+        return new DnsResponder(new ZoneSet([LoadSample(), other.Zone!]), version: Version, id: Identity);
+    }
+
     public static Zone LoadSample()
     {
         var result = ZoneFile.LoadFile(SamplePath);
