@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Builds the Unikernel VM kernel for one target from Debian's linux-source package.
 #
-#   scripts/vm/build-kernel.sh microvm|xen
+#   scripts/vm/build-kernel.sh microvm|xen|microvm-noinet|xen-noinet
 #
 # Configuration: `make ARCH=x86_64 tinyconfig` + scripts/vm/kernel/base.config +
-# scripts/vm/kernel/TARGET.config. The result is cached outside the repository in
-#   ${UNIKERNEL_CACHE:-$HOME/.cache/unikernel}/kernel/TARGET-KEY/{bzImage,vmlinux,config,build-seconds}
+# scripts/vm/kernel/TARGET.config (+ scripts/vm/kernel/noinet.config for the -noinet flavours: no Linux IP stack,
+# for appliances on the direct stack). Later fragments override earlier ones. The result is cached outside the
+# repository in
+#   ${UNIKERNEL_CACHE:-$HOME/.cache/unikernel}/kernel/FLAVOUR-KEY/{bzImage,vmlinux,config,build-seconds}
 # where KEY hashes the fragments, the recipe version below and the source package version, so a second
 # run only prints the directory. The last line printed on stdout is that directory.
 #
@@ -13,11 +15,12 @@
 # UNIKERNEL_NO_APT=1 (never call apt-get; fail if a tool is missing).
 set -euo pipefail
 
-target="${1:-microvm}"
-case "$target" in
-  microvm|xen) ;;
-  *) echo "usage: $0 microvm|xen" >&2; exit 2 ;;
+flavour="${1:-microvm}"
+case "$flavour" in
+  microvm|xen|microvm-noinet|xen-noinet) ;;
+  *) echo "usage: $0 microvm|xen|microvm-noinet|xen-noinet" >&2; exit 2 ;;
 esac
+target="${flavour%-noinet}"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${UNIKERNEL_CACHE:-$HOME/.cache/unikernel}"
@@ -47,9 +50,10 @@ pkgversion="$(dpkg-query -W -f='${Version}' "$srcname" 2>/dev/null || stat -c %s
 
 # Bump when the way the kernel is built changes (not needed for edits of the fragments: they are hashed).
 recipe=1
-key="$( { echo "$srcname $pkgversion recipe $recipe"; cat "$here/kernel/base.config" "$here/kernel/$target.config"; } \
-        | sha256sum | cut -c1-16)"
-out="$cache/kernel/$target-$key"
+fragments=("$here/kernel/base.config" "$here/kernel/$target.config")
+[ "$flavour" = "$target" ] || fragments+=("$here/kernel/noinet.config")
+key="$( { echo "$srcname $pkgversion recipe $recipe"; cat "${fragments[@]}"; } | sha256sum | cut -c1-16)"
+out="$cache/kernel/$flavour-$key"
 if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
   log "cached: $out"
   echo "$out"
@@ -58,7 +62,7 @@ fi
 
 # One build per target and key at a time (a second caller waits, then finds the cache).
 mkdir -p "$cache/kernel-build"
-exec 9>"$cache/kernel-build/$target.lock"
+exec 9>"$cache/kernel-build/$flavour.lock"
 flock 9
 if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
   log "cached: $out"
@@ -66,8 +70,11 @@ if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
   exit 0
 fi
 
-# --- Source tree (extracted once per package version) ----------------------------------
+# --- Source tree (extracted once per package version, under its own lock: flavours build side by side) ----
 src="$cache/src/$srcname-$pkgversion"
+mkdir -p "$cache/src"
+exec 8>"$cache/src/extract.lock"
+flock 8
 if [ ! -f "$src/.extracted" ]; then
   log "extracting $tarball"
   rm -rf "$src" "$src.tmp"
@@ -76,34 +83,46 @@ if [ ! -f "$src/.extracted" ]; then
   touch "$src.tmp/.extracted"
   mv "$src.tmp" "$src"
 fi
+flock -u 8
 
 # --- Configure and build out of tree ----------------------------------------------------
 # One build tree per target, reused across keys: after a fragment edit, kbuild's per-option dependencies rebuild
 # only what the changed options touch.
-build="$cache/kernel-build/$target"
+build="$cache/kernel-build/$flavour"
 mkdir -p "$build"
 mk() { nice -n 10 make -C "$src" O="$build" ARCH=x86_64 -j"$jobs" \
          KBUILD_BUILD_USER=unikernel KBUILD_BUILD_HOST=unikernel \
          KBUILD_BUILD_TIMESTAMP="@0" "$@"; }
 
 start=$(date +%s)
-log "configuring $target in $build"
+log "configuring $flavour in $build"
 mk tinyconfig >/dev/null
 KCONFIG_CONFIG="$build/.config" "$src/scripts/kconfig/merge_config.sh" -m -O "$build" \
-  "$build/.config" "$here/kernel/base.config" "$here/kernel/$target.config" >/dev/null
+  "$build/.config" "${fragments[@]}" >/dev/null
 mk olddefconfig >/dev/null
 
-# Every option the fragments ask for must have survived olddefconfig.
-bad=0
+# Every option the fragments ask for (the last fragment that names it wins) must have survived olddefconfig.
+declare -A wanted=()
+order=()
 while IFS= read -r line; do
   case "$line" in
+    CONFIG_*=*) opt="${line%%=*}" ;;
+    "# CONFIG_"*" is not set") opt="${line#\# }"; opt="${opt%% *}" ;;
+    *) continue ;;
+  esac
+  [ -n "${wanted[$opt]+x}" ] || order+=("$opt")
+  wanted[$opt]="$line"
+done < <(cat "${fragments[@]}")
+bad=0
+for opt in "${order[@]}"; do
+  line="${wanted[$opt]}"
+  case "$line" in
     CONFIG_*=*)
-      grep -qxF "$line" "$build/.config" || { log "not applied: $line (have: $(grep "^${line%%=*}=" "$build/.config" || echo unset))"; bad=1; } ;;
-    "# CONFIG_"*" is not set")
-      opt="${line#\# }"; opt="${opt%% *}"
+      grep -qxF "$line" "$build/.config" || { log "not applied: $line (have: $(grep "^$opt=" "$build/.config" || echo unset))"; bad=1; } ;;
+    *)
       if grep -q "^$opt=" "$build/.config"; then log "not applied: $line"; bad=1; fi ;;
   esac
-done < <(cat "$here/kernel/base.config" "$here/kernel/$target.config")
+done
 [ "$bad" = 0 ] || { log "configuration fragment not applied (see above)"; exit 1; }
 
 log "building bzImage vmlinux with -j$jobs (nice 10)"
@@ -121,5 +140,5 @@ echo "$seconds" > "$tmp/build-seconds"
 echo "$cpu" > "$tmp/build-cpu"
 echo "$srcname $pkgversion" > "$tmp/source"
 rm -rf "$out"; mv "$tmp" "$out"
-log "built $target in ${seconds}s (CPU user/sys of the build: $cpu): bzImage $(stat -c %s "$out/bzImage") B, vmlinux $(stat -c %s "$out/vmlinux") B"
+log "built $flavour in ${seconds}s (CPU user/sys of the build: $cpu): bzImage $(stat -c %s "$out/bzImage") B, vmlinux $(stat -c %s "$out/vmlinux") B"
 echo "$out"

@@ -14,14 +14,14 @@ namespace Unikernel.Devices.Unix;
 /// Non-blocking reads and writes straight from and into the pinned batch slots; no allocation per frame.
 /// Our MAC address is a locally administered one derived from the interface name (the netdev keeps its own).
 /// </summary>
-public sealed partial class TapNetworkInterface : INetworkInterface
+public sealed class TapNetworkInterface : INetworkInterface
 {
     public const string DevicePath = "/dev/net/tun";
 
     private const int ORdWr = 0x2;
     private const int ONonBlock = 0x800;
     private const int OCloExec = 0x80000;
-    private const nuint TunSetIff = 0x400454CA;
+    private const ulong TunSetIff = 0x400454CA;
     private const short IffTap = 0x0002;
     private const short IffNoPi = 0x1000;
     private const int IfNameSize = 16;
@@ -48,7 +48,7 @@ public sealed partial class TapNetworkInterface : INetworkInterface
             throw new ArgumentException($"interface name '{interfaceName}' is longer than {IfNameSize - 1} characters", nameof(interfaceName));
         }
         Name = interfaceName;
-        var fd = Open(DevicePath, ORdWr | ONonBlock | OCloExec);
+        var fd = Interop.Open(DevicePath, ORdWr | ONonBlock | OCloExec);
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
@@ -69,7 +69,7 @@ public sealed partial class TapNetworkInterface : INetworkInterface
         {
             fixed (byte* pointer = request)
             {
-                result = Ioctl(fd, TunSetIff, pointer);
+                result = Interop.Ioctl(fd, TunSetIff, pointer);
             }
         }
         if (result < 0)
@@ -116,7 +116,7 @@ public sealed partial class TapNetworkInterface : INetworkInterface
                     {
                         fixed (byte* pointer = slot)
                         {
-                            n = Read(fd, pointer, (nuint)slot.Length);
+                            n = Interop.Read(fd, pointer, (nuint)slot.Length);
                         }
                     }
                     if (n < 0)
@@ -180,7 +180,7 @@ public sealed partial class TapNetworkInterface : INetworkInterface
                 {
                     fixed (byte* pointer = frame)
                     {
-                        n = Write(fd, pointer, (nuint)frame.Length);
+                        n = Interop.Write(fd, pointer, (nuint)frame.Length);
                     }
                 }
                 if (n < 0)
@@ -220,43 +220,17 @@ public sealed partial class TapNetworkInterface : INetworkInterface
 
     private static void WaitFor(int fd, short events)
     {
-        PollFd poll = new() { Fd = fd, Events = events };
+        Interop.PollFd poll = new() { Fd = fd, Events = events };
         unsafe
         {
-            PollFds(&poll, 1, PollSliceMilliseconds);
+            Interop.Poll(&poll, 1, PollSliceMilliseconds);
         }
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
     }
 
     private sealed class TapHandle : SafeHandleZeroOrMinusOneIsInvalid
     {
         public TapHandle(int fd) : base(ownsHandle: true) => SetHandle(fd);
 
-        protected override bool ReleaseHandle() => TapNetworkInterface.Close((int)handle) == 0;
+        protected override bool ReleaseHandle() => Interop.Close((int)handle) == 0;
     }
-
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Open(string path, int flags);
-
-    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
-    private static unsafe partial int Ioctl(int fd, nuint request, void* argument);
-
-    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
-    private static unsafe partial nint Read(int fd, byte* buffer, nuint count);
-
-    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
-    private static unsafe partial nint Write(int fd, byte* buffer, nuint count);
-
-    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
-    private static unsafe partial int PollFds(PollFd* fds, nuint count, int timeoutMilliseconds);
-
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    private static partial int Close(int fd);
 }
