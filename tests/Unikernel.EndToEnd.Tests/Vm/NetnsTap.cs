@@ -20,6 +20,7 @@ public sealed partial class NetnsTap : IDisposable
 
     public NetnsTap(string prefix = "10.200.0")
     {
+        VmTools.Require("ip");
         Namespace = $"ukvm{Environment.ProcessId}x{Interlocked.Increment(ref s_count)}";
         HostAddress = $"{prefix}.1";
         GuestAddress = $"{prefix}.2";
@@ -73,9 +74,14 @@ public sealed partial class NetnsTap : IDisposable
         return result;
     }
 
+    /// <summary>Deletes the namespace (and with it the tap); fails loudly when that did not work.</summary>
     public void Dispose()
     {
-        VmProcess.Run("ip", ["netns", "delete", Namespace], TimeSpan.FromSeconds(30));
+        var delete = VmProcess.Run("ip", ["netns", "delete", Namespace], TimeSpan.FromSeconds(30));
+        if (delete.ExitCode != 0 || File.Exists($"/var/run/netns/{Namespace}"))
+        {
+            throw new InvalidOperationException($"deleting network namespace {Namespace} failed: {delete.Output}");
+        }
     }
 
     private static void Ip(params string[] arguments)

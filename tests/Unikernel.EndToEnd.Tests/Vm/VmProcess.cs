@@ -9,6 +9,8 @@ public readonly record struct ConsoleLine(TimeSpan At, string Text);
 /// <summary>Runs a command (a VMM or a build step) with its output collected, bounded by a timeout.</summary>
 public sealed class VmProcess
 {
+    private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(30);
+
     public required int ExitCode { get; init; }
     public required bool TimedOut { get; init; }
     public required IReadOnlyList<ConsoleLine> Lines { get; init; }
@@ -111,7 +113,8 @@ public sealed class VmProcess
         }
         else
         {
-            process.WaitForExit(); // drains the asynchronous readers
+            // Drains the asynchronous readers; bounded, since a leftover child holding the pipes would block forever.
+            process.WaitForExit(s_drainTimeout);
         }
         clock.Stop();
         lock (gate)

@@ -1,0 +1,33 @@
+namespace Unikernel.EndToEnd.Tests.Vm;
+
+/// <summary>
+/// The host tools the VM tests run, checked up front so that a missing one fails at once with the Debian package
+/// to install (scripts/setup.sh installs them all) instead of as a timeout minutes later.
+/// </summary>
+public static class VmTools
+{
+    private static readonly Dictionary<string, string> s_packages = new(StringComparer.Ordinal)
+    {
+        ["qemu-system-x86_64"] = "qemu-system-x86",
+        ["ip"] = "iproute2",
+        ["dig"] = "bind9-dnsutils (or dnsutils)",
+        ["dnsmasq"] = "dnsmasq",
+        ["readelf"] = "binutils",
+        ["timeout"] = "coreutils",
+    };
+
+    /// <summary>Fails the test unless every tool is an executable on PATH.</summary>
+    public static void Require(params string[] tools)
+    {
+        var path = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries);
+        var missing = tools
+            .Where(tool => !path.Any(directory => IsExecutable(Path.Combine(directory, tool))))
+            .Select(tool => $"'{tool}' (Debian package {s_packages.GetValueOrDefault(tool, "?")})")
+            .ToArray();
+        Assert.True(missing.Length == 0,
+            $"the VM tests need {string.Join(", ", missing)}: install it (bash scripts/setup.sh installs every package the tests need)");
+    }
+
+    private static bool IsExecutable(string file) =>
+        OperatingSystem.IsLinux() && File.Exists(file) && (File.GetUnixFileMode(file) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0;
+}
