@@ -17,6 +17,7 @@ public sealed class VmExampleTests(ITestOutputHelper output)
     [Fact]
     public void Dns_appliance_in_a_microvm_answers_dig_over_udp_and_tcp_on_a_tap_nic()
     {
+        VmKernels.Ensure("microvm");
         var dns = Appliances.Publish("dns", "microvm");
         var image = ImageDirectory(dns);
         Assert.True(File.Exists(Path.Combine(image, "dns.initramfs.cpio.xz")), $"no initramfs in {image}");
@@ -40,6 +41,7 @@ public sealed class VmExampleTests(ITestOutputHelper output)
     public void Hello_example_published_for_xen_boots_its_vmlinux_through_pvh_under_qemu_and_exits()
     {
         VmTools.Require("qemu-system-x86_64");
+        VmKernels.Ensure("xen");
         var hello = Appliances.Publish("hello", "xen");
         var image = ImageDirectory(hello);
         foreach (var file in new[] { "vmlinux", "hello.initramfs.cpio.xz", "hello.xl.cfg", "run-qemu.sh" })

@@ -31,3 +31,22 @@ public static class VmTools
     private static bool IsExecutable(string file) =>
         OperatingSystem.IsLinux() && File.Exists(file) && (File.GetUnixFileMode(file) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0;
 }
+
+/// <summary>
+/// The VM kernels (scripts/vm/build-kernel.sh), built before an example is published for a VM target: a cold build
+/// takes minutes (longer than a publish is given on a loaded machine), a cached one about two seconds.
+/// </summary>
+public static class VmKernels
+{
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<string>> s_built = new();
+
+    /// <summary>Builds (or finds cached) the kernel flavour (microvm, xen, microvm-noinet, xen-noinet); returns its cache directory.</summary>
+    public static string Ensure(string flavour) => s_built.GetOrAdd(flavour, f => new Lazy<string>(() =>
+    {
+        var run = VmProcess.Run("bash", [Path.Combine(Repo.Root, "scripts", "vm", "build-kernel.sh"), f], TimeSpan.FromMinutes(40), Repo.Root);
+        Assert.True(run.ExitCode == 0 && !run.TimedOut, $"building the {f} kernel failed:\n{run.Output}");
+        var directory = run.Lines[^1].Text;
+        Assert.True(File.Exists(Path.Combine(directory, "vmlinux")), $"no vmlinux in {directory}:\n{run.Output}");
+        return directory;
+    })).Value;
+}
