@@ -24,16 +24,6 @@ public sealed class TapNetworkInterface : INetworkInterface
     private const ulong TunSetIff = 0x400454CA;
     private const short IffTap = 0x0002;
     private const short IffNoPi = 0x1000;
-    private const int IfNameSize = 16;
-    private const int IfReqSize = 40;
-    private const short PollIn = 0x1;
-    private const short PollOut = 0x4;
-    private const int EIntr = 4;
-    private const int EAgain = 11;
-    private const int ENoent = 2;
-    private const int EAcces = 13;
-    private const int EPerm = 1;
-    private const int EBusy = 16;
     private const int PollSliceMilliseconds = 100;
 
     private readonly TapHandle _handle;
@@ -43,9 +33,9 @@ public sealed class TapNetworkInterface : INetworkInterface
     {
         ArgumentException.ThrowIfNullOrEmpty(interfaceName);
         var nameBytes = Encoding.ASCII.GetBytes(interfaceName);
-        if (nameBytes.Length >= IfNameSize)
+        if (nameBytes.Length >= Interop.IFNAMSIZ)
         {
-            throw new ArgumentException($"interface name '{interfaceName}' is longer than {IfNameSize - 1} characters", nameof(interfaceName));
+            throw new ArgumentException($"interface name '{interfaceName}' is longer than {Interop.IFNAMSIZ - 1} characters", nameof(interfaceName));
         }
         Name = interfaceName;
         var fd = Interop.Open(DevicePath, ORdWr | ONonBlock | OCloExec);
@@ -54,16 +44,16 @@ public sealed class TapNetworkInterface : INetworkInterface
             var errno = Marshal.GetLastPInvokeError();
             throw errno switch
             {
-                ENoent => new IOException($"{DevicePath} does not exist: load the tun module (modprobe tun) or run where tap devices are available"),
-                EAcces or EPerm => new UnauthorizedAccessException($"permission denied opening {DevicePath}: the tap backend needs root or CAP_NET_ADMIN"),
+                Interop.ENOENT => new IOException($"{DevicePath} does not exist: load the tun module (modprobe tun) or run where tap devices are available"),
+                Interop.EACCES or Interop.EPERM => new UnauthorizedAccessException($"permission denied opening {DevicePath}: the tap backend needs root or CAP_NET_ADMIN"),
                 _ => new IOException($"cannot open {DevicePath}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})"),
             };
         }
         _handle = new TapHandle(fd);
-        Span<byte> request = stackalloc byte[IfReqSize];
+        Span<byte> request = stackalloc byte[Interop.IfReqSize];
         request.Clear();
         nameBytes.CopyTo(request);
-        MemoryMarshal.Write(request[IfNameSize..], (short)(IffTap | IffNoPi));
+        MemoryMarshal.Write(request[Interop.IFNAMSIZ..], (short)(IffTap | IffNoPi));
         int result;
         unsafe
         {
@@ -78,8 +68,8 @@ public sealed class TapNetworkInterface : INetworkInterface
             _handle.Dispose();
             throw errno switch
             {
-                EPerm or EAcces => new UnauthorizedAccessException($"creating tap '{interfaceName}' was refused: the tap backend needs root or CAP_NET_ADMIN"),
-                EBusy => new IOException($"tap '{interfaceName}' is already in use by another process"),
+                Interop.EPERM or Interop.EACCES => new UnauthorizedAccessException($"creating tap '{interfaceName}' was refused: the tap backend needs root or CAP_NET_ADMIN"),
+                Interop.EBUSY => new IOException($"tap '{interfaceName}' is already in use by another process"),
                 _ => new IOException($"cannot attach to tap '{interfaceName}' (TUNSETIFF): {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})"),
             };
         }
@@ -122,11 +112,11 @@ public sealed class TapNetworkInterface : INetworkInterface
                     if (n < 0)
                     {
                         var errno = Marshal.GetLastPInvokeError();
-                        if (errno == EIntr)
+                        if (errno == Interop.EINTR)
                         {
                             continue;
                         }
-                        if (errno == EAgain)
+                        if (errno == Interop.EAGAIN)
                         {
                             break;
                         }
@@ -145,7 +135,7 @@ public sealed class TapNetworkInterface : INetworkInterface
                     frames.Count = 0;
                     return 0;
                 }
-                WaitFor(fd, PollIn);
+                WaitFor(fd, Interop.POLLIN);
             }
         }
         catch (ObjectDisposedException)
@@ -186,15 +176,15 @@ public sealed class TapNetworkInterface : INetworkInterface
                 if (n < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
-                    if (errno == EIntr)
+                    if (errno == Interop.EINTR)
                     {
                         continue;
                     }
-                    if (errno == EAgain && !retried)
+                    if (errno == Interop.EAGAIN && !retried)
                     {
                         // The kernel's queue is full: wait once (bounded), then give up on the rest.
                         retried = true;
-                        WaitFor(fd, PollOut);
+                        WaitFor(fd, Interop.POLLOUT);
                         continue;
                     }
                     return sent;
