@@ -77,6 +77,9 @@ sub MEM "$(shq "$mem")"
 sub CMDLINE "$(shq "$cmdline")"
 sub APPARGS "$(shq "$appargs")"
 sub FIXEDARGS "$fixedargs"
+# Direct stack: no large receive offloads (the host would hand the guest TCP/UDP segments bigger than the MTU, which
+# only a kernel stack could take). Unfinished checksums (guest_csum) are finished by PacketNetworkInterface.
+sub NICOPTS "$( [ "$net" = direct ] && echo ",guest_tso4=off,guest_tso6=off,guest_ecn=off,guest_ufo=off" )"
 sub KERNEL "$qemu_kernel"
 sub INITRAMFS "$initramfs"
 sub BASE_CMDLINE "$base_cmdline"

@@ -63,7 +63,7 @@ if [ "$accel" = kvm ]; then accel_args="-accel kvm -cpu host"; else accel_args="
 
 net="" devices=""
 if [ -n "$tap" ]; then
-  net="-netdev tap,id=net0,ifname=$tap,script=no,downscript=no -device virtio-net-device,netdev=net0"
+  net="-netdev tap,id=net0,ifname=$tap,script=no,downscript=no -device virtio-net-device,netdev=net0@NICOPTS@"
   # QEMU's microvm appends the virtio-mmio devices at the very end of the command line, i.e. after " -- ", where
   # the kernel no longer reads them (they would reach the appliance's argv). So auto-kernel-cmdline is off and the
   # device is named before " -- ": the first virtio device sits on microvm's last transport (base 0xfeb00000 +

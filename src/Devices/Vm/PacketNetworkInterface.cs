@@ -36,6 +36,7 @@ public sealed class PacketNetworkInterface : INetworkInterface
     private const uint TpStatusAvailable = 0;
     private const uint TpStatusSendRequest = 1;
     private const uint TpStatusWrongFormat = 4;
+    private const uint TpStatusCsumNotReady = 8;
     private const byte PacketOutgoing = 4;
 
     // Ring geometry: frames of at most 2048 bytes (MTU 1500 + headers) in 32 KiB blocks.
@@ -80,6 +81,9 @@ public sealed class PacketNetworkInterface : INetworkInterface
 
     /// <summary>Frames longer than a batch slot (or than the TX slot) that were dropped.</summary>
     public long Oversized { get; private set; }
+
+    /// <summary>Received frames whose TCP/UDP checksum the sender left to offload and this device finished.</summary>
+    public long ChecksumsCompleted { get; private set; }
 
     /// <summary>Frames the kernel rejected or that found no free TX slot.</summary>
     public long TransmitDrops { get; private set; }
@@ -256,14 +260,20 @@ public sealed class PacketNetworkInterface : INetworkInterface
             uint next = *(uint*)(packet + HdrNextOffset);
             uint mac = *(ushort*)(packet + HdrMac);
             uint snap = *(uint*)(packet + HdrSnapLength);
+            bool checksumPending = (*(uint*)(packet + HdrStatus) & TpStatusCsumNotReady) != 0;
             bool outgoing = packet[SllPacketTypeOffset] == PacketOutgoing;
             if (!outgoing && (ulong)_rxPacketOffset + mac + snap <= BlockSize)
             {
                 int length = (int)snap;
                 if (length <= frames.SlotSize)
                 {
-                    new ReadOnlySpan<byte>(packet + mac, length).CopyTo(frames.Slot(count));
+                    var slot = frames.Slot(count);
+                    new ReadOnlySpan<byte>(packet + mac, length).CopyTo(slot);
                     frames.SetLength(count, length);
+                    if (checksumPending && CompleteChecksum(slot[..length]))
+                    {
+                        ChecksumsCompleted++;
+                    }
                     count++;
                 }
                 else
@@ -280,6 +290,65 @@ public sealed class PacketNetworkInterface : INetworkInterface
             }
         }
         return count;
+    }
+
+    /// <summary>
+    /// A frame from the host with checksum offload (virtio-net's VIRTIO_NET_F_GUEST_CSUM, as QEMU and Firecracker
+    /// offer it) carries a TCP/UDP checksum the sender left for hardware to finish (TP_STATUS_CSUMNOTREADY); the
+    /// direct stack checks checksums, so finish it here: the full sum over the pseudo-header and the segment.
+    /// Other frames (not IPv4, fragments, short ones) are left as they are.
+    /// </summary>
+    private static bool CompleteChecksum(Span<byte> frame)
+    {
+        const int ip = 14;
+        if (frame.Length < ip + 20 || BinaryPrimitives.ReadUInt16BigEndian(frame[12..]) != 0x0800 || (frame[ip] >> 4) != 4)
+        {
+            return false;
+        }
+        int headerLength = (frame[ip] & 0xf) * 4;
+        int totalLength = BinaryPrimitives.ReadUInt16BigEndian(frame[(ip + 2)..]);
+        bool fragment = (BinaryPrimitives.ReadUInt16BigEndian(frame[(ip + 6)..]) & 0x3fff) != 0;
+        if (headerLength < 20 || totalLength < headerLength || ip + totalLength > frame.Length || fragment)
+        {
+            return false;
+        }
+        byte protocol = frame[ip + 9];
+        int checksumAt = protocol switch { 6 => 16, 17 => 6, _ => -1 };
+        int segmentLength = totalLength - headerLength;
+        if (checksumAt < 0 || segmentLength < checksumAt + 2)
+        {
+            return false;
+        }
+        var segment = frame.Slice(ip + headerLength, segmentLength);
+        segment.Slice(checksumAt, 2).Clear();
+        // Pseudo-header: source, destination, zero + protocol, segment length.
+        ulong sum = Sum(frame.Slice(ip + 12, 8)) + protocol + (uint)segmentLength + Sum(segment);
+        while (sum > 0xffff)
+        {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        ushort checksum = (ushort)~sum;
+        if (checksum == 0 && protocol == 17)
+        {
+            checksum = 0xffff; // UDP: 0 means "no checksum"
+        }
+        BinaryPrimitives.WriteUInt16BigEndian(segment[checksumAt..], checksum);
+        return true;
+    }
+
+    private static ulong Sum(ReadOnlySpan<byte> data)
+    {
+        ulong sum = 0;
+        int i = 0;
+        for (; i + 1 < data.Length; i += 2)
+        {
+            sum += BinaryPrimitives.ReadUInt16BigEndian(data[i..]);
+        }
+        if (i < data.Length)
+        {
+            sum += (ulong)data[i] << 8;
+        }
+        return sum;
     }
 
     private unsafe void ReleaseBlock(uint* status)

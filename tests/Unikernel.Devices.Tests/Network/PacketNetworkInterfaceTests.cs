@@ -25,7 +25,7 @@ public sealed partial class PacketNetworkInterfaceTests
     }
 
     [Fact]
-    public void Brings_the_link_up_reads_mac_and_mtu_and_trades_arp_frames_in_batches_with_linux()
+    public void Brings_the_link_up_reads_mac_and_mtu_trades_arp_frames_in_batches_and_finishes_offloaded_checksums()
     {
         Assert.True(Environment.IsPrivilegedProcess, "AF_PACKET tests need root (CI runs them as root)");
         var n = Interlocked.Increment(ref s_counter);
@@ -77,12 +77,38 @@ public sealed partial class PacketNetworkInterfaceTests
                         }
                     }
                 }
+                // UDP from Linux over the veth: checksum offload leaves it unfinished (TP_STATUS_CSUMNOTREADY); the
+                // device must deliver it complete. A static neighbour entry: this test answers no ARP.
+                Ip("-n", ns, "neigh", "replace", $"{subnet}.2", "lladdr", string.Join(':', ours.Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture))), "dev", "ukpa", "nud", "permanent");
+                using (var udp = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp))
+                {
+                    udp.SendTo("checksum, please"u8, new System.Net.IPEndPoint(System.Net.IPAddress.Parse($"{subnet}.2"), 9999));
+                }
+                var checksumValid = false;
+                for (var attempt = 0; attempt < 20 && !checksumValid; attempt++)
+                {
+                    using var slice = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+                    var count = nic.Receive(rx, slice.Token);
+                    for (var i = 0; i < count; i++)
+                    {
+                        var frame = rx.Datagram(i);
+                        if (frame.Length >= 42 && BinaryPrimitives.ReadUInt16BigEndian(frame[12..]) == 0x0800 && frame[23] == 17
+                            && BinaryPrimitives.ReadUInt16BigEndian(frame[36..]) == 9999)
+                        {
+                            var segment = frame[34..(14 + BinaryPrimitives.ReadUInt16BigEndian(frame[16..]))];
+                            var sum = Protocols.Net.InternetChecksum.Add(Protocols.Net.InternetChecksum.PseudoHeader(
+                                BinaryPrimitives.ReadUInt32BigEndian(frame[26..]), BinaryPrimitives.ReadUInt32BigEndian(frame[30..]), 17, segment.Length), segment);
+                            checksumValid = Protocols.Net.InternetChecksum.Finish(sum) == 0;
+                        }
+                    }
+                }
+                var completed = nic.ChecksumsCompleted;
                 using var cancelled = new CancellationTokenSource();
                 cancelled.Cancel();
                 var afterCancel = nic.Receive(rx, cancelled.Token);
                 nic.Dispose();
                 var afterDispose = nic.Receive(rx, CancellationToken.None) + nic.Send(tx);
-                return (ours, mtu, sent, replies.Count, looped, receives, afterCancel, afterDispose);
+                return (ours, mtu, sent, replies.Count, looped, receives, afterCancel, afterDispose, checksumValid, completed);
             });
 
             Assert.Equal(mac, string.Join(':', result.ours.Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture))));
@@ -92,6 +118,8 @@ public sealed partial class PacketNetworkInterfaceTests
             Assert.Equal(0, result.looped);
             Assert.Equal(0, result.afterCancel);
             Assert.Equal(0, result.afterDispose);
+            Assert.True(result.checksumValid, "the UDP datagram from Linux did not arrive with a valid checksum");
+            Assert.True(result.completed > 0, "the veth gave no frame with an unfinished checksum (expected with checksum offload)");
             Assert.Contains(",UP", Ip("-n", ns, "-o", "link", "show", "ukpb"), StringComparison.Ordinal);
         }
         finally
