@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
-using System.Security.Cryptography;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -31,10 +30,34 @@ public sealed class UnixTime : ITime
     public Task SleepAsync(TimeSpan duration, CancellationToken cancellationToken) => Task.Delay(duration, cancellationToken);
 }
 
-/// <summary>The kernel's CSPRNG (getrandom).</summary>
+/// <summary>
+/// The kernel's CSPRNG through getrandom(2). Not <c>RandomNumberGenerator</c>: on Linux that loads OpenSSL, which a VM
+/// image does not carry (the appliance died with "No usable version of libssl was found" as PID 1).
+/// </summary>
 public sealed class UnixRandom : IRandom
 {
-    public void Fill(Span<byte> destination) => RandomNumberGenerator.Fill(destination);
+    public unsafe void Fill(Span<byte> destination)
+    {
+        fixed (byte* start = destination)
+        {
+            int done = 0;
+            while (done < destination.Length)
+            {
+                nint n = Interop.GetRandom(start + done, (nuint)(destination.Length - done), 0);
+                if (n > 0)
+                {
+                    done += (int)n;
+                    continue;
+                }
+                int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+                if (n < 0 && errno == Interop.EINTR)
+                {
+                    continue;
+                }
+                throw new IOException($"getrandom failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+            }
+        }
+    }
 }
 
 /// <summary>

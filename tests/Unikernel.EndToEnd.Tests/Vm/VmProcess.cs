@@ -65,10 +65,13 @@ public sealed class VmProcess
         var gate = new object();
         var clock = Stopwatch.StartNew();
         using var process = new Process { StartInfo = info };
+        // Set when both streams reached their end (the readers pass null then): what has been printed is all in.
+        var drained = new CountdownEvent(2); // not disposed: a reader may still signal after a timed-out wait
         void Collect(string? data)
         {
             if (data is null)
             {
+                drained.Signal();
                 return;
             }
             var line = new ConsoleLine(clock.Elapsed, data.TrimEnd('\r'));
@@ -111,11 +114,8 @@ public sealed class VmProcess
             }
             process.WaitForExit(TimeSpan.FromSeconds(10));
         }
-        else
-        {
-            // Drains the asynchronous readers; bounded, since a leftover child holding the pipes would block forever.
-            process.WaitForExit(s_drainTimeout);
-        }
+        // Drain the asynchronous readers; bounded, since a leftover child holding the pipes would block forever.
+        drained.Wait(s_drainTimeout);
         clock.Stop();
         lock (gate)
         {
