@@ -128,7 +128,10 @@ done
 log "building bzImage vmlinux with -j$jobs (nice 10)"
 mk bzImage vmlinux > "$build/build.log" 2>&1 || { tail -n 40 "$build/build.log" >&2; exit 1; }
 seconds=$(( $(date +%s) - start ))
-cpu="$(times | tail -n 1)"    # children's user and system CPU time: independent of other load on the machine
+# Children's user and system CPU time (independent of other load on the machine). `times` runs in this shell: in a
+# pipe or $(...) it would report a fresh subshell's zeros.
+times > "$build/times.txt"
+cpu="$(tail -n 1 "$build/times.txt")"
 
 tmp="$out.tmp"
 rm -rf "$tmp"; mkdir -p "$tmp"
