@@ -45,7 +45,8 @@ public static class VmKernels
     {
         var run = VmProcess.Run("bash", [Path.Combine(Repo.Root, "scripts", "vm", "build-kernel.sh"), f], TimeSpan.FromMinutes(40), Repo.Root);
         Assert.True(run.ExitCode == 0 && !run.TimedOut, $"building the {f} kernel failed:\n{run.Output}");
-        var directory = run.Lines[^1].Text;
+        // The cache directory is build-kernel.sh's last line on stdout; stderr's log lines interleave with it.
+        var directory = run.Lines.Select(l => l.Text).LastOrDefault(t => t.StartsWith('/') && Directory.Exists(t)) ?? "";
         Assert.True(File.Exists(Path.Combine(directory, "vmlinux")), $"no vmlinux in {directory}:\n{run.Output}");
         return directory;
     })).Value;
