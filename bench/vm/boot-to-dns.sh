@@ -139,7 +139,7 @@ for app in hello dns dns-direct; do
     fi
     dir="$repo/examples/$app/dist/$target"
     if [ ! -f "$dir/$app.initramfs.cpio.xz" ]; then
-      bin="$(ls -t "$repo"/examples/$app/bin/Release/*/net10.0/linux-x64/publish/$app 2>/dev/null | head -n 1 || true)"
+      bin="$(ls -t "$repo"/examples/$app/bin/Release/*-socket/net10.0/linux-x64/publish/$app 2>/dev/null | head -n 1 || true)"
       [ -n "$bin" ] || { echo "$app $target: not published" ; continue; }
       dir="$work/size-$app-$target"
       "$repo/scripts/vm/make-image.sh" --target "$target" --app "$bin" --name "$app" --out "$dir" >/dev/null
