@@ -5,53 +5,69 @@ set -euo pipefail
 
 packages=(
   # Real peers and clients for the DNS tests and benchmarks.
-  dnsutils knot-dnsutils nsd knot bind9 bind9-utils dnsperf python3-dnspython python3-cryptography
+  dnsutils knot-dnsutils nsd knot bind9 dnsperf python3-dnspython
   # Network namespaces, tap devices, ping and a DHCP server for the direct-stack tests.
   iproute2 iputils-ping dnsmasq
-  # Hostile traffic (spoofed sources, fragment trains, ARP floods) against the direct stack over a tap.
-  python3-scapy
-  # Linux peers for the direct stack's TCP tests and benchmarks.
-  socat netcat-openbsd
-  # OpenFlow peers: Open vSwitch (userspace datapath, ovs-ofctl) and its test controller; ethtool turns veth offloads off.
-  openvswitch-switch openvswitch-common openvswitch-testcontroller ethtool
   # VM images: QEMU, and the kernel built from Debian's source with our configuration.
   qemu-system-x86 cpio xz-utils linux-source build-essential bc bison flex libelf-dev libssl-dev
   # Measurements.
   hyperfine binutils
-  # The device graph as SVG next to each image (dot), and its test.
-  graphviz
-  # Web clients, servers and load generators for the HTTP tests and bench/www (policy-rc.d keeps nginx/h2o stopped).
-  curl python3 wrk nginx-light h2o nghttp2-client
 )
-# Editor tests: yaml-language-server (installed from npm into the test's folder) runs on node. Only when the commands
-# are missing: a node from elsewhere (NodeSource's nodejs carries npm) conflicts with Debian's npm package.
-command -v node >/dev/null 2>&1 || packages+=(nodejs)
-command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 
+# Services that are running now: the install below must not leave others running (see stop_new_services).
+systemd_running() { command -v systemctl >/dev/null && [ -d /run/systemd/system ]; }
+active_services() { systemd_running && systemctl list-units --type=service --state=active --no-legend --plain 2>/dev/null | awk '{print $1}' | sort; }
+
+# Daemons from these packages must not start on their own: tests start private instances on their own ports and
+# configuration and stop exactly those. invoke-rc.d and deb-systemd-invoke ask /usr/sbin/policy-rc.d; exit 101
+# means "do not start". An existing policy-rc.d (the machine's own) is put back afterwards, ours is removed.
+policy=/usr/sbin/policy-rc.d
+policy_saved=""
+restore_policy() {
+  if [ -n "$policy_saved" ] && [ -f "$policy_saved" ]; then
+    mv -f "$policy_saved" "$policy"
+    policy_saved=""
+  elif [ -f "$policy.unikernel" ]; then
+    rm -f "$policy"
+  fi
+  rm -f "$policy.unikernel"
+}
+
+# Belt and braces: a unit shipped by a package we just installed that is active now but was not before the install
+# was started by the install; stop it (and only it). Units of other packages, and ones that were running, stay.
+stop_new_services() { # BEFORE_FILE PACKAGES...
+  local before="$1"; shift
+  systemd_running || return 0
+  local unit
+  for unit in $(dpkg -L "$@" 2>/dev/null | grep -E '^/(usr/)?lib/systemd/system/[^/]+\.service$' | xargs -r -n1 basename | sort -u); do
+    if systemctl is-active --quiet "$unit" && ! grep -qxF "$unit" "$before"; then
+      echo "setup: stopping $unit (started by the package install)"
+      systemctl stop "$unit" || true
+    fi
+  done
+}
+
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  # Daemons from these packages must not start on their own: tests start private instances.
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
+  before="$(mktemp)"
+  active_services > "$before" || true
+  trap 'restore_policy; rm -f "$before"' EXIT
+  if [ -e "$policy" ]; then
+    policy_saved="$policy.saved-by-unikernel-setup"
+    cp -p "$policy" "$policy_saved"
   fi
+  printf '#!/bin/sh\n# Written by Unikernel scripts/setup.sh for one install; removed (or the previous one restored) after it.\nexit 101\n' > "$policy.unikernel"
+  chmod +x "$policy.unikernel"
+  cp -p "$policy.unikernel" "$policy"
   apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-  # Tests run private Open vSwitch instances; a system one started by the package (where policy-rc.d did not stop
-  # it) is stopped right after the install that brought it.
-  if [[ " ${missing[*]} " == *" openvswitch-switch "* ]] && [ -e /var/run/openvswitch/ovs-vswitchd.pid ]; then
-    /usr/share/openvswitch/scripts/ovs-ctl stop || true
-  fi
+  apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=900 "${missing[@]}"
+  restore_policy
+  stop_new_services "$before" "${missing[@]}"
 fi
-
-# Stray daemons that a package did start would hold ports 53/67.
-for daemon in named nsd knotd dnsmasq; do
-  pkill -x "$daemon" 2>/dev/null || true
-done
 echo "setup: ok"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Builds the Unikernel VM kernel for one target from Debian's linux-source package.
 #
-#   scripts/vm/build-kernel.sh microvm|xen
+#   scripts/vm/build-kernel.sh microvm|xen|microvm-noinet|xen-noinet
 #
 # Configuration: `make ARCH=x86_64 tinyconfig` + scripts/vm/kernel/base.config +
-# scripts/vm/kernel/TARGET.config. The result is cached outside the repository in
-#   ${UNIKERNEL_CACHE:-$HOME/.cache/unikernel}/kernel/TARGET-KEY/{bzImage,vmlinux,config,build-seconds}
+# scripts/vm/kernel/TARGET.config (+ scripts/vm/kernel/noinet.config for the -noinet flavours: no Linux IP stack,
+# for appliances on the direct stack). Later fragments override earlier ones. The result is cached outside the
+# repository in
+#   ${UNIKERNEL_CACHE:-$HOME/.cache/unikernel}/kernel/FLAVOUR-KEY/{bzImage,vmlinux,config,build-seconds}
 # where KEY hashes the fragments, the recipe version below and the source package version, so a second
 # run only prints the directory. The last line printed on stdout is that directory.
 #
@@ -13,11 +15,12 @@
 # UNIKERNEL_NO_APT=1 (never call apt-get; fail if a tool is missing).
 set -euo pipefail
 
-target="${1:-microvm}"
-case "$target" in
-  microvm|xen) ;;
-  *) echo "usage: $0 microvm|xen" >&2; exit 2 ;;
+flavour="${1:-microvm}"
+case "$flavour" in
+  microvm|xen|microvm-noinet|xen-noinet) ;;
+  *) echo "usage: $0 microvm|xen|microvm-noinet|xen-noinet" >&2; exit 2 ;;
 esac
+target="${flavour%-noinet}"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${UNIKERNEL_CACHE:-$HOME/.cache/unikernel}"
@@ -47,9 +50,10 @@ pkgversion="$(dpkg-query -W -f='${Version}' "$srcname" 2>/dev/null || stat -c %s
 
 # Bump when the way the kernel is built changes (not needed for edits of the fragments: they are hashed).
 recipe=1
-key="$( { echo "$srcname $pkgversion recipe $recipe"; cat "$here/kernel/base.config" "$here/kernel/$target.config"; } \
-        | sha256sum | cut -c1-16)"
-out="$cache/kernel/$target-$key"
+fragments=("$here/kernel/base.config" "$here/kernel/$target.config")
+[ "$flavour" = "$target" ] || fragments+=("$here/kernel/noinet.config")
+key="$( { echo "$srcname $pkgversion recipe $recipe"; cat "${fragments[@]}"; } | sha256sum | cut -c1-16)"
+out="$cache/kernel/$flavour-$key"
 if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
   log "cached: $out"
   echo "$out"
@@ -58,7 +62,7 @@ fi
 
 # One build per target and key at a time (a second caller waits, then finds the cache).
 mkdir -p "$cache/kernel-build"
-exec 9>"$cache/kernel-build/$target.lock"
+exec 9>"$cache/kernel-build/$flavour.lock"
 flock 9
 if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
   log "cached: $out"
@@ -66,8 +70,11 @@ if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
   exit 0
 fi
 
-# --- Source tree (extracted once per package version) ----------------------------------
+# --- Source tree (extracted once per package version, under its own lock: flavours build side by side) ----
 src="$cache/src/$srcname-$pkgversion"
+mkdir -p "$cache/src"
+exec 8>"$cache/src/extract.lock"
+flock 8
 if [ ! -f "$src/.extracted" ]; then
   log "extracting $tarball"
   rm -rf "$src" "$src.tmp"
@@ -76,11 +83,12 @@ if [ ! -f "$src/.extracted" ]; then
   touch "$src.tmp/.extracted"
   mv "$src.tmp" "$src"
 fi
+flock -u 8
 
 # --- Configure and build out of tree ----------------------------------------------------
 # One build tree per target, reused across keys: after a fragment edit, kbuild's per-option dependencies rebuild
 # only what the changed options touch.
-build="$cache/kernel-build/$target"
+build="$cache/kernel-build/$flavour"
 mkdir -p "$build"
 mk() { nice -n 10 make -C "$src" O="$build" ARCH=x86_64 -j"$jobs" \
          KBUILD_BUILD_USER=unikernel KBUILD_BUILD_HOST=unikernel \
@@ -88,26 +96,37 @@ mk() { nice -n 10 make -C "$src" O="$build" ARCH=x86_64 -j"$jobs" \
 
 start=$(date +%s)
 # The expected duration: what the last build of this target took on this machine (any key), if there was one.
-last="$(ls -t "$cache"/kernel/"$target"-*/build-seconds 2>/dev/null | head -n 1 || true)"
+last="$(ls -t "$cache"/kernel/"$flavour"-*/build-seconds 2>/dev/null | head -n 1 || true)"
 expected="$( [ -n "$last" ] && cat "$last" || true)"
-log "building the $target kernel from $srcname ($( [ -n "$expected" ] && echo "the last build here took ${expected}s" || echo "no earlier build here to estimate from; several minutes on 2 cores" )); result: $out"
-log "configuring $target in $build"
+log "building the $flavour kernel from $srcname ($( [ -n "$expected" ] && echo "the last build here took ${expected}s" || echo "no earlier build here to estimate from; several minutes on 2 cores" )); result: $out"
+log "configuring $flavour in $build"
 mk tinyconfig >/dev/null
 KCONFIG_CONFIG="$build/.config" "$src/scripts/kconfig/merge_config.sh" -m -O "$build" \
-  "$build/.config" "$here/kernel/base.config" "$here/kernel/$target.config" >/dev/null
+  "$build/.config" "${fragments[@]}" >/dev/null
 mk olddefconfig >/dev/null
 
-# Every option the fragments ask for must have survived olddefconfig.
-bad=0
+# Every option the fragments ask for (the last fragment that names it wins) must have survived olddefconfig.
+declare -A wanted=()
+order=()
 while IFS= read -r line; do
   case "$line" in
+    CONFIG_*=*) opt="${line%%=*}" ;;
+    "# CONFIG_"*" is not set") opt="${line#\# }"; opt="${opt%% *}" ;;
+    *) continue ;;
+  esac
+  [ -n "${wanted[$opt]+x}" ] || order+=("$opt")
+  wanted[$opt]="$line"
+done < <(cat "${fragments[@]}")
+bad=0
+for opt in "${order[@]}"; do
+  line="${wanted[$opt]}"
+  case "$line" in
     CONFIG_*=*)
-      grep -qxF "$line" "$build/.config" || { log "not applied: $line (have: $(grep "^${line%%=*}=" "$build/.config" || echo unset))"; bad=1; } ;;
-    "# CONFIG_"*" is not set")
-      opt="${line#\# }"; opt="${opt%% *}"
+      grep -qxF "$line" "$build/.config" || { log "not applied: $line (have: $(grep "^$opt=" "$build/.config" || echo unset))"; bad=1; } ;;
+    *)
       if grep -q "^$opt=" "$build/.config"; then log "not applied: $line"; bad=1; fi ;;
   esac
-done < <(cat "$here/kernel/base.config" "$here/kernel/$target.config")
+done
 [ "$bad" = 0 ] || { log "configuration fragment not applied (see above)"; exit 1; }
 
 log "building bzImage vmlinux with -j$jobs (nice 10); log: $build/build.log"
@@ -115,7 +134,7 @@ log "building bzImage vmlinux with -j$jobs (nice 10); log: $build/build.log"
 (
   while sleep 30; do
     compiled="$(grep -c '^  CC' "$build/build.log" 2>/dev/null || true)"
-    log "still building $target: $(( $(date +%s) - start ))s${expected:+ (last build ${expected}s)}, ${compiled:-0} files compiled, last: $(tail -n 1 "$build/build.log" 2>/dev/null | cut -c1-70 || true)"
+    log "still building $flavour: $(( $(date +%s) - start ))s${expected:+ (last build ${expected}s)}, ${compiled:-0} files compiled, last: $(tail -n 1 "$build/build.log" 2>/dev/null | cut -c1-70 || true)"
   done
 ) &
 ticker=$!
@@ -124,7 +143,10 @@ mk bzImage vmlinux > "$build/build.log" 2>&1 || { kill "$ticker" 2>/dev/null || 
 kill "$ticker" 2>/dev/null || true
 wait "$ticker" 2>/dev/null || true
 seconds=$(( $(date +%s) - start ))
-cpu="$(times | tail -n 1)"    # children's user and system CPU time: independent of other load on the machine
+# Children's user and system CPU time (independent of other load on the machine). `times` runs in this shell: in a
+# pipe or $(...) it would report a fresh subshell's zeros.
+times > "$build/times.txt"
+cpu="$(tail -n 1 "$build/times.txt")"
 
 tmp="$out.tmp"
 rm -rf "$tmp"; mkdir -p "$tmp"
@@ -136,5 +158,5 @@ echo "$seconds" > "$tmp/build-seconds"
 echo "$cpu" > "$tmp/build-cpu"
 echo "$srcname $pkgversion" > "$tmp/source"
 rm -rf "$out"; mv "$tmp" "$out"
-log "built $target in ${seconds}s (CPU user/sys of the build: $cpu): bzImage $(stat -c %s "$out/bzImage") B, vmlinux $(stat -c %s "$out/vmlinux") B; cached in $out"
+log "built $flavour in ${seconds}s (CPU user/sys of the build: $cpu): bzImage $(stat -c %s "$out/bzImage") B, vmlinux $(stat -c %s "$out/vmlinux") B; cached in $out"
 echo "$out"

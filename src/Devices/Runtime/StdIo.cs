@@ -3,6 +3,7 @@ using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading;
+using Unikernel.Devices;
 
 namespace Unikernel.Runtime;
 
@@ -10,7 +11,7 @@ namespace Unikernel.Runtime;
 /// Lines to standard output and standard error with one write(2) each, without System.Console: an appliance needs
 /// neither terminal handling nor encoding detection, and leaving them out keeps the image small.
 /// </summary>
-public static partial class StdIo
+public static class StdIo
 {
     private const int StandardOutput = 1;
     private const int StandardError = 2;
@@ -61,7 +62,7 @@ public static partial class StdIo
                 var attempts = 0;
                 while (offset < count && attempts++ < 10_000)
                 {
-                    var written = SysWrite(fd, start + offset, (nint)(count - offset));
+                    var written = Interop.Write(fd, start + offset, (nuint)(count - offset));
                     if (written > 0)
                     {
                         offset += (int)written;
@@ -81,7 +82,4 @@ public static partial class StdIo
             ArrayPool<byte>.Shared.Return(rented);
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
-    private static unsafe partial nint SysWrite(int fd, byte* buffer, nint count);
 }

@@ -17,14 +17,14 @@ namespace Unikernel.Devices.Unix;
 /// <see cref="NetworkInterfaceGoneException"/> (a tap that is only down gives <c>EIO</c> on write: those frames are
 /// dropped and counted by the caller, nothing is thrown).
 /// </summary>
-public sealed partial class TapNetworkInterface : INetworkInterface
+public sealed class TapNetworkInterface : INetworkInterface
 {
     public const string DevicePath = "/dev/net/tun";
 
     private const int ORdWr = 0x2;
     private const int ONonBlock = 0x800;
     private const int OCloExec = 0x80000;
-    private const nuint TunSetIff = 0x400454CA;
+    private const ulong TunSetIff = 0x400454CA;
     private const short IffTap = 0x0002;
     private const short IffNoPi = 0x1000;
     private const int IfNameSize = 16;
@@ -43,8 +43,7 @@ public sealed partial class TapNetworkInterface : INetworkInterface
     private const int EBadFd = 77;
     private const int AfInet = 2;
     private const int SockDgram = 2;
-    private const nuint SiocGifMtu = 0x8921;
-    private const int DefaultMtu = 1500;
+        private const int DefaultMtu = 1500;
     private const int PollSliceMilliseconds = 100;
 
     private readonly TapHandle _handle;
@@ -61,7 +60,7 @@ public sealed partial class TapNetworkInterface : INetworkInterface
             throw new ArgumentException($"interface name '{interfaceName}' is longer than {IfNameSize - 1} characters", nameof(interfaceName));
         }
         Name = interfaceName;
-        var fd = Open(DevicePath, ORdWr | ONonBlock | OCloExec);
+        var fd = Interop.Open(DevicePath, ORdWr | ONonBlock | OCloExec);
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
@@ -82,7 +81,7 @@ public sealed partial class TapNetworkInterface : INetworkInterface
         {
             fixed (byte* pointer = request)
             {
-                result = Ioctl(fd, TunSetIff, pointer);
+                result = Interop.Ioctl(fd, TunSetIff, pointer);
             }
         }
         if (result < 0)
@@ -144,7 +143,7 @@ public sealed partial class TapNetworkInterface : INetworkInterface
                     {
                         fixed (byte* pointer = slot)
                         {
-                            n = Read(fd, pointer, (nuint)slot.Length);
+                            n = Interop.Read(fd, pointer, (nuint)slot.Length);
                         }
                     }
                     if (n < 0)
@@ -209,7 +208,7 @@ public sealed partial class TapNetworkInterface : INetworkInterface
                 {
                     fixed (byte* pointer = frame)
                     {
-                        n = Write(fd, pointer, (nuint)frame.Length);
+                        n = Interop.Write(fd, pointer, (nuint)frame.Length);
                     }
                 }
                 if (n < 0)
@@ -282,7 +281,7 @@ public sealed partial class TapNetworkInterface : INetworkInterface
     /// <summary>The MTU of netdev <paramref name="name"/> as this network namespace sees it; null when it is not visible.</summary>
     private static int? QueryMtu(string name)
     {
-        var socket = Socket(AfInet, SockDgram | OCloExec, 0);
+        var socket = Interop.Socket(AfInet, SockDgram | OCloExec, 0);
         if (socket < 0)
         {
             return null;
@@ -296,7 +295,7 @@ public sealed partial class TapNetworkInterface : INetworkInterface
             {
                 fixed (byte* pointer = request)
                 {
-                    if (Ioctl(socket, SiocGifMtu, pointer) < 0)
+                    if (Interop.Ioctl(socket, Interop.SIOCGIFMTU, pointer) < 0)
                     {
                         return null;
                     }
@@ -307,52 +306,26 @@ public sealed partial class TapNetworkInterface : INetworkInterface
         }
         finally
         {
-            Close(socket);
+            Interop.Close(socket);
         }
     }
 
     private static void WaitFor(int fd, short events)
     {
-        PollFd poll = new() { Fd = fd, Events = events };
+        Interop.PollFd poll = new() { Fd = fd, Events = events };
         unsafe
         {
-            PollFds(&poll, 1, PollSliceMilliseconds);
+            Interop.Poll(&poll, 1, PollSliceMilliseconds);
         }
     }
 
     [StructLayout(LayoutKind.Sequential)]
-    private struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
-    }
 
     private sealed class TapHandle : SafeHandleZeroOrMinusOneIsInvalid
     {
         public TapHandle(int fd) : base(ownsHandle: true) => SetHandle(fd);
 
-        protected override bool ReleaseHandle() => TapNetworkInterface.Close((int)handle) == 0;
+        protected override bool ReleaseHandle() => Interop.Close((int)handle) == 0;
     }
 
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Open(string path, int flags);
-
-    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
-    private static unsafe partial int Ioctl(int fd, nuint request, void* argument);
-
-    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
-    private static unsafe partial nint Read(int fd, byte* buffer, nuint count);
-
-    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
-    private static unsafe partial nint Write(int fd, byte* buffer, nuint count);
-
-    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
-    private static unsafe partial int PollFds(PollFd* fds, nuint count, int timeoutMilliseconds);
-
-    [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
-    private static partial int Socket(int domain, int type, int protocol);
-
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    private static partial int Close(int fd);
 }

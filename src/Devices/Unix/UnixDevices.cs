@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
-using System.Runtime.InteropServices;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -32,40 +31,33 @@ public sealed class UnixTime : ITime
 }
 
 /// <summary>
-/// The kernel's CSPRNG, through getrandom(2) itself: RandomNumberGenerator would load OpenSSL (about 3.5 MB of
-/// resident memory) into an appliance that needs a few random bytes.
+/// The kernel's CSPRNG through getrandom(2). Not <c>RandomNumberGenerator</c>: on Linux that loads OpenSSL, which a VM
+/// image does not carry (the appliance died with "No usable version of libssl was found" as PID 1).
 /// </summary>
-public sealed partial class UnixRandom : IRandom
+public sealed class UnixRandom : IRandom
 {
-    private const int EIntr = 4;
-
-    public void Fill(Span<byte> destination)
+    public unsafe void Fill(Span<byte> destination)
     {
-        while (!destination.IsEmpty)
+        fixed (byte* start = destination)
         {
-            nint n;
-            unsafe
+            int done = 0;
+            while (done < destination.Length)
             {
-                fixed (byte* pointer = destination)
+                nint n = Interop.GetRandom(start + done, (nuint)(destination.Length - done), 0);
+                if (n > 0)
                 {
-                    n = GetRandom(pointer, (nuint)destination.Length, 0);
+                    done += (int)n;
+                    continue;
                 }
-            }
-            if (n < 0)
-            {
-                var errno = Marshal.GetLastPInvokeError();
-                if (errno == EIntr)
+                int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+                if (n < 0 && errno == Interop.EINTR)
                 {
                     continue;
                 }
-                throw new InvalidOperationException($"getrandom failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+                throw new IOException($"getrandom failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
             }
-            destination = destination[(int)n..];
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "getrandom", SetLastError = true)]
-    private static unsafe partial nint GetRandom(byte* buffer, nuint length, uint flags);
 }
 
 /// <summary>

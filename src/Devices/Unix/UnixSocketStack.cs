@@ -85,20 +85,12 @@ internal static unsafe partial class Libc
         public long Microseconds;
     }
 
-    [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
-    public static partial int Socket(int domain, int type, int protocol);
 
-    [LibraryImport("libc", EntryPoint = "setsockopt", SetLastError = true)]
-    public static partial int SetSockOpt(int fd, int level, int name, void* value, uint length);
 
-    [LibraryImport("libc", EntryPoint = "bind", SetLastError = true)]
-    public static partial int Bind(int fd, void* address, uint length);
 
     [LibraryImport("libc", EntryPoint = "getsockname", SetLastError = true)]
     public static partial int GetSockName(int fd, void* address, uint* length);
 
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    public static partial int Close(int fd);
 
     [LibraryImport("libc", EntryPoint = "recvmmsg", SetLastError = true)]
     public static partial int RecvMMsg(int fd, MMsgHdr* messages, uint count, int flags, void* timeout);
@@ -185,7 +177,7 @@ internal sealed unsafe class UnixUdpSocket : IUdpSocket
     {
         var peer = DatagramPeer.FromEndPoint(localEndPoint);
         var v4 = localEndPoint.AddressFamily == AddressFamily.InterNetwork;
-        _fd = Libc.Socket(v4 ? Libc.AfInet : Libc.AfInet6, Libc.SockDgram | Libc.SockCloexec, 0);
+        _fd = Interop.Socket(v4 ? Libc.AfInet : Libc.AfInet6, Libc.SockDgram | Libc.SockCloexec, 0);
         if (_fd < 0)
         {
             throw Error("socket");
@@ -194,15 +186,15 @@ internal sealed unsafe class UnixUdpSocket : IUdpSocket
         {
             // No SO_REUSEADDR: for UDP on Linux it would let a second socket silently share the port.
             var buffer = 4 * 1024 * 1024;
-            Libc.SetSockOpt(_fd, Libc.SolSocket, Libc.SoRcvBuf, &buffer, sizeof(int));
-            Libc.SetSockOpt(_fd, Libc.SolSocket, Libc.SoSndBuf, &buffer, sizeof(int));
+            Interop.SetSockOpt(_fd, Libc.SolSocket, Libc.SoRcvBuf, &buffer, sizeof(int));
+            Interop.SetSockOpt(_fd, Libc.SolSocket, Libc.SoSndBuf, &buffer, sizeof(int));
             var timeout = new Libc.TimeVal { Seconds = 0, Microseconds = (long)PollInterval.TotalMicroseconds };
-            if (Libc.SetSockOpt(_fd, Libc.SolSocket, Libc.SoRcvTimeo, &timeout, (uint)sizeof(Libc.TimeVal)) != 0)
+            if (Interop.SetSockOpt(_fd, Libc.SolSocket, Libc.SoRcvTimeo, &timeout, (uint)sizeof(Libc.TimeVal)) != 0)
             {
                 throw Error("setsockopt(SO_RCVTIMEO)");
             }
             var address = (byte*)Unsafe.AsPointer(ref peer);
-            if (Libc.Bind(_fd, address, v4 ? 16u : 28u) != 0)
+            if (Interop.Bind(_fd, address, v4 ? 16u : 28u) != 0)
             {
                 throw Error($"bind {localEndPoint}");
             }
@@ -216,7 +208,7 @@ internal sealed unsafe class UnixUdpSocket : IUdpSocket
         }
         catch
         {
-            Libc.Close(_fd);
+            Interop.Close(_fd);
             throw;
         }
     }
@@ -351,7 +343,7 @@ internal sealed unsafe class UnixUdpSocket : IUdpSocket
         {
             Thread.Sleep(5);
         }
-        Libc.Close(_fd);
+        Interop.Close(_fd);
     }
 }
 
@@ -516,7 +508,7 @@ internal sealed unsafe class TcpDescriptor
             _read = _write = null;
         }
         TcpPoller.Unregister(Fd);
-        Libc.Close(Fd);
+        Interop.Close(Fd);
         r?.TrySetException(new ObjectDisposedException(nameof(TcpDescriptor)));
         w?.TrySetException(new ObjectDisposedException(nameof(TcpDescriptor)));
     }
@@ -535,7 +527,7 @@ internal sealed unsafe class TcpDescriptor
 
     public static int Open(System.Net.Sockets.AddressFamily family)
     {
-        var fd = Libc.Socket(family == System.Net.Sockets.AddressFamily.InterNetwork ? Libc.AfInet : Libc.AfInet6, Libc.SockStream | Libc.SockNonBlock | Libc.SockCloexec, 0);
+        var fd = Interop.Socket(family == System.Net.Sockets.AddressFamily.InterNetwork ? Libc.AfInet : Libc.AfInet6, Libc.SockStream | Libc.SockNonBlock | Libc.SockCloexec, 0);
         if (fd < 0)
         {
             throw Libc.Error("socket");
@@ -545,7 +537,7 @@ internal sealed unsafe class TcpDescriptor
 
     public int Accept() => Libc.Accept4(Fd, null, null, Libc.SockNonBlock | Libc.SockCloexec);
 
-    public void SetOption(int level, int name, int value) => Libc.SetSockOpt(Fd, level, name, &value, sizeof(int));
+    public void SetOption(int level, int name, int value) => Interop.SetSockOpt(Fd, level, name, &value, sizeof(int));
 }
 
 internal sealed class UnixTcp : ITcp
@@ -557,14 +549,14 @@ internal sealed class UnixTcp : ITcp
         try
         {
             var one = 1;
-            Libc.SetSockOpt(fd, Libc.SolSocket, Libc.SoReuseAddr, &one, sizeof(int));
+            Interop.SetSockOpt(fd, Libc.SolSocket, Libc.SoReuseAddr, &one, sizeof(int));
             if (localEndPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && localEndPoint.Address.Equals(IPAddress.IPv6Any))
             {
                 var zero = 0;
-                Libc.SetSockOpt(fd, Libc.IpProtoIPv6, Libc.IPv6V6Only, &zero, sizeof(int));
+                Interop.SetSockOpt(fd, Libc.IpProtoIPv6, Libc.IPv6V6Only, &zero, sizeof(int));
             }
             var address = DatagramPeer.FromEndPoint(localEndPoint);
-            if (Libc.Bind(fd, Unsafe.AsPointer(ref address), localEndPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 16u : 28u) != 0)
+            if (Interop.Bind(fd, Unsafe.AsPointer(ref address), localEndPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 16u : 28u) != 0)
             {
                 throw Libc.Error("bind " + localEndPoint);
             }
@@ -575,7 +567,7 @@ internal sealed class UnixTcp : ITcp
         }
         catch
         {
-            Libc.Close(fd);
+            Interop.Close(fd);
             throw;
         }
         return new UnixTcpListener(new TcpDescriptor(fd));

@@ -36,16 +36,16 @@ public static partial class VmInit
         }
         s_initialized = true;
 
-        Mount("proc", "/proc", "proc", Native.MS_NOSUID | Native.MS_NODEV | Native.MS_NOEXEC);
-        Mount("sysfs", "/sys", "sysfs", Native.MS_NOSUID | Native.MS_NODEV | Native.MS_NOEXEC);
-        Mount("devtmpfs", "/dev", "devtmpfs", Native.MS_NOSUID, "mode=0755");
-        Mount("tmpfs", "/tmp", "tmpfs", Native.MS_NOSUID | Native.MS_NODEV, "mode=1777");
-        Mount("tmpfs", "/dev/shm", "tmpfs", Native.MS_NOSUID | Native.MS_NODEV, "mode=1777");
+        Mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        Mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        Mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+        Mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+        Mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 
         EnsureConsole();
 
         // Children of PID 1 (and orphans re-parented to it) are reaped by the kernel when SIGCHLD is ignored.
-        Native.signal(Native.SIGCHLD, Native.SIG_IGN);
+        Interop.Signal(SIGCHLD, SIG_IGN);
 
         BringUp("lo");
     }
@@ -77,14 +77,14 @@ public static partial class VmInit
             // The console is gone: nothing left to say.
         }
         WriteConsole($"unikernel: exit {exitCode}\n");
-        Native.sync();
+        Interop.Sync();
 
         // Only Xen is sure to power off: an ACPI-enabled kernel without ACPI tables (the xen kernel under QEMU) halts.
         bool canPowerOff = IsXenHypervisorType();
-        Native.reboot(canPowerOff ? Native.RB_POWER_OFF : Native.RB_AUTOBOOT);
+        Interop.Reboot(canPowerOff ? RB_POWER_OFF : RB_AUTOBOOT);
         // Only reached when the kernel refused.
-        Native.reboot(Native.RB_AUTOBOOT);
-        Native._exit(exitCode);
+        Interop.Reboot(RB_AUTOBOOT);
+        Interop.Exit(exitCode);
         return exitCode;
     }
 
@@ -102,11 +102,11 @@ public static partial class VmInit
 
     private static void Mount(string source, string target, string fsType, ulong flags, string? data = null)
     {
-        Native.mkdir(target, 0x1ed /* 0755 */);
-        if (Native.mount(source, target, fsType, flags, data) != 0)
+        Interop.Mkdir(target, 0x1ed /* 0755 */);
+        if (Interop.Mount(source, target, fsType, flags, data) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            if (errno != Native.EBUSY)
+            if (errno != Interop.EBUSY)
             {
                 WriteConsole($"unikernel: mount {fsType} on {target} failed: errno {errno}\n");
             }
@@ -116,11 +116,11 @@ public static partial class VmInit
     /// <summary>The kernel opens /dev/console as fds 0-2 for init when the initramfs has it; otherwise do it now.</summary>
     private static void EnsureConsole()
     {
-        if (Native.fcntl(1, Native.F_GETFD) != -1)
+        if (Interop.Fcntl(1, F_GETFD) != -1)
         {
             return;
         }
-        int fd = Native.open("/dev/console", Native.O_RDWR | Native.O_NOCTTY);
+        int fd = Interop.Open("/dev/console", O_RDWR | O_NOCTTY);
         if (fd < 0)
         {
             return;
@@ -129,45 +129,42 @@ public static partial class VmInit
         {
             if (fd != i)
             {
-                Native.dup2(fd, i);
+                Interop.Dup2(fd, i);
             }
         }
         if (fd > 2)
         {
-            Native.close(fd);
+            Interop.Close(fd);
         }
     }
 
     private static unsafe void BringUp(string interfaceName)
     {
-        int fd = Native.socket(Native.AF_INET, Native.SOCK_DGRAM | Native.SOCK_CLOEXEC, 0);
+        // An AF_UNIX socket for the interface ioctls: the direct-stack kernel has no AF_INET (CONFIG_INET off).
+        int fd = Interop.Socket(Interop.AF_UNIX, Interop.SOCK_DGRAM | Interop.SOCK_CLOEXEC, 0);
         if (fd < 0)
         {
+            WriteConsole($"unikernel: no socket to bring {interfaceName} up: errno {Marshal.GetLastPInvokeError()}\n");
             return;
         }
         try
         {
-            // struct ifreq: char ifr_name[16]; union { short ifr_flags; ... } (40 bytes in all on x86-64).
-            byte* ifr = stackalloc byte[40];
-            new Span<byte>(ifr, 40).Clear();
-            for (int i = 0; i < interfaceName.Length && i < 15; i++)
-            {
-                ifr[i] = (byte)interfaceName[i];
-            }
-            if (Native.ioctl(fd, Native.SIOCGIFFLAGS, ifr) != 0)
+            byte* ifr = stackalloc byte[Interop.IfReqSize];
+            if (!Interop.TryWriteInterfaceName(new Span<byte>(ifr, Interop.IfReqSize), interfaceName)
+                || Interop.Ioctl(fd, Interop.SIOCGIFFLAGS, ifr) != 0)
             {
                 return;
             }
-            short* flags = (short*)(ifr + 16);
-            if ((*flags & Native.IFF_UP) == 0)
+            short* flags = (short*)(ifr + Interop.IFNAMSIZ);
+            if ((*flags & Interop.IFF_UP) == 0)
             {
-                *flags |= Native.IFF_UP;
-                Native.ioctl(fd, Native.SIOCSIFFLAGS, ifr);
+                *flags |= Interop.IFF_UP;
+                Interop.Ioctl(fd, Interop.SIOCSIFFLAGS, ifr);
             }
         }
         finally
         {
-            Native.close(fd);
+            Interop.Close(fd);
         }
     }
 
@@ -178,70 +175,19 @@ public static partial class VmInit
         int length = System.Text.Encoding.UTF8.GetBytes(text.AsSpan(0, Math.Min(text.Length, 128)), bytes);
         fixed (byte* p = bytes)
         {
-            Native.write(1, p, (nuint)length);
+            Interop.Write(1, p, (nuint)length);
         }
     }
 
-    private static unsafe partial class Native
-    {
-        // glibc's soname: the initramfs has no libc.so linker script, and "libc" alone is not mapped by NativeAOT.
-        private const string Libc = "libc.so.6";
-
-        public const ulong MS_NOSUID = 2;
-        public const ulong MS_NODEV = 4;
-        public const ulong MS_NOEXEC = 8;
-        public const int EBUSY = 16;
-        public const int F_GETFD = 1;
-        public const int O_RDWR = 2;
-        public const int O_NOCTTY = 0x100;
-        public const int SIGCHLD = 17;
-        public static readonly nint SIG_IGN = 1;
-        public const int AF_INET = 2;
-        public const int SOCK_DGRAM = 2;
-        public const int SOCK_CLOEXEC = 0x80000;
-        public const ulong SIOCGIFFLAGS = 0x8913;
-        public const ulong SIOCSIFFLAGS = 0x8914;
-        public const short IFF_UP = 1;
-        public const int RB_AUTOBOOT = 0x01234567;
-        public const int RB_POWER_OFF = 0x4321fedc;
-
-        [LibraryImport(Libc, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-        public static partial int mount(string source, string target, string fileSystemType, ulong flags, string? data);
-
-        [LibraryImport(Libc, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-        public static partial int mkdir(string path, uint mode);
-
-        [LibraryImport(Libc, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-        public static partial int open(string path, int flags);
-
-        [LibraryImport(Libc, SetLastError = true)]
-        public static partial int fcntl(int fd, int command);
-
-        [LibraryImport(Libc, SetLastError = true)]
-        public static partial int dup2(int oldFd, int newFd);
-
-        [LibraryImport(Libc)]
-        public static partial int close(int fd);
-
-        [LibraryImport(Libc)]
-        public static partial nint write(int fd, byte* buffer, nuint count);
-
-        [LibraryImport(Libc)]
-        public static partial nint signal(int signal, nint handler);
-
-        [LibraryImport(Libc, SetLastError = true)]
-        public static partial int socket(int domain, int type, int protocol);
-
-        [LibraryImport(Libc, SetLastError = true)]
-        public static partial int ioctl(int fd, ulong request, byte* argument);
-
-        [LibraryImport(Libc)]
-        public static partial void sync();
-
-        [LibraryImport(Libc, SetLastError = true)]
-        public static partial int reboot(int command);
-
-        [LibraryImport(Libc)]
-        public static partial void _exit(int status);
-    }
+    // Constants of the init's own calls (<sys/mount.h>, <fcntl.h>, <signal.h>, <sys/reboot.h>); the calls are in Interop.
+    private const ulong MS_NOSUID = 2;
+    private const ulong MS_NODEV = 4;
+    private const ulong MS_NOEXEC = 8;
+    private const int F_GETFD = 1;
+    private const int O_RDWR = 2;
+    private const int O_NOCTTY = 0x100;
+    private const int SIGCHLD = 17;
+    private static readonly nint SIG_IGN = 1;
+    private const int RB_AUTOBOOT = 0x01234567;
+    private const int RB_POWER_OFF = 0x4321fedc;
 }

@@ -38,6 +38,7 @@ public sealed class VmBootTests(ITestOutputHelper output)
     [Fact]
     public void Xen_image_has_pvh_vmlinux_and_xl_config()
     {
+        VmTools.Require("readelf");
         var dir = VmImages.Instance.XenDirectory;
         var config = File.ReadAllText(Path.Combine(dir, "VmHello.xl.cfg"));
         Assert.Contains("type = \"pvh\"", config, StringComparison.Ordinal);
@@ -49,6 +50,37 @@ public sealed class VmBootTests(ITestOutputHelper output)
         var readelf = VmProcess.Run("readelf", ["-n", Path.Combine(dir, "vmlinux")], TimeSpan.FromSeconds(30));
         Assert.Contains("Xen", readelf.Output, StringComparison.Ordinal);
         Assert.Contains("0x00000012", readelf.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Accelerator_is_kvm_only_when_asked_or_when_the_cpu_and_a_probe_boot_allow_it()
+    {
+        VmTools.Require("qemu-system-x86_64");
+        var script = Path.Combine(VmImages.Instance.MicrovmDirectory, "run-qemu.sh");
+        string Choice(string? accel, out int exitCode)
+        {
+            var run = VmProcess.Run(script, ["--print-accel"], TimeSpan.FromSeconds(60),
+                environment: new Dictionary<string, string?> { ["UNIKERNEL_ACCEL"] = accel });
+            exitCode = run.ExitCode;
+            return run.Output.Trim();
+        }
+        Assert.Equal("tcg", Choice("tcg", out _));
+        Assert.Equal("kvm", Choice("kvm", out _));
+        var bad = Choice("fast", out var badExit);
+        Assert.Equal(2, badExit);
+        Assert.Contains("UNIKERNEL_ACCEL must be kvm or tcg", bad, StringComparison.Ordinal);
+        var chosen = Choice(null, out var exit);
+        Assert.Equal(0, exit);
+        var virtualization = File.ReadAllText("/proc/cpuinfo").Split([' ', '\t', '\n']).Any(f => f is "vmx" or "svm");
+        output.WriteLine($"automatic choice: {chosen} (vmx/svm in /proc/cpuinfo: {virtualization}, /dev/kvm: {File.Exists("/dev/kvm")})");
+        if (!virtualization || !File.Exists("/dev/kvm"))
+        {
+            Assert.Equal("tcg", chosen); // e.g. this project's machines: a PVM-only /dev/kvm, no vmx/svm
+        }
+        else
+        {
+            Assert.Contains(chosen, new[] { "kvm", "tcg" }); // decided by the bounded probe boot
+        }
     }
 
     [Fact]
@@ -179,6 +211,8 @@ public sealed class VmBootTests(ITestOutputHelper output)
         output.WriteLine($"exit {run.ExitCode}, timed out {run.TimedOut}, {run.Elapsed.TotalSeconds:F2} s; " +
             $"first appliance line after {run.FirstLine("vmhello: started")?.TotalSeconds:F2} s");
         output.WriteLine(run.Output);
+        // run-qemu.sh says which accelerator it picked (KVM only where a probe boot works; TCG on this kind of machine).
+        Assert.Matches(@"run-qemu\.sh: accelerator (kvm|tcg) \(", run.Output);
         return run;
     }
 }

@@ -9,6 +9,8 @@ public readonly record struct ConsoleLine(TimeSpan At, string Text);
 /// <summary>Runs a command (a VMM or a build step) with its output collected, bounded by a timeout.</summary>
 public sealed class VmProcess
 {
+    private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(30);
+
     public required int ExitCode { get; init; }
     public required bool TimedOut { get; init; }
     public required IReadOnlyList<ConsoleLine> Lines { get; init; }
@@ -63,10 +65,13 @@ public sealed class VmProcess
         var gate = new object();
         var clock = Stopwatch.StartNew();
         using var process = new Process { StartInfo = info };
+        // Set when both streams reached their end (the readers pass null then): what has been printed is all in.
+        var drained = new CountdownEvent(2); // not disposed: a reader may still signal after a timed-out wait
         void Collect(string? data)
         {
             if (data is null)
             {
+                drained.Signal();
                 return;
             }
             var line = new ConsoleLine(clock.Elapsed, data.TrimEnd('\r'));
@@ -109,10 +114,8 @@ public sealed class VmProcess
             }
             process.WaitForExit(TimeSpan.FromSeconds(10));
         }
-        else
-        {
-            process.WaitForExit(); // drains the asynchronous readers
-        }
+        // Drain the asynchronous readers; bounded, since a leftover child holding the pipes would block forever.
+        drained.Wait(s_drainTimeout);
         clock.Stop();
         lock (gate)
         {

@@ -1,0 +1,143 @@
+using System.Runtime.InteropServices;
+
+namespace Unikernel.Devices;
+
+/// <summary>
+/// The libc calls of the devices, declared once each (source-generated <see cref="LibraryImportAttribute"/> stubs:
+/// no reflection, AOT safe). The library is glibc's soname: a VM's initramfs holds libc.so.6 only (no libc.so
+/// linker script), and the name resolves the same way under the JIT and NativeAOT.
+/// Errors come back as -1 with errno in <see cref="Marshal.GetLastPInvokeError"/>.
+/// </summary>
+internal static unsafe partial class Interop
+{
+    private const string Libc = "libc.so.6";
+
+    // errno values (x86-64 Linux)
+    public const int EPERM = 1;
+    public const int ENOENT = 2;
+    public const int EINTR = 4;
+    public const int EAGAIN = 11;
+    public const int ENOBUFS = 105;
+    public const int EACCES = 13;
+    public const int EBUSY = 16;
+    public const int ENODEV = 19;
+    public const int EAFNOSUPPORT = 97;
+
+    // socket()
+    public const int AF_UNIX = 1;
+    public const int AF_PACKET = 17;
+    public const int SOCK_DGRAM = 2;
+    public const int SOCK_RAW = 3;
+    public const int SOCK_CLOEXEC = 0x80000;
+    public const int MSG_DONTWAIT = 0x40;
+
+    // poll()
+    public const short POLLIN = 0x1;
+    public const short POLLOUT = 0x4;
+
+    // struct ifreq: char ifr_name[16]; then a union (an int, short flags or struct sockaddr), 40 bytes in all.
+    public const int IFNAMSIZ = 16;
+    public const int IfReqSize = 40;
+    public const ulong SIOCGIFFLAGS = 0x8913;
+    public const ulong SIOCSIFFLAGS = 0x8914;
+    public const ulong SIOCGIFMTU = 0x8921;
+    public const ulong SIOCGIFHWADDR = 0x8927;
+    public const ulong SIOCGIFINDEX = 0x8933;
+    public const short IFF_UP = 0x1;
+
+    // mmap()
+    public const int PROT_READ = 0x1;
+    public const int PROT_WRITE = 0x2;
+    public const int MAP_SHARED = 0x1;
+    public static readonly nint MAP_FAILED = -1;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    [LibraryImport(Libc, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags);
+
+    [LibraryImport(Libc, EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport(Libc, EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Libc, EntryPoint = "write", SetLastError = true)]
+    public static partial nint Write(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Libc, EntryPoint = "poll", SetLastError = true)]
+    public static partial int Poll(PollFd* fds, nuint count, int timeoutMilliseconds);
+
+    [LibraryImport(Libc, EntryPoint = "ioctl", SetLastError = true)]
+    public static partial int Ioctl(int fd, ulong request, void* argument);
+
+    [LibraryImport(Libc, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int Fcntl(int fd, int command);
+
+    [LibraryImport(Libc, EntryPoint = "dup2", SetLastError = true)]
+    public static partial int Dup2(int oldFd, int newFd);
+
+    [LibraryImport(Libc, EntryPoint = "socket", SetLastError = true)]
+    public static partial int Socket(int domain, int type, int protocol);
+
+    [LibraryImport(Libc, EntryPoint = "bind", SetLastError = true)]
+    public static partial int Bind(int fd, void* address, uint length);
+
+    [LibraryImport(Libc, EntryPoint = "setsockopt", SetLastError = true)]
+    public static partial int SetSockOpt(int fd, int level, int name, void* value, uint length);
+
+    [LibraryImport(Libc, EntryPoint = "sendto", SetLastError = true)]
+    public static partial nint SendTo(int fd, void* buffer, nuint length, int flags, void* address, uint addressLength);
+
+    [LibraryImport(Libc, EntryPoint = "mmap", SetLastError = true)]
+    public static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, nint offset);
+
+    [LibraryImport(Libc, EntryPoint = "munmap", SetLastError = true)]
+    public static partial int Munmap(nint address, nuint length);
+
+    [LibraryImport(Libc, EntryPoint = "getrandom", SetLastError = true)]
+    public static partial nint GetRandom(byte* buffer, nuint length, uint flags);
+
+    [LibraryImport(Libc, EntryPoint = "mount", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Mount(string source, string target, string fileSystemType, ulong flags, string? data);
+
+    [LibraryImport(Libc, EntryPoint = "mkdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Mkdir(string path, uint mode);
+
+    [LibraryImport(Libc, EntryPoint = "signal")]
+    public static partial nint Signal(int signal, nint handler);
+
+    [LibraryImport(Libc, EntryPoint = "sync")]
+    public static partial void Sync();
+
+    [LibraryImport(Libc, EntryPoint = "reboot", SetLastError = true)]
+    public static partial int Reboot(int command);
+
+    [LibraryImport(Libc, EntryPoint = "_exit")]
+    public static partial void Exit(int status);
+
+    /// <summary>Fills <paramref name="request"/> (an <c>ifreq</c>) with the interface name; false if it does not fit.</summary>
+    public static bool TryWriteInterfaceName(System.Span<byte> request, string name)
+    {
+        request[..IfReqSize].Clear();
+        if (name.Length == 0 || name.Length >= IFNAMSIZ)
+        {
+            return false;
+        }
+        for (int i = 0; i < name.Length; i++)
+        {
+            if (name[i] is <= ' ' or > '~')
+            {
+                return false;
+            }
+            request[i] = (byte)name[i];
+        }
+        return true;
+    }
+}

@@ -1,0 +1,143 @@
+using System.Reflection;
+using Microsoft.CodeAnalysis;
+using Unikernel.Config;
+
+namespace Unikernel.Generators.Tests;
+
+/// <summary>
+/// What the device catalogue (src/Config/Configuration.cs) claims must hold against the real assemblies: every
+/// implementation names a type that exists and provides the device's interface, and every example compiles for
+/// every target and net choice the catalogue names (generator plus C# compiler over the real Devices and Protocols
+/// assemblies: what <c>dotnet build -p:UnikernelTarget=T -p:UnikernelNet=N</c> does, without a build per pair).
+/// This is the test that would have caught a catalogue entry naming a type that was never written.
+/// </summary>
+public class CatalogueCoverageTests
+{
+    private static readonly Assembly[] s_implementations =
+        [typeof(Devices.IJob).Assembly, typeof(Protocols.Net.DirectStack).Assembly];
+
+    private static IEnumerable<(MethodInfo Method, DeviceAttribute Device, ImplementationAttribute Implementation)> Entries() =>
+        from method in typeof(Configuration).GetMethods(BindingFlags.Public | BindingFlags.Instance)
+        let device = method.GetCustomAttribute<DeviceAttribute>()
+        where device is not null
+        from implementation in method.GetCustomAttributes<ImplementationAttribute>()
+        select (method, device, implementation);
+
+    /// <summary>Every target any implementation serves.</summary>
+    public static string[] Targets() =>
+        [.. Entries().SelectMany(e => e.Implementation.Targets.Split(',', StringSplitOptions.TrimEntries)).Distinct().Order(StringComparer.Ordinal)];
+
+    /// <summary>Every net choice an implementation is selected by (<c>When = "net=..."</c>).</summary>
+    public static string[] Nets() =>
+        [.. Entries().Select(e => e.Implementation.When).OfType<string>().Where(w => w.StartsWith("net=", StringComparison.Ordinal))
+            .Select(w => w["net=".Length..]).Distinct().Order(StringComparer.Ordinal)];
+
+    /// <summary>Every example of the repository (config.cs or unikernel.yaml) with every target and net.</summary>
+    public static IEnumerable<object[]> ExampleTargetNets()
+    {
+        var examples = Directory.EnumerateDirectories(Path.Combine(Snapshot.RepositoryRoot, "examples"))
+            .Where(d => File.Exists(Path.Combine(d, "config.cs")) || File.Exists(Path.Combine(d, "unikernel.yaml")))
+            .Select(Path.GetFileName)
+            .Order(StringComparer.Ordinal);
+        return from example in examples from target in Targets() from net in Nets() select new object[] { example!, target, net };
+    }
+
+    [Fact]
+    public void The_catalogue_names_the_four_targets_and_both_stacks()
+    {
+        Assert.Equal(["microvm", "test", "unix", "xen"], Targets());
+        Assert.Equal(["direct", "socket"], Nets());
+        Assert.True(ExampleTargetNets().Count() >= 4 * 4 * 2, "expected at least 4 examples");
+    }
+
+    [Fact]
+    public void Every_implementation_is_a_type_that_exists_and_provides_the_device_interface()
+    {
+        var entries = Entries().ToList();
+        Assert.NotEmpty(entries);
+        foreach (var (method, device, implementation) in entries)
+        {
+            var type = s_implementations.Select(a => a.GetType(implementation.TypeName)).FirstOrDefault(t => t is not null);
+            Assert.True(type is not null,
+                $"Configuration.{method.Name} ('{device.Kind}') on '{implementation.Targets}': {implementation.TypeName} does not exist");
+            Assert.True(device.ProvidedInterface.IsAssignableFrom(type),
+                $"Configuration.{method.Name}: {implementation.TypeName} does not implement {device.ProvidedInterface.Name}");
+            Assert.True(type.IsPublic && !type.IsAbstract && type.GetConstructors().Length > 0,
+                $"Configuration.{method.Name}: {implementation.TypeName} has no public constructor");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(ExampleTargetNets))]
+    public void Every_example_compiles_for_every_target_and_net(string example, string target, string net)
+    {
+        var properties = Examples.Properties(example, target) with { Net = net };
+        var result = GeneratorHarness.Run(Compilation(example), properties, Examples.AdditionalTexts(example));
+        result.AssertNoGeneratorException();
+        var unclaimed = result.GeneratorDiagnostics.Select(d => Unclaimed(d, target)).ToList();
+        if (unclaimed.Count > 0 && unclaimed.All(kind => kind is not null))
+        {
+            // The only acceptable failure: a device the example uses has no implementation for this target, and the
+            // catalogue indeed claims none (e.g. no raw network interface on 'test', so no direct stack there).
+            foreach (var kind in unclaimed)
+            {
+                Assert.DoesNotContain(Entries(), e => e.Device.Kind == kind && ServesTarget(e.Implementation, target, net));
+            }
+            return;
+        }
+        Assert.True(result.GeneratorDiagnostics.IsEmpty,
+            $"{example} for {target}/{net}:\n" + string.Join("\n", result.GeneratorDiagnostics));
+        Assert.True(result.CompilerErrors.IsEmpty,
+            $"{example} for {target}/{net} does not compile:\n" + string.Join("\n", result.CompilerErrors));
+        Assert.True(result.HasSource(".Unikernel.g.cs"), "no entry point was generated");
+    }
+
+    [Fact]
+    public void The_only_unclaimed_pairs_are_the_direct_stack_on_the_test_target()
+    {
+        var unclaimed = new List<string>();
+        foreach (var row in ExampleTargetNets())
+        {
+            var (example, target, net) = ((string)row[0], (string)row[1], (string)row[2]);
+            var result = GeneratorHarness.Run(Compilation(example), Examples.Properties(example, target) with { Net = net }, Examples.AdditionalTexts(example));
+            if (result.GeneratorDiagnostics.Any(d => Unclaimed(d, target) is not null))
+            {
+                unclaimed.Add($"{example}/{target}/{net}");
+            }
+        }
+        Assert.Equal(["dns-yaml/test/direct", "dns/test/direct"], unclaimed.Order(StringComparer.Ordinal));
+    }
+
+    private static bool ServesTarget(ImplementationAttribute implementation, string target, string net) =>
+        implementation.Targets.Split(',', StringSplitOptions.TrimEntries).Contains(target)
+        && (implementation.When is null || implementation.When == "net=" + net);
+
+    /// <summary>The device kind of a UK0004 "cannot be provided on target" diagnostic for <paramref name="target"/>, else null.</summary>
+    private static string? Unclaimed(Diagnostic diagnostic, string target)
+    {
+        if (diagnostic.Id != "UK0004")
+        {
+            return null;
+        }
+        var match = System.Text.RegularExpressions.Regex.Match(diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture),
+            @"^'[^']+' \(([^)]+)\) cannot be provided on target '([^']+)'");
+        return match.Success && match.Groups[2].Value == target ? match.Groups[1].Value : null;
+    }
+
+    /// <summary>The example's sources: its own .cs files and those its project file links in (the YAML twins' jobs).</summary>
+    private static Microsoft.CodeAnalysis.CSharp.CSharpCompilation Compilation(string example)
+    {
+        var root = Examples.Directory(example);
+        var project = Directory.EnumerateFiles(root, "*.csproj").Single();
+        var linked = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(project), "<Compile Include=\"([^\"]+)\"")
+            .Select(m => Path.GetFullPath(Path.Combine(root, m.Groups[1].Value)));
+        var own = Directory.EnumerateFiles(root, "*.cs", SearchOption.AllDirectories)
+            .Where(p => !Path.GetRelativePath(root, p).Replace('\\', '/').Split('/')[0].Equals("obj", StringComparison.Ordinal)
+                && !Path.GetRelativePath(root, p).Replace('\\', '/').Split('/')[0].Equals("bin", StringComparison.Ordinal));
+        var sources = own.Concat(linked).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)
+            .Select(p => ("/examples/" + example + "/" + Path.GetFileName(p), File.ReadAllText(p)))
+            .ToArray();
+        Assert.NotEmpty(sources);
+        return GeneratorHarness.CreateCompilation(sources);
+    }
+}
