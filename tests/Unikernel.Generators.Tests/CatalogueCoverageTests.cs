@@ -74,7 +74,7 @@ public class CatalogueCoverageTests
         var properties = Examples.Properties(example, target) with { Net = net };
         var result = GeneratorHarness.Run(Compilation(example), properties, Examples.AdditionalTexts(example));
         result.AssertNoGeneratorException();
-        var unclaimed = result.GeneratorDiagnostics.Select(d => Unclaimed(d, target)).ToList();
+        var unclaimed = result.Diagnostics.Select(d => Unclaimed(d, target)).ToList();
         if (unclaimed.Count > 0 && unclaimed.All(kind => kind is not null))
         {
             // The only acceptable failure: a device the example uses has no implementation for this target, and the
@@ -85,27 +85,32 @@ public class CatalogueCoverageTests
             }
             return;
         }
-        Assert.True(result.GeneratorDiagnostics.IsEmpty,
-            $"{example} for {target}/{net}:\n" + string.Join("\n", result.GeneratorDiagnostics));
+        Assert.True(result.Diagnostics.IsEmpty,
+            $"{example} for {target}/{net}:\n" + string.Join("\n", result.Diagnostics));
         Assert.True(result.CompilerErrors.IsEmpty,
             $"{example} for {target}/{net} does not compile:\n" + string.Join("\n", result.CompilerErrors));
         Assert.True(result.HasSource(".Unikernel.g.cs"), "no entry point was generated");
     }
 
     [Fact]
-    public void The_only_unclaimed_pairs_are_the_direct_stack_on_the_test_target()
+    public void The_only_unclaimed_pairs_need_a_raw_network_interface_on_the_test_target()
     {
         var unclaimed = new List<string>();
         foreach (var row in ExampleTargetNets())
         {
             var (example, target, net) = ((string)row[0], (string)row[1], (string)row[2]);
             var result = GeneratorHarness.Run(Compilation(example), Examples.Properties(example, target) with { Net = net }, Examples.AdditionalTexts(example));
-            if (result.GeneratorDiagnostics.Any(d => Unclaimed(d, target) is not null))
+            if (result.Diagnostics.Any(d => Unclaimed(d, target) is not null))
             {
                 unclaimed.Add($"{example}/{target}/{net}");
             }
         }
-        Assert.Equal(["dns-yaml/test/direct", "dns/test/direct"], unclaimed.Order(StringComparer.Ordinal));
+        // The catalogue has no raw network interface for 'test' (its network is the in-memory loopback stack): the
+        // direct stack and the switch's ports cannot be built there, and nothing else is missing.
+        Assert.Equal(
+            ["dns-yaml/test/direct", "dns/test/direct", "openflow-controller/test/direct", "openflow-switch/test/direct",
+             "openflow-switch/test/socket", "www-yaml/test/direct", "www/test/direct"],
+            unclaimed.Order(StringComparer.Ordinal));
     }
 
     private static bool ServesTarget(ImplementationAttribute implementation, string target, string net) =>

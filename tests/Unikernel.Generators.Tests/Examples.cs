@@ -30,11 +30,35 @@ public static class Examples
     public static IEnumerable<AdditionalText> AdditionalTexts(string example)
     {
         var root = Directory(example);
-        return System.IO.Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
+        var own = System.IO.Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
             .Where(p => !IsBuildOutput(root, p) && !p.EndsWith(".cs", StringComparison.Ordinal) && !p.EndsWith(".csproj", StringComparison.Ordinal))
-            .OrderBy(p => p, StringComparer.Ordinal)
-            .Select(p => new InMemoryAdditionalText("/examples/" + example + "/" + Path.GetRelativePath(root, p).Replace('\\', '/'), File.ReadAllText(p)))
+            .Select(p => ("/examples/" + example + "/" + Path.GetRelativePath(root, p).Replace('\\', '/'), p));
+        return own.Concat(LinkedFiles(example, root))
+            .OrderBy(f => f.Item1, StringComparer.Ordinal)
+            .Select(f => new InMemoryAdditionalText(f.Item1, File.ReadAllText(f.Item2)))
             .ToList();
+    }
+
+    /// <summary>
+    /// Folders a twin links in from its sibling (<c>&lt;None Include="../www/site/**" Link="site/..." /&gt;</c>), at their
+    /// link path, as the build hands them to the generator.
+    /// </summary>
+    private static IEnumerable<(string, string)> LinkedFiles(string example, string root)
+    {
+        var project = Path.Combine(root, example + ".csproj");
+        if (!File.Exists(project))
+        {
+            yield break;
+        }
+        foreach (System.Text.RegularExpressions.Match link in System.Text.RegularExpressions.Regex.Matches(
+            File.ReadAllText(project), "<None Include=\"([^\"*]+)/\\*\\*\" Link=\"([^\"/%]+)/"))
+        {
+            var source = Path.GetFullPath(Path.Combine(root, link.Groups[1].Value));
+            foreach (var file in System.IO.Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
+            {
+                yield return ("/examples/" + example + "/" + link.Groups[2].Value + "/" + Path.GetRelativePath(source, file).Replace('\\', '/'), file);
+            }
+        }
     }
 
     public static BuildProperties Properties(string example, string target) => new(target, ProjectDirectory: "/examples/" + example);

@@ -21,6 +21,7 @@ namespace DnsAppliance
             string arg_log_level = "info";
             string arg_chaos_version = "unikernel-dns";
             string arg_chaos_id = "";
+            bool __describe = false;
             for (int i = 0; i < args.Length; i++)
             {
                 string name = args[i];
@@ -40,6 +41,9 @@ namespace DnsAppliance
                     case "--help":
                         __PrintHelp();
                         return 0;
+                    case "--describe":
+                        __describe = true;
+                        break;
                     case "--address":
                         if (!global::Unikernel.Runtime.CommandLine.TryTakeValue(args, ref i, ref value))
                         {
@@ -97,6 +101,10 @@ namespace DnsAppliance
                 }
             }
             string[] arg_zone = arg_zone_values?.ToArray() ?? global::System.Array.Empty<string>();
+            if (__describe)
+            {
+                return global::Unikernel.Runtime.Description.Print("dns", "unix", __Devices, new global::Unikernel.Runtime.ArgumentValue[] { new global::Unikernel.Runtime.ArgumentValue("address", "string", global::Unikernel.Runtime.Description.Value(arg_address)), new global::Unikernel.Runtime.ArgumentValue("port", "int", global::Unikernel.Runtime.Description.Value(arg_port)), new global::Unikernel.Runtime.ArgumentValue("zone", "string[]", global::Unikernel.Runtime.Description.Value(arg_zone)), new global::Unikernel.Runtime.ArgumentValue("zones", "string", global::Unikernel.Runtime.Description.Value(arg_zones)), new global::Unikernel.Runtime.ArgumentValue("log-level", "string", global::Unikernel.Runtime.Description.Value(arg_log_level)), new global::Unikernel.Runtime.ArgumentValue("chaos-version", "string", global::Unikernel.Runtime.Description.Value(arg_chaos_version)), new global::Unikernel.Runtime.ArgumentValue("chaos-id", "string", global::Unikernel.Runtime.Description.Value(arg_chaos_id)) });
+            }
 
             // Devices and jobs: each constructed once, in dependency order.
             global::Unikernel.Devices.Unix.UnixConsole console;
@@ -140,8 +148,17 @@ namespace DnsAppliance
             global::Unikernel.Runtime.StdIo.WriteLine("  --log-level <string>      Log level: debug, info, warn or error (default: info)");
             global::Unikernel.Runtime.StdIo.WriteLine("  --chaos-version <string>  TXT answered for CH version.bind (RFC 4892); empty: refused (default: unikernel-dns)");
             global::Unikernel.Runtime.StdIo.WriteLine("  --chaos-id <string>       TXT answered for CH id.server (RFC 4892); empty: refused (default: \"\")");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --describe                Show the devices, their implementations and the arguments' values, and exit");
             global::Unikernel.Runtime.StdIo.WriteLine("  -h, --help                Show this help and exit");
         }
+
+        private static readonly global::Unikernel.Runtime.DeviceDescription[] __Devices = new global::Unikernel.Runtime.DeviceDescription[]
+        {
+            new global::Unikernel.Runtime.DeviceDescription("console", "Unikernel.Devices.Unix.UnixConsole", new string[] {  }, false),
+            new global::Unikernel.Runtime.DeviceDescription("stack", "Unikernel.Devices.Unix.UnixSocketStack", new string[] {  }, false),
+            new global::Unikernel.Runtime.DeviceDescription("data", "Unikernel.Devices.Unix.CrunchKeyValueStore", new string[] { "files of zones/ compiled in" }, false),
+            new global::Unikernel.Runtime.DeviceDescription("dnsJob", "DnsAppliance.DnsJob", new string[] { "console", "stack", "data", "--address", "--port", "--zone", "--zones", "--log-level", "--chaos-version", "--chaos-id" }, true),
+        };
 
         /// <summary>The files under <c>zones</c>, compiled into the image.</summary>
         private static global::System.Collections.Generic.KeyValuePair<string, byte[]>[] __Crunch_zones() => new global::System.Collections.Generic.KeyValuePair<string, byte[]>[]
