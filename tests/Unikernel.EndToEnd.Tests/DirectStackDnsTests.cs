@@ -177,13 +177,13 @@ internal sealed class TapNamespace : IDisposable
     }
 
     /// <summary>Publishes examples/dns with the direct stack (once per run) and starts it in the namespace; waits until it serves.</summary>
-    public RunningProcess StartAppliance(params string[] arguments) => StartAppliance("dns", "dns: serving", arguments);
+    public RunningProcess StartAppliance(params string[] arguments) => StartExample("dns", "dns: serving", arguments);
 
     /// <summary>
     /// Publishes <paramref name="example"/> with the direct stack (once per run) and starts it in the namespace; waits
     /// (bounded) until it prints <paramref name="readyText"/>.
     /// </summary>
-    public RunningProcess StartAppliance(string example, string readyText, params string[] arguments)
+    public RunningProcess StartExample(string example, string readyText, params string[] arguments)
     {
         var image = Appliances.Publish(example, "unix", "direct");
         image.AssertSucceeded();

@@ -27,7 +27,7 @@ public sealed class WwwDirectStackTests(ITestOutputHelper output)
     public void The_compiled_in_site_over_the_direct_stack_keep_alive_compressed_range_and_304()
     {
         using var link = TapNamespace.Create(output, "curl");
-        using var www = link.StartAppliance("www", Ready, Attach(link, "--log-level", "info"));
+        using var www = link.StartExample("www", Ready, Attach(link, "--log-level", "info"));
         Assert.Contains($"on {ApplianceAddress}:8080 over the direct stack", www.Output, StringComparison.Ordinal);
 
         // Several files on one connection, each byte for byte.
@@ -39,7 +39,7 @@ public sealed class WwwDirectStackTests(ITestOutputHelper output)
         }
         var many = Curl(link, [.. arguments]);
         Assert.Contains("Re-using existing connection", many.StandardError, StringComparison.Ordinal);
-        Assert.Equal(1, CountOf(many.StandardError, "* Connected to "));
+        Assert.Equal(1, WwwApplianceTests.CountOf(many.StandardError, "* Connected to "));
         for (var i = 0; i < files.Length; i++)
         {
             Assert.Equal(Sha256(Path.Combine(SiteRoot, files[i])), Sha256(Path.Combine(link.Directory, "f" + i.ToString(CultureInfo.InvariantCulture))));
@@ -88,7 +88,7 @@ public sealed class WwwDirectStackTests(ITestOutputHelper output)
             random.NextBytes(content);
             File.WriteAllBytes(Path.Combine(site, name), content);
         }
-        using var www = link.StartAppliance("www", Ready, Attach(link, "--site", site, "--log-level", "info"));
+        using var www = link.StartExample("www", Ready, Attach(link, "--site", site, "--log-level", "info"));
         Assert.Contains("over the direct stack", www.Output, StringComparison.Ordinal);
 
         var order = new[] { "a.bin", "small.txt", "b.bin", "a.bin", "b.bin" };
@@ -98,8 +98,8 @@ public sealed class WwwDirectStackTests(ITestOutputHelper output)
             arguments.AddRange([Url("/" + file), "-o", Path.Combine(link.Directory, "got" + i.ToString(CultureInfo.InvariantCulture))]);
         }
         var result = Curl(link, [.. arguments]);
-        Assert.Equal(1, CountOf(result.StandardError, "* Connected to "));
-        Assert.Equal(order.Length - 1, CountOf(result.StandardError, "Re-using existing connection"));
+        Assert.Equal(1, WwwApplianceTests.CountOf(result.StandardError, "* Connected to "));
+        Assert.Equal(order.Length - 1, WwwApplianceTests.CountOf(result.StandardError, "Re-using existing connection"));
         for (var i = 0; i < order.Length; i++)
         {
             Assert.Equal(Sha256(Path.Combine(site, order[i])), Sha256(Path.Combine(link.Directory, "got" + i.ToString(CultureInfo.InvariantCulture))));
@@ -117,16 +117,6 @@ public sealed class WwwDirectStackTests(ITestOutputHelper output)
     }
 
     private static string Sha256(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
-
-    private static int CountOf(string text, string part)
-    {
-        var count = 0;
-        for (var i = text.IndexOf(part, StringComparison.Ordinal); i >= 0; i = text.IndexOf(part, i + part.Length, StringComparison.Ordinal))
-        {
-            count++;
-        }
-        return count;
-    }
 
     private static ProcessResult Curl(TapNamespace link, string[] arguments)
     {
