@@ -1,9 +1,14 @@
 # bench/tcp/topology.sh -- sourced by the TCP benchmarks: namespace $NSA with a tap $TAP (kernel side 10.217.0.1/24)
 # and a veth $VA (10.217.1.1/24) to $VB (10.217.1.2/24) in namespace $NSB; builds TcpBench into $WORKDIR/bin.
-# The caller sets NSA NSB TAP VA VB WORKDIR ROOT and deletes the namespaces on exit.
+# The caller sets NSA NSB TAP VA VB WORKDIR ROOT and deletes the namespaces on exit. make_links makes the same
+# namespaces and links without building TcpBench (bench/www/direct.sh runs the web appliance on them instead).
 
 make_topology() {
   dotnet build "$ROOT/bench/tcp" -c Release -nologo -v q -o "$WORKDIR/bin" >/dev/null
+  make_links
+}
+
+make_links() {
   ip netns add "$NSA"
   ip netns add "$NSB"
   ip -n "$NSA" link set lo up

@@ -50,15 +50,8 @@ cleanup() {
 trap cleanup EXIT
 
 SITE=$WORK/site
-mkdir -p "$SITE"
-cp "$ROOT/examples/www/site/index.html" "$SITE/small.html"
-python3 -c "
-import random
-random.seed(14)
-words = ['unikernel', 'library', 'operating', 'system', 'network', 'appliance', 'sealed', 'image', 'static', 'http']
-text = ' '.join(random.choice(words) for _ in range(30000))
-open('$SITE/100k.html', 'w').write((text * 2)[:100 * 1024])
-"
+. "$ROOT/bench/www/site.sh"
+make_site "$SITE"
 chmod -R a+rX "$SITE"
 SMALL_BYTES=$(stat -c %s "$SITE/small.html")
 

@@ -20,7 +20,7 @@ public sealed class DirectStackDnsTests(ITestOutputHelper output)
     [Fact]
     public void Udp_queries_get_authoritative_answers_from_the_compiled_in_zone()
     {
-        using var link = TapNamespace.Create(output);
+        using var link = TapNamespace.Create(output, "dig");
         using var dns = link.StartAppliance(
             "--interface", link.TapName, "--ipv4", ApplianceAddress + "/24", "--address", ApplianceAddress, "--port", "53");
 
@@ -76,7 +76,7 @@ public sealed class DirectStackDnsTests(ITestOutputHelper output)
     [Fact]
     public void The_appliance_takes_its_address_from_dhcp()
     {
-        using var link = TapNamespace.Create(output, "dnsmasq");
+        using var link = TapNamespace.Create(output, "dig", "dnsmasq");
         link.Start("dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", "--user=root", "--group=root",
             "--interface=" + link.TapName, "--bind-interfaces", "--dhcp-range=10.215.0.50,10.215.0.50,255.255.255.0,10m",
             "--dhcp-leasefile=" + Path.Combine(link.Directory, "leases"), "--pid-file=" + Path.Combine(link.Directory, "dnsmasq.pid"),
@@ -133,7 +133,7 @@ internal sealed class TapNamespace : IDisposable
 
     public static TapNamespace Create(ITestOutputHelper output, params string[] tools)
     {
-        RequirePrivileges(["ip", "dig", .. tools]);
+        RequirePrivileges(["ip", .. tools]);
         var link = new TapNamespace(output);
         try
         {
@@ -171,19 +171,25 @@ internal sealed class TapNamespace : IDisposable
         {
             if (!path.Any(directory => File.Exists(Path.Combine(directory, tool))))
             {
-                Assert.Fail($"direct-stack end-to-end tests need the '{tool}' command (Debian packages: iproute2, bind9-dnsutils, dnsmasq)");
+                Assert.Fail($"direct-stack end-to-end tests need the '{tool}' command (Debian packages: iproute2, bind9-dnsutils, dnsmasq, curl)");
             }
         }
     }
 
     /// <summary>Publishes examples/dns with the direct stack (once per run) and starts it in the namespace; waits until it serves.</summary>
-    public RunningProcess StartAppliance(params string[] arguments)
+    public RunningProcess StartAppliance(params string[] arguments) => StartExample("dns", "dns: serving", arguments);
+
+    /// <summary>
+    /// Publishes <paramref name="example"/> with the direct stack (once per run) and starts it in the namespace; waits
+    /// (bounded) until it prints <paramref name="readyText"/>.
+    /// </summary>
+    public RunningProcess StartExample(string example, string readyText, params string[] arguments)
     {
-        var dns = Appliances.Publish("dns", "unix", "direct");
-        dns.AssertSucceeded();
-        var process = Start([dns.ImagePath, .. arguments]);
+        var image = Appliances.Publish(example, "unix", "direct");
+        image.AssertSucceeded();
+        var process = Start([image.ImagePath, .. arguments]);
         var deadline = DateTime.UtcNow.AddSeconds(45); // a DHCP start waits up to 30 s for a lease
-        while (!process.Output.Contains("dns: serving", StringComparison.Ordinal))
+        while (!process.Output.Contains(readyText, StringComparison.Ordinal))
         {
             if (!process.IsRunning || DateTime.UtcNow > deadline)
             {

@@ -25,7 +25,7 @@ public sealed partial class DirectStackHostileTests(ITestOutputHelper output)
     [Fact]
     public void Deleting_the_tap_ends_the_appliance_with_status_74_and_one_error_line()
     {
-        using var link = TapNamespace.Create(output);
+        using var link = TapNamespace.Create(output, "dig");
         using var dns = link.StartAppliance("--interface", link.TapName, "--ipv4", ApplianceAddress + "/24", "--address", ApplianceAddress, "--port", "53");
         Assert.Contains("status: NOERROR", link.Dig("host1.example.org", "A").StandardOutput);
 
@@ -49,7 +49,7 @@ public sealed partial class DirectStackHostileTests(ITestOutputHelper output)
     [Fact]
     public async Task Dig_keeps_getting_answers_through_20_seconds_of_mixed_hostile_traffic()
     {
-        using var link = TapNamespace.Create(output);
+        using var link = TapNamespace.Create(output, "dig");
         var probe = link.Exec(TimeSpan.FromSeconds(20), "/usr/bin/python3", "-c", "import scapy.all");
         Assert.True(probe.ExitCode == 0, "the soak needs scapy under /usr/bin/python3 (Debian package python3-scapy):\n" + probe);
         using var dns = link.StartAppliance("--interface", link.TapName, "--ipv4", ApplianceAddress + "/24", "--address", ApplianceAddress, "--port", "53");

@@ -248,7 +248,8 @@ public sealed class WwwApplianceTests
         Assert.Contains("--site /nonexistent-unikernel-site", missing.StandardOutput, StringComparison.Ordinal);
     }
 
-    private static int CountOf(string text, string part)
+    /// <summary>How often <paramref name="part"/> occurs in <paramref name="text"/> (not overlapping).</summary>
+    internal static int CountOf(string text, string part)
     {
         var count = 0;
         for (var i = text.IndexOf(part, StringComparison.Ordinal); i >= 0; i = text.IndexOf(part, i + part.Length, StringComparison.Ordinal))
