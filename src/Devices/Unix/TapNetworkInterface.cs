@@ -319,13 +319,10 @@ public sealed class TapNetworkInterface : INetworkInterface
         }
     }
 
-    [StructLayout(LayoutKind.Sequential)]
-
     private sealed class TapHandle : SafeHandleZeroOrMinusOneIsInvalid
     {
         public TapHandle(int fd) : base(ownsHandle: true) => SetHandle(fd);
 
         protected override bool ReleaseHandle() => Interop.Close((int)handle) == 0;
     }
-
 }
