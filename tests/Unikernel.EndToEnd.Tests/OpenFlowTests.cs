@@ -93,6 +93,57 @@ public sealed partial class OpenFlowTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// The controller published with our direct stack (-p:UnikernelNet=direct): it owns a tap in the switch namespace
+    /// with a static address, and ovs-vswitchd reaches it through the kernel side of that tap, so the OpenFlow channel
+    /// runs on our TCP, ARP and IPv4 end to end.
+    /// </summary>
+    [Fact]
+    public void Our_controller_on_the_direct_stack_drives_open_vswitch_over_a_tap()
+    {
+        const string kernelAddress = "10.216.0.1";
+        const string controllerAddress = "10.216.0.2";
+        var controller = Appliances.Publish("openflow-controller", "unix", "direct");
+        controller.AssertSucceeded();
+        OvsLab.Require([.. OvsLab.OvsTools, ("ping", "iputils-ping"), ("python3", "python3")]);
+        Assert.True(File.Exists("/dev/net/tun"), "direct-stack tests need /dev/net/tun (the tun module)");
+        using var lab = OvsLab.Create();
+        try
+        {
+            var tap = lab.AddTap(kernelAddress);
+            var process = lab.Start(lab.SwitchNamespace, controller.ImagePath, "--interface", tap, "--ipv4", controllerAddress + "/24",
+                "--address", controllerAddress, "--port", "6653", "--idle-timeout", "30", "--hard-timeout", "60");
+            lab.WaitFor(() => lab.Log.Contains($"listening on tcp {controllerAddress}:6653", StringComparison.Ordinal) || process.HasExited, "the controller to listen on the tap");
+            Assert.False(process.HasExited, "the controller exited");
+            lab.StartOvs();
+            lab.AddBridge($"tcp:{controllerAddress}:6653");
+            lab.AddHost(1, "10.0.0.1/24", addToBridge: true);
+            lab.AddHost(2, "10.0.0.2/24", addToBridge: true);
+            lab.WaitFor(() => lab.Log.Contains($"connected from {kernelAddress}:", StringComparison.Ordinal), "ovs-vswitchd to connect to our controller over the tap");
+            var mac1 = Mac(lab, lab.HostNamespace(1));
+            var mac2 = Mac(lab, lab.HostNamespace(2));
+
+            lab.Exec(lab.HostNamespace(1), "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.0.2").Check();
+            Assert.Equal(256 * 1024, Transfer(lab, "10.0.0.2", 256 * 1024));
+
+            var flows = lab.Ofctl("dump-flows", lab.BridgeManagement).Check().Output;
+            output.WriteLine(flows);
+            Assert.Matches($"idle_timeout=30, hard_timeout=60, .*in_port=1,dl_src={mac1},dl_dst={mac2} actions=output:2", flows);
+            Assert.Matches($"idle_timeout=30, hard_timeout=60, .*in_port=2,dl_src={mac2},dl_dst={mac1} actions=output:1", flows);
+            // The channel is still up: OVS reports the controller connected (it writes the status to its database a little later).
+            lab.WaitFor(() => lab.Vsctl("get", "controller", lab.Bridge, "is_connected").Output.Trim() == "true", "ovs-vswitchd to report the controller connected");
+
+            Stop(process);
+            Assert.Matches(@"stopped: 1 switch connection\(s\), [1-9]\d* packet_in, [1-9]\d* flow_mod", lab.Log);
+        }
+        catch
+        {
+            output.WriteLine(lab.Log);
+            output.WriteLine(lab.Tail("ovs-vswitchd.log"));
+            throw;
+        }
+    }
+
     [Fact]
     public void Ovs_testcontroller_drives_our_switch_between_two_hosts_on_taps()
     {
