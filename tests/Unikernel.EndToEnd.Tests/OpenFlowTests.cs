@@ -145,9 +145,18 @@ public sealed partial class OpenFlowTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Ovs_testcontroller_drives_our_switch_between_two_hosts_on_taps()
+    public void Ovs_testcontroller_drives_our_switch_between_two_hosts_on_taps() => OvsTestcontrollerDrivesOurSwitch(direct: false);
+
+    /// <summary>
+    /// The switch published with our direct stack: its control channel (and its ovs-ofctl listener) runs on our TCP over
+    /// a third tap with a static address, to ovs-testcontroller listening on the kernel side of that tap.
+    /// </summary>
+    [Fact]
+    public void Ovs_testcontroller_drives_our_switch_on_the_direct_stack() => OvsTestcontrollerDrivesOurSwitch(direct: true);
+
+    private void OvsTestcontrollerDrivesOurSwitch(bool direct)
     {
-        var image = Appliances.Publish("openflow-switch");
+        var image = direct ? Appliances.Publish("openflow-switch", "unix", "direct") : Appliances.Publish("openflow-switch");
         image.AssertSucceeded();
         OvsLab.Require(("ip", "iproute2"), ("ovs-testcontroller", "openvswitch-testcontroller"), ("ovs-ofctl", "openvswitch-common"), ("ping", "iputils-ping"), ("python3", "python3"));
         using var lab = OvsLab.Create();
@@ -155,9 +164,13 @@ public sealed partial class OpenFlowTests(ITestOutputHelper output)
         {
             var tap1 = $"oft1{lab.Id}";
             var tap2 = $"oft2{lab.Id}";
-            lab.Start(lab.SwitchNamespace, "ovs-testcontroller", "--unixctl=" + Path.Combine(lab.Directory, "testcontroller.ctl"), "ptcp:6653:127.0.0.1");
-            var process = lab.Start(lab.SwitchNamespace, image.ImagePath, "--port1", tap1, "--port2", tap2, "--controller", "127.0.0.1:6653", "--listen", "127.0.0.1:6634");
-            lab.WaitFor(() => lab.Log.Contains("connected to controller 127.0.0.1:6653", StringComparison.Ordinal), "our switch to connect to ovs-testcontroller");
+            // On the direct stack the switch is 10.216.0.2 on its own tap, the controller the kernel side 10.216.0.1.
+            string[] control = direct ? ["--interface", lab.AddTap("10.216.0.1"), "--ipv4", "10.216.0.2/24"] : [];
+            var controllerAddress = direct ? "10.216.0.1" : "127.0.0.1";
+            var switchAddress = direct ? "10.216.0.2" : "127.0.0.1";
+            lab.Start(lab.SwitchNamespace, "ovs-testcontroller", "--unixctl=" + Path.Combine(lab.Directory, "testcontroller.ctl"), $"ptcp:6653:{controllerAddress}");
+            var process = lab.Start(lab.SwitchNamespace, image.ImagePath, [.. control, "--port1", tap1, "--port2", tap2, "--controller", $"{controllerAddress}:6653", "--listen", $"{switchAddress}:6634"]);
+            lab.WaitFor(() => lab.Log.Contains($"connected to controller {controllerAddress}:6653", StringComparison.Ordinal), "our switch to connect to ovs-testcontroller");
             lab.AddTapHost(1, tap1, "10.0.1.1/24");
             lab.AddTapHost(2, tap2, "10.0.1.2/24");
 
@@ -167,7 +180,7 @@ public sealed partial class OpenFlowTests(ITestOutputHelper output)
             Assert.Equal(256 * 1024, Transfer(lab, "10.0.1.2", 256 * 1024));
 
             // ovs-testcontroller installed exact-match flows in our table; ovs-ofctl reads them from our listener.
-            var flows = lab.Exec(lab.SwitchNamespace, "ovs-ofctl", "-O", "OpenFlow10", "dump-flows", "tcp:127.0.0.1:6634").Check().Output;
+            var flows = lab.Exec(lab.SwitchNamespace, "ovs-ofctl", "-O", "OpenFlow10", "dump-flows", $"tcp:{switchAddress}:6634").Check().Output;
             output.WriteLine(flows);
             Assert.Contains("actions=output:2", flows, StringComparison.Ordinal);
             Assert.Contains("actions=output:1", flows, StringComparison.Ordinal);
