@@ -28,7 +28,9 @@ echo "== building the load generator and publishing the controller appliance"
 dotnet build "$ROOT/bench/openflow" -c Release -nologo -clp:NoSummary -v q >/dev/null
 (cd "$ROOT/examples/openflow-controller" && dotnet publish -c Release "-p:UnikernelNet=$NET" -nologo -clp:NoSummary -v q >/dev/null)
 BENCH=$ROOT/bench/openflow/bin/Release/net10.0/OfBench
-OURS=$ROOT/examples/openflow-controller/dist/unix$([ "$NET" = direct ] && echo -direct)/openflow-controller
+DIST=unix
+[ "$NET" = socket ] || DIST=unix-$NET
+OURS=$ROOT/examples/openflow-controller/dist/$DIST/openflow-controller
 WORK=$(mktemp -d /tmp/openflow-bench.XXXXXX)
 pids=()
 IN=() # the command prefix that runs a program where the controllers are
