@@ -7,6 +7,9 @@
 # Usage (as root or not; from anywhere):
 #   bench/openflow/run.sh                  # SWITCHES=16 MACS=1000 RUN_SECONDS=10 REPS=3
 #   SWITCHES=32 MACS=10000 RUN_SECONDS=5 REPS=1 bench/openflow/run.sh
+#   NET=direct bench/openflow/run.sh       # (root) ours published with -p:UnikernelNet=direct on a tap (10.217.0.2) in a
+#                                          # namespace the script makes; the load generator and ovs-testcontroller run
+#                                          # in that namespace too (ovs-testcontroller still on its loopback)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -16,41 +19,69 @@ RUN_SECONDS=${RUN_SECONDS:-10}
 REPS=${REPS:-3}
 PORT_OURS=${PORT_OURS:-16653}
 PORT_OVS=${PORT_OVS:-16654}
+NET=${NET:-socket}
+case "$NET" in socket | direct) ;; *) echo "NET must be socket or direct" >&2; exit 2 ;; esac
 
 command -v ovs-testcontroller >/dev/null || { echo "ovs-testcontroller not found (Debian package openvswitch-testcontroller)" >&2; exit 1; }
 
 echo "== building the load generator and publishing the controller appliance"
 dotnet build "$ROOT/bench/openflow" -c Release -nologo -clp:NoSummary -v q >/dev/null
-(cd "$ROOT/examples/openflow-controller" && dotnet publish -c Release -nologo -clp:NoSummary -v q >/dev/null)
+(cd "$ROOT/examples/openflow-controller" && dotnet publish -c Release "-p:UnikernelNet=$NET" -nologo -clp:NoSummary -v q >/dev/null)
 BENCH=$ROOT/bench/openflow/bin/Release/net10.0/OfBench
-OURS=$ROOT/examples/openflow-controller/dist/unix/openflow-controller
+DIST=unix
+[ "$NET" = socket ] || DIST=unix-$NET
+OURS=$ROOT/examples/openflow-controller/dist/$DIST/openflow-controller
 WORK=$(mktemp -d /tmp/openflow-bench.XXXXXX)
 pids=()
+IN=() # the command prefix that runs a program where the controllers are
+NS=ofbench$$
+TAP=ofbt$$
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  if [ "$NET" = direct ]; then
+    ip -n "$NS" link del "$TAP" 2>/dev/null || true
+    ip netns del "$NS" 2>/dev/null || true
+    if ip netns list | grep -qw "$NS"; then echo "clean-up failed: namespace $NS is still there" >&2; fi
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-"$OURS" --address 127.0.0.1 --port "$PORT_OURS" --log-level warn >"$WORK/ours.log" 2>&1 &
+OURS_ADDRESS=127.0.0.1
+OURS_ARGS=()
+if [ "$NET" = direct ]; then
+  [ "$(id -u)" = 0 ] && [ -e /dev/net/tun ] || { echo "NET=direct needs root and /dev/net/tun" >&2; exit 1; }
+  command -v ip >/dev/null || { echo "ip not found (Debian package iproute2)" >&2; exit 1; }
+  ip netns add "$NS"
+  IN=(ip netns exec "$NS")
+  "${IN[@]}" ip link set lo up
+  "${IN[@]}" ip tuntap add dev "$TAP" mode tap
+  "${IN[@]}" sysctl -q -w "net.ipv6.conf.$TAP.disable_ipv6=1"
+  "${IN[@]}" ip addr add 10.217.0.1/24 dev "$TAP"
+  "${IN[@]}" ip link set "$TAP" up
+  OURS_ADDRESS=10.217.0.2
+  OURS_ARGS=(--interface "$TAP" --ipv4 "$OURS_ADDRESS/24")
+fi
+
+"${IN[@]}" "$OURS" "${OURS_ARGS[@]}" --address "$OURS_ADDRESS" --port "$PORT_OURS" --log-level warn >"$WORK/ours.log" 2>&1 &
 pids+=($!)
-OVS_RUNDIR=$WORK OVS_LOGDIR=$WORK OVS_DBDIR=$WORK ovs-testcontroller --unixctl="$WORK/testcontroller.ctl" "ptcp:$PORT_OVS:127.0.0.1" >"$WORK/ovs.log" 2>&1 &
+OVS_RUNDIR=$WORK OVS_LOGDIR=$WORK OVS_DBDIR=$WORK "${IN[@]}" ovs-testcontroller --unixctl="$WORK/testcontroller.ctl" "ptcp:$PORT_OVS:127.0.0.1" >"$WORK/ovs.log" 2>&1 &
 pids+=($!)
 sleep 1
 
-run() { # controller-port mode -> flow_mods per second
-  timeout $((RUN_SECONDS + 60)) "$BENCH" --controller "127.0.0.1:$1" --switches "$SWITCHES" --macs "$MACS" --mode "$2" --seconds "$RUN_SECONDS" \
+run() { # controller-address controller-port mode -> flow_mods per second
+  timeout $((RUN_SECONDS + 60)) "${IN[@]}" "$BENCH" --controller "$1:$2" --switches "$SWITCHES" --macs "$MACS" --mode "$3" --seconds "$RUN_SECONDS" \
     | tee -a "$WORK/results" | sed -n 's/.*flow_mods_per_s=\([0-9]*\).*/\1/p'
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-echo "== $SWITCHES switches, $MACS MACs each, $RUN_SECONDS s per run, $REPS runs per controller and mode (alternating)"
+echo "== net $NET: $SWITCHES switches, $MACS MACs each, $RUN_SECONDS s per run, $REPS runs per controller and mode (alternating)"
 for mode in throughput latency; do
   : >"$WORK/$mode.ours"; : >"$WORK/$mode.ovs"
   for ((i = 1; i <= REPS; i++)); do
-    run "$PORT_OURS" "$mode" >>"$WORK/$mode.ours"
-    run "$PORT_OVS" "$mode" >>"$WORK/$mode.ovs"
+    run "$OURS_ADDRESS" "$PORT_OURS" "$mode" >>"$WORK/$mode.ours"
+    run 127.0.0.1 "$PORT_OVS" "$mode" >>"$WORK/$mode.ovs"
   done
   ours=$(median <"$WORK/$mode.ours"); ovs=$(median <"$WORK/$mode.ovs")
   ratio=$(awk -v a="$ours" -v b="$ovs" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')

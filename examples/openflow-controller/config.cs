@@ -3,7 +3,7 @@ using Unikernel.Config;
 namespace OpenFlowControllerAppliance;
 
 // The OpenFlow controller appliance: a MAC-learning switch application over TCP (host sockets, or our direct stack
-// with -p:UnikernelNet=direct once it has TCP), serving many switches at once.
+// with -p:UnikernelNet=direct: --interface, --ipv4), serving many switches at once.
 [Unikernel("openflow-controller")]
 public static partial class OpenFlowControllerConfig
 {

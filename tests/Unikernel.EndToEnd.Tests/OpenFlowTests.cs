@@ -46,21 +46,35 @@ public sealed partial class OpenFlowTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Our_controller_drives_open_vswitch_between_two_hosts()
+    public void Our_controller_drives_open_vswitch_between_two_hosts() => OurControllerDrivesOpenVswitch(direct: false);
+
+    /// <summary>
+    /// The controller published with our direct stack (-p:UnikernelNet=direct): it owns a tap in the switch namespace
+    /// with a static address (10.216.0.2), and ovs-vswitchd reaches it through the kernel side of that tap (10.216.0.1),
+    /// so the OpenFlow channel runs on our TCP, ARP and IPv4 end to end.
+    /// </summary>
+    [Fact]
+    public void Our_controller_on_the_direct_stack_drives_open_vswitch_over_a_tap() => OurControllerDrivesOpenVswitch(direct: true);
+
+    private void OurControllerDrivesOpenVswitch(bool direct)
     {
-        var controller = Appliances.Publish("openflow-controller");
+        var controller = direct ? Appliances.Publish("openflow-controller", "unix", "direct") : Appliances.Publish("openflow-controller");
         controller.AssertSucceeded();
         OvsLab.Require([.. OvsLab.OvsTools, ("ping", "iputils-ping"), ("python3", "python3")]);
+        Assert.True(!direct || File.Exists("/dev/net/tun"), "direct-stack tests need /dev/net/tun (the tun module)");
         using var lab = OvsLab.Create();
         try
         {
+            var address = direct ? "10.216.0.2" : "127.0.0.1";
+            string[] stack = direct ? ["--interface", lab.AddTap("10.216.0.1"), "--ipv4", address + "/24"] : [];
+            var process = lab.Start(lab.SwitchNamespace, controller.ImagePath, [.. stack, "--address", address, "--port", "6653", "--idle-timeout", "4", "--hard-timeout", "60"]);
+            lab.WaitFor(() => lab.Log.Contains($"listening on tcp {address}:6653", StringComparison.Ordinal) || process.HasExited, "the controller to listen");
+            Assert.False(process.HasExited, "the controller exited");
             lab.StartOvs();
-            var process = lab.Start(lab.SwitchNamespace, controller.ImagePath, "--address", "127.0.0.1", "--port", "6653", "--idle-timeout", "4", "--hard-timeout", "60");
-            lab.WaitFor(() => lab.Log.Contains("listening on tcp 127.0.0.1:6653", StringComparison.Ordinal), "the controller to listen");
-            lab.AddBridge("tcp:127.0.0.1:6653");
+            lab.AddBridge($"tcp:{address}:6653");
             lab.AddHost(1, "10.0.0.1/24", addToBridge: true);
             lab.AddHost(2, "10.0.0.2/24", addToBridge: true);
-            lab.WaitFor(() => lab.Log.Contains("connected from", StringComparison.Ordinal), "ovs-vswitchd to connect to our controller");
+            lab.WaitFor(() => lab.Log.Contains($"connected from {(direct ? "10.216.0.1" : "127.0.0.1")}:", StringComparison.Ordinal), "ovs-vswitchd to connect to our controller");
             var mac1 = Mac(lab, lab.HostNamespace(1));
             var mac2 = Mac(lab, lab.HostNamespace(2));
 
@@ -72,6 +86,8 @@ public sealed partial class OpenFlowTests(ITestOutputHelper output)
             // The default priority (32768) is not printed; idle_age sits between the timeouts and the match.
             Assert.Matches($"idle_timeout=4, hard_timeout=60, .*in_port=1,dl_src={mac1},dl_dst={mac2} actions=output:2", flows);
             Assert.Matches($"idle_timeout=4, hard_timeout=60, .*in_port=2,dl_src={mac2},dl_dst={mac1} actions=output:1", flows);
+            // OVS reports the channel up (it writes the status to its database a little after connecting).
+            lab.WaitFor(() => lab.Vsctl("get", "controller", lab.Bridge, "is_connected").Output.Trim() == "true", "ovs-vswitchd to report the controller connected");
 
             // Without traffic the flows idle out.
             lab.WaitFor(() => !lab.Ofctl("dump-flows", lab.BridgeManagement).Check().Output.Contains("idle_timeout=4", StringComparison.Ordinal), "the flows to expire", seconds: 30);
@@ -94,9 +110,18 @@ public sealed partial class OpenFlowTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Ovs_testcontroller_drives_our_switch_between_two_hosts_on_taps()
+    public void Ovs_testcontroller_drives_our_switch_between_two_hosts_on_taps() => OvsTestcontrollerDrivesOurSwitch(direct: false);
+
+    /// <summary>
+    /// The switch published with our direct stack: its control channel (and its ovs-ofctl listener) runs on our TCP over
+    /// a third tap with a static address, to ovs-testcontroller listening on the kernel side of that tap.
+    /// </summary>
+    [Fact]
+    public void Ovs_testcontroller_drives_our_switch_on_the_direct_stack() => OvsTestcontrollerDrivesOurSwitch(direct: true);
+
+    private void OvsTestcontrollerDrivesOurSwitch(bool direct)
     {
-        var image = Appliances.Publish("openflow-switch");
+        var image = direct ? Appliances.Publish("openflow-switch", "unix", "direct") : Appliances.Publish("openflow-switch");
         image.AssertSucceeded();
         OvsLab.Require(("ip", "iproute2"), ("ovs-testcontroller", "openvswitch-testcontroller"), ("ovs-ofctl", "openvswitch-common"), ("ping", "iputils-ping"), ("python3", "python3"));
         using var lab = OvsLab.Create();
@@ -104,9 +129,13 @@ public sealed partial class OpenFlowTests(ITestOutputHelper output)
         {
             var tap1 = $"oft1{lab.Id}";
             var tap2 = $"oft2{lab.Id}";
-            lab.Start(lab.SwitchNamespace, "ovs-testcontroller", "--unixctl=" + Path.Combine(lab.Directory, "testcontroller.ctl"), "ptcp:6653:127.0.0.1");
-            var process = lab.Start(lab.SwitchNamespace, image.ImagePath, "--port1", tap1, "--port2", tap2, "--controller", "127.0.0.1:6653", "--listen", "127.0.0.1:6634");
-            lab.WaitFor(() => lab.Log.Contains("connected to controller 127.0.0.1:6653", StringComparison.Ordinal), "our switch to connect to ovs-testcontroller");
+            // On the direct stack the switch is 10.216.0.2 on its own tap, the controller the kernel side 10.216.0.1.
+            string[] control = direct ? ["--interface", lab.AddTap("10.216.0.1"), "--ipv4", "10.216.0.2/24"] : [];
+            var controllerAddress = direct ? "10.216.0.1" : "127.0.0.1";
+            var switchAddress = direct ? "10.216.0.2" : "127.0.0.1";
+            lab.Start(lab.SwitchNamespace, "ovs-testcontroller", "--unixctl=" + Path.Combine(lab.Directory, "testcontroller.ctl"), $"ptcp:6653:{controllerAddress}");
+            var process = lab.Start(lab.SwitchNamespace, image.ImagePath, [.. control, "--port1", tap1, "--port2", tap2, "--controller", $"{controllerAddress}:6653", "--listen", $"{switchAddress}:6634"]);
+            lab.WaitFor(() => lab.Log.Contains($"connected to controller {controllerAddress}:6653", StringComparison.Ordinal), "our switch to connect to ovs-testcontroller");
             lab.AddTapHost(1, tap1, "10.0.1.1/24");
             lab.AddTapHost(2, tap2, "10.0.1.2/24");
 
@@ -116,7 +145,7 @@ public sealed partial class OpenFlowTests(ITestOutputHelper output)
             Assert.Equal(256 * 1024, Transfer(lab, "10.0.1.2", 256 * 1024));
 
             // ovs-testcontroller installed exact-match flows in our table; ovs-ofctl reads them from our listener.
-            var flows = lab.Exec(lab.SwitchNamespace, "ovs-ofctl", "-O", "OpenFlow10", "dump-flows", "tcp:127.0.0.1:6634").Check().Output;
+            var flows = lab.Exec(lab.SwitchNamespace, "ovs-ofctl", "-O", "OpenFlow10", "dump-flows", $"tcp:{switchAddress}:6634").Check().Output;
             output.WriteLine(flows);
             Assert.Contains("actions=output:2", flows, StringComparison.Ordinal);
             Assert.Contains("actions=output:1", flows, StringComparison.Ordinal);

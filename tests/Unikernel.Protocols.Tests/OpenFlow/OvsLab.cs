@@ -23,6 +23,7 @@ public sealed class OvsLab : IDisposable
     private static int s_counter;
     private readonly List<Process> _processes = [];
     private readonly List<string> _namespaces = [];
+    private readonly List<(string Namespace, string Tap)> _taps = [];
     private readonly StringBuilder _log = new();
 
     private OvsLab()
@@ -184,6 +185,22 @@ public sealed class OvsLab : IDisposable
         return ns;
     }
 
+    /// <summary>
+    /// A persistent tap "ofc{Id}" in the switch namespace whose kernel side has <paramref name="kernelAddress"/> (a /24),
+    /// for an appliance on our direct stack to attach to: programs in the switch namespace (ovs-vswitchd) reach the
+    /// appliance's address on that /24 through it. Deleted on dispose (and checked).
+    /// </summary>
+    public string AddTap(string kernelAddress)
+    {
+        var tap = "ofc" + Id;
+        Exec(SwitchNamespace, "ip", "tuntap", "add", "dev", tap, "mode", "tap").Check();
+        _taps.Add((SwitchNamespace, tap));
+        Exec(SwitchNamespace, "sysctl", "-q", "-w", $"net.ipv6.conf.{tap}.disable_ipv6=1");
+        Exec(SwitchNamespace, "ip", "addr", "add", kernelAddress + "/24", "dev", tap).Check();
+        Exec(SwitchNamespace, "ip", "link", "set", tap, "up").Check();
+        return tap;
+    }
+
     public string HostNamespace(int index) => $"ofh{index}{Id}";
 
     public CommandResult Vsctl(params string[] arguments) => Run("ovs-vsctl", ["--db=" + DatabaseSocket, "--timeout=20", .. arguments]);
@@ -308,6 +325,15 @@ public sealed class OvsLab : IDisposable
             }
             _processes.Clear();
         }
+        // Taps first (their owners are gone now): a persistent tap outlives its program.
+        var tapsLeft = new List<string>();
+        foreach (var (ns, tap) in _taps)
+        {
+            if (Exec(ns, "ip", "link", "del", tap).ExitCode != 0 || Exec(ns, "ip", "link", "show", tap).ExitCode == 0)
+            {
+                tapsLeft.Add(tap);
+            }
+        }
         foreach (var ns in Enumerable.Reverse(_namespaces))
         {
             Run("ip", "netns", "del", ns);
@@ -326,5 +352,6 @@ public sealed class OvsLab : IDisposable
             Assert.DoesNotContain(ns, left, StringComparison.Ordinal);
         }
         Assert.False(System.IO.Directory.Exists(Directory), $"could not remove {Directory}");
+        Assert.True(tapsLeft.Count == 0, "could not delete the tap(s) " + string.Join(", ", tapsLeft));
     }
 }
