@@ -35,7 +35,7 @@ public sealed partial class TutorialTests : IDisposable
         Assert.True(File.Exists(image), $"no image at {image}");
         var zones = Path.Combine(_workspace.Root, "runtime-zones");
         Directory.CreateDirectory(zones);
-        File.WriteAllText(Path.Combine(zones, "test.zone"), """
+        File.WriteAllText(Path.Combine(zones, "runtime.test.zone"), """
             $ORIGIN runtime.test.
             $TTL 60
             @    IN SOA ns.runtime.test. admin.runtime.test. 7 3600 600 86400 60

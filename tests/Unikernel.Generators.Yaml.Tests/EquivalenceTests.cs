@@ -50,7 +50,25 @@ public sealed class EquivalenceTests
         // The files a project passes as AdditionalFiles (crunched zones, pages), at their paths under /project.
         (string, string)[] Files(string directory) => [.. Directory.GetFiles(Path.Combine(root, directory), "*", SearchOption.AllDirectories)
             .Where(f => Path.GetExtension(f) is not ".cs" and not ".yaml").Order(StringComparer.Ordinal)
-            .Select(f => ("/project/" + Path.GetRelativePath(Path.Combine(root, directory), f).Replace('\\', '/'), File.ReadAllText(f)))];
+            .Select(f => ("/project/" + Path.GetRelativePath(Path.Combine(root, directory), f).Replace('\\', '/'), File.ReadAllText(f))), .. Linked(directory)];
+        // Folders a twin links in from its sibling (<None Include="../www/site/**" Link="site/..." />), at the link path.
+        IEnumerable<(string, string)> Linked(string directory)
+        {
+            var project = Path.Combine(root, directory, directory + ".csproj");
+            if (!File.Exists(project))
+            {
+                yield break;
+            }
+            foreach (System.Text.RegularExpressions.Match link in System.Text.RegularExpressions.Regex.Matches(
+                File.ReadAllText(project), "<None Include=\"([^\"*]+)/\\*\\*\" Link=\"([^\"/%]+)/"))
+            {
+                var source = Path.GetFullPath(Path.Combine(root, directory, link.Groups[1].Value));
+                foreach (var file in Directory.GetFiles(source, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+                {
+                    yield return ("/project/" + link.Groups[2].Value + "/" + Path.GetRelativePath(source, file).Replace('\\', '/'), File.ReadAllText(file));
+                }
+            }
+        }
         var csharp = Harness.Run(null, [.. shared, Source(Path.Combine(root, example, "config.cs"))], target, files: Files(example));
         var yaml = Harness.Run(File.ReadAllText(Path.Combine(root, example + "-yaml", "unikernel.yaml")), [.. shared, .. own], target, files: Files(example + "-yaml"));
         AssertSameOutput(csharp, yaml);
