@@ -12,6 +12,19 @@ packages=(
   qemu-system-x86 cpio xz-utils linux-source build-essential bc bison flex libelf-dev libssl-dev
   # Measurements.
   hyperfine binutils
+  # TCP and HTTP peers and clients of the direct-stack and web tests (socat, curl, nc) and the scapy-driven
+  # conformance and hostile-input tests (under /usr/bin/python3).
+  socat curl netcat-openbsd python3-scapy
+  # Open vSwitch for the OpenFlow interop tests (ovs-vswitchd with the netdev datapath, ovs-ofctl, ovs-testcontroller).
+  openvswitch-switch openvswitch-common openvswitch-testcontroller
+  # DNSSEC signing for the signed-zone tests (ldns-signzone, dnssec-signzone) and the zone checkers used as oracles.
+  ldnsutils bind9-utils
+  # The device graph as SVG (dot), and system-call traces for the seal's allow-lists.
+  graphviz strace
+  # Profiling the hot paths (perf record/report).
+  linux-perf
+  # Peers and load generators of bench/www (nginx, h2o, wrk, h2load) and bench/openflow.
+  nginx-light h2o wrk nghttp2-client
 )
 
 missing=()
