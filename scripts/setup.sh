@@ -15,6 +15,8 @@ packages=(
   # TCP and HTTP peers and clients of the direct-stack and web tests (socat, curl, nc) and the scapy-driven
   # conformance and hostile-input tests (under /usr/bin/python3).
   socat curl netcat-openbsd python3-scapy
+  # Offloads off on the OpenFlow test links (a software switch sees whole frames, not GSO super-packets).
+  ethtool
   # Open vSwitch for the OpenFlow interop tests (ovs-vswitchd with the netdev datapath, ovs-ofctl, ovs-testcontroller).
   openvswitch-switch openvswitch-common openvswitch-testcontroller
   # DNSSEC signing for the signed-zone tests (ldns-signzone, dnssec-signzone) and the zone checkers used as oracles.
