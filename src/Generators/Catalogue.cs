@@ -48,6 +48,9 @@ internal sealed class Catalogue
 
     public static readonly Catalogue Empty = new([], [], [], []);
 
+    /// <summary>A catalogue that could not be read: no targets or devices, and the reason as its one problem.</summary>
+    public static Catalogue Failed(DiagnosticInfo problem) => new([], [], [], [problem]);
+
     public IReadOnlyList<TargetInfo> Targets { get; }
 
     public string[] TargetNames { get; }

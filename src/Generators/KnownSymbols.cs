@@ -59,7 +59,20 @@ internal sealed class KnownSymbols
     public INamedTypeSymbol? AsyncDisposable { get; }
 
     /// <summary>The targets and devices: Configuration's [Target]s and [Device] methods and the project's [Device] extensions (read once; a race reads it twice, harmlessly).</summary>
-    public Catalogue Catalogue => _catalogue ??= Generators.Catalogue.Read(_compilation, this);
+    public Catalogue Catalogue => _catalogue ??= ReadCatalogue();
+
+    private Catalogue ReadCatalogue()
+    {
+        try
+        {
+            return Generators.Catalogue.Read(_compilation, this);
+        }
+        catch (System.Exception exception) when (exception is not System.OperationCanceledException)
+        {
+            // Never throw from the generator: every configuration reports it (UK0099) and gets the error stub.
+            return Generators.Catalogue.Failed(DiagnosticInfo.Create(Diagnostics.InternalError, null, "reading the catalogue: " + exception.GetType().Name + ": " + exception.Message));
+        }
+    }
 
     /// <summary>True when a value of <paramref name="type"/> converts implicitly to <paramref name="target"/>.</summary>
     public bool Converts(ITypeSymbol type, ITypeSymbol target) => _compilation.HasImplicitConversion(type, target);

@@ -64,7 +64,8 @@ internal sealed class Resolver
     {
         var target = _options.Target;
         var declared = _config.Targets.FirstOrDefault(t => t.Name == target);
-        if (declared is null)
+        // No declared targets at all: no catalogue (reported by the reader), nothing to say about the target.
+        if (declared is null && _config.Targets.Length > 0)
         {
             var names = _config.Targets.Select(t => t.Name).ToList();
             Report(Diagnostics.UnknownTarget, _config.Location, target, string.Join(", ", names));
