@@ -2,10 +2,16 @@ using System;
 
 namespace Unikernel.Config;
 
-/// <summary>Declares that a <see cref="Configuration"/> method creates a device of a kind that provides <paramref name="providedInterface"/>.</summary>
+/// <summary>
+/// Declares that a method creates a device of a kind that provides <paramref name="providedInterface"/>: a
+/// <see cref="Configuration"/> method (the built-in catalogue) or a user's extension method on
+/// <see cref="Configuration"/> in a static class (a device of the user's own, usable from config.cs and, by its kind,
+/// from unikernel.yaml). Its implementations per target are its <see cref="ImplementationAttribute"/>s.
+/// </summary>
 [AttributeUsage(AttributeTargets.Method, Inherited = false)]
 public sealed class DeviceAttribute(string kind, Type providedInterface) : Attribute
 {
+    /// <summary>The device's kind: its name in unikernel.yaml (<c>kind: console</c>) and in the device graph.</summary>
     public string Kind { get; } = kind;
 
     public Type ProvidedInterface { get; } = providedInterface;
@@ -18,17 +24,22 @@ public sealed class DeviceAttribute(string kind, Type providedInterface) : Attri
 }
 
 /// <summary>
-/// One implementation of a catalogue device: the targets it serves (comma-separated), the implementing type, and
-/// optionally the configure-time key value that selects it (e.g. <c>net=direct</c>). The type's public constructor
-/// parameters are its dependencies: matched by name to the method's arguments and to runtime arguments, otherwise by
-/// type to the configuration's devices.
+/// One implementation of a catalogue device: the implementing type, the targets it serves, and optionally the
+/// configure-time key value that selects it (e.g. <c>net=direct</c>). The type's public constructor parameters are its
+/// dependencies: matched by name to the method's arguments and to runtime arguments, otherwise by type to the
+/// configuration's devices.
 /// </summary>
 [AttributeUsage(AttributeTargets.Method, AllowMultiple = true, Inherited = false)]
-public sealed class ImplementationAttribute(string targets, string typeName) : Attribute
+public sealed class ImplementationAttribute(Type type) : Attribute
 {
-    public string Targets { get; } = targets;
+    /// <summary>The implementing type: a public, non-abstract class that provides the device's interface.</summary>
+    public Type Type { get; } = type;
 
-    public string TypeName { get; } = typeName;
+    /// <summary>
+    /// The targets this implementation serves, comma-separated: target names (<c>unix</c>) or target families
+    /// (<c>linux</c>, <c>vm</c>: see <see cref="TargetAttribute.Families"/>). Empty or not set: every target.
+    /// </summary>
+    public string Targets { get; init; } = "";
 
     /// <summary>"key=value": this implementation is chosen only when the configure-time key has that value.</summary>
     public string? When { get; init; }
@@ -54,4 +65,45 @@ public sealed class RuntimeArgumentAttribute(string name, string parameter, stri
 [AttributeUsage(AttributeTargets.Method, Inherited = false)]
 public sealed class CrunchAttribute : Attribute
 {
+}
+
+/// <summary>What the build makes of a target's published binary.</summary>
+public enum TargetImage
+{
+    /// <summary>The NativeAOT executable itself, copied to <c>dist/&lt;target&gt;/NAME</c> (Unikernel.targets).</summary>
+    Executable,
+
+    /// <summary>A bootable VM image: kernel plus an initramfs whose <c>/init</c> is the binary (Unikernel.Vm.targets, scripts/vm/make-image.sh).</summary>
+    VmImage,
+}
+
+/// <summary>
+/// One build target (<c>-p:UnikernelTarget=NAME</c>), declared once on <see cref="Configuration"/>: everything the
+/// generator and the build need to know about it. The generator reads these declarations (never runs them); the
+/// implementations of the catalogue's devices name the targets (or their <see cref="Families"/>) they serve.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = true, Inherited = false)]
+public sealed class TargetAttribute(string name) : Attribute
+{
+    /// <summary>The target's name, the value of the <c>UnikernelTarget</c> build property and of <c>c.Target</c>.</summary>
+    public string Name { get; } = name;
+
+    /// <summary>Comma-separated families the target belongs to (<c>linux</c>: Linux system calls underneath; <c>vm</c>: a VM image); an implementation may name a family instead of each target.</summary>
+    public string Families { get; init; } = "";
+
+    /// <summary>The appliance is a VM's PID 1 (it boots a kernel of its own).</summary>
+    public bool BootsVm { get; init; }
+
+    /// <summary>
+    /// The start-up hook: a static class with <c>public static void Initialize()</c>, called first in <c>Main</c>, and
+    /// <c>public static int Exit(int exitCode)</c>, which gets <c>Main</c>'s exit code (e.g. VmInit powers the VM off).
+    /// None: <c>Main</c> runs the appliance directly.
+    /// </summary>
+    public Type? StartUp { get; init; }
+
+    /// <summary>What the build makes of the published binary (the image step).</summary>
+    public TargetImage Image { get; init; }
+
+    /// <summary>How the appliance is sealed on this target once its devices have started; empty: not sealed.</summary>
+    public string Seal { get; init; } = "";
 }

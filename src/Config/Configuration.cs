@@ -1,5 +1,8 @@
 using System;
 using Unikernel.Devices;
+using Unikernel.Devices.Testing;
+using Unikernel.Devices.Unix;
+using Unikernel.Devices.Vm;
 
 namespace Unikernel.Config;
 
@@ -7,7 +10,13 @@ namespace Unikernel.Config;
 /// The configuration DSL, in the spirit of MirageOS's config.ml. A <c>[Unikernel]</c> class's <c>Configure</c> method
 /// calls these methods; the source generator reads the calls at compile time and never executes them. Every device
 /// method takes an optional <c>name</c>; otherwise a device is named after the local variable it is assigned to.
+/// The class also declares the build targets (<see cref="TargetAttribute"/>), each once: adding a target is one
+/// attribute here (plus, for a new image step, the build's list of targets that use it: Unikernel.Vm.targets).
 /// </summary>
+[Target("unix", Families = "linux")]
+[Target("test")]
+[Target("microvm", Families = "linux,vm", BootsVm = true, StartUp = typeof(VmInit), Image = TargetImage.VmImage)]
+[Target("xen", Families = "linux,vm", BootsVm = true, StartUp = typeof(VmInit), Image = TargetImage.VmImage)]
 public sealed class Configuration
 {
     private Configuration()
@@ -19,7 +28,7 @@ public sealed class Configuration
 
     // ---- composition -------------------------------------------------------------------------------------------
 
-    /// <summary>The build's target (unix, test, microvm, xen), from the <c>UnikernelTarget</c> build property.</summary>
+    /// <summary>The build's target (one of the <see cref="TargetAttribute"/>s above: unix, test, microvm, xen), from the <c>UnikernelTarget</c> build property.</summary>
     public ConfigKey Target => throw NotExecutable();
 
     /// <summary>A configure-time key whose value comes from the <c>UnikernelKeys</c> build property ("name=value;...").</summary>
@@ -44,41 +53,43 @@ public sealed class Configuration
     public IImpl<T> Match<T>(ConfigKey key, IImpl<T> otherwise, params Case<T>[] cases) => throw NotExecutable();
 
     // ---- the device catalogue ----------------------------------------------------------------------------------
+    // Targets: a target's name or a family ("linux": unix, microvm and xen; "vm": microvm and xen); none: every target.
+    // The first entry that provides an interface is the one UK0001 suggests when nothing provides it.
 
     [Device("console", typeof(IConsole), IsDefault = true)]
-    [Implementation("unix,microvm,xen", "Unikernel.Devices.Unix.UnixConsole")]
-    [Implementation("test", "Unikernel.Devices.Testing.MemoryConsole")]
+    [Implementation(typeof(UnixConsole), Targets = "linux")]
+    [Implementation(typeof(MemoryConsole), Targets = "test")]
     public IImpl<IConsole> Console(string? name = null) => throw NotExecutable();
 
     [Device("monotonic-clock", typeof(IMonotonicClock), IsDefault = true)]
-    [Implementation("unix,microvm,xen", "Unikernel.Devices.Unix.UnixMonotonicClock")]
-    [Implementation("test", "Unikernel.Devices.Testing.VirtualClock", SharedInstance = "clock")]
+    [Implementation(typeof(UnixMonotonicClock), Targets = "linux")]
+    [Implementation(typeof(VirtualClock), Targets = "test", SharedInstance = "clock")]
     public IImpl<IMonotonicClock> MonotonicClock(string? name = null) => throw NotExecutable();
 
     [Device("wall-clock", typeof(IWallClock), IsDefault = true)]
-    [Implementation("unix,microvm,xen", "Unikernel.Devices.Unix.UnixWallClock")]
-    [Implementation("test", "Unikernel.Devices.Testing.VirtualClock", SharedInstance = "clock")]
+    [Implementation(typeof(UnixWallClock), Targets = "linux")]
+    [Implementation(typeof(VirtualClock), Targets = "test", SharedInstance = "clock")]
     public IImpl<IWallClock> WallClock(string? name = null) => throw NotExecutable();
 
     [Device("time", typeof(ITime), IsDefault = true)]
-    [Implementation("unix,microvm,xen", "Unikernel.Devices.Unix.UnixTime")]
-    [Implementation("test", "Unikernel.Devices.Testing.VirtualClock", SharedInstance = "clock")]
+    [Implementation(typeof(UnixTime), Targets = "linux")]
+    [Implementation(typeof(VirtualClock), Targets = "test", SharedInstance = "clock")]
     public IImpl<ITime> Time(string? name = null) => throw NotExecutable();
 
     [Device("random", typeof(IRandom), IsDefault = true)]
-    [Implementation("unix,microvm,xen", "Unikernel.Devices.Unix.UnixRandom")]
-    [Implementation("test", "Unikernel.Devices.Testing.SeededRandom")]
+    [Implementation(typeof(UnixRandom), Targets = "linux")]
+    [Implementation(typeof(SeededRandom), Targets = "test")]
     public IImpl<IRandom> Random(string? name = null) => throw NotExecutable();
 
     /// <summary>Files under <paramref name="directory"/> (relative to the project) compiled into the image as static data.</summary>
     [Device("crunch", typeof(IKeyValueStore))]
     [Crunch]
-    [Implementation("unix,test,microvm,xen", "Unikernel.Devices.Unix.CrunchKeyValueStore")]
+    [Implementation(typeof(CrunchKeyValueStore))]
     public IImpl<IKeyValueStore> Crunch(string directory, string? name = null) => throw NotExecutable();
 
     /// <summary>A directory read at run time; its path is usually a runtime argument.</summary>
     [Device("directory", typeof(IKeyValueStore))]
-    [Implementation("unix,microvm,xen", "Unikernel.Devices.Unix.DirectoryKeyValueStore")]
+    [Implementation(typeof(DirectoryKeyValueStore), Targets = "linux")]
     public IImpl<IKeyValueStore> Directory(IImpl<string> root, string? name = null) => throw NotExecutable();
 
     /// <summary>
@@ -87,33 +98,34 @@ public sealed class Configuration
     /// interfaces gives each its own argument: <c>c.Network("port1", c.Argument("port1", "tap1", "..."))</c>).
     /// </summary>
     [Device("network", typeof(INetworkInterface), IsDefault = true)]
-    [Implementation("unix", "Unikernel.Devices.Unix.TapNetworkInterface")]
-    [Implementation("microvm,xen", "Unikernel.Devices.Vm.PacketNetworkInterface")]
+    [Implementation(typeof(TapNetworkInterface), Targets = "unix")]
+    [Implementation(typeof(PacketNetworkInterface), Targets = "vm")]
     [RuntimeArgument("interface", "interfaceName", "tap0", "Network interface to attach to (a tap device on unix)")]
     public IImpl<INetworkInterface> Network(string? name = null, IImpl<string>? interfaceName = null) => throw NotExecutable();
-
-    /// <summary>The host's (or the VM kernel's) sockets.</summary>
-    [Device("socket-stack", typeof(INetworkStack))]
-    [Implementation("unix,microvm,xen", "Unikernel.Devices.Unix.UnixSocketStack")]
-    [Implementation("test", "Unikernel.Devices.Testing.LoopbackStack")]
-    public IImpl<INetworkStack> SocketStack(string? name = null) => throw NotExecutable();
-
-    /// <summary>Our own Ethernet/ARP/IPv4/ICMP/UDP/DHCP stack over a network interface.</summary>
-    [Device("direct-stack", typeof(INetworkStack))]
-    [Implementation("unix,test,microvm,xen", "Unikernel.Protocols.Net.DirectStack")]
-    [RuntimeArgument("ipv4", "ipv4", "", "Static IPv4 address ADDR/PREFIX (empty: ask DHCP)")]
-    [RuntimeArgument("ipv4-gateway", "ipv4Gateway", "", "IPv4 gateway for off-link destinations")]
-    public IImpl<INetworkStack> DirectStack(IImpl<INetworkInterface>? network = null, string? name = null) => throw NotExecutable();
 
     /// <summary>
     /// The network stack chosen by the build: host sockets (<c>-p:UnikernelNet=socket</c>, the default) or the direct
     /// stack over the default network interface (<c>-p:UnikernelNet=direct</c>), like MirageOS's <c>--net</c>.
+    /// The <c>When = "net=..."</c> values of the built-in catalogue are the build's net choices.
     /// </summary>
     [Device("stack", typeof(INetworkStack))]
-    [Implementation("unix,microvm,xen", "Unikernel.Devices.Unix.UnixSocketStack", When = "net=socket")]
-    [Implementation("test", "Unikernel.Devices.Testing.LoopbackStack", When = "net=socket")]
-    [Implementation("unix,test,microvm,xen", "Unikernel.Protocols.Net.DirectStack", When = "net=direct")]
+    [Implementation(typeof(UnixSocketStack), Targets = "linux", When = "net=socket")]
+    [Implementation(typeof(LoopbackStack), Targets = "test", When = "net=socket")]
+    [Implementation(typeof(global::Unikernel.Protocols.Net.DirectStack), When = "net=direct")]
     [RuntimeArgument("ipv4", "ipv4", "", "Static IPv4 address ADDR/PREFIX (empty: ask DHCP)")]
     [RuntimeArgument("ipv4-gateway", "ipv4Gateway", "", "IPv4 gateway for off-link destinations")]
     public IImpl<INetworkStack> Stack(string? name = null) => throw NotExecutable();
+
+    /// <summary>The host's (or the VM kernel's) sockets.</summary>
+    [Device("socket-stack", typeof(INetworkStack))]
+    [Implementation(typeof(UnixSocketStack), Targets = "linux")]
+    [Implementation(typeof(LoopbackStack), Targets = "test")]
+    public IImpl<INetworkStack> SocketStack(string? name = null) => throw NotExecutable();
+
+    /// <summary>Our own Ethernet/ARP/IPv4/ICMP/UDP/DHCP stack over a network interface.</summary>
+    [Device("direct-stack", typeof(INetworkStack))]
+    [Implementation(typeof(global::Unikernel.Protocols.Net.DirectStack))]
+    [RuntimeArgument("ipv4", "ipv4", "", "Static IPv4 address ADDR/PREFIX (empty: ask DHCP)")]
+    [RuntimeArgument("ipv4-gateway", "ipv4Gateway", "", "IPv4 gateway for off-link destinations")]
+    public IImpl<INetworkStack> DirectStack(IImpl<INetworkInterface>? network = null, string? name = null) => throw NotExecutable();
 }

@@ -186,6 +186,7 @@ internal sealed class CSharpConfigReader
         }
         if (Catalogue.FromMethod(method, _builder.Known) is { } entry)
         {
+            _builder.ReportProblems(entry);
             return ReadDevice(invocation, method, entry, location);
         }
         _builder.Report(Diagnostics.UnsupportedSyntax, location, $"'{Shorten(invocation)}' is not a call of the configuration DSL (a Configuration method or a [Device] extension)");
@@ -399,7 +400,7 @@ internal sealed class CSharpConfigReader
     /// <summary>c.Target.Is("solaris") or new Case&lt;T&gt;("sockets", ...): a value the key never has (UK0019).</summary>
     private void CheckKeyValue(string key, string value, ArgumentSyntax argument)
     {
-        if (Resolver.ImpossibleKeyValue(key, value) is { } problem)
+        if (Resolver.ImpossibleKeyValue(key, value, _builder.TargetNames, _builder.Nets) is { } problem)
         {
             _builder.Report(Diagnostics.ImpossibleKeyValue, LocationInfo.From(argument), problem);
         }

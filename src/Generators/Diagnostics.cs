@@ -101,6 +101,14 @@ internal static class Diagnostics
         "UK0019", "Value no build can have",
         "{0}; the condition can never hold");
 
+    public static readonly DiagnosticDescriptor InvalidCatalogueEntry = Error(
+        "UK0020", "Invalid catalogue entry",
+        "The catalogue device {0} ('{1}') is invalid: {2}");
+
+    public static readonly DiagnosticDescriptor InvalidTarget = Error(
+        "UK0021", "Invalid target declaration",
+        "The target '{0}' is declared wrongly: {1}");
+
     public static readonly DiagnosticDescriptor InternalError = Error(
         "UK0099", "Generator failure",
         "The Unikernel generator failed unexpectedly ({0}); please report this with your configuration");
@@ -109,7 +117,7 @@ internal static class Diagnostics
     {
         MissingDependency, TypeMismatch, Cycle, TargetUnsupported, DuplicateName, UnknownTarget, NoJobs, UnsupportedSyntax,
         MissingConfigure, NotPartial, UnsupportedArgumentType, AmbiguousDependency, WrongArity, ImplementationMissing,
-        NotConstant, EmptyCrunch, BothConfigurations, UnknownKey, ImpossibleKeyValue, InternalError,
+        NotConstant, EmptyCrunch, BothConfigurations, UnknownKey, ImpossibleKeyValue, InvalidCatalogueEntry, InvalidTarget, InternalError,
     }.Concat(YamlDiagnostics.All).ToDictionary(d => d.Id);
 
     public static IEnumerable<DiagnosticDescriptor> All => s_byId.Values;

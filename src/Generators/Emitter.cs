@@ -20,7 +20,8 @@ internal static class Emitter
             w.OpenBlock("namespace " + model.Namespace);
         }
         w.OpenBlock("partial class " + model.ClassName);
-        var vm = model.Target is "microvm" or "xen";
+        // The target's start-up hook (VmInit on the VM targets) wraps the run: [Target(StartUp = typeof(...))].
+        var startUp = model.TargetInfo?.StartUp ?? "";
 
         w.WriteLine($"/// <summary>The entry point of the <c>{Xml(model.Name)}</c> unikernel, statically wired for target <c>{Xml(model.Target)}</c>.</summary>");
         w.OpenBlock("public static int Main(string[] args)");
@@ -36,10 +37,10 @@ internal static class Emitter
             }
             return w.ToString();
         }
-        if (vm)
+        if (startUp.Length > 0)
         {
-            w.WriteLine("global::Unikernel.Devices.Vm.VmInit.Initialize();");
-            w.WriteLine("return global::Unikernel.Devices.Vm.VmInit.Exit(__Run(args));");
+            w.WriteLine($"{startUp}.Initialize();");
+            w.WriteLine($"return {startUp}.Exit(__Run(args));");
         }
         else
         {

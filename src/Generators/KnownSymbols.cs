@@ -16,7 +16,7 @@ internal sealed class KnownSymbols
 
     private readonly Compilation _compilation;
     private readonly ConcurrentDictionary<string, INamedTypeSymbol?> _byMetadataName = new();
-    private IReadOnlyList<CatalogueEntry>? _catalogue;
+    private Catalogue? _catalogue;
 
     private KnownSymbols(Compilation compilation)
     {
@@ -26,6 +26,7 @@ internal sealed class KnownSymbols
         CrunchAttribute = compilation.GetTypeByMetadataName("Unikernel.Config.CrunchAttribute");
         ImplementationAttribute = compilation.GetTypeByMetadataName("Unikernel.Config.ImplementationAttribute");
         RuntimeArgumentAttribute = compilation.GetTypeByMetadataName("Unikernel.Config.RuntimeArgumentAttribute");
+        TargetAttribute = compilation.GetTypeByMetadataName("Unikernel.Config.TargetAttribute");
         Startable = compilation.GetTypeByMetadataName("Unikernel.Devices.IStartable");
         Job = compilation.GetTypeByMetadataName("Unikernel.Devices.IJob");
         Disposable = compilation.GetTypeByMetadataName("System.IDisposable");
@@ -44,6 +45,11 @@ internal sealed class KnownSymbols
 
     public INamedTypeSymbol? RuntimeArgumentAttribute { get; }
 
+    public INamedTypeSymbol? TargetAttribute { get; }
+
+    /// <summary>The assembly being compiled (the user's project).</summary>
+    public IAssemblySymbol CompilationAssembly => _compilation.Assembly;
+
     public INamedTypeSymbol? Startable { get; }
 
     public INamedTypeSymbol? Job { get; }
@@ -52,9 +58,24 @@ internal sealed class KnownSymbols
 
     public INamedTypeSymbol? AsyncDisposable { get; }
 
-    /// <summary>The catalogue of Configuration's [Device] methods (read once; a race reads it twice, harmlessly).</summary>
-    public IReadOnlyList<CatalogueEntry> Catalogue =>
-        _catalogue ??= Configuration is null ? [] : Generators.Catalogue.Read(Configuration, this);
+    /// <summary>The targets and devices: Configuration's [Target]s and [Device] methods and the project's [Device] extensions (read once; a race reads it twice, harmlessly).</summary>
+    public Catalogue Catalogue => _catalogue ??= ReadCatalogue();
+
+    private Catalogue ReadCatalogue()
+    {
+        try
+        {
+            return Generators.Catalogue.Read(_compilation, this);
+        }
+        catch (System.Exception exception) when (exception is not System.OperationCanceledException)
+        {
+            // Never throw from the generator: every configuration reports it (UK0099) and gets the error stub.
+            return Generators.Catalogue.Failed(DiagnosticInfo.Create(Diagnostics.InternalError, null, "reading the catalogue: " + exception.GetType().Name + ": " + exception.Message));
+        }
+    }
+
+    /// <summary>True when a value of <paramref name="type"/> converts implicitly to <paramref name="target"/>.</summary>
+    public bool Converts(ITypeSymbol type, ITypeSymbol target) => _compilation.HasImplicitConversion(type, target);
 
     /// <summary>A type by metadata name (catalogue implementations), looked up once.</summary>
     public INamedTypeSymbol? Type(string metadataName) => _byMetadataName.GetOrAdd(metadataName, name => _compilation.GetTypeByMetadataName(name));

@@ -126,6 +126,15 @@ internal sealed record ChoiceItem(int Id, string Name, string Label, string Prov
 
 internal sealed record KeyInfo(string Name, string DefaultValue, string Description);
 
+/// <summary>
+/// A build target as declared by a <c>[Target]</c> attribute on Configuration: its families, whether it boots a VM,
+/// its start-up hook (a fully qualified type name, or empty), its image step (executable, vm-image) and its seal (empty: none).
+/// </summary>
+internal sealed record TargetInfo(string Name, EquatableArray<string> Families, bool BootsVm, string StartUp, string Image, string Seal);
+
+/// <summary>UK0001's advice for an interface: the first catalogue entry that provides it, as a config.cs statement and as a YAML entry.</summary>
+internal sealed record ProviderHint(string Interface, string CSharp, string Yaml);
+
 /// <summary>What a configuration declares, independent of the target: the output of reading config.cs or unikernel.yaml.</summary>
 internal sealed record ConfigModel(
     string Namespace,
@@ -136,7 +145,10 @@ internal sealed record ConfigModel(
     EquatableArray<int> Jobs,
     EquatableArray<KeyInfo> Keys,
     EquatableArray<DiagnosticInfo> Diagnostics,
-    string SourceKind);
+    string SourceKind,
+    EquatableArray<TargetInfo> Targets,
+    EquatableArray<string> Nets,
+    EquatableArray<ProviderHint> Providers);
 
 /// <summary>Build settings the generator sees (MSBuild properties).</summary>
 internal sealed record BuildOptions(string Target, string Net, string Keys, string ProjectDirectory)
@@ -168,4 +180,5 @@ internal sealed record ResolvedModel(
     EquatableArray<DiagnosticInfo> Diagnostics,
     string Dot,
     bool HasErrors,
-    EquatableArray<CrunchFile> Crunch);
+    EquatableArray<CrunchFile> Crunch,
+    TargetInfo? TargetInfo);

@@ -27,7 +27,9 @@ internal sealed class ModelBuilder
         Compilation = compilation;
         Known = KnownSymbols.For(compilation);
         ConfigurationType = Known.Configuration;
-        Catalogue = Known.Catalogue;
+        Catalogue = Known.Catalogue.Entries;
+        // A catalogue entry or target declaration that is wrong is reported with every configuration that reads it.
+        _diagnostics.AddRange(Known.Catalogue.Problems);
     }
 
     public Compilation Compilation { get; }
@@ -36,7 +38,23 @@ internal sealed class ModelBuilder
 
     public INamedTypeSymbol? ConfigurationType { get; }
 
+    /// <summary>The devices: the built-in catalogue and the project's [Device] extensions.</summary>
     public IReadOnlyList<CatalogueEntry> Catalogue { get; }
+
+    /// <summary>The declared targets' names.</summary>
+    public IReadOnlyList<string> TargetNames => Known.Catalogue.TargetNames;
+
+    /// <summary>The net choices (-p:UnikernelNet).</summary>
+    public IReadOnlyList<string> Nets => Known.Catalogue.Nets;
+
+    /// <summary>An entry's problems (UK0020), unless the catalogue reported them already (it reads the built-in and the project's entries).</summary>
+    public void ReportProblems(CatalogueEntry entry)
+    {
+        if (!Catalogue.Any(e => SymbolEqualityComparer.Default.Equals(e.Method, entry.Method)))
+        {
+            _diagnostics.AddRange(entry.Problems.Where(p => !_diagnostics.Contains(p)));
+        }
+    }
 
     public void Report(DiagnosticDescriptor descriptor, LocationInfo? location, params string[] arguments) =>
         _diagnostics.Add(DiagnosticInfo.Create(descriptor, location, arguments));
@@ -157,7 +175,7 @@ internal sealed class ModelBuilder
         var implementations = new List<ImplementationInfo>();
         foreach (var implementation in entry.Implementations)
         {
-            var type = Known.Type(implementation.TypeName);
+            var type = implementation.Type is { TypeKind: not TypeKind.Error } found ? found : null;
             var constructor = type is null ? null : PickConstructor(type, (parameter, index) =>
                 givenItems.ContainsKey(parameter.Name)
                 || entry.Arguments.Any(a => a.Parameter == parameter.Name)
@@ -282,7 +300,9 @@ internal sealed class ModelBuilder
         WireByType();
         CheckDuplicateNames();
         var items = _items.Select(d => d.ToInfo()).ToEquatableArray();
-        return new ConfigModel(@namespace, className, name, location, items, _jobs.ToEquatableArray(), _keys.ToEquatableArray(), _diagnostics.ToEquatableArray(), sourceKind);
+        var catalogue = Known.Catalogue;
+        return new ConfigModel(@namespace, className, name, location, items, _jobs.ToEquatableArray(), _keys.ToEquatableArray(), _diagnostics.ToEquatableArray(), sourceKind,
+            catalogue.Targets.ToEquatableArray(), catalogue.Nets.ToEquatableArray(), catalogue.Providers);
     }
 
     /// <summary>Fills every by-type binding with its candidates (top-level items that provide the type) and a catalogue default.</summary>

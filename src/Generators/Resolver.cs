@@ -11,47 +11,18 @@ namespace Unikernel.Generators;
 /// </summary>
 internal sealed class Resolver
 {
-    public static readonly string[] KnownTargets = ["unix", "test", "microvm", "xen"];
-
-    public static readonly string[] KnownNets = ["socket", "direct"];
-
     /// <summary>
-    /// Why <paramref name="key"/> can never be <paramref name="value"/> (the built-in keys take only the values the build
-    /// knows), or null; both front ends report it (config.cs UK0019, unikernel.yaml UK1011).
+    /// Why <paramref name="key"/> can never be <paramref name="value"/> (the built-in keys take only the values the
+    /// catalogue declares: its targets and net choices), or null; both front ends report it (config.cs UK0019,
+    /// unikernel.yaml UK1011).
     /// </summary>
-    public static string? ImpossibleKeyValue(string key, string value) => key switch
+    public static string? ImpossibleKeyValue(string key, string value, IReadOnlyList<string> targets, IReadOnlyList<string> nets) => key switch
     {
-        "target" when !KnownTargets.Contains(value) =>
-            $"'{value}' is not a target{Suggestions.DidYouMean(value, KnownTargets)}; targets: {string.Join(", ", KnownTargets)}",
-        "net" when !KnownNets.Contains(value) =>
-            $"'{value}' is not a network stack choice{Suggestions.DidYouMean(value, KnownNets)}; net is socket or direct",
+        "target" when !targets.Contains(value) =>
+            $"'{value}' is not a target{Suggestions.DidYouMean(value, targets)}; targets: {string.Join(", ", targets)}",
+        "net" when !nets.Contains(value) =>
+            $"'{value}' is not a network stack choice{Suggestions.DidYouMean(value, nets)}; net is {string.Join(" or ", nets)}",
         _ => null,
-    };
-
-    // Suggestions for UK0001: which catalogue call provides a device interface.
-    private static readonly Dictionary<string, string> s_providers = new(StringComparer.Ordinal)
-    {
-        ["IConsole"] = "var console = c.Console();",
-        ["IMonotonicClock"] = "var clock = c.MonotonicClock();",
-        ["IWallClock"] = "var clock = c.WallClock();",
-        ["ITime"] = "var time = c.Time();",
-        ["IRandom"] = "var random = c.Random();",
-        ["IKeyValueStore"] = "var data = c.Crunch(\"data\");",
-        ["INetworkInterface"] = "var net = c.Network();",
-        ["INetworkStack"] = "var stack = c.Stack();",
-    };
-
-    // The same suggestions in unikernel.yaml's terms.
-    private static readonly Dictionary<string, string> s_yamlProviders = new(StringComparer.Ordinal)
-    {
-        ["IConsole"] = "console: { kind: console }",
-        ["IMonotonicClock"] = "clock: { kind: monotonic-clock }",
-        ["IWallClock"] = "clock: { kind: wall-clock }",
-        ["ITime"] = "time: { kind: time }",
-        ["IRandom"] = "random: { kind: random }",
-        ["IKeyValueStore"] = "data: { kind: crunch, directory: data }",
-        ["INetworkInterface"] = "net: { kind: network }",
-        ["INetworkStack"] = "stack: { kind: stack }",
     };
 
     private readonly ConfigModel _config;
@@ -85,16 +56,19 @@ internal sealed class Resolver
         {
             var diagnostics = config.Diagnostics.Items.Add(DiagnosticInfo.Create(Diagnostics.InternalError, config.Location, exception.GetType().Name + ": " + exception.Message));
             return new ResolvedModel(config.Namespace, config.ClassName, config.Name, options.Target, EquatableArray<NodeInfo>.Empty, EquatableArray<ArgumentSpec>.Empty,
-                new EquatableArray<DiagnosticInfo>(diagnostics), "", true, EquatableArray<CrunchFile>.Empty);
+                new EquatableArray<DiagnosticInfo>(diagnostics), "", true, EquatableArray<CrunchFile>.Empty, null);
         }
     }
 
     private ResolvedModel Run(EquatableArray<CrunchFile> crunch)
     {
         var target = _options.Target;
-        if (!KnownTargets.Contains(target))
+        var declared = _config.Targets.FirstOrDefault(t => t.Name == target);
+        // No declared targets at all: no catalogue (reported by the reader), nothing to say about the target.
+        if (declared is null && _config.Targets.Length > 0)
         {
-            Report(Diagnostics.UnknownTarget, _config.Location, target, string.Join(", ", KnownTargets));
+            var names = _config.Targets.Select(t => t.Name).ToList();
+            Report(Diagnostics.UnknownTarget, _config.Location, target, string.Join(", ", names));
         }
         else
         {
@@ -130,7 +104,8 @@ internal sealed class Resolver
             new EquatableArray<DiagnosticInfo>(diagnostics),
             hasErrors ? "" : Dot(),
             hasErrors,
-            crunch.Where(f => usedCrunch.Contains(f.Directory)).OrderBy(f => f.Directory, StringComparer.Ordinal).ThenBy(f => f.Key, StringComparer.Ordinal).ToEquatableArray());
+            crunch.Where(f => usedCrunch.Contains(f.Directory)).OrderBy(f => f.Directory, StringComparer.Ordinal).ThenBy(f => f.Key, StringComparer.Ordinal).ToEquatableArray(),
+            declared);
     }
 
     private void SetKeys()
@@ -151,7 +126,8 @@ internal sealed class Resolver
             _keys[name] = value;
         }
         _keys["target"] = _options.Target;
-        _keys["net"] = _options.Net.Length == 0 ? "socket" : _options.Net;
+        // The first net choice of the catalogue is the default (socket).
+        _keys["net"] = _options.Net.Length == 0 ? _config.Nets.FirstOrDefault() ?? "" : _options.Net;
     }
 
     private string KeyValue(string key) => _keys.TryGetValue(key, out var value) ? value : "";
@@ -299,7 +275,8 @@ internal sealed class Resolver
                 return null;
             default:
                 var yaml = _config.SourceKind != "config.cs";
-                var hint = (yaml ? s_yamlProviders : s_providers).TryGetValue(parameter.TypeDisplay, out var provider)
+                var provider = _config.Providers.FirstOrDefault(p => p.Interface == parameter.TypeDisplay) is { } found ? yaml ? found.Yaml : found.CSharp : null;
+                var hint = provider is not null
                     ? yaml ? $"add '{provider}' under devices: or pass one in args:" : $"add '{provider}' to Configure or pass one explicitly"
                     : binding.Kind == BindingKind.Missing
                         ? yaml

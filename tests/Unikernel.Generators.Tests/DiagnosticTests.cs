@@ -414,13 +414,46 @@ public class DiagnosticTests
     [Fact]
     public void UK0014_implementation_type_missing_from_the_compilation()
     {
-        var diagnostics = Verify(InConfigure("""
-            var sensor = {|UK0014:c.Sensor()|};
+        // A vendor package whose [Device] names its implementation in a second assembly the appliance does not reference.
+        var sensors = Library("Vendor.Sensors", "namespace Vendor.Sensors; public sealed class SerialSensor : Unikernel.Devices.IConsole { public void WriteLine(string line) { } }");
+        var devices = Library("Vendor.Devices", """
+            using Unikernel.Config;
+            using Unikernel.Devices;
+            namespace Vendor.Devices;
+            public static class VendorDevices
+            {
+                [Device("vendor.sensor", typeof(IConsole))]
+                [Implementation(typeof(Vendor.Sensors.SerialSensor), Targets = "unix,test")]
+                public static IImpl<IConsole> Sensor(this Configuration c, string? name = null) => throw new System.NotSupportedException();
+            }
+            """, sensors);
+        var config = "using Vendor.Devices;\n" + InConfigure("""
+            var sensor = c.Sensor();
             c.Register(c.Main<Hello>(sensor));
-            """));
+            """);
+        var compilation = GeneratorHarness.CreateCompilation((GeneratorHarness.ConfigPath, config), (TypesPath, Types)).AddReferences(devices);
+        var result = GeneratorHarness.Run(compilation, BuildProperties.Unix);
+        result.AssertNoGeneratorException();
+        var diagnostic = Assert.Single(result.Diagnostics);
+        Assert.Equal("UK0014", diagnostic.Id);
+        Assert.Equal("c.Sensor()", config.Substring(diagnostic.Location.SourceSpan.Start, diagnostic.Location.SourceSpan.Length));
         Assert.Equal(
             "'sensor' on target 'unix' is implemented by 'Vendor.Sensors.SerialSensor', which is not in the compilation; reference the package or project that contains it",
-            diagnostics.Message("UK0014"));
+            diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Empty(result.CompilerErrors);
+    }
+
+    /// <summary>A class library compiled in memory over the Unikernel assemblies (and <paramref name="references"/>).</summary>
+    internal static MetadataReference Library(string name, string source, params MetadataReference[] references)
+    {
+        var compilation = Microsoft.CodeAnalysis.CSharp.CSharpCompilation.Create(name,
+            [Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText(source, GeneratorHarness.ParseOptions, "/" + name + "/Library.cs")],
+            GeneratorHarness.References.AddRange(references),
+            new Microsoft.CodeAnalysis.CSharp.CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+        using var image = new MemoryStream();
+        var emit = compilation.Emit(image);
+        Assert.True(emit.Success, string.Join("\n", emit.Diagnostics));
+        return MetadataReference.CreateFromImage(image.ToArray());
     }
 
     [Fact]

@@ -100,14 +100,9 @@ public static class DiagnosticVerifier
 
         public static class VendorDevices
         {
-            /// <summary>A catalogue extension whose implementation lives in a package the project does not reference.</summary>
-            [Device("sensor", typeof(IConsole))]
-            [Implementation("unix,test", "Vendor.Sensors.SerialSensor")]
-            public static IImpl<IConsole> Sensor(this Configuration c, string? name = null) => throw new System.NotSupportedException();
-
             /// <summary>A catalogue extension with a runtime argument (--colour).</summary>
-            [Device("lamp", typeof(IConsole))]
-            [Implementation("unix,test", "App.Lamp")]
+            [Device("app.lamp", typeof(IConsole))]
+            [Implementation(typeof(Lamp), Targets = "unix,test")]
             [RuntimeArgument("colour", "colour", "red", "Lamp colour")]
             public static IImpl<IConsole> Lamp(this Configuration c, string? name = null) => throw new System.NotSupportedException();
         }

@@ -63,9 +63,10 @@ public static class Examples
 
     public static BuildProperties Properties(string example, string target) => new(target, ProjectDirectory: "/examples/" + example);
 
-    /// <summary>True when the compilation has what the target's generated code calls (the VM runtime may not exist yet).</summary>
+    /// <summary>True when the compilation has what the target's generated code calls: its start-up hook ([Target(StartUp = ...)]).</summary>
     public static bool TargetAvailable(Compilation compilation, string target) =>
-        target is not ("microvm" or "xen") || compilation.GetTypeByMetadataName("Unikernel.Devices.Vm.VmInit") is not null;
+        CatalogueCoverageTests.Declared().FirstOrDefault(t => t.Name == target)?.StartUp is not { } hook
+        || compilation.GetTypeByMetadataName(hook.FullName!) is not null;
 
     private static bool IsBuildOutput(string root, string path)
     {

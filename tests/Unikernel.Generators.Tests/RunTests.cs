@@ -18,7 +18,7 @@ public class RunTests
     private static readonly Lazy<byte[]> s_hello = new(() =>
         Build(Examples.Compilation("hello"), Examples.Properties("hello", "test")));
 
-    private static byte[] Build(CSharpCompilation compilation, BuildProperties properties, IEnumerable<AdditionalText>? additionalTexts = null)
+    internal static byte[] Build(CSharpCompilation compilation, BuildProperties properties, IEnumerable<AdditionalText>? additionalTexts = null)
     {
         var result = GeneratorHarness.Run(compilation, properties, additionalTexts);
         result.AssertNoGeneratorException();
@@ -31,7 +31,7 @@ public class RunTests
 
     private static (int ExitCode, string Out, string Error) Run(params string[] args) => Run(s_hello.Value, args);
 
-    private static (int ExitCode, string Out, string Error) Run(byte[] image, params string[] args)
+    internal static (int ExitCode, string Out, string Error) Run(byte[] image, params string[] args)
     {
         var context = new AssemblyLoadContext("hello", isCollectible: true);
         using var output = new StringWriter();

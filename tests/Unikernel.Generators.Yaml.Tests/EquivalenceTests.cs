@@ -5,7 +5,11 @@ namespace Unikernel.Generators.Yaml.Tests;
 /// <summary>config.cs and unikernel.yaml that declare the same appliance produce the same generated code.</summary>
 public sealed class EquivalenceTests
 {
-    public static TheoryData<string> Targets => new() { "unix", "test", "microvm", "xen" };
+    /// <summary>Every declared target ([Target] on Configuration).</summary>
+    public static TheoryData<string> Targets => [.. DeclaredTargets];
+
+    public static IEnumerable<string> DeclaredTargets =>
+        System.Reflection.CustomAttributeExtensions.GetCustomAttributes<Unikernel.Config.TargetAttribute>(typeof(Unikernel.Config.Configuration)).Select(t => t.Name);
 
     [Theory]
     [MemberData(nameof(Targets))]
@@ -30,7 +34,7 @@ public sealed class EquivalenceTests
             var original = twin.EndsWith("-yaml", StringComparison.Ordinal) ? twin[..^5] : null;
             if (original is not null && File.Exists(Path.Combine(root, original, "config.cs")))
             {
-                foreach (var target in new[] { "unix", "test", "microvm", "xen" })
+                foreach (var target in DeclaredTargets)
                 {
                     data.Add(original, target);
                 }
@@ -231,7 +235,7 @@ public sealed class EquivalenceTests
         Assert.True(result.HasSource(".UnikernelGraph.g.cs"), side + ": no device graph (the model has errors)");
     }
 
-    private static void AssertSameOutput(GeneratorResult csharp, GeneratorResult yaml)
+    internal static void AssertSameOutput(GeneratorResult csharp, GeneratorResult yaml)
     {
         AssertClean(csharp, "config.cs");
         AssertClean(yaml, "unikernel.yaml");

@@ -87,6 +87,68 @@ public sealed class SchemaTests
     [Fact]
     public void Every_form_of_the_equivalence_test_validates() => AssertValid(EquivalenceTests.RichYaml);
 
+    [Fact]
+    public void A_device_of_the_projects_own_validates_by_its_qualified_kind()
+    {
+        AssertValid(UserDeviceTests.Yaml);
+        AssertValid(UserDeviceTests.Yaml.Replace("{ kind: acme.greeter }", "{ kind: acme.greeter, greeting: hi, other: { kind: console } }", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// The schema's enums are the catalogue's, as the generator reads it: the device kinds, the targets (wherever a
+    /// condition or case names one) and the net choices. A new device kind, target or net fails here until the schema has it.
+    /// </summary>
+    [Fact]
+    public void The_schema_and_the_catalogue_agree()
+    {
+        var catalogue = KnownSymbols.For(Harness.Compilation(("/project/Empty.cs", "static class Empty { static void Main() { } }"))).Catalogue;
+        Assert.Empty(catalogue.Problems);
+        using var document = JsonDocument.Parse(s_schemaText);
+        var enums = new List<(string Path, string[] Values)>();
+        Collect(document.RootElement, "#", enums);
+
+        var kinds = enums.Where(e => e.Path.EndsWith("/device/properties/kind/anyOf/0/enum", StringComparison.Ordinal)).ToList();
+        Assert.Single(kinds);
+        Assert.Equal(catalogue.Entries.Select(e => e.Kind).Order(StringComparer.Ordinal), kinds[0].Values.Order(StringComparer.Ordinal));
+
+        // Every enum that names a target names them all; likewise the nets. The if: and match: forms each have one.
+        var targets = enums.Where(e => e.Values.Intersect(catalogue.TargetNames).Any()).ToList();
+        Assert.True(targets.Count >= 2, "the schema lists the targets for if: and for match:");
+        Assert.All(targets, e => Assert.Equal(catalogue.TargetNames, e.Values));
+        var nets = enums.Where(e => e.Values.Intersect(catalogue.Nets).Any()).ToList();
+        Assert.True(nets.Count >= 2, "the schema lists the nets for if: and for match:");
+        Assert.All(nets, e => Assert.Equal(catalogue.Nets, e.Values));
+        // The built-in keys are the two the catalogue's choices use.
+        var keys = enums.Single(e => e.Values.Contains("target") && e.Values.Contains("net"));
+        Assert.Equal(["target", "net"], keys.Values);
+
+        static void Collect(JsonElement element, string path, List<(string, string[])> enums)
+        {
+            if (element.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var child in element.EnumerateObject())
+                {
+                    if (child.Name == "enum" && child.Value.ValueKind == JsonValueKind.Array)
+                    {
+                        enums.Add((path + "/enum", [.. child.Value.EnumerateArray().Select(v => v.GetString() ?? "")]));
+                    }
+                    else
+                    {
+                        Collect(child.Value, path + "/" + child.Name, enums);
+                    }
+                }
+            }
+            else if (element.ValueKind == JsonValueKind.Array)
+            {
+                var i = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    Collect(item, path + "/" + i++, enums);
+                }
+            }
+        }
+    }
+
     public static TheoryData<string, string> Invalid => new()
     {
         { "typo at the top", "name: a\nclass: A.B\njobs: { j: { type: A.J } }\ndevcies: {}\n" },
@@ -105,6 +167,8 @@ public sealed class SchemaTests
         { "target declared as a key", "name: a\nclass: A.B\nkeys: { target: unix }\njobs: { j: { type: A.J } }\n" },
         { "name on a named device", "name: a\nclass: A.B\ndevices: { c: { kind: console, name: log } }\njobs: { j: { type: A.J } }\n" },
         { "args is not a list", "name: a\nclass: A.B\njobs: { j: { type: A.J, args: console } }\n" },
+        { "a project kind with a list for a field", "name: a\nclass: A.B\ndevices: { g: { kind: acme.greeter, greeting: [1] } }\njobs: { j: { type: A.J } }\n" },
+        { "a project kind that is not qualified", "name: a\nclass: A.B\ndevices: { g: { kind: greeter } }\njobs: { j: { type: A.J } }\n" },
     };
 
     [Theory]

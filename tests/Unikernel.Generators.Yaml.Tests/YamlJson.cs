@@ -1,9 +1,11 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
-using YamlDotNet.Core;
-using YamlDotNet.RepresentationModel;
 
 namespace Unikernel.Generators.Yaml.Tests;
+
+// Inside the namespace: YamlDotNet's YamlNode, not the generator's (this project sees the generator's internals).
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
 
 /// <summary>YAML to JSON with the core schema's plain-scalar types (null, bool, int, float), for schema validation.</summary>
 internal static class YamlJson

@@ -466,7 +466,7 @@ internal sealed class YamlConfigReader
             Report(YamlDiagnostics.UnknownKind, kindPair.Value.Location, kind, Suggestions.DidYouMean(kind, kinds), string.Join(", ", kinds));
             return -1;
         }
-        var parameters = entry.Method.Parameters.Where(p => p.Name != "name").ToList();
+        var parameters = entry.Parameters.Where(p => p.Name != "name").ToList();
         var allowed = new[] { "kind" }.Concat(parameters.Select(p => p.Name)).Concat(inline ? ["name"] : []).ToArray();
         CheckFields(node, $"{what} (kind {kind})", allowed);
         var given = new Dictionary<string, (int Item, LocationInfo? Location)>(StringComparer.Ordinal);
@@ -620,7 +620,7 @@ internal sealed class YamlConfigReader
 
     private void CheckKeyValue(string key, string value, LocationInfo location)
     {
-        if (Resolver.ImpossibleKeyValue(key, value) is { } problem)
+        if (Resolver.ImpossibleKeyValue(key, value, _builder.TargetNames, _builder.Nets) is { } problem)
         {
             Report(YamlDiagnostics.InvalidValue, location, problem);
         }
