@@ -62,7 +62,7 @@ public static class UnikernelHost
         for (var i = 0; i < jobs.Length; i++)
         {
             var job = jobs[i];
-            running[i] = Task.Run(() => job.RunAsync(token), CancellationToken.None);
+            running[i] = jobs.Length == 1 ? StartInline(job, token) : Task.Run(() => job.RunAsync(token), CancellationToken.None);
         }
 
         var exitCode = 0;
@@ -100,6 +100,24 @@ public static class UnikernelHost
             }
         }
         return exitCode;
+    }
+
+    /// <summary>
+    /// Starts the only job on this thread: it runs, as any async method does, up to its first await here, so an
+    /// appliance reaches its first await (a DNS server's bound sockets and started loops) without first waiting for
+    /// the thread pool to start a worker (start-up, issue 17). Several jobs go to the thread pool instead, so that
+    /// one that blocks before its first await cannot hold up the others. A synchronous throw becomes a faulted task.
+    /// </summary>
+    private static Task StartInline(IJob job, CancellationToken token)
+    {
+        try
+        {
+            return job.RunAsync(token) ?? Task.CompletedTask;
+        }
+        catch (Exception exception)
+        {
+            return Task.FromException(exception);
+        }
     }
 
     private static void DisposeAll(string appliance, object[] disposables)

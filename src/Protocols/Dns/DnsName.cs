@@ -45,7 +45,7 @@ public sealed class DnsName : IEquatable<DnsName>
 
     public bool IsRoot => _wire.Length == 1;
 
-    public DnsName Parent => IsRoot ? this : new DnsName(_wire[(_wire[0] + 1)..]);
+    public DnsName Parent => IsRoot ? this : new DnsName(_wire.AsSpan(_wire[0] + 1).ToArray()); // not _wire[a..]: GetSubArray pulls the runtime type loader into the image
 
     /// <summary>Builds a name from uncompressed wire bytes; validates label and name lengths.</summary>
     public static bool TryFromWire(ReadOnlySpan<byte> wire, [NotNullWhen(true)] out DnsName? name)

@@ -63,7 +63,7 @@ public sealed class Zone
         if (nsec.Count == 0 && Apex.Find(DnsType.NSEC3PARAM)?.Records[0].Data is { Length: >= 5 } p && p[0] == 1 && p.Length == 5 + p[4])
         {
             _nsec3Iterations = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(p.AsSpan(2));
-            _nsec3Salt = p[5..];
+            _nsec3Salt = p.AsSpan(5).ToArray(); // not p[5..]: RuntimeHelpers.GetSubArray pulls the runtime type loader (~100 KB) into the image
             var chain = new List<ZoneNode>();
             foreach (var node in nodes.Values)
             {
