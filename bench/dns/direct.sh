@@ -29,8 +29,14 @@
 #
 # Usage (as root; Debian packages: iproute2 dnsperf nsd bind9-dnsutils; optional: strace, linux-perf):
 #   bench/dns/direct.sh
+# Two load modes, interleaved with the cases rep by rep: "sat" (saturation: dnsperf -c CLIENTS -q OUTSTANDING, as fast
+# as the server answers) and "fixed" (dnsperf -Q FIXED_QPS: the same offered load for every server, so q/cpu-s there is
+# the CPU cost of one query at a rate the servers all sustain). The summary ends with the goals of issue 17 as ratios of
+# medians of q/cpu-s (queries answered per CPU-second of the server process): direct/socket at saturation (>= 1.5),
+# direct/socket at FIXED_QPS (>= 1.2), direct/NSD at saturation (>= 1.5), with the per-repetition ratios for the spread
+# and the machine's load average before and after (the machine may be shared: a figure taken at high load is noisy).
 # Knobs (environment): RUN_LEN [10] seconds per case and repetition, REPS [3] (the cases are interleaved, rep by rep;
-#   the table shows the median of each column), CLIENTS [2], OUTSTANDING [200] (dnsperf -c / -q),
+#   the table shows the median of each column), MODES ["sat fixed"], FIXED_QPS [50000], CLIENTS [2], OUTSTANDING [200] (dnsperf -c / -q),
 #   SERVER_CPU [0], CLIENT_CPU [1], RPS [1] (0: no receive packet steering, see above), CASES ["direct socket nsd"], PROFILE [1] (after the measurements: strace -c and,
 #   if it works, perf record on the direct-stack appliance under the same load), PUBLISH [auto] (1: always publish the
 #   two images, 0: never; auto: publish those missing), DIRECT_BIN, SOCKET_BIN (default: examples/dns/dist/unix-direct/dns
@@ -45,6 +51,8 @@ OUTSTANDING=${OUTSTANDING:-200}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 CASES=${CASES:-"direct socket nsd"}
+MODES=${MODES:-"sat fixed"}
+FIXED_QPS=${FIXED_QPS:-50000}
 RPS=${RPS:-1}
 PROFILE=${PROFILE:-1}
 PUBLISH=${PUBLISH:-auto}
@@ -205,37 +213,50 @@ stop_server() {
   wait "$SERVER_PID" 2>/dev/null || true
 }
 
-dnsperf_run() { # addr seconds out
+dnsperf_run() { # addr seconds out mode
+  local rate=()
+  [[ ${4:-sat} == fixed ]] && rate=(-Q "$FIXED_QPS")
   ip netns exec "$NSC" timeout $(( $2 + 20 )) taskset -c "$CLIENT_CPU" \
-    dnsperf -s "$1" -p 53 -d "$WD/queries" -l "$2" -c "$CLIENTS" -q "$OUTSTANDING" -t 2 >"$3" 2>&1 || true
+    dnsperf -s "$1" -p 53 -d "$WD/queries" -l "$2" -c "$CLIENTS" -q "$OUTSTANDING" "${rate[@]}" -t 2 >"$3" 2>&1 || true
 }
 
 declare -A QPS LOST SENT PCPU CORE LAT QPCS CCORE
 add() { eval "$1[\$2]=\"\${$1[\$2]:-} \$3\""; }
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]}'; }
+ratio() { [[ -n ${1:-} && -n ${2:-} && $2 != 0 ]] && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}' || echo NA; }
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+LOAD_BEFORE=$(load)
+declare -A RATIOS   # "mode:a/b" -> per-rep ratios of q/cpu-s
 profiled=0
 for rep in $(seq 1 "$REPS"); do
+ declare -A REPQ=()
  for c in $CASES; do
-  log "rep $rep, case $c: starting"
+  log "rep $rep, case $c: starting (load $(load))"
   start_server "$c"
   sleep 1
+  for mode in $MODES; do
+  k=$c/$mode
   t0=$(tree_ticks "$SERVER_PID"); read -r b0 a0 < <(core_busy "$SERVER_CPU"); read -r cb0 ca0 < <(core_busy "$CLIENT_CPU"); w0=$(date +%s.%N)
-  out=$WD/logs/$c.$rep.dnsperf
-  dnsperf_run "$ADDR" "$RUN_LEN" "$out"
+  out=$WD/logs/$c.$mode.$rep.dnsperf
+  dnsperf_run "$ADDR" "$RUN_LEN" "$out" "$mode"
   t1=$(tree_ticks "$SERVER_PID"); read -r b1 a1 < <(core_busy "$SERVER_CPU"); read -r cb1 ca1 < <(core_busy "$CLIENT_CPU"); w1=$(date +%s.%N)
   q=$(awk '/Queries per second:/ {printf "%.0f", $4}' "$out")
-  [[ -n $q ]] || { log "dnsperf output for $c:"; cat "$out" >&2; }
-  add QPS "$c" "$q"
-  add SENT "$c" "$(awk '/Queries sent:/ {print $3}' "$out")"
-  add LOST "$c" "$(awk '/Queries lost:/ {print $3}' "$out")"
-  add LAT "$c" "$(awk '/Average Latency/ {printf "%.3f", $4 * 1000}' "$out")"
-  add PCPU "$c" "$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v w0="$w0" -v w1="$w1" 'BEGIN {printf "%.0f", 100 * t / hz / (w1 - w0)}')"
-  add QPCS "$c" "$(awk -v q="${q:-0}" -v t=$((t1 - t0)) -v hz="$HZ" -v w0="$w0" -v w1="$w1" 'BEGIN {printf "%.0f", (t > 0 ? q * (w1 - w0) / (t / hz) : 0)}')"
-  add CCORE "$c" "$(awk -v b=$((cb1 - cb0)) -v a=$((ca1 - ca0)) 'BEGIN {printf "%.0f", (a > 0 ? 100 * b / a : 0)}')"
-  add CORE "$c" "$(awk -v b=$((b1 - b0)) -v a=$((a1 - a0)) 'BEGIN {printf "%.0f", (a > 0 ? 100 * b / a : 0)}')"
+  [[ -n $q ]] || { log "dnsperf output for $c ($mode):"; cat "$out" >&2; }
+  add QPS "$k" "$q"
+  add SENT "$k" "$(awk '/Queries sent:/ {print $3}' "$out")"
+  add LOST "$k" "$(awk '/Queries lost:/ {print $3}' "$out")"
+  add LAT "$k" "$(awk '/Average Latency/ {printf "%.3f", $4 * 1000}' "$out")"
+  add PCPU "$k" "$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v w0="$w0" -v w1="$w1" 'BEGIN {printf "%.0f", 100 * t / hz / (w1 - w0)}')"
+  qc=$(awk -v q="${q:-0}" -v t=$((t1 - t0)) -v hz="$HZ" -v w0="$w0" -v w1="$w1" 'BEGIN {printf "%.0f", (t > 0 ? q * (w1 - w0) / (t / hz) : 0)}')
+  add QPCS "$k" "$qc"
+  REPQ[$k]=$qc
+  add CCORE "$k" "$(awk -v b=$((cb1 - cb0)) -v a=$((ca1 - ca0)) 'BEGIN {printf "%.0f", (a > 0 ? 100 * b / a : 0)}')"
+  add CORE "$k" "$(awk -v b=$((b1 - b0)) -v a=$((a1 - a0)) 'BEGIN {printf "%.0f", (a > 0 ? 100 * b / a : 0)}')"
+  log "rep $rep, case $c, $mode: ${q:-?} qps, $qc q/cpu-s"
+  done
   if [[ $c == direct && $PROFILE == 1 && $profiled == 0 ]]; then
     profiled=1
-    log "profiling the direct stack under the same load"
+    log "profiling the direct stack under the same load (saturation)"
     if command -v strace >/dev/null; then
       ip netns exec "$NSC" timeout 20 taskset -c "$CLIENT_CPU" dnsperf -s "$ADDR" -p 53 -d "$WD/queries" -l 6 -c "$CLIENTS" -q "$OUTSTANDING" -t 2 >"$WD/logs/strace.dnsperf" 2>&1 &
       sleep 0.5
@@ -252,28 +273,44 @@ for rep in $(seq 1 "$REPS"); do
     fi
   fi
   stop_server
-  log "rep $rep, case $c: ${q:-?} qps"
+ done
+ for mode in $MODES; do
+  for pair in direct/socket direct/nsd socket/nsd; do
+    a=${pair%/*} b=${pair#*/}
+    [[ -n ${REPQ[$a/$mode]:-} && -n ${REPQ[$b/$mode]:-} ]] && RATIOS[$mode:$pair]="${RATIOS[$mode:$pair]:-} $(ratio "${REPQ[$a/$mode]}" "${REPQ[$b/$mode]}")"
+  done
  done
 done
-for c in $CASES; do
-  for k in QPS SENT LOST LAT PCPU CORE QPCS CCORE; do eval "v=\${$k[\$c]:-}"; eval "$k[\$c]=\$(median \"\$v\")"; done
-done
+LOAD_AFTER=$(load)
+for c in $CASES; do for mode in $MODES; do
+  for k in QPS SENT LOST LAT PCPU CORE QPCS CCORE; do eval "v=\${$k[\$c/\$mode]:-}"; eval "$k[\$c/\$mode]=\$(median \"\$v\")"; done
+done; done
 
 name() { case $1 in direct) echo "dns, direct stack (tap)";; socket) echo "dns, socket stack (veth)";; nsd) echo "NSD $(nsd -v 2>&1 | awk 'NR==1 {print $3}') (veth)";; esac; }
 echo
-echo "examples/dns and NSD, UDP, dnsperf -c $CLIENTS -q $OUTSTANDING -l $RUN_LEN, median of $REPS interleaved runs, RPS=$RPS, from namespace $NSC; server on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU ($(nproc --all) CPUs, $(uname -r))"
-printf '%-30s %10s %10s %10s %10s %12s %12s %12s %12s\n' case qps sent lost avg_ms server_cpu% core_busy% client_core% q/cpu-s
-for c in $CASES; do
-  printf '%-30s %10s %10s %10s %10s %12s %12s %12s %12s\n' "$(name "$c")" "${QPS[$c]:-NA}" "${SENT[$c]:-NA}" "${LOST[$c]:-NA}" "${LAT[$c]:-NA}" "${PCPU[$c]:-NA}" "${CORE[$c]:-NA}" "${CCORE[$c]:-NA}" "${QPCS[$c]:-NA}"
+echo "examples/dns and NSD, UDP, dnsperf -c $CLIENTS -q $OUTSTANDING -l $RUN_LEN, median of $REPS interleaved runs, RPS=$RPS, from namespace $NSC; server on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU ($(nproc --all) CPUs, $(uname -r)); load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
+for mode in $MODES; do
+  [[ $mode == fixed ]] && echo "-- fixed offered load: dnsperf -Q $FIXED_QPS" || echo "-- saturation"
+  printf '%-30s %10s %10s %10s %10s %12s %12s %12s %12s\n' case qps sent lost avg_ms server_cpu% core_busy% client_core% q/cpu-s
+  for c in $CASES; do
+    k=$c/$mode
+    printf '%-30s %10s %10s %10s %10s %12s %12s %12s %12s\n' "$(name "$c")" "${QPS[$k]:-NA}" "${SENT[$k]:-NA}" "${LOST[$k]:-NA}" "${LAT[$k]:-NA}" "${PCPU[$k]:-NA}" "${CORE[$k]:-NA}" "${CCORE[$k]:-NA}" "${QPCS[$k]:-NA}"
+  done
 done
-ratio() { [[ -n ${1:-} && -n ${2:-} && $2 != 0 ]] && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}' || echo NA; }
 echo "lost = queries dnsperf gave up on (2 s timeout); server_cpu% = CPU time of the server process (all threads, user+system) per wall second; core_busy% = the server core's busy share (includes softirq work the kernel does there, and any other load on the machine); client_core% = the same for dnsperf's core; q/cpu-s = queries answered per CPU-second of the server process (the figure least disturbed by other load)"
-[[ -n ${QPS[direct]:-} ]] && {
-  echo "direct / socket qps: $(ratio "${QPS[direct]}" "${QPS[socket]:-}")"
-  echo "direct / NSD qps:    $(ratio "${QPS[direct]}" "${QPS[nsd]:-}")"
+echo
+echo "goals (issue 17), q/cpu-s ratio of medians [per-repetition ratios]:"
+goal() { # label mode a b target
+  local r; r=$(ratio "${QPCS[$3/$2]:-}" "${QPCS[$4/$2]:-}")
+  local verdict=NA
+  [[ $r != NA ]] && verdict=$(awk -v r="$r" -v t="$5" 'BEGIN {print (r >= t ? "met" : "NOT met")}')
+  printf '  %-44s %6s  (goal >= %s: %s) [%s ]\n' "$1" "$r" "$5" "$verdict" "${RATIOS[$2:$3/$4]:-}"
 }
-[[ -n ${QPS[socket]:-} ]] && echo "socket / NSD qps:    $(ratio "${QPS[socket]}" "${QPS[nsd]:-}")"
-[[ -n ${QPCS[direct]:-} ]] && echo "direct / socket q/cpu-s: $(ratio "${QPCS[direct]}" "${QPCS[socket]:-}"), direct / NSD q/cpu-s: $(ratio "${QPCS[direct]}" "${QPCS[nsd]:-}")"
+[[ " $MODES " == *" sat "* ]] && goal "direct / socket, saturation" sat direct socket 1.5
+[[ " $MODES " == *" fixed "* ]] && goal "direct / socket, fixed $FIXED_QPS qps" fixed direct socket 1.2
+[[ " $MODES " == *" sat "* ]] && goal "direct / NSD, saturation" sat direct nsd 1.5
+[[ " $MODES " == *" fixed "* ]] && goal "direct / NSD, fixed $FIXED_QPS qps" fixed direct nsd 1.5
+[[ " $MODES " == *" sat "* ]] && goal "socket / NSD, saturation (for reference)" sat socket nsd 1.5
 if [[ -s $WD/logs/strace.txt ]]; then
   echo; echo "direct stack, system calls under load (strace -c -f, 5 s; strace slows the server: counts, not time):"
   head -20 "$WD/logs/strace.txt"
