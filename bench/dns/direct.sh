@@ -14,6 +14,11 @@
 #   +------------------------------------------+              |   on 10.216.1.2:53, CPU $SERVER_CPU
 #                                                             +-------------------------------+
 #
+# The "packet" case (optional: CASES="direct packet socket nsd") is the direct stack on the unix target's other raw
+# interface, --interface-kind packet: a second veth pair $VC2 (10.216.2.1/24, in $NSC) -- $VS2 (in $NSS, no address),
+# the appliance in $NSS owning an AF_PACKET socket with memory-mapped TPACKET_V3 rings on $VS2 as 10.216.2.2; so it
+# crosses the same kind of link as the socket stack and NSD.
+#
 # So every case crosses one kernel IP/UDP stack on the client side and one virtual link: for the direct stack the
 # link is the tap (the appliance reads and writes Ethernet frames on its fd and does IP/UDP itself); for the socket
 # stack and NSD it is a veth pair into a second namespace, where the kernel's IP/UDP stack and the server's sockets
@@ -37,7 +42,8 @@
 # and the machine's load average before and after (the machine may be shared: a figure taken at high load is noisy).
 # Knobs (environment): RUN_LEN [10] seconds per case and repetition, REPS [3] (the cases are interleaved, rep by rep;
 #   the table shows the median of each column), MODES ["sat fixed"], FIXED_QPS [50000], CLIENTS [2], OUTSTANDING [200] (dnsperf -c / -q),
-#   SERVER_CPU [0], CLIENT_CPU [1], RPS [1] (0: no receive packet steering, see above), CASES ["direct socket nsd"], PROFILE [1] (after the measurements: strace -c and,
+#   SERVER_CPU [0], CLIENT_CPU [1], RPS [1] (0: no receive packet steering, see above), CASES ["direct socket nsd"; add
+#   packet for the AF_PACKET case, PACKET_BIN defaults to DIRECT_BIN], PROFILE [1] (after the measurements: strace -c and,
 #   if it works, perf record on the direct-stack appliance under the same load), PUBLISH [auto] (1: always publish the
 #   two images, 0: never; auto: publish those missing), DIRECT_BIN, SOCKET_BIN (default: examples/dns/dist/unix-direct/dns
 #   and examples/dns/dist/unix/dns, as tests/Unikernel.EndToEnd.Tests publishes them), WORKDIR [mktemp].
@@ -58,6 +64,7 @@ PROFILE=${PROFILE:-1}
 PUBLISH=${PUBLISH:-auto}
 DIRECT_BIN=${DIRECT_BIN:-$ROOT/examples/dns/dist/unix-direct/dns}
 SOCKET_BIN=${SOCKET_BIN:-$ROOT/examples/dns/dist/unix/dns}
+PACKET_BIN=${PACKET_BIN:-$DIRECT_BIN}
 ZONE_FILE=$ROOT/examples/dns/zones/example.org.zone
 
 TAG=$(printf '%x' $(( $$ % 0x100000 )))
@@ -66,6 +73,9 @@ NSS=ukbs-$TAG
 TAP=ukbt$TAG
 VC=ukbc$TAG
 VS=ukbs$TAG
+VC2=ukpc$TAG
+VS2=ukps$TAG
+PACKET_ADDR=10.216.2.2
 DIRECT_ADDR=10.216.0.2
 SERVER_ADDR=10.216.1.2
 
@@ -100,6 +110,7 @@ cleanup() {
   for p in "${PIDS[@]}"; do timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true; done
   ip netns exec "$NSC" ip link del "$TAP" 2>/dev/null || true
   ip netns exec "$NSC" ip link del "$VC" 2>/dev/null || true
+  ip netns exec "$NSC" ip link del "$VC2" 2>/dev/null || true
   ip netns del "$NSC" 2>/dev/null || true
   ip netns del "$NSS" 2>/dev/null || true
 }
@@ -120,11 +131,19 @@ ip netns exec "$NSC" ip addr add 10.216.1.1/24 dev "$VC"
 ip netns exec "$NSS" ip addr add "$SERVER_ADDR/24" dev "$VS"
 ip netns exec "$NSC" ip link set "$VC" up
 ip netns exec "$NSS" ip link set "$VS" up
+if [[ " $CASES " == *" packet "* ]]; then
+  ip netns exec "$NSC" ip link add "$VC2" type veth peer name "$VS2" netns "$NSS"
+  ip netns exec "$NSC" ip addr add 10.216.2.1/24 dev "$VC2"
+  ip netns exec "$NSS" sysctl -q -w "net.ipv6.conf.$VS2.disable_ipv6=1" || true
+  ip netns exec "$NSC" ip link set "$VC2" up
+  ip netns exec "$NSS" ip link set "$VS2" up
+fi
 if [[ $RPS == 1 ]]; then
   rps() { ip netns exec "$1" sh -c "printf '%x' $(( 1 << $3 )) > /sys/class/net/$2/queues/rx-0/rps_cpus" || die "cannot set RPS on $2 (RPS=0 to skip)"; }
   rps "$NSC" "$TAP" "$CLIENT_CPU"
   rps "$NSC" "$VC" "$CLIENT_CPU"
   rps "$NSS" "$VS" "$SERVER_CPU"
+  if [[ " $CASES " == *" packet "* ]]; then rps "$NSC" "$VC2" "$CLIENT_CPU"; rps "$NSS" "$VS2" "$SERVER_CPU"; fi
 fi
 
 # --- queries: names across the zone (CNAME chains, wildcard, NXDOMAIN, several types)
@@ -187,12 +206,15 @@ start_server() {
     direct) SERVER_NS=$NSC; ADDR=$DIRECT_ADDR
       ip netns exec "$NSC" taskset -c "$SERVER_CPU" "$DIRECT_BIN" --interface "$TAP" --ipv4 "$DIRECT_ADDR/24" \
         --address "$DIRECT_ADDR" --port 53 --log-level warn </dev/null >"$WD/logs/$1.log" 2>&1 & ;;
+    packet) SERVER_NS=$NSS; ADDR=$PACKET_ADDR
+      ip netns exec "$NSS" taskset -c "$SERVER_CPU" "$PACKET_BIN" --interface "$VS2" --interface-kind packet --ipv4 "$PACKET_ADDR/24" \
+        --address "$PACKET_ADDR" --port 53 --log-level warn </dev/null >"$WD/logs/$1.log" 2>&1 & ;;
     socket) SERVER_NS=$NSS; ADDR=$SERVER_ADDR
       ip netns exec "$NSS" taskset -c "$SERVER_CPU" "$SOCKET_BIN" --address "$SERVER_ADDR" --port 53 --log-level warn \
         </dev/null >"$WD/logs/$1.log" 2>&1 & ;;
     nsd) SERVER_NS=$NSS; ADDR=$SERVER_ADDR
       ip netns exec "$NSS" taskset -c "$SERVER_CPU" nsd -d -c "$WD/nsd/nsd.conf" </dev/null >"$WD/logs/$1.log" 2>&1 & ;;
-    *) die "unknown case '$1' (direct socket nsd)";;
+    *) die "unknown case '$1' (direct packet socket nsd)";;
   esac
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
@@ -254,7 +276,7 @@ for rep in $(seq 1 "$REPS"); do
   add CORE "$k" "$(awk -v b=$((b1 - b0)) -v a=$((a1 - a0)) 'BEGIN {printf "%.0f", (a > 0 ? 100 * b / a : 0)}')"
   log "rep $rep, case $c, $mode: ${q:-?} qps, $qc q/cpu-s"
   done
-  if [[ $c == direct && $PROFILE == 1 && $profiled == 0 ]]; then
+  if [[ $c == "${PROFILE_CASE:-direct}" && $PROFILE == 1 && $profiled == 0 ]]; then
     profiled=1
     log "profiling the direct stack under the same load (saturation)"
     if command -v strace >/dev/null; then
@@ -275,7 +297,7 @@ for rep in $(seq 1 "$REPS"); do
   stop_server
  done
  for mode in $MODES; do
-  for pair in direct/socket direct/nsd socket/nsd; do
+  for pair in direct/socket direct/nsd packet/socket packet/nsd socket/nsd; do
     a=${pair%/*} b=${pair#*/}
     [[ -n ${REPQ[$a/$mode]:-} && -n ${REPQ[$b/$mode]:-} ]] && RATIOS[$mode:$pair]="${RATIOS[$mode:$pair]:-} $(ratio "${REPQ[$a/$mode]}" "${REPQ[$b/$mode]}")"
   done
@@ -286,7 +308,7 @@ for c in $CASES; do for mode in $MODES; do
   for k in QPS SENT LOST LAT PCPU CORE QPCS CCORE; do eval "v=\${$k[\$c/\$mode]:-}"; eval "$k[\$c/\$mode]=\$(median \"\$v\")"; done
 done; done
 
-name() { case $1 in direct) echo "dns, direct stack (tap)";; socket) echo "dns, socket stack (veth)";; nsd) echo "NSD $(nsd -v 2>&1 | awk 'NR==1 {print $3}') (veth)";; esac; }
+name() { case $1 in direct) echo "dns, direct stack (tap)";; packet) echo "dns, direct stack (packet/veth)";; socket) echo "dns, socket stack (veth)";; nsd) echo "NSD $(nsd -v 2>&1 | awk 'NR==1 {print $3}') (veth)";; esac; }
 echo
 echo "examples/dns and NSD, UDP, dnsperf -c $CLIENTS -q $OUTSTANDING -l $RUN_LEN, median of $REPS interleaved runs, RPS=$RPS, from namespace $NSC; server on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU ($(nproc --all) CPUs, $(uname -r)); load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
 for mode in $MODES; do
@@ -310,6 +332,12 @@ goal() { # label mode a b target
 [[ " $MODES " == *" fixed "* ]] && goal "direct / socket, fixed $FIXED_QPS qps" fixed direct socket 1.2
 [[ " $MODES " == *" sat "* ]] && goal "direct / NSD, saturation" sat direct nsd 1.5
 [[ " $MODES " == *" fixed "* ]] && goal "direct / NSD, fixed $FIXED_QPS qps" fixed direct nsd 1.5
+if [[ " $CASES " == *" packet "* ]]; then
+  [[ " $MODES " == *" sat "* ]] && goal "packet / socket, saturation" sat packet socket 1.5
+  [[ " $MODES " == *" fixed "* ]] && goal "packet / socket, fixed $FIXED_QPS qps" fixed packet socket 1.2
+  [[ " $MODES " == *" sat "* ]] && goal "packet / NSD, saturation" sat packet nsd 1.5
+  [[ " $MODES " == *" fixed "* ]] && goal "packet / NSD, fixed $FIXED_QPS qps" fixed packet nsd 1.5
+fi
 [[ " $MODES " == *" sat "* ]] && goal "socket / NSD, saturation (for reference)" sat socket nsd 1.5
 if [[ -s $WD/logs/strace.txt ]]; then
   echo; echo "direct stack, system calls under load (strace -c -f, 5 s; strace slows the server: counts, not time):"
