@@ -12,6 +12,8 @@ packages=(
   qemu-system-x86 cpio xz-utils linux-source build-essential bc bison flex libelf-dev libssl-dev
   # Measurements.
   hyperfine binutils
+  # Profiles of the direct stack under dnsperf (bench/dns/direct.sh PROFILE=1: perf record, strace -c).
+  linux-perf strace
 )
 
 missing=()

@@ -43,7 +43,8 @@
 # Knobs (environment): RUN_LEN [10] seconds per case and repetition, REPS [3] (the cases are interleaved, rep by rep;
 #   the table shows the median of each column), MODES ["sat fixed"], FIXED_QPS [50000], CLIENTS [2], OUTSTANDING [200] (dnsperf -c / -q),
 #   SERVER_CPU [0], CLIENT_CPU [1], RPS [1] (0: no receive packet steering, see above), CASES ["direct socket nsd"; add
-#   packet for the AF_PACKET case, PACKET_BIN defaults to DIRECT_BIN], PROFILE [1] (after the measurements: strace -c and,
+#   packet for the AF_PACKET case, PACKET_BIN defaults to DIRECT_BIN; base: the direct stack over the tap from BASE_BIN,
+#   an earlier image, to measure a change before/after in one run], PROFILE [1] (after the measurements: strace -c and,
 #   if it works, perf record on the direct-stack appliance under the same load), PUBLISH [auto] (1: always publish the
 #   two images, 0: never; auto: publish those missing), DIRECT_BIN, SOCKET_BIN (default: examples/dns/dist/unix-direct/dns
 #   and examples/dns/dist/unix/dns, as tests/Unikernel.EndToEnd.Tests publishes them), WORKDIR [mktemp].
@@ -195,8 +196,10 @@ zone:
 EOF
 
 tree_pids() { local p=$1 c; echo "$p"; for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree_pids "$c"; done; }
-tree_ticks() { local p sum=0 v; for p in $(tree_pids "$1"); do
-  v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}'); sum=$((sum + ${v:-0})); done; echo "$sum"; }
+# CPU time of a process tree in nanoseconds: the sum of every thread's run time from /proc/PID/task/TID/schedstat
+# (nanosecond resolution; utime+stime in clock ticks is too coarse when the server gets a few % of a loaded machine).
+tree_ns() { local p sum=0 v; for p in $(tree_pids "$1"); do
+  v=$(cat /proc/"$p"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'); sum=$((sum + ${v:-0})); done; echo "$sum"; }
 core_busy() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
 HZ=$(getconf CLK_TCK)
 
@@ -206,6 +209,9 @@ start_server() {
     direct) SERVER_NS=$NSC; ADDR=$DIRECT_ADDR
       ip netns exec "$NSC" taskset -c "$SERVER_CPU" "$DIRECT_BIN" --interface "$TAP" --ipv4 "$DIRECT_ADDR/24" \
         --address "$DIRECT_ADDR" --port 53 --log-level warn </dev/null >"$WD/logs/$1.log" 2>&1 & ;;
+    base) SERVER_NS=$NSC; ADDR=$DIRECT_ADDR
+      ip netns exec "$NSC" taskset -c "$SERVER_CPU" "${BASE_BIN:?BASE_BIN: the direct-stack image to compare with}" --interface "$TAP" --ipv4 "$DIRECT_ADDR/24" \
+        --address "$DIRECT_ADDR" --port 53 --log-level warn </dev/null >"$WD/logs/$1.log" 2>&1 & ;;
     packet) SERVER_NS=$NSS; ADDR=$PACKET_ADDR
       ip netns exec "$NSS" taskset -c "$SERVER_CPU" "$PACKET_BIN" --interface "$VS2" --interface-kind packet --ipv4 "$PACKET_ADDR/24" \
         --address "$PACKET_ADDR" --port 53 --log-level warn </dev/null >"$WD/logs/$1.log" 2>&1 & ;;
@@ -214,7 +220,7 @@ start_server() {
         </dev/null >"$WD/logs/$1.log" 2>&1 & ;;
     nsd) SERVER_NS=$NSS; ADDR=$SERVER_ADDR
       ip netns exec "$NSS" taskset -c "$SERVER_CPU" nsd -d -c "$WD/nsd/nsd.conf" </dev/null >"$WD/logs/$1.log" 2>&1 & ;;
-    *) die "unknown case '$1' (direct packet socket nsd)";;
+    *) die "unknown case '$1' (direct packet socket nsd base)";;
   esac
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
@@ -258,18 +264,18 @@ for rep in $(seq 1 "$REPS"); do
   sleep 1
   for mode in $MODES; do
   k=$c/$mode
-  t0=$(tree_ticks "$SERVER_PID"); read -r b0 a0 < <(core_busy "$SERVER_CPU"); read -r cb0 ca0 < <(core_busy "$CLIENT_CPU"); w0=$(date +%s.%N)
+  t0=$(tree_ns "$SERVER_PID"); read -r b0 a0 < <(core_busy "$SERVER_CPU"); read -r cb0 ca0 < <(core_busy "$CLIENT_CPU"); w0=$(date +%s.%N)
   out=$WD/logs/$c.$mode.$rep.dnsperf
   dnsperf_run "$ADDR" "$RUN_LEN" "$out" "$mode"
-  t1=$(tree_ticks "$SERVER_PID"); read -r b1 a1 < <(core_busy "$SERVER_CPU"); read -r cb1 ca1 < <(core_busy "$CLIENT_CPU"); w1=$(date +%s.%N)
+  t1=$(tree_ns "$SERVER_PID"); read -r b1 a1 < <(core_busy "$SERVER_CPU"); read -r cb1 ca1 < <(core_busy "$CLIENT_CPU"); w1=$(date +%s.%N)
   q=$(awk '/Queries per second:/ {printf "%.0f", $4}' "$out")
   [[ -n $q ]] || { log "dnsperf output for $c ($mode):"; cat "$out" >&2; }
   add QPS "$k" "$q"
   add SENT "$k" "$(awk '/Queries sent:/ {print $3}' "$out")"
   add LOST "$k" "$(awk '/Queries lost:/ {print $3}' "$out")"
   add LAT "$k" "$(awk '/Average Latency/ {printf "%.3f", $4 * 1000}' "$out")"
-  add PCPU "$k" "$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v w0="$w0" -v w1="$w1" 'BEGIN {printf "%.0f", 100 * t / hz / (w1 - w0)}')"
-  qc=$(awk -v q="${q:-0}" -v t=$((t1 - t0)) -v hz="$HZ" -v w0="$w0" -v w1="$w1" 'BEGIN {printf "%.0f", (t > 0 ? q * (w1 - w0) / (t / hz) : 0)}')
+  add PCPU "$k" "$(awk -v t=$((t1 - t0)) -v w0="$w0" -v w1="$w1" 'BEGIN {printf "%.0f", 100 * t / 1e9 / (w1 - w0)}')"
+  qc=$(awk -v q="${q:-0}" -v t=$((t1 - t0)) -v w0="$w0" -v w1="$w1" 'BEGIN {printf "%.0f", (t > 0 ? q * (w1 - w0) / (t / 1e9) : 0)}')
   add QPCS "$k" "$qc"
   REPQ[$k]=$qc
   add CCORE "$k" "$(awk -v b=$((cb1 - cb0)) -v a=$((ca1 - ca0)) 'BEGIN {printf "%.0f", (a > 0 ? 100 * b / a : 0)}')"
@@ -297,7 +303,7 @@ for rep in $(seq 1 "$REPS"); do
   stop_server
  done
  for mode in $MODES; do
-  for pair in direct/socket direct/nsd packet/socket packet/nsd socket/nsd; do
+  for pair in direct/socket direct/nsd packet/socket packet/nsd socket/nsd base/socket direct/base packet/base; do
     a=${pair%/*} b=${pair#*/}
     [[ -n ${REPQ[$a/$mode]:-} && -n ${REPQ[$b/$mode]:-} ]] && RATIOS[$mode:$pair]="${RATIOS[$mode:$pair]:-} $(ratio "${REPQ[$a/$mode]}" "${REPQ[$b/$mode]}")"
   done
@@ -308,7 +314,7 @@ for c in $CASES; do for mode in $MODES; do
   for k in QPS SENT LOST LAT PCPU CORE QPCS CCORE; do eval "v=\${$k[\$c/\$mode]:-}"; eval "$k[\$c/\$mode]=\$(median \"\$v\")"; done
 done; done
 
-name() { case $1 in direct) echo "dns, direct stack (tap)";; packet) echo "dns, direct stack (packet/veth)";; socket) echo "dns, socket stack (veth)";; nsd) echo "NSD $(nsd -v 2>&1 | awk 'NR==1 {print $3}') (veth)";; esac; }
+name() { case $1 in direct) echo "dns, direct stack (tap)";; packet) echo "dns, direct stack (packet/veth)";; base) echo "dns, BASE_BIN direct (tap)";; socket) echo "dns, socket stack (veth)";; nsd) echo "NSD $(nsd -v 2>&1 | awk 'NR==1 {print $3}') (veth)";; esac; }
 echo
 echo "examples/dns and NSD, UDP, dnsperf -c $CLIENTS -q $OUTSTANDING -l $RUN_LEN, median of $REPS interleaved runs, RPS=$RPS, from namespace $NSC; server on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU ($(nproc --all) CPUs, $(uname -r)); load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
 for mode in $MODES; do
@@ -319,7 +325,7 @@ for mode in $MODES; do
     printf '%-30s %10s %10s %10s %10s %12s %12s %12s %12s\n' "$(name "$c")" "${QPS[$k]:-NA}" "${SENT[$k]:-NA}" "${LOST[$k]:-NA}" "${LAT[$k]:-NA}" "${PCPU[$k]:-NA}" "${CORE[$k]:-NA}" "${CCORE[$k]:-NA}" "${QPCS[$k]:-NA}"
   done
 done
-echo "lost = queries dnsperf gave up on (2 s timeout); server_cpu% = CPU time of the server process (all threads, user+system) per wall second; core_busy% = the server core's busy share (includes softirq work the kernel does there, and any other load on the machine); client_core% = the same for dnsperf's core; q/cpu-s = queries answered per CPU-second of the server process (the figure least disturbed by other load)"
+echo "lost = queries dnsperf gave up on (2 s timeout); server_cpu% = CPU time of the server process (all threads, user+system, from schedstat) per wall second; core_busy% = the server core's busy share (includes softirq work the kernel does there, and any other load on the machine); client_core% = the same for dnsperf's core; q/cpu-s = queries answered per CPU-second of the server process (the figure least disturbed by other load)"
 echo
 echo "goals (issue 17), q/cpu-s ratio of medians [per-repetition ratios]:"
 goal() { # label mode a b target
@@ -337,6 +343,12 @@ if [[ " $CASES " == *" packet "* ]]; then
   [[ " $MODES " == *" fixed "* ]] && goal "packet / socket, fixed $FIXED_QPS qps" fixed packet socket 1.2
   [[ " $MODES " == *" sat "* ]] && goal "packet / NSD, saturation" sat packet nsd 1.5
   [[ " $MODES " == *" fixed "* ]] && goal "packet / NSD, fixed $FIXED_QPS qps" fixed packet nsd 1.5
+fi
+if [[ " $CASES " == *" base "* ]]; then
+  for mode in $MODES; do
+    goal "base (BASE_BIN) / socket, $mode" "$mode" base socket 1.0
+    goal "direct / base (BASE_BIN), $mode" "$mode" direct base 1.0
+  done
 fi
 [[ " $MODES " == *" sat "* ]] && goal "socket / NSD, saturation (for reference)" sat socket nsd 1.5
 if [[ -s $WD/logs/strace.txt ]]; then
