@@ -14,7 +14,7 @@
 #   +------------------------------------------+              |   on 10.216.1.2:53, CPU $SERVER_CPU
 #                                                             +-------------------------------+
 #
-# The "packet" case (optional: CASES="direct packet socket nsd") is the direct stack on the unix target's other raw
+# The "packet" case is the direct stack on the unix target's other raw
 # interface, --interface-kind packet: a second veth pair $VC2 (10.216.2.1/24, in $NSC) -- $VS2 (in $NSS, no address),
 # the appliance in $NSS owning an AF_PACKET socket with memory-mapped TPACKET_V3 rings on $VS2 as 10.216.2.2; so it
 # crosses the same kind of link as the socket stack and NSD.
@@ -28,12 +28,15 @@
 # pessimistic for the direct stack), and it puts the veth servers' receive work on dnsperf's core. RPS [1] evens
 # this out: receive packet steering on each device sends every packet's receive work to the core of its receiver
 # (tap and client veth: CLIENT_CPU; server veth: SERVER_CPU). On a machine with other load, qps mostly measures each
-# server's share of its core: the direct-stack appliance has two busy threads (tap receive, DNS) where NSD has one
-# process, so read q/cpu-s and the run-to-run spread as well. Servers are pinned to SERVER_CPU, dnsperf to CLIENT_CPU (taskset). Each load run is bounded
+# server's share of its core (the direct stack now answers on one thread, as it runs to completion; before, it had two
+# busy threads, tap receive and DNS, and so about twice the scheduler share of a one-thread server), so read q/cpu-s
+# and the run-to-run spread as well; at high load every server is starved alike, answers in bigger batches, and all
+# q/cpu-s figures rise. Servers are pinned to SERVER_CPU, dnsperf to CLIENT_CPU (taskset). Each load run is bounded
 # (dnsperf -l RUN_LEN plus an outer timeout).
 #
 # Usage (as root; Debian packages: iproute2 dnsperf nsd bind9-dnsutils; optional: strace, linux-perf):
 #   bench/dns/direct.sh
+#   CASES="direct base socket" BASE_BIN=/tmp/old/dns bench/dns/direct.sh   # a change before/after, in one run
 # Two load modes, interleaved with the cases rep by rep: "sat" (saturation: dnsperf -c CLIENTS -q OUTSTANDING, as fast
 # as the server answers) and "fixed" (dnsperf -Q FIXED_QPS: the same offered load for every server, so q/cpu-s there is
 # the CPU cost of one query at a rate the servers all sustain). The summary ends with the goals of issue 17 as ratios of
@@ -42,8 +45,8 @@
 # and the machine's load average before and after (the machine may be shared: a figure taken at high load is noisy).
 # Knobs (environment): RUN_LEN [10] seconds per case and repetition, REPS [3] (the cases are interleaved, rep by rep;
 #   the table shows the median of each column), MODES ["sat fixed"], FIXED_QPS [50000], CLIENTS [2], OUTSTANDING [200] (dnsperf -c / -q),
-#   SERVER_CPU [0], CLIENT_CPU [1], RPS [1] (0: no receive packet steering, see above), CASES ["direct socket nsd"; add
-#   packet for the AF_PACKET case, PACKET_BIN defaults to DIRECT_BIN; base: the direct stack over the tap from BASE_BIN,
+#   SERVER_CPU [0], CLIENT_CPU [1], RPS [1] (0: no receive packet steering, see above), CASES ["direct packet socket nsd";
+#   packet is the AF_PACKET case, PACKET_BIN defaults to DIRECT_BIN; base: the direct stack over the tap from BASE_BIN,
 #   an earlier image, to measure a change before/after in one run], PROFILE [1] (after the measurements: strace -c and,
 #   if it works, perf record on the direct-stack appliance under the same load), PUBLISH [auto] (1: always publish the
 #   two images, 0: never; auto: publish those missing), DIRECT_BIN, SOCKET_BIN (default: examples/dns/dist/unix-direct/dns
@@ -57,7 +60,7 @@ CLIENTS=${CLIENTS:-2}
 OUTSTANDING=${OUTSTANDING:-200}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
-CASES=${CASES:-"direct socket nsd"}
+CASES=${CASES:-"direct packet socket nsd"}
 MODES=${MODES:-"sat fixed"}
 FIXED_QPS=${FIXED_QPS:-50000}
 RPS=${RPS:-1}
