@@ -251,7 +251,7 @@ dnsperf_run() { # addr seconds out mode
     dnsperf -s "$1" -p 53 -d "$WD/queries" -l "$2" -c "$CLIENTS" -q "$OUTSTANDING" "${rate[@]}" -t 2 >"$3" 2>&1 || true
 }
 
-declare -A QPS LOST SENT PCPU CORE LAT QPCS CCORE
+declare -A QPS LOST SENT PCPU CORE LAT QPCS CCORE HWM
 add() { eval "$1[\$2]=\"\${$1[\$2]:-} \$3\""; }
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]}'; }
 ratio() { [[ -n ${1:-} && -n ${2:-} && $2 != 0 ]] && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}' || echo NA; }
@@ -303,6 +303,8 @@ for rep in $(seq 1 "$REPS"); do
         grep -v '^#' | grep -v '^$' | head -40 >"$WD/logs/perf.txt" || true
     fi
   fi
+  # Peak resident memory of the server (the largest VmHWM in its process tree), after its load runs.
+  add HWM "$c" "$(for p in $(tree_pids "$SERVER_PID"); do awk '/^VmHWM:/ {print $2}' /proc/"$p"/status 2>/dev/null; done | sort -n | tail -1)"
   stop_server
  done
  for mode in $MODES; do
@@ -315,7 +317,7 @@ done
 LOAD_AFTER=$(load)
 for c in $CASES; do for mode in $MODES; do
   for k in QPS SENT LOST LAT PCPU CORE QPCS CCORE; do eval "v=\${$k[\$c/\$mode]:-}"; eval "$k[\$c/\$mode]=\$(median \"\$v\")"; done
-done; done
+done; HWM[$c]=$(median "${HWM[$c]:-}"); done
 
 name() { case $1 in direct) echo "dns, direct stack (tap)";; packet) echo "dns, direct stack (packet/veth)";; base) echo "dns, BASE_BIN direct (tap)";; socket) echo "dns, socket stack (veth)";; nsd) echo "NSD $(nsd -v 2>&1 | awk 'NR==1 {print $3}') (veth)";; esac; }
 echo
@@ -328,6 +330,7 @@ for mode in $MODES; do
     printf '%-30s %10s %10s %10s %10s %12s %12s %12s %12s\n' "$(name "$c")" "${QPS[$k]:-NA}" "${SENT[$k]:-NA}" "${LOST[$k]:-NA}" "${LAT[$k]:-NA}" "${PCPU[$k]:-NA}" "${CORE[$k]:-NA}" "${CCORE[$k]:-NA}" "${QPCS[$k]:-NA}"
   done
 done
+echo "peak RSS (VmHWM, median over reps, KiB): $(for c in $CASES; do printf '%s %s; ' "$c" "${HWM[$c]:-NA}"; done)"
 echo "lost = queries dnsperf gave up on (2 s timeout); server_cpu% = CPU time of the server process (all threads, user+system, from schedstat) per wall second; core_busy% = the server core's busy share (includes softirq work the kernel does there, and any other load on the machine); client_core% = the same for dnsperf's core; q/cpu-s = queries answered per CPU-second of the server process (the figure least disturbed by other load)"
 echo
 echo "goals (issue 17), q/cpu-s ratio of medians [per-repetition ratios]:"
