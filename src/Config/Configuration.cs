@@ -95,12 +95,15 @@ public sealed class Configuration
     /// <summary>
     /// A raw Ethernet interface: a tap device on unix, the VM's NIC on microvm/xen. Its host interface is the
     /// <c>--interface</c> runtime argument, or <paramref name="interfaceName"/> when given (an appliance with several
-    /// interfaces gives each its own argument: <c>c.Network("port1", c.Argument("port1", "tap1", "..."))</c>).
+    /// interfaces gives each its own argument: <c>c.Network("port1", c.Argument("port1", "tap1", "..."))</c>). On unix
+    /// <c>--interface-kind packet</c> attaches to an existing interface (one end of a veth pair) through an AF_PACKET
+    /// socket with memory-mapped rings, as on the VM targets, instead of a tap.
     /// </summary>
     [Device("network", typeof(INetworkInterface), IsDefault = true)]
-    [Implementation(typeof(TapNetworkInterface), Targets = "unix")]
+    [Implementation(typeof(TapOrPacketNetworkInterface), Targets = "unix")]
     [Implementation(typeof(PacketNetworkInterface), Targets = "vm")]
     [RuntimeArgument("interface", "interfaceName", "tap0", "Network interface to attach to (a tap device on unix)")]
+    [RuntimeArgument("interface-kind", "interfaceKind", "tap", "unix: tap (a tap device) or packet (AF_PACKET rings on an existing interface, e.g. a veth)")]
     public IImpl<INetworkInterface> Network(string? name = null, IImpl<string>? interfaceName = null) => throw NotExecutable();
 
     /// <summary>

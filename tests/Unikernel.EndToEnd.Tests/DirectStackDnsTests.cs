@@ -103,6 +103,65 @@ public sealed class DirectStackDnsTests(ITestOutputHelper output)
     }
 }
 
+/// <summary>
+/// The same appliance over the unix target's other raw interface, <c>--interface-kind packet</c>: an AF_PACKET socket
+/// with memory-mapped TPACKET_V3 rings on one end of a veth pair (the kernel has 10.215.0.1/24 on the other end, in a
+/// namespace the test creates), answering dig over UDP and TCP.
+/// </summary>
+[Collection("DirectStackDns")]
+public sealed class DirectStackPacketDnsTests(ITestOutputHelper output)
+{
+    private const string ApplianceAddress = "10.215.0.2";
+
+    [Fact]
+    public void Udp_and_tcp_queries_are_answered_over_packet_rings_on_a_veth()
+    {
+        using var link = TapNamespace.Create(output, veth: true, "dig");
+        using var dns = link.StartAppliance(
+            "--interface", link.TapName, "--interface-kind", "packet", "--ipv4", ApplianceAddress + "/24", "--address", ApplianceAddress, "--port", "53");
+
+        var www = link.Dig("www.example.org", "A");
+        Assert.Contains("status: NOERROR", www.StandardOutput);
+        Assert.Matches(@";; flags: qr aa[ ;]", www.StandardOutput);
+        Assert.Contains("host1.example.org. 3600 IN A 192.0.2.80", Lines(www.StandardOutput));
+        Assert.Contains($"SERVER: {ApplianceAddress}#53(", www.StandardOutput);
+        var missing = link.Dig("nope.example.org", "A");
+        Assert.Contains("status: NXDOMAIN", missing.StandardOutput);
+
+        var batch = Path.Combine(link.Directory, "queries");
+        File.WriteAllLines(batch, Enumerable.Range(0, 200).Select(i => $"q{i}.apps.example.org A"));
+        var many = link.Exec(TimeSpan.FromSeconds(60), "dig", $"@{ApplianceAddress}", "+time=2", "+tries=3", "+noall", "+answer", "-f", batch);
+        Assert.True(many.ExitCode == 0, many.ToString());
+        Assert.Equal(200, Lines(many.StandardOutput).Count(line => line.EndsWith(" IN A 192.0.2.100", StringComparison.Ordinal)));
+
+        var tcp = link.Exec(TimeSpan.FromSeconds(20), "dig", $"@{ApplianceAddress}", "+tcp", "+time=2", "+tries=1", "+norecurse", "example.org", "A");
+        Assert.True(tcp.ExitCode == 0, "a TCP query over the packet interface failed:\n" + tcp);
+        Assert.Contains("status: NOERROR", tcp.StandardOutput);
+        Assert.Contains("(TCP)", tcp.StandardOutput);
+
+        Assert.True(dns.IsRunning, "the appliance exited:\n" + dns.Output);
+        var stopped = dns.Stop();
+        Assert.Contains($"listening on udp {ApplianceAddress}:53, tcp {ApplianceAddress}:53", stopped);
+        output.WriteLine(stopped);
+    }
+
+    /// <summary>dig's output lines with runs of whitespace made single spaces.</summary>
+    private static string[] Lines(string dig) =>
+        [.. dig.Split('\n').Select(line => string.Join(' ', line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)))];
+
+    [Fact]
+    public void An_unknown_interface_kind_is_refused_with_the_choices()
+    {
+        using var link = TapNamespace.Create(output, veth: true);
+        var image = Appliances.Publish("dns", "unix", "direct");
+        image.AssertSucceeded();
+        var result = link.Exec(TimeSpan.FromSeconds(20), image.ImagePath, "--interface", link.TapName, "--interface-kind", "pcap", "--ipv4", ApplianceAddress + "/24");
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("tap", result.StandardOutput + result.StandardError, StringComparison.Ordinal);
+        Assert.Contains("packet", result.StandardOutput + result.StandardError, StringComparison.Ordinal);
+    }
+}
+
 [CollectionDefinition("DirectStackDns", DisableParallelization = true)]
 public sealed class DirectStackDnsCollection;
 
@@ -131,18 +190,38 @@ internal sealed class TapNamespace : IDisposable
 
     public string Directory { get; }
 
-    public static TapNamespace Create(ITestOutputHelper output, params string[] tools)
+    public static TapNamespace Create(ITestOutputHelper output, params string[] tools) => Create(output, veth: false, tools);
+
+    /// <summary>
+    /// With <paramref name="veth"/>, a veth pair instead of the tap: the kernel's end (10.215.0.1/24) and the
+    /// appliance's end, <see cref="TapName"/>, up with no address, for <c>--interface-kind packet</c>.
+    /// </summary>
+    public static TapNamespace Create(ITestOutputHelper output, bool veth, params string[] tools)
     {
         RequirePrivileges(["ip", .. tools]);
         var link = new TapNamespace(output);
         try
         {
             link.Check(link.Host("ip", "netns", "add", link.Namespace));
-            link.Check(link.Exec(TimeSpan.FromSeconds(20), "ip", "tuntap", "add", "dev", link.TapName, "mode", "tap"));
-            link.Exec(TimeSpan.FromSeconds(20), "sysctl", "-q", "-w", $"net.ipv6.conf.{link.TapName}.disable_ipv6=1");
-            link.Check(link.Exec(TimeSpan.FromSeconds(20), "ip", "addr", "add", "10.215.0.1/24", "dev", link.TapName));
+            var kernelSide = link.TapName;
+            if (veth)
+            {
+                kernelSide = link.TapName + "k";
+                link.Check(link.Exec(TimeSpan.FromSeconds(20), "ip", "link", "add", kernelSide, "type", "veth", "peer", "name", link.TapName));
+                link.Exec(TimeSpan.FromSeconds(20), "sysctl", "-q", "-w", $"net.ipv6.conf.{link.TapName}.disable_ipv6=1");
+            }
+            else
+            {
+                link.Check(link.Exec(TimeSpan.FromSeconds(20), "ip", "tuntap", "add", "dev", link.TapName, "mode", "tap"));
+            }
+            link.Exec(TimeSpan.FromSeconds(20), "sysctl", "-q", "-w", $"net.ipv6.conf.{kernelSide}.disable_ipv6=1");
+            link.Check(link.Exec(TimeSpan.FromSeconds(20), "ip", "addr", "add", "10.215.0.1/24", "dev", kernelSide));
             link.Check(link.Exec(TimeSpan.FromSeconds(20), "ip", "link", "set", "lo", "up"));
-            link.Check(link.Exec(TimeSpan.FromSeconds(20), "ip", "link", "set", link.TapName, "up"));
+            link.Check(link.Exec(TimeSpan.FromSeconds(20), "ip", "link", "set", kernelSide, "up"));
+            if (veth)
+            {
+                link.Check(link.Exec(TimeSpan.FromSeconds(20), "ip", "link", "set", link.TapName, "up"));
+            }
             return link;
         }
         catch

@@ -51,6 +51,10 @@ public sealed class TapNetworkInterface : INetworkInterface
     private readonly byte[] _macHash = new byte[8];
     private int _mtu = DefaultMtu;
 
+    // The last Receive ended on EAGAIN (the kernel's queue was empty): the next one polls first rather than paying for
+    // another read that would most likely say EAGAIN again (poll returns at once when frames came in the meantime).
+    private bool _drained;
+
     public TapNetworkInterface(string interfaceName)
     {
         ArgumentException.ThrowIfNullOrEmpty(interfaceName);
@@ -132,6 +136,16 @@ public sealed class TapNetworkInterface : INetworkInterface
         {
             _handle.DangerousAddRef(ref added);
             var fd = (int)_handle.DangerousGetHandle();
+            if (_drained)
+            {
+                _drained = false;
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    frames.Count = 0;
+                    return 0;
+                }
+                WaitFor(fd, PollIn);
+            }
             while (true)
             {
                 var count = 0;
@@ -155,6 +169,7 @@ public sealed class TapNetworkInterface : INetworkInterface
                         }
                         if (errno == EAgain)
                         {
+                            _drained = count > 0;
                             break;
                         }
                         throw Failure("read from", errno);

@@ -39,11 +39,15 @@ public sealed class PacketNetworkInterface : INetworkInterface
     private const uint TpStatusCsumNotReady = 8;
     private const byte PacketOutgoing = 4;
 
-    // Ring geometry: frames of at most 2048 bytes (MTU 1500 + headers) in 32 KiB blocks.
-    private const int BlockSize = 32 * 1024;
+    // Ring geometry: frames of at most 2048 bytes (MTU 1500 + headers) in one-page blocks, 512 KiB of RX ring and 256 KiB
+    // (128 slots) of TX ring. Small blocks and many of them: the retire timer hands over a block however few frames it
+    // holds, so with 32 KiB blocks a consumer kept off the CPU for 16 timer ticks (64 ms at HZ=250, as on a loaded
+    // host) found every block retired and the kernel dropped frames; 128 blocks stand 128 ticks, and a block fills
+    // (and is handed over before its timer) after about 25 small frames.
+    private const int BlockSize = 4 * 1024;
     private const int FrameSize = 2048;
-    private const int RxBlocks = 16;
-    private const int TxBlocks = 8;
+    private const int RxBlocks = 128;
+    private const int TxBlocks = 64;
     private const int RetireBlockMilliseconds = 1;
 
     // struct tpacket_block_desc: version, offset_to_priv, then tpacket_hdr_v1.

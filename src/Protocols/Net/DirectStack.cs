@@ -14,8 +14,18 @@ namespace Unikernel.Protocols.Net;
 /// all protocol state (<see cref="StackContext"/>); frames are built in place in pinned batches, so the receive and
 /// send paths do not allocate per frame.
 /// </summary>
-public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpHost, IDirectStackTestHooks
+/// <remarks>
+/// Run to completion: reading the interface ("pumping") is done under a pump lock by one thread at a time. A UDP
+/// socket's <see cref="IUdpSocket.Receive"/> that finds its queue empty pumps on its own thread (as the socket stack's
+/// UDP loop calls <c>recvmmsg</c>), so a query is received, answered and sent on that thread with no hand-off to or
+/// from the receive thread. The receive thread pumps only while no socket thread does or wants to, and none has for
+/// <see cref="HandOverMilliseconds"/> (TCP-only or idle appliances, or a socket thread busy elsewhere); whatever a
+/// pump reads (ARP, ICMP, TCP, other sockets' datagrams) is handled in the same way whichever thread pumps.
+/// </remarks>
+public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpHost, IDirectStackTestHooks, IFramePump
 {
+    /// <summary>How long after a socket thread last pumped the receive thread leaves the interface to it.</summary>
+    internal const int HandOverMilliseconds = 20;
     /// <summary>
     /// The exit status when the network interface goes away for good (EX_IOERR of sysexits.h): the stack logs the error
     /// once and ends the process, so that a supervisor (systemd, a VM manager) restarts the appliance, which attaches
@@ -42,6 +52,9 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
     private TaskCompletionSource _leaseReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource _timerWake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _timerScheduledAt = long.MaxValue;
+    private readonly object _pump = new();
+    private int _socketsReceiving;
+    private long _socketLeftAt = long.MinValue / 2;
     private Thread? _receiver;
     private Task? _timer;
     private bool _disposed;
@@ -134,6 +147,7 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
         }
         _receiver = new Thread(ReceiveLoop) { IsBackground = true, Name = "direct-stack-rx" };
         _receiver.Start();
+        _udp.Pump = this;
         _timer = Task.Run(() => TimerLoopAsync(_stop.Token), CancellationToken.None);
         if (_dhcp is null)
         {
@@ -171,6 +185,7 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
             return;
         }
         _disposed = true;
+        _udp.Pump = null;
         _stop.Cancel();
         _receiver?.Join(TimeSpan.FromSeconds(5));
         try
@@ -231,58 +246,125 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
     private void ReceiveLoop()
     {
         var token = _stop.Token;
-        var rx = _link.Rx;
         while (!token.IsCancellationRequested)
         {
-            int count;
+            if (Volatile.Read(ref _socketsReceiving) > 0 ||
+                Environment.TickCount64 - Volatile.Read(ref _socketLeftAt) < HandOverMilliseconds)
+            {
+                // A socket thread drives the interface (run to completion): stay out of its way.
+                token.WaitHandle.WaitOne(HandOverMilliseconds);
+                continue;
+            }
+            if (!Monitor.TryEnter(_pump, HandOverMilliseconds))
+            {
+                continue;
+            }
+            bool more;
             try
             {
-                count = _network.Receive(rx, token);
+                more = PumpLocked(token, fromSocket: false);
             }
-            catch (OperationCanceledException)
+            finally
+            {
+                Monitor.Exit(_pump);
+            }
+            if (!more)
             {
                 break;
             }
-            catch (ObjectDisposedException)
+        }
+    }
+
+    /// <summary>
+    /// Reads one batch from the interface (blocking until frames come or <paramref name="token"/> is cancelled) and
+    /// handles it, under the pump lock. False when the interface is gone or disposed (stop pumping).
+    /// </summary>
+    private bool PumpLocked(CancellationToken token, bool fromSocket)
+    {
+        var rx = _link.Rx;
+        int count;
+        try
+        {
+            count = _network.Receive(rx, token);
+        }
+        catch (OperationCanceledException)
+        {
+            return !_stop.IsCancellationRequested;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+        catch (NetworkInterfaceGoneException exception)
+        {
+            _context.ReportInterfaceLost(exception);
+            return false;
+        }
+        catch (Exception exception) when (exception is not OutOfMemoryException)
+        {
+            // A failing device (an I/O error on the tap) must not take the process down: count it, back off, retry.
+            Counters.Errors++;
+            Counters.LastError = exception;
+            token.WaitHandle.WaitOne(100);
+            return true;
+        }
+        if (count == 0)
+        {
+            if (!token.IsCancellationRequested)
             {
-                break;
+                Thread.Sleep(1);
             }
-            catch (NetworkInterfaceGoneException exception)
+            return true;
+        }
+        using (_ipv4.Enter())
+        {
+            if (fromSocket)
             {
-                _context.ReportInterfaceLost(exception);
-                break;
+                Counters.SocketPumps++;
             }
-            catch (Exception exception) when (exception is not OutOfMemoryException)
+            for (var i = 0; i < count; i++)
             {
-                // A failing device (an I/O error on the tap) must not take the process down: count it, back off, retry.
-                Counters.Errors++;
-                Counters.LastError = exception;
-                token.WaitHandle.WaitOne(100);
-                continue;
-            }
-            if (count == 0)
-            {
-                if (!token.IsCancellationRequested)
+                try
                 {
-                    Thread.Sleep(1);
+                    _link.ReceiveLocked(rx.Datagram(i));
                 }
-                continue;
-            }
-            using (_ipv4.Enter())
-            {
-                for (var i = 0; i < count; i++)
+                catch (Exception exception) when (exception is not OutOfMemoryException)
                 {
-                    try
-                    {
-                        _link.ReceiveLocked(rx.Datagram(i));
-                    }
-                    catch (Exception exception) when (exception is not OutOfMemoryException)
-                    {
-                        Counters.Errors++;
-                        Counters.LastError = exception;
-                    }
+                    Counters.Errors++;
+                    Counters.LastError = exception;
                 }
             }
+        }
+        return true;
+    }
+
+    void IFramePump.BeginReceive() => Interlocked.Increment(ref _socketsReceiving);
+
+    void IFramePump.EndReceive()
+    {
+        Volatile.Write(ref _socketLeftAt, Environment.TickCount64);
+        Interlocked.Decrement(ref _socketsReceiving);
+    }
+
+    bool IFramePump.TryPump(DirectUdpSocket socket, CancellationToken token)
+    {
+        if (_disposed || _stop.IsCancellationRequested || _context.IsInterfaceLost || !Monitor.TryEnter(_pump))
+        {
+            // Another thread pumps (the receive thread finishing its batch, or another socket's): what it reads for
+            // this socket is queued and the socket woken.
+            return false;
+        }
+        try
+        {
+            if (!socket.HasQueued)
+            {
+                PumpLocked(token, fromSocket: true);
+            }
+            return true;
+        }
+        finally
+        {
+            Monitor.Exit(_pump);
         }
     }
 
@@ -434,4 +516,23 @@ internal interface IDirectStackTestHooks
     Action<NetworkInterfaceGoneException> InterfaceLost { set; }
 
     bool ReceiverRunning { get; }
+}
+
+/// <summary>
+/// Lets a socket's receiving thread read the interface itself (run to completion, see <see cref="DirectStack"/>).
+/// </summary>
+internal interface IFramePump
+{
+    /// <summary>A socket thread entered <see cref="IUdpSocket.Receive"/>: from now the receive thread leaves the interface to socket threads.</summary>
+    void BeginReceive();
+
+    /// <summary>It left (to answer what it received); the receive thread takes over if none comes back within <see cref="DirectStack.HandOverMilliseconds"/>.</summary>
+    void EndReceive();
+
+    /// <summary>
+    /// Takes the pump lock if free (without waiting) and, unless <paramref name="socket"/> has datagrams queued already, reads and handles one batch of frames on the calling thread, blocking until frames come or
+    /// <paramref name="token"/> is cancelled. False when it did not pump (another thread does, or the stack stops):
+    /// then the caller waits on its queue, which that thread fills.
+    /// </summary>
+    bool TryPump(DirectUdpSocket socket, CancellationToken token);
 }

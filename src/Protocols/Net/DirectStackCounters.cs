@@ -9,6 +9,9 @@ public sealed class DirectStackCounters
     public TcpCounters Tcp { get; } = new();
 
     public long FramesReceived { get; internal set; }
+
+    /// <summary>Batches of frames read from the interface by a socket's own receiving thread (run to completion) rather than the receive thread.</summary>
+    public long SocketPumps { get; internal set; }
     public long FramesSent { get; internal set; }
     public long TransmitDrops { get; internal set; }
     public long Malformed { get; internal set; }

@@ -41,6 +41,15 @@ internal sealed class DirectUdp : IUdp, IIPv4Handler
 
     private DirectStackCounters Counters => _ip.Counters;
 
+    /// <summary>Set by the started stack: sockets read the interface on their own thread through it (run to completion).</summary>
+    internal IFramePump? Pump
+    {
+        get => Volatile.Read(ref _pump);
+        set => Volatile.Write(ref _pump, value);
+    }
+
+    private IFramePump? _pump;
+
     /// <summary>Where a payload is built in place for <see cref="SendLocked"/> without a copy (after the UDP header).</summary>
     public Span<byte> PayloadBufferLocked => _ip.PayloadBufferLocked[UdpPacket.HeaderLength..(IPv4Packet.MaxLength - IPv4Repr.HeaderLength)];
 
@@ -210,6 +219,7 @@ internal sealed class DirectUdpSocket : IUdpSocket, IUdpReceiver
     public const int QueueCapacity = 512;
     private const int InitialBufferSize = 2048;
     private const int WaitSliceMilliseconds = 100;
+    private const int PumpRetryMilliseconds = 10;
 
     private readonly DirectUdp _owner;
     private readonly object _queueGate = new();
@@ -223,6 +233,9 @@ internal sealed class DirectUdpSocket : IUdpSocket, IUdpReceiver
     private int _count;
     private int _waiters;
     private bool _disposed;
+    private readonly CancellationTokenSource _closing = new();
+    private CancellationToken _linkedFor;
+    private CancellationTokenSource? _linked;
 
     public DirectUdpSocket(DirectUdp owner, IPEndPoint localEndPoint, ushort port)
     {
@@ -236,6 +249,9 @@ internal sealed class DirectUdpSocket : IUdpSocket, IUdpReceiver
     public ushort Port { get; }
 
     public bool ReceivesWhileUnconfigured => false;
+
+    /// <summary>True when a datagram waits in the queue (checked by the pump before it blocks on the interface).</summary>
+    internal bool HasQueued => Volatile.Read(ref _count) > 0;
 
     /// <summary>Queues a datagram for <see cref="Receive"/>; false when the queue is full (or the socket closed).</summary>
     public bool DeliverLocked(uint source, ushort sourcePort, ReadOnlySpan<byte> payload)
@@ -272,39 +288,99 @@ internal sealed class DirectUdpSocket : IUdpSocket, IUdpReceiver
         }
     }
 
+    /// <remarks>
+    /// With the stack started, an empty queue makes this thread read the interface itself (see
+    /// <see cref="DirectStack"/>): the datagrams it brings in for this socket are queued and returned at once, with no
+    /// wake-up of another thread; while another thread pumps, this one waits on its queue as before.
+    /// </remarks>
     public int Receive(DatagramBatch batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        Span<byte> address = stackalloc byte[4];
         lock (_queueGate)
         {
-            while (_count == 0)
+            if (_count > 0)
             {
-                if (_disposed || cancellationToken.IsCancellationRequested)
+                return DequeueLocked(batch);
+            }
+        }
+        var pump = _owner.Pump;
+        pump?.BeginReceive();
+        try
+        {
+            while (true)
+            {
+                lock (_queueGate)
                 {
-                    batch.Count = 0;
-                    return 0;
+                    if (_count > 0)
+                    {
+                        return DequeueLocked(batch);
+                    }
+                    if (_disposed || cancellationToken.IsCancellationRequested)
+                    {
+                        batch.Count = 0;
+                        return 0;
+                    }
                 }
-                _waiters++;
-                Monitor.Wait(_queueGate, WaitSliceMilliseconds);
-                _waiters--;
+                if (pump is not null && pump.TryPump(this, PumpToken(cancellationToken)))
+                {
+                    continue;
+                }
+                lock (_queueGate)
+                {
+                    if (_count == 0 && !_disposed && !cancellationToken.IsCancellationRequested)
+                    {
+                        // Another thread pumps (or none may): it queues what comes for us and pulses. A short slice when a
+                        // pump exists, so that this thread takes over when that one stops.
+                        _waiters++;
+                        Monitor.Wait(_queueGate, pump is null ? WaitSliceMilliseconds : PumpRetryMilliseconds);
+                        _waiters--;
+                    }
+                }
             }
-            var n = 0;
-            while (_count > 0 && n < batch.Capacity)
+        }
+        finally
+        {
+            pump?.EndReceive();
+        }
+    }
+
+    private int DequeueLocked(DatagramBatch batch)
+    {
+        Span<byte> address = stackalloc byte[4];
+        var n = 0;
+        while (_count > 0 && n < batch.Capacity)
+        {
+            var length = Math.Min(_lengths[_head], batch.SlotSize);
+            _data[_head].AsSpan(0, length).CopyTo(batch.Slot(n));
+            batch.SetLength(n, length);
+            IPv4Address.Write(address, _sources[_head]);
+            batch.Peer(n) = DatagramPeer.FromIPv4(address, _sourcePorts[_head]);
+            _spare[_spareCount++] = _data[_head];
+            _data[_head] = null;
+            _head = (_head + 1) % QueueCapacity;
+            _count--;
+            n++;
+        }
+        batch.Count = n;
+        return n;
+    }
+
+    /// <summary>The caller's token joined with this socket's closing (so a pump blocked on the interface ends when the socket is disposed); made once per caller token.</summary>
+    private CancellationToken PumpToken(CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled)
+        {
+            return _closing.Token;
+        }
+        lock (_queueGate)
+        {
+            // The previous one is left to the collector: another thread sharing this socket may still be pumping with it.
+            if (_linked is null || !_linkedFor.Equals(cancellationToken))
             {
-                var length = Math.Min(_lengths[_head], batch.SlotSize);
-                _data[_head].AsSpan(0, length).CopyTo(batch.Slot(n));
-                batch.SetLength(n, length);
-                IPv4Address.Write(address, _sources[_head]);
-                batch.Peer(n) = DatagramPeer.FromIPv4(address, _sourcePorts[_head]);
-                _spare[_spareCount++] = _data[_head];
-                _data[_head] = null;
-                _head = (_head + 1) % QueueCapacity;
-                _count--;
-                n++;
+                _linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
+                _linkedFor = cancellationToken;
             }
-            batch.Count = n;
-            return n;
+            return _linked.Token;
         }
     }
 
@@ -326,6 +402,7 @@ internal sealed class DirectUdpSocket : IUdpSocket, IUdpReceiver
             _disposed = true;
             Monitor.PulseAll(_queueGate);
         }
+        _closing.Cancel();
         _owner.Unbind(this);
     }
 }

@@ -416,6 +416,76 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void A_udp_server_thread_reads_the_interface_itself_run_to_completion()
+    {
+        var (a, b) = StartPair();
+        using var server = b.Udp.Bind(new IPEndPoint(IPAddress.Any, 7));
+        using var client = a.Udp.Bind(new IPEndPoint(IPAddress.Any, 0));
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var echoed = 0;
+        var echo = new Thread(() =>
+        {
+            var batch = new DatagramBatch(8, 2048);
+            while (server.Receive(batch, stop.Token) > 0)
+            {
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    batch.Datagram(i)[0] ^= 0xFF; // an answer that differs from the question
+                }
+                echoed += server.Send(batch);
+            }
+        }) { IsBackground = true };
+        echo.Start();
+        var peer = DatagramPeer.FromEndPoint(new IPEndPoint(IPAddress.Parse("10.0.0.2"), 7));
+        var receive = new DatagramBatch(8, 2048);
+        var answered = 0;
+        for (var n = 0; n < 200 && answered < 100; n++)
+        {
+            var send = new DatagramBatch(1, 64);
+            var payload = new byte[] { (byte)n, 1, 2, 3 };
+            send.TryAdd(payload, peer);
+            client.Send(send);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            if (client.Receive(receive, timeout.Token) > 0)
+            {
+                Assert.Equal((byte)~n, receive.Datagram(0)[0]);
+                Assert.True(receive.Datagram(0)[1..].SequenceEqual(payload.AsSpan(1)));
+                answered++;
+            }
+            else
+            {
+                _clock.Advance(TimeSpan.FromSeconds(1));
+                a.Hooks.Poll();
+                b.Hooks.Poll();
+            }
+        }
+        Assert.Equal(100, answered);
+        // After the first exchanges both stacks' socket threads read their interfaces: the receive threads stand aside.
+        Assert.True(b.Counters.SocketPumps > 50, $"server's socket thread pumped {b.Counters.SocketPumps} batches");
+        Assert.True(a.Counters.SocketPumps > 50, $"client's socket thread pumped {a.Counters.SocketPumps} batches");
+        // ICMP still answered while a socket thread drives the interface.
+        Assert.True(Ping(a, b, 7, 56));
+        stop.Cancel();
+        Assert.True(echo.Join(Wait), "the server thread did not stop on cancellation");
+        Assert.True(echoed >= 100);
+    }
+
+    [Fact]
+    public void Disposing_a_socket_ends_a_receive_blocked_on_the_interface()
+    {
+        var (_, b) = StartPair();
+        var server = b.Udp.Bind(new IPEndPoint(IPAddress.Any, 9));
+        var result = -1;
+        var receiver = new Thread(() => result = server.Receive(new DatagramBatch(4, 2048), CancellationToken.None)) { IsBackground = true };
+        receiver.Start();
+        Thread.Sleep(300);
+        server.Dispose();
+        Assert.True(receiver.Join(Wait), "Receive did not return after Dispose");
+        Assert.Equal(0, result);
+        Assert.True(b.Hooks.ReceiverRunning);
+    }
+
+    [Fact]
     public void Hot_paths_do_not_allocate_per_frame()
     {
         var network = new NullNetwork();

@@ -1,0 +1,46 @@
+using System;
+using System.Threading;
+using Unikernel.Devices.Vm;
+
+namespace Unikernel.Devices.Unix;
+
+/// <summary>
+/// The unix target's raw Ethernet interface, chosen at run time by <c>--interface-kind</c>: <c>tap</c> (the default)
+/// attaches to a tap device (<see cref="TapNetworkInterface"/>: one <c>read</c> or <c>write</c> per frame), <c>packet</c>
+/// to an existing interface such as one end of a veth pair through an <c>AF_PACKET</c> socket with memory-mapped
+/// TPACKET_V3 rings (<see cref="PacketNetworkInterface"/>, as on the VM targets: one <c>poll</c> per received block of
+/// frames and one <c>sendto</c> per sent batch). With <c>packet</c> the interface keeps its own MAC address; give it no
+/// IP address on the host side (the kernel would answer ARP and ICMP for it beside us).
+/// </summary>
+public sealed class TapOrPacketNetworkInterface : INetworkInterface
+{
+    private readonly INetworkInterface _inner;
+
+    public TapOrPacketNetworkInterface(string interfaceName, string interfaceKind)
+    {
+        ArgumentNullException.ThrowIfNull(interfaceKind);
+        _inner = interfaceKind switch
+        {
+            "" or "tap" => new TapNetworkInterface(interfaceName),
+            "packet" => new PacketNetworkInterface(interfaceName),
+            _ => throw new ArgumentException($"--interface-kind '{interfaceKind}': give tap (a tap device) or packet (an AF_PACKET socket on an existing interface, e.g. a veth)", nameof(interfaceKind)),
+        };
+        Kind = interfaceKind.Length == 0 ? "tap" : interfaceKind;
+    }
+
+    /// <summary>tap or packet.</summary>
+    public string Kind { get; }
+
+    /// <summary>The device underneath (a <see cref="TapNetworkInterface"/> or a <see cref="PacketNetworkInterface"/>).</summary>
+    public INetworkInterface Inner => _inner;
+
+    public ReadOnlySpan<byte> MacAddress => _inner.MacAddress;
+
+    public int Mtu => _inner.Mtu;
+
+    public int Receive(DatagramBatch frames, CancellationToken cancellationToken) => _inner.Receive(frames, cancellationToken);
+
+    public int Send(DatagramBatch frames) => _inner.Send(frames);
+
+    public void Dispose() => _inner.Dispose();
+}
