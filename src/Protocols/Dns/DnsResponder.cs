@@ -478,7 +478,10 @@ public sealed partial class DnsResponder
                         {
                             return WriteSet(ref w, ref counts.Authority, node, ds, node.Name.Wire, true);
                         }
-                        AddProof(proofs!, zone.DenialMatching(node.Name.Key));
+                        if (!AddOptOutProof(proofs!, zone, node.Name.Key))
+                        {
+                            AddProof(proofs!, zone.DenialMatching(node.Name.Key));
+                        }
                     }
                     return true;
                 }
@@ -539,7 +542,10 @@ public sealed partial class DnsResponder
             {
                 if (dnssec)
                 {
-                    AddProof(proofs!, zone.UsesNsec3 ? zone.DenialMatching(key) : zone.NsecAtOrBefore(key)); // an empty non-terminal
+                    if (!AddOptOutProof(proofs!, zone, key))
+                    {
+                        AddProof(proofs!, zone.UsesNsec3 ? zone.DenialMatching(key) : zone.NsecAtOrBefore(key)); // an empty non-terminal
+                    }
                 }
                 return WriteSoa(ref w, ref counts, zone, dnssec);
             }
@@ -566,7 +572,10 @@ public sealed partial class DnsResponder
             {
                 if (dnssec && !expanded)
                 {
-                    AddProof(proofs!, zone.DenialMatching(key)); // NODATA
+                    if (!AddOptOutProof(proofs!, zone, key))
+                    {
+                        AddProof(proofs!, zone.DenialMatching(key)); // NODATA
+                    }
                 }
                 else if (dnssec)
                 {
