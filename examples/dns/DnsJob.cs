@@ -136,7 +136,8 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
             return;
         }
         var responder = new DnsResponder(zoneSet, version: chaosVersion.Length > 0 ? chaosVersion : null, id: chaosId.Length > 0 ? chaosId : null) { Keys = keyring };
-        var transfers = rules.Count > 0 || keyring is not null ? new ZoneTransfers(responder, rules) : null;
+        var journal = new TransferJournal();
+        var transfers = rules.Count > 0 || keyring is not null ? new ZoneTransfers(responder, rules) { Journal = journal, Log = level <= 1 ? line => console.WriteLine("dns: " + line) : null } : null;
         var service = new DnsService(stack, responder, new DnsServiceOptions
         {
             EndPoints = [new IPEndPoint(ip, port)],
@@ -216,6 +217,16 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
             }
             var reloaded = ZoneCatalog.Reload(responder.Zones, reloadStore, zone, line => console.WriteLine("dns: reload: " + line), out var reloadFailed);
             var before = responder.Zones;
+            if (transfers is not null)
+            {
+                foreach (var z in reloaded.Zones)
+                {
+                    if (before.FindZone(z.Origin.Key) is { } old && old.Origin.Equals(z.Origin) && !ReferenceEquals(old, z))
+                    {
+                        journal.Add(old, z); // for incremental IXFR
+                    }
+                }
+            }
             responder.Replace(reloaded);
             Interlocked.Increment(ref _reloads);
             if (notifier is not null)

@@ -1,6 +1,7 @@
 using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
+using System.Globalization;
 using System.Net;
 
 namespace Unikernel.Protocols.Dns;
@@ -82,6 +83,12 @@ public sealed class ZoneTransfers(DnsResponder responder, IReadOnlyList<Transfer
 
     /// <summary>Clock for TSIG (seconds since 1970); tests set it.</summary>
     internal Func<long> Clock { get; init; } = TsigSigner.Now;
+
+    /// <summary>One line per transfer allowed (refusals are only counted: a client could flood the log).</summary>
+    public Action<string>? Log { get; init; }
+
+    /// <summary>Differences between recent versions for incremental IXFR; null: IXFR always gets the whole zone.</summary>
+    public TransferJournal? Journal { get; init; }
 
     /// <summary>Largest message payload of a transfer (the TCP frame limit).</summary>
     public const int MaxMessage = 65535;
@@ -225,9 +232,17 @@ public sealed class ZoneTransfers(DnsResponder responder, IReadOnlyList<Transfer
         {
             // The client is current (or newer), or UDP: our SOA alone (RFC 1995 2 and 4).
             session.Records = [zone.Soa];
+            Log?.Invoke($"transfer {zone.Origin} serial {serial.ToString(CultureInfo.InvariantCulture)} to {client}: IXFR{(tcp ? "" : " over UDP")}, the SOA only");
             return session;
         }
-        // The whole zone, SOA first and last (RFC 5936 2.2); for IXFR the same (RFC 1995 4: no history kept).
+        if (qtype == DnsType.IXFR && Journal?.Differences(zone, clientSerial!.Value) is { } differences)
+        {
+            session.Records = differences; // incremental (RFC 1995 4)
+            Log?.Invoke($"transfer {zone.Origin} serial {serial.ToString(CultureInfo.InvariantCulture)} to {client}: IXFR incremental from serial {clientSerial!.Value.ToString(CultureInfo.InvariantCulture)}, {differences.Count.ToString(CultureInfo.InvariantCulture)} records");
+            return session;
+        }
+        // The whole zone, SOA first and last (RFC 5936 2.2); for IXFR the same when the journal does not reach back to
+        // the client's serial (RFC 1995 4).
         var records = new List<DnsRecord>(zone.RecordCount + 1) { zone.Soa };
         foreach (var node in zone.Nodes)
         {
@@ -242,6 +257,7 @@ public sealed class ZoneTransfers(DnsResponder responder, IReadOnlyList<Transfer
         }
         records.Add(zone.Soa);
         session.Records = records;
+        Log?.Invoke($"transfer {zone.Origin} serial {serial.ToString(CultureInfo.InvariantCulture)} to {client}: {(qtype == DnsType.IXFR ? "IXFR answered with the whole zone" : "AXFR")}, {records.Count.ToString(CultureInfo.InvariantCulture)} records{(session.Tsig is null ? "" : ", TSIG " + session.Tsig.Key!.Name)}");
         return session;
     }
 

@@ -77,6 +77,9 @@ public class SecondaryTests
                     Assert.Equal(Answer(ours, question), Answer(endPoint, question));
                 }
             }
+            // NSD asks AXFR (request-xfr: AXFR); Knot asks IXFR and gets the difference kept across the reload.
+            Assert.Contains(console.Lines, l => l.Contains("transfer example.org. serial 2026112602 to 127.0.0.1: AXFR", StringComparison.Ordinal) && l.EndsWith("TSIG xfr-key.", StringComparison.Ordinal));
+            Assert.Contains(console.Lines, l => l.Contains("transfer example.org. serial 2026112602 to 127.0.0.1: IXFR incremental from serial 2026112601, 7 records", StringComparison.Ordinal));
             Assert.Contains(console.Lines, l => l.Contains($"notify example.org. serial 2026112602 to 127.0.0.1:{nsdPort}: acknowledged", StringComparison.Ordinal));
             Assert.Contains(console.Lines, l => l.Contains($"notify example.org. serial 2026112602 to 127.0.0.1:{knotPort}: acknowledged", StringComparison.Ordinal));
         }

@@ -291,6 +291,53 @@ public class TransferTests
     }
 
     [Fact]
+    public async Task Ixfr_from_a_journaled_serial_gets_the_differences_which_dnspython_applies()
+    {
+        var versions = new[]
+        {
+            "$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nold A 192.0.2.2\nkeep TXT \"same\"\nttl A 192.0.2.3\n",
+            "$TTL 60\n@ SOA ns h 2 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nnew A 192.0.2.4\nkeep TXT \"same\"\nttl 30 A 192.0.2.3\n",
+            "$TTL 60\n@ SOA ns h 3 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nnew A 192.0.2.4\nnew AAAA 2001:db8::4\nkeep TXT \"same\"\n",
+        };
+        var zones = versions.Select(v => ZoneFile.Parse(v, "inc.test.zone")).Select(r => r.Success ? r.Zone! : throw new InvalidOperationException(string.Join("\n", r.Errors))).ToArray();
+        var journal = new TransferJournal();
+        journal.Add(zones[0], zones[1]);
+        journal.Add(zones[1], zones[2]);
+        var responder = new DnsResponder(new ZoneSet([zones[2]]));
+        await using var server = new OurServer(new DnsServiceOptions
+        {
+            EndPoints = [new IPEndPoint(IPAddress.Loopback, 0)],
+            Transfers = new ZoneTransfers(responder, [Rule("127.0.0.1")]) { Journal = journal },
+        }, responder);
+        var port = server.EndPoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var dir = Directory.CreateTempSubdirectory("dns-ixfr.").FullName;
+        try
+        {
+            var paths = versions.Select((v, i) => Path.Combine(dir, $"v{i}.zone")).ToArray();
+            for (var i = 0; i < versions.Length; i++)
+            {
+                File.WriteAllText(paths[i], versions[i]);
+            }
+            foreach (var (from, expected) in new[] { (0, 1 + 6 + 4 + 1), (1, 1 + 4 + 1) })
+            {
+                var result = Python("ixfr-apply", "127.0.0.1", port, "inc.test.", paths[from], paths[2]);
+                Assert.True(result.GetProperty("equal").GetBoolean(), result.ToString());
+                var records = result.GetProperty("records").EnumerateArray().Select(e => e.GetString()!).ToArray();
+                Assert.Equal(expected, records.Length); // SOA, then per step: old SOA, deleted, new SOA, added; SOA
+                Assert.Contains(" SOA ns.inc.test. h.inc.test. 3 ", records[0], StringComparison.Ordinal);
+                Assert.Contains($" SOA ns.inc.test. h.inc.test. {from + 1} ", records[1], StringComparison.Ordinal);
+            }
+            // A serial the journal does not reach: the whole zone.
+            var whole = Python("ixfr", "127.0.0.1", port, "inc.test.", "0");
+            Assert.Equal(zones[2].RecordCount + 1, whole.GetProperty("records").GetArrayLength());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Signed_queries_over_the_network_udp_and_tcp()
     {
         var keys = new TsigKeyring([Key()]);

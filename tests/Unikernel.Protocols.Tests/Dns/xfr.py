@@ -96,6 +96,14 @@ def main():
         except dns.query.TransferError as e:
             out({"rcode": dns.rcode.to_text(e.rcode)})
         out({"rcode": "NOERROR", "messages": len(msgs), "records": records(msgs), "signed": [m.had_tsig for m in msgs]})
+    elif mode == "ixfr-apply":
+        host, port, zone, oldfile, newfile = args[:5]
+        z = dns.zone.from_file(oldfile, origin=zone, relativize=False, check_origin=False)
+        serial = z.find_rdataset(zone, "SOA")[0].serial
+        msgs = list(dns.query.xfr(host, zone, rdtype="IXFR", serial=serial, port=int(port), lifetime=60, relativize=False))
+        dns.query.inbound_xfr(host, z, port=int(port), lifetime=60)
+        new = dns.zone.from_file(newfile, origin=zone, relativize=False, check_origin=False)
+        out({"records": records(msgs), "equal": z == new, "serial": z.find_rdataset(zone, "SOA")[0].serial})
     elif mode == "query":
         host, port, name, rdtype = args[:4]
         ring, kname, kalg = keyring(args[4:7])
