@@ -139,10 +139,6 @@ public sealed class ZoneTransfers(DnsResponder responder, IReadOnlyList<Transfer
         var qtype = BinaryPrimitives.ReadUInt16BigEndian(query[at..]);
         var qclass = BinaryPrimitives.ReadUInt16BigEndian(query[(at + 2)..]);
         at += 4;
-        if (!tcp && qtype == DnsType.AXFR)
-        {
-            return Refuse(session, DnsRcode.Refused); // AXFR is TCP only (RFC 5936 4.2)
-        }
         int anCount = BinaryPrimitives.ReadUInt16BigEndian(query[6..]);
         int nsCount = BinaryPrimitives.ReadUInt16BigEndian(query[8..]);
         int arCount = BinaryPrimitives.ReadUInt16BigEndian(query[10..]);
@@ -205,6 +201,10 @@ public sealed class ZoneTransfers(DnsResponder responder, IReadOnlyList<Transfer
                     session.Tsig = request;
                     break;
             }
+        }
+        if (!tcp && qtype == DnsType.AXFR)
+        {
+            return Refuse(session, DnsRcode.Refused); // AXFR is TCP only (RFC 5936 4.2); signed if the request was
         }
         if (anCount != 0 || (qtype == DnsType.IXFR && clientSerial is null))
         {

@@ -75,8 +75,7 @@ def main():
         extra = sorted(set(str(n) + " " + r.to_text() for n, rds in ours.items() for r in rds) - set(str(n) + " " + r.to_text() for n, rds in theirs.items() for r in rds))
         tsig = [m.had_tsig for m in messages]
         out({"rcode": "NOERROR", "messages": len(messages), "signed": tsig, "equal": ours == theirs, "missing": missing[:10], "extra": extra[:10],
-             "records": sum(len(m.answer) for m in messages), "first": records(messages)[:1], "last": records(messages)[-1:],
-             "sizes": [len(m.to_wire(max_size=65535)) if not m.had_tsig else 0 for m in messages]})
+             "records": sum(len(m.answer) for m in messages), "first": records(messages)[:1], "last": records(messages)[-1:]})
     elif mode in ("ixfr", "uixfr"):
         host, port, zone, serial = args[:4]
         ring, kname, kalg = keyring(args[4:])
