@@ -13,9 +13,12 @@ namespace DnsAppliance;
 /// <summary>
 /// The authoritative DNS appliance: loads zones (compiled-in, or <c>--zones DIR</c>, plus each <c>--zone FILE</c>),
 /// then serves them on UDP and TCP until cancelled. <c>--chaos-version</c>/<c>--chaos-id</c> are the CH TXT answers
-/// for version.bind and id.server (RFC 4892); empty: refused. The logic lives in Unikernel.Protocols.Dns.
+/// for version.bind and id.server (RFC 4892); empty: refused. <c>--tsig-key</c>, <c>--allow-transfer</c>, <c>--notify</c>
+/// and <c>--notify-key</c>: TSIG keys, who may transfer zones (AXFR/IXFR), and the secondaries NOTIFYed when a zone
+/// changes (at start-up and after a reload that changes its serial). The logic lives in Unikernel.Protocols.Dns.
 /// </summary>
-public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore data, string address, int port, string[] zone, string zones, string logLevel, string chaosVersion, string chaosId) : IJob
+public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore data, string address, int port, string[] zone, string zones, string logLevel, string chaosVersion, string chaosId,
+    string[] tsigKey, string[] allowTransfer, string[] notify, string notifyKey) : IJob
 {
     private readonly SemaphoreSlim _reload = new(0, 1);
     private long _reloads;
@@ -35,6 +38,23 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
             // a reload is already pending
         }
     }
+
+    /// <summary>The zones of <paramref name="after"/> that are new or whose SOA serial differs from <paramref name="before"/>.</summary>
+    private static List<Zone> ChangedZones(ZoneSet before, ZoneSet after)
+    {
+        var changed = new List<Zone>();
+        foreach (var z in after.Zones)
+        {
+            var old = before.FindZone(z.Origin.Key);
+            if (old is null || !old.Origin.Equals(z.Origin) || Serial(old) != Serial(z))
+            {
+                changed.Add(z);
+            }
+        }
+        return changed;
+    }
+
+    private static uint Serial(Zone z) => System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(z.Soa.Data.AsSpan(z.Soa.Data.Length - 20));
 
     private IKeyValueStore? OpenStore()
     {
@@ -74,13 +94,58 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
                 console.WriteLine($"dns: zone {z}");
             }
         }
-        var responder = new DnsResponder(zoneSet, version: chaosVersion.Length > 0 ? chaosVersion : null, id: chaosId.Length > 0 ? chaosId : null);
+        // Zone transfers, TSIG and NOTIFY (RFC 5936, 1995, 8945, 1996): a bad key, rule or target stops the start.
+        var problems = new List<string>();
+        var keys = TsigKey.ParseAll(tsigKey, problems);
+        var keyring = keys.Count > 0 ? new TsigKeyring(keys) : null;
+        var rules = new List<TransferRule>();
+        foreach (var text in allowTransfer)
+        {
+            if (TransferRule.TryParse(text, keyring, out var rule, out var error))
+            {
+                rules.Add(rule!);
+            }
+            else
+            {
+                problems.Add(error);
+            }
+        }
+        var secondaries = new List<IPEndPoint>();
+        foreach (var text in notify)
+        {
+            if (NotifySender.TryParseTarget(text, out var target))
+            {
+                secondaries.Add(target!);
+            }
+            else
+            {
+                problems.Add($"--notify '{text}': not an address or address:port");
+            }
+        }
+        TsigKey? notifySigner = null;
+        if (notifyKey.Length > 0 && (notifySigner = keyring?.FindByName(notifyKey)) is null)
+        {
+            problems.Add($"--notify-key {notifyKey}: no such TSIG key (give it with --tsig-key)");
+        }
+        foreach (var problem in problems)
+        {
+            console.WriteLine("dns: error: " + problem);
+        }
+        if (problems.Count > 0)
+        {
+            return;
+        }
+        var responder = new DnsResponder(zoneSet, version: chaosVersion.Length > 0 ? chaosVersion : null, id: chaosId.Length > 0 ? chaosId : null) { Keys = keyring };
+        var journal = new TransferJournal();
+        var transfers = rules.Count > 0 || keyring is not null ? new ZoneTransfers(responder, rules) { Journal = journal, Log = level <= 1 ? line => console.WriteLine("dns: " + line) : null } : null;
         var service = new DnsService(stack, responder, new DnsServiceOptions
         {
             EndPoints = [new IPEndPoint(ip, port)],
             UdpThreads = Math.Max(1, Environment.ProcessorCount / 2),
             Log = line => console.WriteLine("dns: " + line),
+            Transfers = transfers,
         });
+        var notifier = secondaries.Count > 0 ? new NotifySender(stack, secondaries, notifySigner, line => console.WriteLine("dns: " + line)) : null;
         try
         {
             service.Bind();
@@ -124,7 +189,16 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
                 Reload();
             })
             : null;
+        if (level <= 1 && transfers is not null)
+        {
+            console.WriteLine(rules.Count == 0 ? "dns: zone transfers: refused to all" : $"dns: zone transfers allowed to: {string.Join(", ", rules)}");
+        }
         var serving = service.RunAsync(cancellationToken);
+        var notifying = new List<Task>();
+        if (notifier is not null)
+        {
+            notifying.Add(notifier.NotifyAsync(zoneSet.Zones, cancellationToken));
+        }
         while (!serving.IsCompleted)
         {
             try
@@ -142,12 +216,29 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
                 continue;
             }
             var reloaded = ZoneCatalog.Reload(responder.Zones, reloadStore, zone, line => console.WriteLine("dns: reload: " + line), out var reloadFailed);
+            var before = responder.Zones;
+            if (transfers is not null)
+            {
+                foreach (var z in reloaded.Zones)
+                {
+                    if (before.FindZone(z.Origin.Key) is { } old && old.Origin.Equals(z.Origin) && !ReferenceEquals(old, z))
+                    {
+                        journal.Add(old, z); // for incremental IXFR
+                    }
+                }
+            }
             responder.Replace(reloaded);
             Interlocked.Increment(ref _reloads);
+            if (notifier is not null)
+            {
+                notifying.RemoveAll(t => t.IsCompleted);
+                notifying.Add(notifier.NotifyAsync(ChangedZones(before, reloaded), cancellationToken));
+            }
             console.WriteLine($"dns: reloaded: {reloaded.Count.ToString(CultureInfo.InvariantCulture)} zone(s), {reloaded.RecordCount.ToString(CultureInfo.InvariantCulture)} records"
                 + (reloadFailed > 0 ? $", {reloadFailed.ToString(CultureInfo.InvariantCulture)} zone(s) failed (see above)" : ""));
         }
         await serving.ConfigureAwait(false);
+        await Task.WhenAll(notifying).ConfigureAwait(false);
         if (level <= 1)
         {
             console.WriteLine($"dns: stopped: udp {service.UdpQueries} queries, tcp {service.TcpQueries} queries on {service.TcpConnections} connections, memo cache {responder.CacheHits} hits / {responder.CacheMisses} misses, {service.Faults} fault(s)");

@@ -10,7 +10,7 @@ namespace Unikernel.Protocols.Dns;
 /// call from many threads. Responses to repeated questions come from a bounded memo cache of encoded answers with only
 /// the ID, RD/CD bits and the case of the question name patched (the MirageOS trick), so a cache hit is a copy.
 /// </summary>
-public sealed class DnsResponder
+public sealed partial class DnsResponder
 {
     /// <summary>Largest UDP payload we advertise and send (the DNS flag day 2020 value).</summary>
     public const int DefaultUdpPayload = 1232;
@@ -128,6 +128,10 @@ public sealed class DnsResponder
             response[3] &= 0xEF;
             return formErr;
         }
+        if (qdCount == 1 && questionOk && anCount == 0 && BinaryPrimitives.ReadUInt16BigEndian(query[(12 + qnameLength)..]) == DnsType.IXFR)
+        {
+            return Error(query, response, DnsRcode.Refused, qnameLength + 4); // transfers: see ZoneTransfers (Transfer.cs)
+        }
         if ((qdCount == 1 && !questionOk) || anCount != 0 || nsCount != 0)
         {
             return Error(query, response, DnsRcode.FormErr, 0);
@@ -195,8 +199,10 @@ public sealed class DnsResponder
         }
         if (tsigAt >= 0)
         {
-            // No key is configured for queries: every signed query is for an unknown key (RFC 8945 5.2.2).
-            return Tsig.BadKeyResponse(query, response, tsigAt, edns ? UdpPayload : -1, dnssecOk);
+            // Without keys every signed query is for an unknown key (RFC 8945 5.2.2); with keys: TsigResponder.cs.
+            return Keys is null
+                ? Tsig.BadKeyResponse(query, response, tsigAt, edns ? UdpPayload : -1, dnssecOk)
+                : SignedAnswer(query, response, tcp, tsigAt, edns ? UdpPayload : -1, dnssecOk);
         }
         if (qdCount == 0)
         {
@@ -472,7 +478,10 @@ public sealed class DnsResponder
                         {
                             return WriteSet(ref w, ref counts.Authority, node, ds, node.Name.Wire, true);
                         }
-                        AddProof(proofs!, zone.DenialMatching(node.Name.Key));
+                        if (!AddOptOutProof(proofs!, zone, node.Name.Key))
+                        {
+                            AddProof(proofs!, zone.DenialMatching(node.Name.Key));
+                        }
                     }
                     return true;
                 }
@@ -533,7 +542,10 @@ public sealed class DnsResponder
             {
                 if (dnssec)
                 {
-                    AddProof(proofs!, zone.UsesNsec3 ? zone.DenialMatching(key) : zone.NsecAtOrBefore(key)); // an empty non-terminal
+                    if (!AddOptOutProof(proofs!, zone, key))
+                    {
+                        AddProof(proofs!, zone.UsesNsec3 ? zone.DenialMatching(key) : zone.NsecAtOrBefore(key)); // an empty non-terminal
+                    }
                 }
                 return WriteSoa(ref w, ref counts, zone, dnssec);
             }
@@ -560,7 +572,10 @@ public sealed class DnsResponder
             {
                 if (dnssec && !expanded)
                 {
-                    AddProof(proofs!, zone.DenialMatching(key)); // NODATA
+                    if (!AddOptOutProof(proofs!, zone, key))
+                    {
+                        AddProof(proofs!, zone.DenialMatching(key)); // NODATA
+                    }
                 }
                 else if (dnssec)
                 {

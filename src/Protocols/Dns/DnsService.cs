@@ -36,6 +36,9 @@ public sealed class DnsServiceOptions
 
     /// <summary>Where faults and other operational events are reported (one line each); null: nowhere.</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>Zone transfers (AXFR/IXFR, Transfer.cs); null: the responder refuses them.</summary>
+    public ZoneTransfers? Transfers { get; init; }
 }
 
 /// <summary>Computes the response to one query (see <see cref="DnsResponder.Respond"/>).</summary>
@@ -280,7 +283,7 @@ public sealed class DnsService
             var count = 0;
             for (var i = 0; i < n; i++)
             {
-                var length = Answer(rx.Datagram(i), tx.Slot(count), tcp: false);
+                var length = _options.Transfers is null ? Answer(rx.Datagram(i), tx.Slot(count), tcp: false) : AnswerDatagram(rx.Datagram(i), tx.Slot(count), in rx.Peer(i));
                 if (length > 0)
                 {
                     tx.SetLength(count, length);
@@ -463,6 +466,17 @@ public sealed class DnsService
                         return; // evicted or shut down while the message was completing
                     }
                     slot.Stop.CancelAfter(_options.TcpIdleTimeout);
+                    if (_options.Transfers is not null && ZoneTransfers.IsTransferQuery(input.AsSpan(consumed + 2, length)))
+                    {
+                        // AXFR/IXFR: many messages (Transfer.cs); each one written restarts the idle timer.
+                        var query = input.AsMemory(consumed + 2, length);
+                        consumed += 2 + length;
+                        if (!await Transfer(connection, slot, query).ConfigureAwait(false))
+                        {
+                            return;
+                        }
+                        continue;
+                    }
                     var output = RentBuffer(TcpOutputBuffer);
                     try
                     {
@@ -513,6 +527,70 @@ public sealed class DnsService
             await connection.DisposeAsync().ConfigureAwait(false);
             ReturnBuffer(input);
             Release(slot);
+        }
+    }
+
+    /// <summary>A datagram when transfers are configured: UDP IXFR gets its SOA-only answer (RFC 1995 2) from them.</summary>
+    private int AnswerDatagram(ReadOnlySpan<byte> query, Span<byte> response, in DatagramPeer peer)
+    {
+        if (!ZoneTransfers.IsTransferQuery(query))
+        {
+            return Answer(query, response, tcp: false);
+        }
+        try
+        {
+            var session = _options.Transfers!.Begin(query, peer.ToEndPoint().Address, tcp: false);
+            return session.TryNext(response, out var length) && length <= response.Length ? length : 0;
+        }
+#pragma warning disable CA1031 // as in Answer
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Interlocked.Increment(ref _faults);
+            Report(e, "fault answering a transfer query, answered SERVFAIL", query);
+            return DnsResponder.ServerFailure(query, response);
+        }
+    }
+
+    /// <summary>Writes every message of a zone transfer; false when the connection must close (deadline, eviction).</summary>
+    private async Task<bool> Transfer(ITcpConnection connection, TcpSlot slot, ReadOnlyMemory<byte> query)
+    {
+        var output = RentBuffer(TcpOutputBuffer);
+        try
+        {
+            TransferSession session;
+            try
+            {
+                session = _options.Transfers!.Begin(query.Span, slot.Address, tcp: true);
+            }
+#pragma warning disable CA1031 // as in Answer
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                Interlocked.Increment(ref _faults);
+                Report(e, "fault answering a transfer query, answered SERVFAIL", query.Span);
+                var n = DnsResponder.ServerFailure(query.Span, output.AsSpan(2));
+                BinaryPrimitives.WriteUInt16BigEndian(output, (ushort)n);
+                await connection.WriteAsync(output.AsMemory(0, n + 2), slot.Stop.Token).ConfigureAwait(false);
+                return true;
+            }
+            while (session.TryNext(output.AsSpan(2, TcpOutputBuffer - 2), out var length))
+            {
+                BinaryPrimitives.WriteUInt16BigEndian(output, (ushort)length);
+                await connection.WriteAsync(output.AsMemory(0, length + 2), slot.Stop.Token).ConfigureAwait(false);
+                // A big zone to a slow secondary: progress counts as activity (the deadline is per message).
+                Volatile.Write(ref slot.LastMessage, Environment.TickCount64);
+                if (!slot.Stop.TryReset())
+                {
+                    return false;
+                }
+                slot.Stop.CancelAfter(_options.TcpIdleTimeout);
+            }
+            return true;
+        }
+        finally
+        {
+            ReturnBuffer(output);
         }
     }
 

@@ -43,6 +43,10 @@ internal enum Field : byte
     Eui64,
     /// <summary>64-bit ILNP locator/identifier written as four 16-bit hex groups joined by ':' (RFC 6742).</summary>
     Ilnp64,
+    /// <summary>Rest: the whole of LOC (RFC 1876), see LocSvcb.</summary>
+    Loc,
+    /// <summary>Rest: SVCB/HTTPS SvcParams (RFC 9460), may be none; see LocSvcb.</summary>
+    SvcParams,
 }
 
 /// <summary>The registry of record types whose presentation format we read and write (NSD 4.6's list).</summary>
@@ -85,6 +89,7 @@ internal static class RecordTypes
         Add(24, "SIG", Field.Type, Field.U8, Field.U8, Field.U32, Field.Time, Field.Time, Field.U16, Field.Name, Field.Base64);
         Add(25, "KEY", Field.U16, Field.U8, Field.U8, Field.Base64);
         Add(26, "PX", Field.U16, Field.Name, Field.Name);
+        Add(29, "LOC", Field.Loc);
         Add(DnsType.AAAA, "AAAA", Field.IPv6);
         Add(DnsType.SRV, "SRV", Field.U16, Field.U16, Field.U16, Field.Name);
         Add(35, "NAPTR", Field.U16, Field.U16, Field.CharString, Field.CharString, Field.CharString, Field.Name);
@@ -106,6 +111,8 @@ internal static class RecordTypes
         Add(61, "OPENPGPKEY", Field.Base64);
         Add(62, "CSYNC", Field.U32, Field.U16, Field.TypeBitmap);
         Add(63, "ZONEMD", Field.U32, Field.U8, Field.U8, Field.Hex);
+        Add(64, "SVCB", Field.U16, Field.Name, Field.SvcParams);
+        Add(65, "HTTPS", Field.U16, Field.Name, Field.SvcParams);
         Add(99, "SPF", Field.CharStrings);
         Add(104, "NID", Field.U16, Field.Ilnp64);
         Add(105, "L32", Field.U16, Field.IPv4);
@@ -146,7 +153,7 @@ internal static class RecordTypes
         foreach (var field in layout.Fields)
         {
             errorToken = t;
-            var rest = field is Field.CharStrings or Field.Base64 or Field.Hex or Field.HexOrNone or Field.TypeBitmap;
+            var rest = field is Field.CharStrings or Field.Base64 or Field.Hex or Field.HexOrNone or Field.TypeBitmap or Field.Loc or Field.SvcParams;
             if (!rest && t >= tokens.Count)
             {
                 error = $"{layout.Name} needs {Required(layout).ToString(CultureInfo.InvariantCulture)} field(s), found {tokens.Count.ToString(CultureInfo.InvariantCulture)}";
@@ -187,7 +194,7 @@ internal static class RecordTypes
         var n = 0;
         foreach (var f in layout.Fields)
         {
-            n += f is Field.TypeBitmap or Field.HexOrNone ? 0 : 1;
+            n += f is Field.TypeBitmap or Field.HexOrNone or Field.SvcParams ? 0 : 1;
         }
         return n;
     }
@@ -378,6 +385,10 @@ internal static class RecordTypes
                 }
                 output.AddRange(data);
                 return true;
+            case Field.Loc:
+                return LocSvcb.TryParseLoc(tokens, output, out error, out bad);
+            case Field.SvcParams:
+                return LocSvcb.TryParseSvcParams(tokens, output, out error, out bad);
             case Field.TypeBitmap:
                 var types = new List<ushort>();
                 for (var i = 0; i < tokens.Count; i++)
@@ -658,6 +669,14 @@ internal static class RecordTypes
                         text?.Add(Quoted(rdata.Slice(at + 1, len)));
                         at += 1 + len;
                     }
+                    break;
+                case Field.Loc:
+                case Field.SvcParams:
+                    if (!(field == Field.Loc ? LocSvcb.WalkLoc(rest, text) : LocSvcb.WalkSvcParams(rest, text)))
+                    {
+                        return false;
+                    }
+                    at = rdata.Length;
                     break;
                 case Field.Base64:
                     if (rest.Length == 0)

@@ -17,7 +17,11 @@ public static class Tsig
     /// starts at <paramref name="tsigAt"/> in <paramref name="query"/> (already bounds-checked by the caller).
     /// Returns a FORMERR header when the TSIG RDATA is malformed.
     /// </summary>
-    public static int BadKeyResponse(ReadOnlySpan<byte> query, Span<byte> response, int tsigAt, int ednsPayload, bool dnssecOk)
+    public static int BadKeyResponse(ReadOnlySpan<byte> query, Span<byte> response, int tsigAt, int ednsPayload, bool dnssecOk) =>
+        ErrorResponse(query, response, tsigAt, ednsPayload, dnssecOk, BadKey);
+
+    /// <summary>As <see cref="BadKeyResponse"/> with TSIG error <paramref name="error"/> (BADKEY or BADSIG: unsigned).</summary>
+    public static int ErrorResponse(ReadOnlySpan<byte> query, Span<byte> response, int tsigAt, int ednsPayload, bool dnssecOk, int error)
     {
         Span<byte> key = stackalloc byte[DnsName.MaxLength];
         Span<byte> algorithm = stackalloc byte[DnsName.MaxLength];
@@ -55,7 +59,7 @@ public static class Tsig
         p += 8;
         BinaryPrimitives.WriteUInt16BigEndian(tsig[p..], 0); // MAC size: the error response is unsigned
         BinaryPrimitives.WriteUInt16BigEndian(tsig[(p + 2)..], BinaryPrimitives.ReadUInt16BigEndian(query)); // original ID
-        BinaryPrimitives.WriteUInt16BigEndian(tsig[(p + 4)..], BadKey);
+        BinaryPrimitives.WriteUInt16BigEndian(tsig[(p + 4)..], (ushort)error);
         BinaryPrimitives.WriteUInt16BigEndian(tsig[(p + 6)..], 0); // other length
         p += 8;
         if (w.TryWriteName(key[..keyLength], compress: false) && w.TryWriteRaw([0x00, 0xFA, 0x00, 0xFF, 0, 0, 0, 0, (byte)(p >> 8), (byte)p]) && w.TryWriteRaw(tsig[..p]))
@@ -70,7 +74,7 @@ public static class Tsig
         return w.Position;
     }
 
-    private static int Header(ReadOnlySpan<byte> query, Span<byte> response, int rcode)
+    internal static int Header(ReadOnlySpan<byte> query, Span<byte> response, int rcode)
     {
         query[..2].CopyTo(response);
         BinaryPrimitives.WriteUInt16BigEndian(response[2..], (ushort)(DnsFlags.QR | (((query[2] >> 3) & 0xF) << 11) | ((query[2] & 0x01) << 8) | (query[3] & 0x10) | (rcode & 0xF)));

@@ -16,6 +16,10 @@ digraph "dns" {
   "arg_log_level" [label=<--log-level<BR/>string>, shape=note];
   "arg_chaos_version" [label=<--chaos-version<BR/>string>, shape=note];
   "arg_chaos_id" [label=<--chaos-id<BR/>string>, shape=note];
+  "arg_tsig_key" [label=<--tsig-key<BR/>string[]>, shape=note];
+  "arg_allow_transfer" [label=<--allow-transfer<BR/>string[]>, shape=note];
+  "arg_notify" [label=<--notify<BR/>string[]>, shape=note];
+  "arg_notify_key" [label=<--notify-key<BR/>string>, shape=note];
   "dnsJob" -> "console" [label="console"];
   "dnsJob" -> "stack" [label="stack"];
   "dnsJob" -> "data" [label="data"];
@@ -26,5 +30,9 @@ digraph "dns" {
   "dnsJob" -> "arg_log_level" [label="logLevel"];
   "dnsJob" -> "arg_chaos_version" [label="chaosVersion"];
   "dnsJob" -> "arg_chaos_id" [label="chaosId"];
+  "dnsJob" -> "arg_tsig_key" [label="tsigKey"];
+  "dnsJob" -> "arg_allow_transfer" [label="allowTransfer"];
+  "dnsJob" -> "arg_notify" [label="notify"];
+  "dnsJob" -> "arg_notify_key" [label="notifyKey"];
 }
 #endif

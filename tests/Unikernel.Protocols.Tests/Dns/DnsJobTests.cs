@@ -24,7 +24,7 @@ public partial class DnsJobTests
             ["good.test.zone"] = "@ 60 SOA ns h 1 2 3 4 5\nwww 60 A 192.0.2.7\n",
             ["bad.test.zone"] = "@ 60 SOA ns h 1 2 3 4 5\nwww 60 A 999.0.0.1\n",
         });
-        var job = new DnsJob(console, new UnixSocketStack(), data, "127.0.0.1", 0, [SamplePath], "", "info", "", "");
+        var job = new DnsJob(console, new UnixSocketStack(), data, "127.0.0.1", 0, [SamplePath], "", "info", "", "", [], [], [], "");
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var run = job.RunAsync(cts.Token);
         string? summary = null;
@@ -62,7 +62,7 @@ public partial class DnsJobTests
             var console = new MemoryConsole { Echo = false };
             var data = new MemoryStore(new() { ["compiled.test.zone"] = "@ 60 SOA ns h 1 2 3 4 5\n" });
             using var cts = new CancellationTokenSource();
-            var run = new DnsJob(console, new UnixSocketStack(), data, "127.0.0.1", 0, [], dir, "info", "", "").RunAsync(cts.Token);
+            var run = new DnsJob(console, new UnixSocketStack(), data, "127.0.0.1", 0, [], dir, "info", "", "", [], [], [], "").RunAsync(cts.Token);
             for (var i = 0; i < 200 && !console.Lines.Any(l => l.StartsWith("dns: serving", StringComparison.Ordinal)); i++)
             {
                 await Task.Delay(25);
@@ -72,7 +72,7 @@ public partial class DnsJobTests
             await run.WaitAsync(TimeSpan.FromSeconds(15));
 
             var bad = new MemoryConsole { Echo = false };
-            await new DnsJob(bad, new UnixSocketStack(), data, "not-an-address", 53, [], "", "info", "", "").RunAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(15));
+            await new DnsJob(bad, new UnixSocketStack(), data, "not-an-address", 53, [], "", "info", "", "", [], [], [], "").RunAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(15));
             Assert.Contains(bad.Lines, l => l.Contains("cannot listen on 'not-an-address'", StringComparison.Ordinal));
         }
         finally

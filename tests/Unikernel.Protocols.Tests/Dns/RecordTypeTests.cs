@@ -65,6 +65,15 @@ public class RecordTypeTests(DifferentialServers servers) : IClassFixture<Differ
         { "CAA", "0 issue \"letsencrypt.org\"" },
         { "AVC", "\"app-name:WOLFGANG|app-class:OAM\"" },
         { "DLV", "60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118" },
+        { "LOC", "52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m" },
+        { "LOC", "42 21 54 N 71 06 18 W -24m 30m" }, // RFC 1876's example: precisions default
+        { "LOC", "60 9 S 24 39 E 10.5m 2m 5.1m" },
+        { "LOC", "0 N 180 W 42849672.95m 90000000m 1.2m 0.01m" },
+        { "SVCB", "0 svc.example.net." }, // alias mode
+        { "SVCB", "1 . alpn=\"h2,h3\" port=8443 ipv4hint=192.0.2.1,192.0.2.2 key65000=\"hi\\032there\"" },
+        { "SVCB", "16 foo.example.org. ipv6hint=2001:db8::1,2001:db8::53:1 mandatory=alpn,ipv4hint alpn=h2 no-default-alpn ipv4hint=192.0.2.1 ech=AAECAwQ= key667" },
+        { "HTTPS", "1 . alpn=h3,h2 ipv4hint=192.0.2.1" },
+        { "HTTPS", "0 www.example.net." },
     };
 
     private static readonly HashSet<string> s_unknownToDnspython = ["MD", "MF", "MB", "MG", "MR", "MINFO", "SIG", "KEY"];

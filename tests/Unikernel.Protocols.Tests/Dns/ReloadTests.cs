@@ -60,7 +60,7 @@ public class ReloadTests
         {
             var path = Path.Combine(dir, "r.test.zone");
             File.WriteAllText(path, "$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.10\n");
-            var job = new DnsJob(console, new UnixSocketStack(), new MemoryStore([]), "127.0.0.1", 0, [], dir, "info", "", "");
+            var job = new DnsJob(console, new UnixSocketStack(), new MemoryStore([]), "127.0.0.1", 0, [], dir, "info", "", "", [], [], [], "");
             var run = job.RunAsync(cts.Token);
             var port = await PortOf(console);
             var endPoint = new IPEndPoint(IPAddress.Loopback, port);
