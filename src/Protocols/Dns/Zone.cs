@@ -93,10 +93,10 @@ public sealed class Zone
             data[i] = (byte)key[i]; // keys are the lower-cased wire form: the canonical form RFC 5155 5 hashes
         }
         _nsec3Salt.CopyTo(data, key.Length);
-        var hash = System.Security.Cryptography.SHA1.HashData(data);
+        var hash = TsigHash.HashData(TsigAlgorithm.HmacSha1, data); // our managed SHA-1: the BCL's needs libcrypto, which VM images lack
         for (var k = 0; k < _nsec3Iterations; k++)
         {
-            hash = System.Security.Cryptography.SHA1.HashData([.. hash, .. _nsec3Salt]);
+            hash = TsigHash.HashData(TsigAlgorithm.HmacSha1, [.. hash, .. _nsec3Salt]);
         }
         var label = RecordData.ToText(DnsType.NSEC3, [1, 0, 0, 0, 0, (byte)hash.Length, .. hash]).Split(' ')[4].ToLowerInvariant();
         return (char)label.Length + label + Origin.Key;
