@@ -12,6 +12,8 @@ packages=(
   qemu-system-x86 cpio xz-utils linux-source build-essential bc bison flex libelf-dev libssl-dev
   # Measurements.
   hyperfine binutils
+  # The device graph as SVG next to each published image (dot), checked by the microvm tutorial test.
+  graphviz
 )
 
 missing=()
