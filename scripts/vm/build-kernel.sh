@@ -70,7 +70,10 @@ fi
 # One build per target and key at a time (a second caller waits, then finds the cache).
 mkdir -p "$cache/kernel-build"
 exec 9>"$cache/kernel-build/$flavour.lock"
-flock 9
+if ! flock -n 9; then
+  log "another build of the $flavour kernel is running (lock $cache/kernel-build/$flavour.lock): waiting for it"
+  flock 9
+fi
 if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
   log "cached: $out"
   echo "$out"
@@ -81,7 +84,7 @@ fi
 src="$cache/src/$srcname-$pkgversion"
 mkdir -p "$cache/src"
 exec 8>"$cache/src/extract.lock"
-flock 8
+flock -n 8 || { log "waiting for another extraction of $srcname"; flock 8; }
 if [ ! -f "$src/.extracted" ]; then
   log "extracting $tarball"
   rm -rf "$src" "$src.tmp"

@@ -57,7 +57,7 @@ public sealed class TemplateTests : IDisposable
     }
 
     [Fact]
-    public void A_unikernel_www_project_builds_and_serves_its_compiled_in_site_over_http()
+    public async Task A_unikernel_www_project_builds_and_serves_its_compiled_in_site_over_http()
     {
         InstallAndList();
         var project = New("unikernel-www", "webby");
@@ -78,12 +78,12 @@ public sealed class TemplateTests : IDisposable
             Thread.Sleep(50);
         }
         using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
-        using var page = client.GetAsync(new Uri($"http://127.0.0.1:{port}/index.html")).GetAwaiter().GetResult();
+        using var page = await client.GetAsync(new Uri($"http://127.0.0.1:{port}/index.html"));
         Assert.Equal(System.Net.HttpStatusCode.OK, page.StatusCode);
         Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
-        Assert.Equal(index, page.Content.ReadAsStringAsync().GetAwaiter().GetResult());
-        Assert.Equal(robots, client.GetStringAsync(new Uri($"http://127.0.0.1:{port}/robots.txt")).GetAwaiter().GetResult());
-        using var absent = client.GetAsync(new Uri($"http://127.0.0.1:{port}/absent.html")).GetAwaiter().GetResult();
+        Assert.Equal(index, await page.Content.ReadAsStringAsync());
+        Assert.Equal(robots, await client.GetStringAsync(new Uri($"http://127.0.0.1:{port}/robots.txt")));
+        using var absent = await client.GetAsync(new Uri($"http://127.0.0.1:{port}/absent.html"));
         Assert.Equal(System.Net.HttpStatusCode.NotFound, absent.StatusCode);
         Assert.Matches(@"webby: serving 2 file\(s\), \d+ bytes, on 127\.0\.0\.1:\d+", server.Output);
     }

@@ -58,7 +58,7 @@ public sealed class TutorialTests : IDisposable
         Directory.CreateDirectory(fakeBin);
         var fake = Path.Combine(fakeBin, "dpkg-query");
         File.WriteAllText(fake, "#!/bin/sh\nexit 1\n");
-        File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Assert.Equal(0, Processes.Run("chmod", ["+x", fake], TimeSpan.FromSeconds(10)).ExitCode);
         var environment = new Dictionary<string, string>(_workspace.Environment)
         {
             ["PATH"] = fakeBin + ":" + System.Environment.GetEnvironmentVariable("PATH"),
