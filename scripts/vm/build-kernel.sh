@@ -67,12 +67,19 @@ if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
   exit 0
 fi
 
-# One build per target and key at a time (a second caller waits, then finds the cache).
+# One build per flavour at a time (they share the build tree). A second caller waits; while it waits it looks for
+# its own result every 5 s, so a build of another key (other fragments) does not keep it waiting once its key is cached.
 mkdir -p "$cache/kernel-build"
 exec 9>"$cache/kernel-build/$flavour.lock"
 if ! flock -n 9; then
   log "another build of the $flavour kernel is running (lock $cache/kernel-build/$flavour.lock): waiting for it"
-  flock 9
+  until flock -w 5 9; do
+    if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
+      log "cached: $out"
+      echo "$out"
+      exit 0
+    fi
+  done
 fi
 if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
   log "cached: $out"
