@@ -80,7 +80,8 @@ public sealed class TutorialTests : IDisposable
         var port = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
         // Run as written, on a free port; a failure stops the script and the trap stops the appliance it started.
         var script = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n" + block.Replace("5353", port, StringComparison.Ordinal);
-        var run = _workspace.Run(TimeSpan.FromMinutes(12), Repo.Root, "bash", "-c", script);
+        // The block packs the whole solution first: minutes on a loaded machine.
+        var run = _workspace.Run(TimeSpan.FromMinutes(20), Repo.Root, "bash", "-c", script);
         Assert.True(run.ExitCode == 0, $"the tutorial failed:\n{run}");
         Assert.Matches(@"(?m)^www\.example\.com\.\s+3600\s+IN\s+A\s+192\.0\.2\.80$", run.StandardOutput);
 
