@@ -33,7 +33,9 @@ if [ ! -x "$gen" ]; then
     tar -xJf "$tarball" -C "$tmpd" --wildcards '*/usr/gen_init_cpio.c'
     csrc="$(ls "$tmpd"/*/usr/gen_init_cpio.c)"
   fi
-  cc -O2 -o "$gen.tmp" "$csrc" && mv "$gen.tmp" "$gen"
+  # The compiler's notes go to a log (MSBuild would take "warning:" lines for build warnings); shown on failure.
+  cc -O2 -o "$gen.tmp" "$csrc" > "$cache/bin/gen_init_cpio.log" 2>&1 || { cat "$cache/bin/gen_init_cpio.log" >&2; exit 1; }
+  mv "$gen.tmp" "$gen"
 fi
 
 # --- The list ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@
 # run only prints the directory. The last line printed on stdout is that directory.
 #
 # Environment: UNIKERNEL_CACHE (cache root), UNIKERNEL_KERNEL_JOBS (default 2),
-# UNIKERNEL_NO_APT=1 (never call apt-get; fail if a tool is missing).
+# UNIKERNEL_NO_APT=1 (never call apt-get; fail if a package is missing, as always from the Unikernel package).
 set -euo pipefail
 
 flavour="${1:-microvm}"
@@ -28,14 +28,21 @@ jobs="${UNIKERNEL_KERNEL_JOBS:-2}"
 log() { echo "build-kernel: $*" >&2; }
 
 # --- Build dependencies (Debian packages) ----------------------------------------------
+# In this repository (scripts/setup.sh beside this folder) a root user gets them installed. From the Unikernel package
+# (build/vm/) or with UNIKERNEL_NO_APT=1, nothing is installed: a missing one is an error in MSBuild's format (the
+# build shows it as an error) that names the apt-get command to run.
 packages=(linux-source build-essential bc bison flex libelf-dev libssl-dev cpio xz-utils)
+fail() { echo "build-kernel : error UKVM001 : $*" >&2; exit 1; }
+if ! command -v dpkg-query >/dev/null; then
+  fail "the VM kernel is built from Debian's linux-source package, and this machine has no dpkg (Debian or Ubuntu needed). On Debian: sudo apt-get install ${packages[*]}"
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "${UNIKERNEL_NO_APT:-0}" = 1 ]; then
-    log "missing packages: ${missing[*]}"; exit 1
+  if [ "${UNIKERNEL_NO_APT:-0}" = 1 ] || [ ! -f "$here/../setup.sh" ] || [ "$(id -u)" != 0 ]; then
+    fail "building the $flavour VM kernel needs Debian packages that are not installed: ${missing[*]}. Install them with: sudo apt-get install ${missing[*]}"
   fi
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -44,7 +51,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 tarball="$(ls /usr/src/linux-source-*.tar.xz 2>/dev/null | sort -V | tail -n 1)"
-[ -n "$tarball" ] || { log "no /usr/src/linux-source-*.tar.xz"; exit 1; }
+[ -n "$tarball" ] || fail "no /usr/src/linux-source-*.tar.xz although linux-source is installed: reinstall it with: sudo apt-get install --reinstall linux-source"
 srcname="$(basename "$tarball" .tar.xz)"            # linux-source-6.1
 pkgversion="$(dpkg-query -W -f='${Version}' "$srcname" 2>/dev/null || stat -c %s "$tarball")"
 
@@ -60,10 +67,20 @@ if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
   exit 0
 fi
 
-# One build per target and key at a time (a second caller waits, then finds the cache).
+# One build per flavour at a time (they share the build tree). A second caller waits; while it waits it looks for
+# its own result every 5 s, so a build of another key (other fragments) does not keep it waiting once its key is cached.
 mkdir -p "$cache/kernel-build"
 exec 9>"$cache/kernel-build/$flavour.lock"
-flock 9
+if ! flock -n 9; then
+  log "another build of the $flavour kernel is running (lock $cache/kernel-build/$flavour.lock): waiting for it"
+  until flock -w 5 9; do
+    if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
+      log "cached: $out"
+      echo "$out"
+      exit 0
+    fi
+  done
+fi
 if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
   log "cached: $out"
   echo "$out"
@@ -74,7 +91,7 @@ fi
 src="$cache/src/$srcname-$pkgversion"
 mkdir -p "$cache/src"
 exec 8>"$cache/src/extract.lock"
-flock 8
+flock -n 8 || { log "waiting for another extraction of $srcname"; flock 8; }
 if [ ! -f "$src/.extracted" ]; then
   log "extracting $tarball"
   rm -rf "$src" "$src.tmp"
@@ -100,10 +117,12 @@ last="$(ls -t "$cache"/kernel/"$flavour"-*/build-seconds 2>/dev/null | head -n 1
 expected="$( [ -n "$last" ] && cat "$last" || true)"
 log "building the $flavour kernel from $srcname ($( [ -n "$expected" ] && echo "the last build here took ${expected}s" || echo "no earlier build here to estimate from; several minutes on 2 cores" )); result: $out"
 log "configuring $flavour in $build"
-mk tinyconfig >/dev/null
-KCONFIG_CONFIG="$build/.config" "$src/scripts/kconfig/merge_config.sh" -m -O "$build" \
-  "$build/.config" "${fragments[@]}" >/dev/null
-mk olddefconfig >/dev/null
+# Kconfig's own notes ("warning: override: ...") go to a log: MSBuild would take such lines for build warnings.
+{
+  mk tinyconfig &&
+  KCONFIG_CONFIG="$build/.config" "$src/scripts/kconfig/merge_config.sh" -m -O "$build" "$build/.config" "${fragments[@]}" &&
+  mk olddefconfig
+} > "$build/config.log" 2>&1 || { tail -n 40 "$build/config.log" >&2; fail "configuring the $flavour kernel failed (log: $build/config.log)"; }
 
 # Every option the fragments ask for (the last fragment that names it wins) must have survived olddefconfig.
 declare -A wanted=()

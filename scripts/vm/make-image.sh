@@ -50,11 +50,11 @@ case "$name" in *[!A-Za-z0-9._-]*) echo "make-image: --name may only hold [A-Za-
 # random.trust_cpu=on (every command line below): the CPU's RDRAND seeds the kernel's CSPRNG at boot. Without it a
 # VM with no entropy device waits in getrandom() until jitter entropy is collected (3.8 s under TCG, measured: the
 # direct stack asks for random bytes at start-up). QEMU's TCG, KVM, Firecracker and Xen all pass RDRAND through.
-kernel_dir="$("$here/build-kernel.sh" "$flavour" | tail -n 1)"
+kernel_dir="$(bash "$here/build-kernel.sh" "$flavour" | tail -n 1)"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 initramfs="$name.initramfs.cpio.xz"
-"$here/build-initramfs.sh" "$app" "$out/$initramfs"
+bash "$here/build-initramfs.sh" "$app" "$out/$initramfs"
 
 cp "$kernel_dir/vmlinux" "$out/vmlinux"
 if [ "$target" = microvm ]; then
@@ -76,6 +76,7 @@ sub() { tpl="${tpl//"@$1@"/"$2"}"; }
 sub NAME "$name"
 sub MACHINE "$qemu_machine"
 sub NET "$( [ "$net" = direct ] && echo "this one" || echo "not this one" )"
+sub STACK "$net"
 sub MEM "$(shq "$mem")"
 sub CMDLINE "$(shq "$cmdline")"
 sub APPARGS "$(shq "$appargs")"

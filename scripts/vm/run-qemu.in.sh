@@ -1,21 +1,32 @@
 #!/bin/sh
 # Boots @NAME@ under QEMU (@MACHINE@) with the serial console on stdio.
 # The VM powers itself off when the appliance exits; QEMU then exits (-no-reboot).
-#   ./run-qemu.sh [--tap IFNAME] [--mem MIB] [--cmdline "KERNEL ARGS"] [--pvh] [--print-accel] [-- APPLIANCE ARGS...]
+#   ./run-qemu.sh [--tap IFNAME | --forward tcp|udp:HOSTPORT:GUESTPORT ...] [--mem MIB] [--cmdline "KERNEL ARGS"]
+#                 [--pvh] [--print-accel] [-- APPLIANCE ARGS...]
 # --pvh boots the ELF vmlinux through its PVH entry instead (no self-decompression: much faster under TCG).
 # A tap NIC becomes eth0 (virtio-net). Socket images: configure it with e.g.
 #   --cmdline "ip=10.0.0.2::10.0.0.1:255.255.255.0::eth0:off"
 # Direct-stack images (@NET@): the kernel has no IP stack; the appliance takes eth0 (its --ipv4, or DHCP).
+# --forward (repeatable; no root, no tap) gives the VM QEMU's user-mode network instead: HOSTPORT on the host's
+# 127.0.0.1 is forwarded to GUESTPORT of the VM, e.g. --forward tcp:8000:8080. A socket image gets the address QEMU's
+# network expects (ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off) unless --cmdline names an ip=.
 # Accelerator: UNIKERNEL_ACCEL=kvm|tcg forces one; otherwise KVM only when /dev/kvm is usable, the CPU flags show
 # vmx or svm, and a probe boot of this kernel under KVM ends by itself within 10 s (some hosts expose a /dev/kvm
 # that cannot run ordinary guests, e.g. PVM); TCG otherwise. The choice is printed on stderr.
 # --print-accel prints only the choice (kvm or tcg) and exits. QEMU_EXTRA is appended to QEMU's arguments.
 set -eu
 here="$(cd "$(dirname "$0")" && pwd)"
-tap="" mem=@MEM@ extra=@CMDLINE@ kernel=@KERNEL@ print_accel=0
+tap="" forwards="" mem=@MEM@ extra=@CMDLINE@ kernel=@KERNEL@ print_accel=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --tap) tap="$2"; shift 2 ;;
+    --forward)
+      case "${2:-}" in
+        tcp:*:*|udp:*:*) ;;
+        *) echo "run-qemu.sh: --forward tcp|udp:HOSTPORT:GUESTPORT, not '${2:-}'" >&2; exit 2 ;;
+      esac
+      fwd="$2"; proto="${fwd%%:*}"; ports="${fwd#*:}"
+      forwards="$forwards,hostfwd=$proto:127.0.0.1:${ports%%:*}-:${ports#*:}"; shift 2 ;;
     --mem) mem="$2"; shift 2 ;;
     --cmdline) extra="$extra $2"; shift 2 ;;
     --pvh) kernel=vmlinux; shift ;;
@@ -62,8 +73,20 @@ echo "run-qemu.sh: accelerator $accel ($why)" >&2
 if [ "$accel" = kvm ]; then accel_args="-accel kvm -cpu host"; else accel_args="-accel tcg -cpu max"; fi
 
 net="" devices=""
+if [ -n "$tap" ] && [ -n "$forwards" ]; then
+  echo "run-qemu.sh: --tap or --forward, not both" >&2; exit 2
+fi
+if [ -n "$forwards" ]; then
+  net="-netdev user,id=net0$forwards -device virtio-net-device,netdev=net0@NICOPTS@"
+  case " $extra " in
+    *" ip="*) ;;
+    *) if [ "@STACK@" = socket ]; then extra="$extra ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off"; fi ;;
+  esac
+fi
 if [ -n "$tap" ]; then
   net="-netdev tap,id=net0,ifname=$tap,script=no,downscript=no -device virtio-net-device,netdev=net0@NICOPTS@"
+fi
+if [ -n "$net" ]; then
   # QEMU's microvm appends the virtio-mmio devices at the very end of the command line, i.e. after " -- ", where
   # the kernel no longer reads them (they would reach the appliance's argv). So auto-kernel-cmdline is off and the
   # device is named before " -- ": the first virtio device sits on microvm's last transport (base 0xfeb00000 +

@@ -24,7 +24,7 @@ public sealed class PackageTests : IDisposable
         Assert.Equal(Packages.Expected.Select(id => $"{id}.{Packages.Version}.nupkg").Order(StringComparer.Ordinal), written);
         using var templates = System.IO.Compression.ZipFile.OpenRead(Packages.PackagePath("Unikernel.Templates"));
         var entries = templates.Entries.Select(e => e.FullName).ToList();
-        foreach (var template in new[] { "unikernel", "unikernel-yaml", "unikernel-dns" })
+        foreach (var template in new[] { "unikernel", "unikernel-yaml", "unikernel-dns", "unikernel-www" })
         {
             Assert.Contains($"content/{template}/.template.config/template.json", entries);
         }
@@ -45,6 +45,12 @@ public sealed class PackageTests : IDisposable
             Assert.Contains("build/Unikernel.props", entries);
             Assert.Contains("build/Unikernel.targets", entries);
             Assert.Contains("lib/net10.0/Unikernel.Config.dll", entries);
+            // What Unikernel.Vm.targets needs for microvm and xen images, beside it in build/vm/.
+            Assert.Contains("build/Unikernel.Vm.targets", entries);
+            foreach (var script in Directory.EnumerateFiles(Path.Combine(Repo.Root, "scripts", "vm"), "*", SearchOption.AllDirectories))
+            {
+                Assert.Contains("build/vm/" + Path.GetRelativePath(Path.Combine(Repo.Root, "scripts", "vm"), script), entries);
+            }
         }
 
         var app = _workspace.NewProjectFolder("greeter");

@@ -3,7 +3,7 @@ namespace Unikernel.EndToEnd.Tests;
 /// <summary>
 /// The `dotnet new` templates as a user gets them: Unikernel.Templates installed from artifacts/packages into a
 /// throwaway DOTNET_CLI_HOME, a project made from each, built and run against the packages. (unikernel-dns is
-/// published and asked over the network in <see cref="TutorialTests"/>.)
+/// published and asked over the network in <see cref="TutorialTests"/>, unikernel-www also in a microvm.)
 /// </summary>
 [Collection(PackageCollection.Name)]
 public sealed class TemplateTests : IDisposable
@@ -12,11 +12,12 @@ public sealed class TemplateTests : IDisposable
     private readonly UserWorkspace _workspace = new();
 
     [Fact]
-    public void The_template_package_installs_all_three_templates()
+    public void The_template_package_installs_all_four_templates()
     {
         var list = InstallAndList();
         Assert.Contains("unikernel-yaml", list);
         Assert.Contains("unikernel-dns", list);
+        Assert.Contains("unikernel-www", list);
         Assert.Matches(@"(?m)\sunikernel\s", list);
     }
 
@@ -53,6 +54,45 @@ public sealed class TemplateTests : IDisposable
         Assert.Contains("yamlgreeter (target unix)", describe.StandardOutput);
         Assert.Contains("app: yamlgreeter.App", describe.StandardOutput);
         Assert.Contains("--times <int> = 7", describe.StandardOutput);
+    }
+
+    [Fact]
+    public async Task A_unikernel_www_project_builds_and_serves_its_compiled_in_site_over_http()
+    {
+        InstallAndList();
+        var project = New("unikernel-www", "webby");
+        var build = _workspace.Dotnet(BuildTimeout, project, "build", "-c", "Release", "-nologo");
+        Assert.True(build.ExitCode == 0, build.ToString());
+        var index = File.ReadAllText(Path.Combine(project, "site", "index.html"));
+        Assert.Contains("Hello from webby", index);
+        var robots = File.ReadAllText(Path.Combine(project, "site", "robots.txt"));
+
+        // Served from the image (c.Crunch): the copy in the project folder is moved away first.
+        Directory.Move(Path.Combine(project, "site"), Path.Combine(project, "site.moved"));
+        var port = FreePort();
+        using var server = RunningProcess.Start("dotnet", [Assembly(project, "webby"), "--address", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!server.Output.Contains("webby: serving", StringComparison.Ordinal))
+        {
+            Assert.True(server.IsRunning && DateTime.UtcNow < deadline, $"the web appliance did not start serving:\n{server.Output}");
+            Thread.Sleep(50);
+        }
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
+        using var page = await client.GetAsync(new Uri($"http://127.0.0.1:{port}/index.html"));
+        Assert.Equal(System.Net.HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(index, await page.Content.ReadAsStringAsync());
+        Assert.Equal(robots, await client.GetStringAsync(new Uri($"http://127.0.0.1:{port}/robots.txt")));
+        using var absent = await client.GetAsync(new Uri($"http://127.0.0.1:{port}/absent.html"));
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, absent.StatusCode);
+        Assert.Matches(@"webby: serving 2 file\(s\), \d+ bytes, on 127\.0\.0\.1:\d+", server.Output);
+    }
+
+    private static int FreePort()
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        return ((System.Net.IPEndPoint)socket.LocalEndPoint!).Port;
     }
 
     private string InstallAndList()
