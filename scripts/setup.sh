@@ -12,6 +12,10 @@ packages=(
   qemu-system-x86 cpio xz-utils linux-source build-essential bc bison flex libelf-dev libssl-dev
   # Measurements.
   hyperfine binutils
+  # Profiling the hot paths (perf record/report).
+  linux-perf
+  # Peers and load generators of bench/www (nginx, h2o, wrk, h2load) and bench/openflow (ovs-testcontroller).
+  nginx-light h2o wrk nghttp2-client openvswitch-testcontroller
 )
 
 missing=()

@@ -32,10 +32,10 @@ internal static unsafe class TcpPoller
             {
                 if (_epoll < 0)
                 {
-                    var fd = Libc.EpollCreate1(Libc.SockCloexec);
+                    var fd = Interop.EpollCreate1(Interop.SOCK_CLOEXEC);
                     if (fd < 0)
                     {
-                        throw Libc.Error("epoll_create1");
+                        throw Interop.SocketError("epoll_create1");
                     }
                     new Thread(Run) { IsBackground = true, Name = "tcp epoll" }.Start(fd);
                     Volatile.Write(ref _epoll, fd);
@@ -45,12 +45,12 @@ internal static unsafe class TcpPoller
         }
         Descriptors[descriptor.Fd] = descriptor;
         var ev = stackalloc byte[16];
-        *(uint*)ev = Libc.EpollIn | Libc.EpollOut | Libc.EpollRdHup | Libc.EpollEt;
+        *(uint*)ev = Interop.EPOLLIN | Interop.EPOLLOUT | Interop.EPOLLRDHUP | Interop.EPOLLET;
         *(ulong*)(ev + DataOffset) = (ulong)descriptor.Fd;
-        if (Libc.EpollCtl(epoll, Libc.EpollCtlAdd, descriptor.Fd, ev) != 0)
+        if (Interop.EpollCtl(epoll, Interop.EPOLL_CTL_ADD, descriptor.Fd, ev) != 0)
         {
             Descriptors.TryRemove(descriptor.Fd, out _);
-            throw Libc.Error("epoll_ctl");
+            throw Interop.SocketError("epoll_ctl");
         }
     }
 
@@ -63,7 +63,7 @@ internal static unsafe class TcpPoller
         var events = stackalloc byte[max * 16];
         while (true)
         {
-            var n = Libc.EpollWait(epoll, events, max, -1);
+            var n = Interop.EpollWait(epoll, events, max, -1);
             for (var i = 0; i < n; i++)
             {
                 var ev = events + i * EventSize;
@@ -71,8 +71,8 @@ internal static unsafe class TcpPoller
                 if (Descriptors.TryGetValue(fd, out var descriptor))
                 {
                     var flags = *(uint*)ev;
-                    const uint failed = Libc.EpollErr | Libc.EpollHup;
-                    descriptor.Signal((flags & (Libc.EpollIn | Libc.EpollRdHup | failed)) != 0, (flags & (Libc.EpollOut | failed)) != 0);
+                    const uint failed = Interop.EPOLLERR | Interop.EPOLLHUP;
+                    descriptor.Signal((flags & (Interop.EPOLLIN | Interop.EPOLLRDHUP | failed)) != 0, (flags & (Interop.EPOLLOUT | failed)) != 0);
                 }
             }
         }
@@ -178,25 +178,25 @@ internal sealed unsafe class TcpDescriptor
     {
         var address = default(DatagramPeer);
         uint length = DatagramPeer.Size;
-        var rc = peer ? Libc.GetPeerName(Fd, Unsafe.AsPointer(ref address), &length) : Libc.GetSockName(Fd, Unsafe.AsPointer(ref address), &length);
+        var rc = peer ? Interop.GetPeerName(Fd, Unsafe.AsPointer(ref address), &length) : Interop.GetSockName(Fd, Unsafe.AsPointer(ref address), &length);
         if (rc != 0)
         {
-            throw Libc.Error(peer ? "getpeername" : "getsockname");
+            throw Interop.SocketError(peer ? "getpeername" : "getsockname");
         }
         return address.ToEndPoint();
     }
 
     public static int Open(System.Net.Sockets.AddressFamily family)
     {
-        var fd = Interop.Socket(family == System.Net.Sockets.AddressFamily.InterNetwork ? Libc.AfInet : Libc.AfInet6, Libc.SockStream | Libc.SockNonBlock | Libc.SockCloexec, 0);
+        var fd = Interop.Socket(family == System.Net.Sockets.AddressFamily.InterNetwork ? Interop.AF_INET : Interop.AF_INET6, Interop.SOCK_STREAM | Interop.SOCK_NONBLOCK | Interop.SOCK_CLOEXEC, 0);
         if (fd < 0)
         {
-            throw Libc.Error("socket");
+            throw Interop.SocketError("socket");
         }
         return fd;
     }
 
-    public int Accept() => Libc.Accept4(Fd, null, null, Libc.SockNonBlock | Libc.SockCloexec);
+    public int Accept() => Interop.Accept4(Fd, null, null, Interop.SOCK_NONBLOCK | Interop.SOCK_CLOEXEC);
 
     public void SetOption(int level, int name, int value) => Interop.SetSockOpt(Fd, level, name, &value, sizeof(int));
 }

@@ -17,20 +17,20 @@ internal sealed class UnixTcp : ITcp
         try
         {
             var one = 1;
-            Interop.SetSockOpt(fd, Libc.SolSocket, Libc.SoReuseAddr, &one, sizeof(int));
+            Interop.SetSockOpt(fd, Interop.SOL_SOCKET, Interop.SO_REUSEADDR, &one, sizeof(int));
             if (localEndPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && localEndPoint.Address.Equals(IPAddress.IPv6Any))
             {
                 var zero = 0;
-                Interop.SetSockOpt(fd, Libc.IpProtoIPv6, Libc.IPv6V6Only, &zero, sizeof(int));
+                Interop.SetSockOpt(fd, Interop.IPPROTO_IPV6, Interop.IPV6_V6ONLY, &zero, sizeof(int));
             }
             var address = DatagramPeer.FromEndPoint(localEndPoint);
             if (Interop.Bind(fd, Unsafe.AsPointer(ref address), localEndPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 16u : 28u) != 0)
             {
-                throw Libc.Error("bind " + localEndPoint);
+                throw Interop.SocketError("bind " + localEndPoint);
             }
-            if (Libc.Listen(fd, backlog) != 0)
+            if (Interop.Listen(fd, backlog) != 0)
             {
-                throw Libc.Error("listen");
+                throw Interop.SocketError("listen");
             }
         }
         catch
@@ -47,10 +47,10 @@ internal sealed class UnixTcp : ITcp
         var descriptor = new TcpDescriptor(TcpDescriptor.Open(remoteEndPoint.AddressFamily));
         try
         {
-            descriptor.SetOption(Libc.IpProtoTcp, Libc.TcpNoDelay, 1);
+            descriptor.SetOption(Interop.IPPROTO_TCP, Interop.TCP_NODELAY, 1);
             var seq = descriptor.Sequence(write: true);
             var errno = StartConnect(descriptor.Fd, remoteEndPoint);
-            if (errno == Libc.EInProgress)
+            if (errno == Interop.EINPROGRESS)
             {
                 await descriptor.WaitAsync(true, seq, cancellationToken).ConfigureAwait(false);
                 errno = PendingError(descriptor.Fd);
@@ -72,14 +72,14 @@ internal sealed class UnixTcp : ITcp
     {
         var address = DatagramPeer.FromEndPoint(remoteEndPoint);
         var length = remoteEndPoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 16u : 28u;
-        return Libc.Connect(fd, Unsafe.AsPointer(ref address), length) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        return Interop.Connect(fd, Unsafe.AsPointer(ref address), length) == 0 ? 0 : Marshal.GetLastPInvokeError();
     }
 
     private static unsafe int PendingError(int fd)
     {
         int error;
         uint length = sizeof(int);
-        return Libc.GetSockOpt(fd, Libc.SolSocket, Libc.SoError, &error, &length) == 0 ? error : Marshal.GetLastPInvokeError();
+        return Interop.GetSockOpt(fd, Interop.SOL_SOCKET, Interop.SO_ERROR, &error, &length) == 0 ? error : Marshal.GetLastPInvokeError();
     }
 }
 
@@ -99,15 +99,15 @@ internal sealed class UnixTcpListener(TcpDescriptor descriptor) : ITcpListener
                 if (fd >= 0)
                 {
                     var accepted = new TcpDescriptor(fd);
-                    accepted.SetOption(Libc.IpProtoTcp, Libc.TcpNoDelay, 1);
+                    accepted.SetOption(Interop.IPPROTO_TCP, Interop.TCP_NODELAY, 1);
                     return new UnixTcpConnection(accepted);
                 }
                 var errno = Marshal.GetLastPInvokeError();
-                if (errno == Libc.EAgain)
+                if (errno == Interop.EAGAIN)
                 {
                     await descriptor.WaitAsync(false, seq, cancellationToken).ConfigureAwait(false);
                 }
-                else if (errno != Libc.EIntr && errno != Libc.EConnReset)
+                else if (errno != Interop.EINTR && errno != Interop.ECONNRESET)
                 {
                     throw new System.Net.Sockets.SocketException(errno, "accept: " + Marshal.GetPInvokeErrorMessage(errno));
                 }
@@ -138,15 +138,15 @@ internal sealed class UnixTcpConnection(TcpDescriptor descriptor) : ITcpConnecti
                 return (int)n;
             }
             var errno = (int)-n;
-            if (errno == Libc.EAgain)
+            if (errno == Interop.EAGAIN)
             {
                 await descriptor.WaitAsync(false, seq, cancellationToken).ConfigureAwait(false);
             }
-            else if (errno == Libc.EConnReset)
+            else if (errno == Interop.ECONNRESET)
             {
                 return 0;
             }
-            else if (errno != Libc.EIntr)
+            else if (errno != Interop.EINTR)
             {
                 throw new System.Net.Sockets.SocketException(errno, "recv: " + Marshal.GetPInvokeErrorMessage(errno));
             }
@@ -166,11 +166,11 @@ internal sealed class UnixTcpConnection(TcpDescriptor descriptor) : ITcpConnecti
                 continue;
             }
             var errno = (int)-n;
-            if (errno == Libc.EAgain)
+            if (errno == Interop.EAGAIN)
             {
                 await descriptor.WaitAsync(true, seq, cancellationToken).ConfigureAwait(false);
             }
-            else if (errno != Libc.EIntr)
+            else if (errno != Interop.EINTR)
             {
                 throw new System.Net.Sockets.SocketException(errno, "send: " + Marshal.GetPInvokeErrorMessage(errno));
             }
@@ -183,13 +183,13 @@ internal sealed class UnixTcpConnection(TcpDescriptor descriptor) : ITcpConnecti
         fixed (byte* p = buffer.Span)
         {
             var n = send
-                ? Libc.Send(fd, p, (nuint)buffer.Length, Libc.MsgNoSignal | Libc.MsgDontWait)
-                : Libc.Recv(fd, p, (nuint)buffer.Length, Libc.MsgDontWait);
+                ? Interop.Send(fd, p, (nuint)buffer.Length, Interop.MSG_NOSIGNAL | Interop.MSG_DONTWAIT)
+                : Interop.Recv(fd, p, (nuint)buffer.Length, Interop.MSG_DONTWAIT);
             return n >= 0 ? n : -Marshal.GetLastPInvokeError();
         }
     }
 
-    public void ShutdownSend() => Libc.Shutdown(descriptor.Fd, Libc.ShutWr);
+    public void ShutdownSend() => Interop.Shutdown(descriptor.Fd, Interop.SHUT_WR);
 
     public ValueTask DisposeAsync()
     {

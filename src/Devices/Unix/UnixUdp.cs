@@ -36,32 +36,32 @@ internal sealed unsafe class UnixUdpSocket : IUdpSocket
     {
         var peer = DatagramPeer.FromEndPoint(localEndPoint);
         var v4 = localEndPoint.AddressFamily == AddressFamily.InterNetwork;
-        _fd = Interop.Socket(v4 ? Libc.AfInet : Libc.AfInet6, Libc.SockDgram | Libc.SockCloexec, 0);
+        _fd = Interop.Socket(v4 ? Interop.AF_INET : Interop.AF_INET6, Interop.SOCK_DGRAM | Interop.SOCK_CLOEXEC, 0);
         if (_fd < 0)
         {
-            throw Error("socket");
+            throw Interop.SocketError("socket");
         }
         try
         {
             // No SO_REUSEADDR: for UDP on Linux it would let a second socket silently share the port.
             var buffer = 4 * 1024 * 1024;
-            Interop.SetSockOpt(_fd, Libc.SolSocket, Libc.SoRcvBuf, &buffer, sizeof(int));
-            Interop.SetSockOpt(_fd, Libc.SolSocket, Libc.SoSndBuf, &buffer, sizeof(int));
-            var timeout = new Libc.TimeVal { Seconds = 0, Microseconds = (long)PollInterval.TotalMicroseconds };
-            if (Interop.SetSockOpt(_fd, Libc.SolSocket, Libc.SoRcvTimeo, &timeout, (uint)sizeof(Libc.TimeVal)) != 0)
+            Interop.SetSockOpt(_fd, Interop.SOL_SOCKET, Interop.SO_RCVBUF, &buffer, sizeof(int));
+            Interop.SetSockOpt(_fd, Interop.SOL_SOCKET, Interop.SO_SNDBUF, &buffer, sizeof(int));
+            var timeout = new Interop.TimeVal { Seconds = 0, Microseconds = (long)PollInterval.TotalMicroseconds };
+            if (Interop.SetSockOpt(_fd, Interop.SOL_SOCKET, Interop.SO_RCVTIMEO, &timeout, (uint)sizeof(Interop.TimeVal)) != 0)
             {
-                throw Error("setsockopt(SO_RCVTIMEO)");
+                throw Interop.SocketError("setsockopt(SO_RCVTIMEO)");
             }
             var address = (byte*)Unsafe.AsPointer(ref peer);
             if (Interop.Bind(_fd, address, v4 ? 16u : 28u) != 0)
             {
-                throw Error($"bind {localEndPoint}");
+                throw Interop.SocketError($"bind {localEndPoint}");
             }
             var bound = default(DatagramPeer);
             uint length = DatagramPeer.Size;
-            if (Libc.GetSockName(_fd, Unsafe.AsPointer(ref bound), &length) != 0)
+            if (Interop.GetSockName(_fd, Unsafe.AsPointer(ref bound), &length) != 0)
             {
-                throw Error("getsockname");
+                throw Interop.SocketError("getsockname");
             }
             LocalEndPoint = bound.ToEndPoint();
         }
@@ -74,12 +74,6 @@ internal sealed unsafe class UnixUdpSocket : IUdpSocket
 
     public IPEndPoint LocalEndPoint { get; }
 
-    private static SocketException Error(string what)
-    {
-        var errno = Marshal.GetLastPInvokeError();
-        return new SocketException(errno, $"{what}: {Marshal.GetPInvokeErrorMessage(errno)}");
-    }
-
     public int Receive(DatagramBatch batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
@@ -88,8 +82,8 @@ internal sealed unsafe class UnixUdpSocket : IUdpSocket
         try
         {
             var count = Math.Min(batch.Capacity, StackBatchLimit);
-            var messages = stackalloc Libc.MMsgHdr[count];
-            var iovs = stackalloc Libc.IoVec[count];
+            var messages = stackalloc Interop.MMsgHdr[count];
+            var iovs = stackalloc Interop.IoVec[count];
             for (var i = 0; i < count; i++)
             {
                 var slot = batch.Slot(i);
@@ -107,7 +101,7 @@ internal sealed unsafe class UnixUdpSocket : IUdpSocket
                 {
                     return 0;
                 }
-                var n = Libc.RecvMMsg(_fd, messages, (uint)count, Libc.MsgWaitForOne, null);
+                var n = Interop.RecvMMsg(_fd, messages, (uint)count, Interop.MSG_WAITFORONE, null);
                 if (n > 0)
                 {
                     for (var i = 0; i < n; i++)
@@ -120,7 +114,7 @@ internal sealed unsafe class UnixUdpSocket : IUdpSocket
                 if (n < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
-                    if (errno is Libc.EAgain or Libc.EIntr)
+                    if (errno is Interop.EAGAIN or Interop.EINTR)
                     {
                         continue;
                     }
@@ -150,8 +144,8 @@ internal sealed unsafe class UnixUdpSocket : IUdpSocket
         {
             var total = batch.Count;
             var count = Math.Min(total, StackBatchLimit);
-            var messages = stackalloc Libc.MMsgHdr[count];
-            var iovs = stackalloc Libc.IoVec[count];
+            var messages = stackalloc Interop.MMsgHdr[count];
+            var iovs = stackalloc Interop.IoVec[count];
             var sent = 0;
             while (sent < total)
             {
@@ -168,11 +162,11 @@ internal sealed unsafe class UnixUdpSocket : IUdpSocket
                     messages[i].Header.Iov = &iovs[i];
                     messages[i].Header.IovLength = 1;
                 }
-                var n = Libc.SendMMsg(_fd, messages, (uint)chunk, 0);
+                var n = Interop.SendMMsg(_fd, messages, (uint)chunk, 0);
                 if (n < 0)
                 {
                     var errno = Marshal.GetLastPInvokeError();
-                    if (errno == Libc.EIntr)
+                    if (errno == Interop.EINTR)
                     {
                         continue;
                     }
