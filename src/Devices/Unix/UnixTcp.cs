@@ -126,6 +126,8 @@ internal sealed class UnixTcpConnection(TcpDescriptor descriptor) : ITcpConnecti
 {
     public IPEndPoint RemoteEndPoint { get; } = descriptor.EndPoint(peer: true);
 
+    // Pooled state machines: a read or write that waits allocates nothing.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         while (true)
@@ -153,6 +155,8 @@ internal sealed class UnixTcpConnection(TcpDescriptor descriptor) : ITcpConnecti
         }
     }
 
+    // Pooled state machines: a read or write that waits allocates nothing.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         while (!data.IsEmpty)
