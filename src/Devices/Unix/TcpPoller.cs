@@ -19,7 +19,8 @@ namespace Unikernel.Devices.Unix;
 /// slow or blocking handler cannot stall every other connection, a watchdog looks every <see cref="BudgetMilliseconds"/>:
 /// when the polling thread is still inside the same dispatch it was inside at the previous look, a new polling thread
 /// takes over (and first dispatches what is left of the stuck thread's batch); the stuck thread ends when its handler
-/// returns. At most <see cref="MaxThreads"/> polling threads exist at once.
+/// returns. At most <see cref="MaxThreads"/> polling threads exist at once. After 100 ms without a dispatch the watchdog
+/// parks until the next one starts, so an idle (or UDP-only) appliance has no periodic wake-up.
 /// </para>
 /// </summary>
 internal static unsafe class TcpPoller
@@ -28,6 +29,7 @@ internal static unsafe class TcpPoller
     public const int MaxThreads = 16;
     private const int MaxEvents = 64;
     private const int Retired = -1;
+    private const int IdleLooksBeforeParking = 10;
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, TcpDescriptor> Descriptors = new();
     private static readonly Lock StartLock = new();
@@ -35,6 +37,8 @@ internal static unsafe class TcpPoller
     private static Batch? _current; // the batch of the thread that polls now
     private static int _threads;
     private static int _takeovers;
+    private static int _parked; // 1 while the watchdog waits for the next dispatch
+    private static readonly AutoResetEvent Unpark = new(false);
 
     // struct epoll_event is packed (12 bytes) on x86-64, naturally aligned (16 bytes) elsewhere.
     private static readonly int EventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
@@ -163,6 +167,10 @@ internal static unsafe class TcpPoller
                 {
                     return false;
                 }
+                if (Volatile.Read(ref _parked) != 0 && Interlocked.Exchange(ref _parked, 0) == 1)
+                {
+                    Unpark.Set(); // the watchdog rests while nothing happens; a dispatch wakes it
+                }
                 descriptor.Signal((flags & (Interop.EPOLLIN | Interop.EPOLLRDHUP | failed)) != 0, (flags & (Interop.EPOLLOUT | failed)) != 0);
                 if (Interlocked.CompareExchange(ref self.Dispatch, 0, dispatch) != dispatch)
                 {
@@ -176,11 +184,14 @@ internal static unsafe class TcpPoller
     {
         Batch? seenBatch = null;
         var seenDispatch = 0;
+        var seenSequence = 0;
+        var idleLooks = 0;
         while (true)
         {
             Thread.Sleep(BudgetMilliseconds);
             var batch = Volatile.Read(ref _current)!;
             var dispatch = Volatile.Read(ref batch.Dispatch);
+            var sequence = Volatile.Read(ref batch.Sequence);
             if (dispatch > 0 && batch == seenBatch && dispatch == seenDispatch && Volatile.Read(ref _threads) < MaxThreads
                 && Interlocked.CompareExchange(ref batch.Dispatch, Retired, dispatch) == dispatch)
             {
@@ -189,8 +200,22 @@ internal static unsafe class TcpPoller
                 seenBatch = null;
                 continue;
             }
+            idleLooks = dispatch == 0 && batch == seenBatch && sequence == seenSequence ? idleLooks + 1 : 0;
             seenBatch = batch;
             seenDispatch = dispatch;
+            seenSequence = sequence;
+            if (idleLooks >= IdleLooksBeforeParking)
+            {
+                // Nothing dispatched for a while: stop looking (no periodic wake-up in an idle appliance) until the
+                // next dispatch starts. Dekker-style: park, then look again, against the poller's start-then-look.
+                idleLooks = 0;
+                Interlocked.Exchange(ref _parked, 1);
+                if (Volatile.Read(ref Volatile.Read(ref _current)!.Dispatch) != 0 && Interlocked.Exchange(ref _parked, 0) == 1)
+                {
+                    continue;
+                }
+                Unpark.WaitOne();
+            }
         }
     }
 }
