@@ -22,6 +22,9 @@ internal static unsafe partial class Interop
     public const int EBUSY = 16;
     public const int ENODEV = 19;
     public const int EAFNOSUPPORT = 97;
+    public const int EBADF = 9;
+    public const int ECONNRESET = 104;
+    public const int EINPROGRESS = 115;
 
     // socket()
     public const int AF_UNIX = 1;
@@ -30,6 +33,34 @@ internal static unsafe partial class Interop
     public const int SOCK_RAW = 3;
     public const int SOCK_CLOEXEC = 0x80000;
     public const int MSG_DONTWAIT = 0x40;
+    public const int AF_INET = 2;
+    public const int AF_INET6 = 10;
+    public const int SOCK_STREAM = 1;
+    public const int SOCK_NONBLOCK = 0x800;
+    public const int MSG_WAITFORONE = 0x10000;
+    public const int MSG_NOSIGNAL = 0x4000;
+    public const int SHUT_WR = 1;
+
+    // setsockopt()/getsockopt()
+    public const int SOL_SOCKET = 1;
+    public const int SO_REUSEADDR = 2;
+    public const int SO_ERROR = 4;
+    public const int SO_SNDBUF = 7;
+    public const int SO_RCVBUF = 8;
+    public const int SO_RCVTIMEO = 20;
+    public const int IPPROTO_TCP = 6;
+    public const int TCP_NODELAY = 1;
+    public const int IPPROTO_IPV6 = 41;
+    public const int IPV6_V6ONLY = 26;
+
+    // epoll
+    public const uint EPOLLIN = 0x1;
+    public const uint EPOLLOUT = 0x4;
+    public const uint EPOLLERR = 0x8;
+    public const uint EPOLLHUP = 0x10;
+    public const uint EPOLLRDHUP = 0x2000;
+    public const uint EPOLLET = 0x80000000;
+    public const int EPOLL_CTL_ADD = 1;
 
     // poll()
     public const short POLLIN = 0x1;
@@ -57,6 +88,39 @@ internal static unsafe partial class Interop
         public int Fd;
         public short Events;
         public short Revents;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec
+    {
+        public void* Base;
+        public nuint Length;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MsgHdr
+    {
+        public void* Name;
+        public uint NameLength;
+        public IoVec* Iov;
+        public nuint IovLength;
+        public void* Control;
+        public nuint ControlLength;
+        public int Flags;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MMsgHdr
+    {
+        public MsgHdr Header;
+        public uint Length;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct TimeVal
+    {
+        public long Seconds;
+        public long Microseconds;
     }
 
     [LibraryImport(Libc, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
@@ -95,6 +159,48 @@ internal static unsafe partial class Interop
     [LibraryImport(Libc, EntryPoint = "sendto", SetLastError = true)]
     public static partial nint SendTo(int fd, void* buffer, nuint length, int flags, void* address, uint addressLength);
 
+    [LibraryImport(Libc, EntryPoint = "getsockopt", SetLastError = true)]
+    public static partial int GetSockOpt(int fd, int level, int name, void* value, uint* length);
+
+    [LibraryImport(Libc, EntryPoint = "getsockname", SetLastError = true)]
+    public static partial int GetSockName(int fd, void* address, uint* length);
+
+    [LibraryImport(Libc, EntryPoint = "getpeername", SetLastError = true)]
+    public static partial int GetPeerName(int fd, void* address, uint* length);
+
+    [LibraryImport(Libc, EntryPoint = "listen", SetLastError = true)]
+    public static partial int Listen(int fd, int backlog);
+
+    [LibraryImport(Libc, EntryPoint = "accept4", SetLastError = true)]
+    public static partial int Accept4(int fd, void* address, uint* length, int flags);
+
+    [LibraryImport(Libc, EntryPoint = "connect", SetLastError = true)]
+    public static partial int Connect(int fd, void* address, uint length);
+
+    [LibraryImport(Libc, EntryPoint = "recv", SetLastError = true)]
+    public static partial nint Recv(int fd, void* buffer, nuint length, int flags);
+
+    [LibraryImport(Libc, EntryPoint = "send", SetLastError = true)]
+    public static partial nint Send(int fd, void* buffer, nuint length, int flags);
+
+    [LibraryImport(Libc, EntryPoint = "shutdown", SetLastError = true)]
+    public static partial int Shutdown(int fd, int how);
+
+    [LibraryImport(Libc, EntryPoint = "recvmmsg", SetLastError = true)]
+    public static partial int RecvMMsg(int fd, MMsgHdr* messages, uint count, int flags, void* timeout);
+
+    [LibraryImport(Libc, EntryPoint = "sendmmsg", SetLastError = true)]
+    public static partial int SendMMsg(int fd, MMsgHdr* messages, uint count, int flags);
+
+    [LibraryImport(Libc, EntryPoint = "epoll_create1", SetLastError = true)]
+    public static partial int EpollCreate1(int flags);
+
+    [LibraryImport(Libc, EntryPoint = "epoll_ctl", SetLastError = true)]
+    public static partial int EpollCtl(int epfd, int op, int fd, void* ev);
+
+    [LibraryImport(Libc, EntryPoint = "epoll_wait", SetLastError = true)]
+    public static partial int EpollWait(int epfd, void* events, int maxEvents, int timeout);
+
     [LibraryImport(Libc, EntryPoint = "mmap", SetLastError = true)]
     public static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, nint offset);
 
@@ -121,6 +227,13 @@ internal static unsafe partial class Interop
 
     [LibraryImport(Libc, EntryPoint = "_exit")]
     public static partial void Exit(int status);
+
+    /// <summary>A <see cref="System.Net.Sockets.SocketException"/> for the last call's errno, prefixed by <paramref name="what"/>.</summary>
+    public static System.Net.Sockets.SocketException SocketError(string what)
+    {
+        var errno = Marshal.GetLastPInvokeError();
+        return new System.Net.Sockets.SocketException(errno, what + ": " + Marshal.GetPInvokeErrorMessage(errno));
+    }
 
     /// <summary>Fills <paramref name="request"/> (an <c>ifreq</c>) with the interface name; false if it does not fit.</summary>
     public static bool TryWriteInterfaceName(System.Span<byte> request, string name)
