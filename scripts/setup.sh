@@ -12,6 +12,8 @@ packages=(
   qemu-system-x86 cpio xz-utils linux-source build-essential bc bison flex libelf-dev libssl-dev
   # Measurements.
   hyperfine binutils
+  # The seal tests: every system call a sealed appliance makes after start, traced (strace -f).
+  strace
 )
 
 missing=()

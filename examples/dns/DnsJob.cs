@@ -15,6 +15,7 @@ namespace DnsAppliance;
 /// then serves them on UDP and TCP until cancelled. <c>--chaos-version</c>/<c>--chaos-id</c> are the CH TXT answers
 /// for version.bind and id.server (RFC 4892); empty: refused. The logic lives in Unikernel.Protocols.Dns.
 /// </summary>
+[SystemCalls("rt_sigaction", Reason = "SIGHUP reloads the zones")]
 public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore data, string address, int port, string[] zone, string zones, string logLevel, string chaosVersion, string chaosId) : IJob
 {
     private readonly SemaphoreSlim _reload = new(0, 1);
@@ -59,6 +60,12 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
         if (!IPAddress.TryParse(address, out var ip) || port is < 0 or > 65535)
         {
             console.WriteLine($"dns: error: cannot listen on '{address}' port {port}");
+            return;
+        }
+        if (Unikernel.Runtime.Seal.IsSealed && (zones.Length > 0 || zone.Length > 0))
+        {
+            // A sealed image opens no file after start: its zones are the compiled-in ones.
+            console.WriteLine("dns: error: --zones and --zone read files at run time, which a sealed image cannot; build without -p:UnikernelSeal=true, or compile the zones in");
             return;
         }
         var store = OpenStore();

@@ -130,7 +130,10 @@ internal sealed class Resolver
             new EquatableArray<DiagnosticInfo>(diagnostics),
             hasErrors ? "" : Dot(),
             hasErrors,
-            crunch.Where(f => usedCrunch.Contains(f.Directory)).OrderBy(f => f.Directory, StringComparer.Ordinal).ThenBy(f => f.Key, StringComparer.Ordinal).ToEquatableArray());
+            crunch.Where(f => usedCrunch.Contains(f.Directory)).OrderBy(f => f.Directory, StringComparer.Ordinal).ThenBy(f => f.Key, StringComparer.Ordinal).ToEquatableArray())
+        {
+            Seal = _options.Seal,
+        };
     }
 
     private void SetKeys()
@@ -224,7 +227,7 @@ internal sealed class Resolver
         }
 
         var variable = NewVariable(item.Name);
-        _nodes.Add(new NodeInfo(variable, item.Name, implementation.TypeName, arguments.ToEquatableArray(), implementation.IsStartable, implementation.IsDisposable, implementation.IsAsyncDisposable, _jobs.Contains(item.Id), (item as DeviceItem)?.CrunchDirectory ?? ""));
+        _nodes.Add(new NodeInfo(variable, item.Name, implementation.TypeName, arguments.ToEquatableArray(), implementation.IsStartable, implementation.IsDisposable, implementation.IsAsyncDisposable, _jobs.Contains(item.Id), (item as DeviceItem)?.CrunchDirectory ?? "") { SystemCalls = implementation.SystemCalls });
         foreach (var (dependency, parameter) in dependencies)
         {
             _edges.Add((variable, dependency, parameter));
