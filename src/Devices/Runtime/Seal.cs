@@ -37,10 +37,10 @@ namespace Unikernel.Runtime
     /// ptrace attach by an unprivileged user). Calls the NativeAOT runtime makes on its own after start are declared
     /// here, once.
     /// </summary>
-    [SystemCalls("futex", "sched_yield", "nanosleep", "clock_nanosleep", Reason = "threads wait and wake: locks, the thread pool, timers")]
+    [SystemCalls("futex", "sched_yield", "clock_nanosleep", "restart_syscall", Reason = "threads wait and wake: locks, the thread pool, timers (glibc's nanosleep is clock_nanosleep; the kernel restarts a sleep a signal interrupted)")]
     [SystemCalls("clock_gettime", "gettid", "getpid", Reason = "time and thread identity (the vDSO answers most clock_gettime calls)")]
-    [SystemCalls("mmap", "munmap", "madvise", "mprotect", Reason = "the GC commits, decommits and resets memory; thread stacks and their guard pages")]
-    [SystemCalls("clone", "clone3", "set_robust_list", "rseq", "rt_sigprocmask", "sigaltstack", "prctl", "sched_getaffinity", Reason = "the thread pool starts threads (glibc's pthread_create)")]
+    [SystemCalls("mmap", "munmap", "madvise", "mprotect", "brk", Reason = "the GC commits, decommits and resets memory; thread stacks and their guard pages; glibc's malloc")]
+    [SystemCalls("clone", "clone3", "set_robust_list", "rseq", "rt_sigprocmask", "prctl", "sched_getaffinity", Reason = "the thread pool starts threads (glibc's pthread_create)")]
     [SystemCalls("exit", "exit_group", Reason = "a thread ends; the appliance exits")]
     [SystemCalls("rt_sigreturn", "tgkill", Reason = "signals: the GC suspends threads with a signal; SIGINT/SIGTERM handling")]
     [SystemCalls("read", "write", Reason = "standard output and error (the log); the runtime's signal pipe")]
@@ -222,6 +222,7 @@ namespace Unikernel.Runtime
             {
                 return $"the filter has {filter.Length} instructions, more than a seccomp program holds";
             }
+            WarmUp();
             if (Interop.Prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
             {
                 return "prctl(PR_SET_NO_NEW_PRIVS) failed: " + Error();
@@ -246,6 +247,17 @@ namespace Unikernel.Runtime
             }
             IsSealed = true;
             return null;
+        }
+
+        /// <summary>
+        /// What the runtime does once, lazily, with calls a sealed image does not allow, done now: the seed of HashCode,
+        /// string hashing and Random.Shared comes from /dev/urandom, opened the first time (the descriptor stays open,
+        /// later seeds are a read).
+        /// </summary>
+        private static void WarmUp()
+        {
+            GC.KeepAlive(HashCode.Combine(0));
+            GC.KeepAlive(Random.Shared.Next());
         }
 
         private static string Error()

@@ -41,6 +41,9 @@ namespace DnsAppliance
                     case "--help":
                         __PrintHelp();
                         return 0;
+                    case "--seccomp-list":
+                        global::Unikernel.Runtime.StdIo.WriteLine(__SeccompList);
+                        return 0;
                     case "--describe":
                         __describe = true;
                         break;
@@ -103,7 +106,7 @@ namespace DnsAppliance
             string[] arg_zone = arg_zone_values?.ToArray() ?? global::System.Array.Empty<string>();
             if (__describe)
             {
-                return global::Unikernel.Runtime.Description.Print("dns", "test", __Devices, new global::Unikernel.Runtime.ArgumentValue[] { new global::Unikernel.Runtime.ArgumentValue("address", "string", global::Unikernel.Runtime.Description.Value(arg_address)), new global::Unikernel.Runtime.ArgumentValue("port", "int", global::Unikernel.Runtime.Description.Value(arg_port)), new global::Unikernel.Runtime.ArgumentValue("zone", "string[]", global::Unikernel.Runtime.Description.Value(arg_zone)), new global::Unikernel.Runtime.ArgumentValue("zones", "string", global::Unikernel.Runtime.Description.Value(arg_zones)), new global::Unikernel.Runtime.ArgumentValue("log-level", "string", global::Unikernel.Runtime.Description.Value(arg_log_level)), new global::Unikernel.Runtime.ArgumentValue("chaos-version", "string", global::Unikernel.Runtime.Description.Value(arg_chaos_version)), new global::Unikernel.Runtime.ArgumentValue("chaos-id", "string", global::Unikernel.Runtime.Description.Value(arg_chaos_id)) });
+                return global::Unikernel.Runtime.Description.Print("dns", "test", __Devices, new global::Unikernel.Runtime.ArgumentValue[] { new global::Unikernel.Runtime.ArgumentValue("address", "string", global::Unikernel.Runtime.Description.Value(arg_address)), new global::Unikernel.Runtime.ArgumentValue("port", "int", global::Unikernel.Runtime.Description.Value(arg_port)), new global::Unikernel.Runtime.ArgumentValue("zone", "string[]", global::Unikernel.Runtime.Description.Value(arg_zone)), new global::Unikernel.Runtime.ArgumentValue("zones", "string", global::Unikernel.Runtime.Description.Value(arg_zones)), new global::Unikernel.Runtime.ArgumentValue("log-level", "string", global::Unikernel.Runtime.Description.Value(arg_log_level)), new global::Unikernel.Runtime.ArgumentValue("chaos-version", "string", global::Unikernel.Runtime.Description.Value(arg_chaos_version)), new global::Unikernel.Runtime.ArgumentValue("chaos-id", "string", global::Unikernel.Runtime.Description.Value(arg_chaos_id)) }, __Sealed ? __SystemCalls : null);
             }
 
             // Devices and jobs: each constructed once, in dependency order.
@@ -132,13 +135,15 @@ namespace DnsAppliance
                 "dns",
                 global::System.Array.Empty<global::Unikernel.Devices.IStartable>(),
                 new global::Unikernel.Devices.IJob[] { dnsJob },
-                global::System.Array.Empty<object>());
+                global::System.Array.Empty<object>(),
+                __Sealed ? __SystemCalls : null);
         }
 
         private static void __PrintHelp()
         {
             global::Unikernel.Runtime.StdIo.WriteLine("Usage: dns [OPTIONS]");
             global::Unikernel.Runtime.StdIo.WriteLine("The dns unikernel (target test).");
+            global::Unikernel.Runtime.StdIo.WriteLine("Not sealed (build with -p:UnikernelSeal=true to seal it after start).");
             global::Unikernel.Runtime.StdIo.WriteLine("");
             global::Unikernel.Runtime.StdIo.WriteLine("Runtime arguments:");
             global::Unikernel.Runtime.StdIo.WriteLine("  --address <string>        Address to listen on (default: 0.0.0.0)");
@@ -149,6 +154,7 @@ namespace DnsAppliance
             global::Unikernel.Runtime.StdIo.WriteLine("  --chaos-version <string>  TXT answered for CH version.bind (RFC 4892); empty: refused (default: unikernel-dns)");
             global::Unikernel.Runtime.StdIo.WriteLine("  --chaos-id <string>       TXT answered for CH id.server (RFC 4892); empty: refused (default: \"\")");
             global::Unikernel.Runtime.StdIo.WriteLine("  --describe                Show the devices, their implementations and the arguments' values, and exit");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --seccomp-list            Show the system calls the image allows after start, and which device needs each, and exit");
             global::Unikernel.Runtime.StdIo.WriteLine("  -h, --help                Show this help and exit");
         }
 
