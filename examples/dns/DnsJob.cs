@@ -17,6 +17,7 @@ namespace DnsAppliance;
 /// and <c>--notify-key</c>: TSIG keys, who may transfer zones (AXFR/IXFR), and the secondaries NOTIFYed when a zone
 /// changes (at start-up and after a reload that changes its serial). The logic lives in Unikernel.Protocols.Dns.
 /// </summary>
+[SystemCalls("rt_sigaction", Reason = "SIGHUP reloads the zones")]
 public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore data, string address, int port, string[] zone, string zones, string logLevel, string chaosVersion, string chaosId,
     string[] tsigKey, string[] allowTransfer, string[] notify, string notifyKey) : IJob
 {
@@ -79,6 +80,12 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
         if (!IPAddress.TryParse(address, out var ip) || port is < 0 or > 65535)
         {
             console.WriteLine($"dns: error: cannot listen on '{address}' port {port}");
+            return;
+        }
+        if (Unikernel.Runtime.Seal.IsSealed && (zones.Length > 0 || zone.Length > 0))
+        {
+            // A sealed image opens no file after start: its zones are the compiled-in ones.
+            console.WriteLine("dns: error: --zones and --zone read files at run time, which a sealed image cannot; build without -p:UnikernelSeal=true, or compile the zones in");
             return;
         }
         var store = OpenStore();

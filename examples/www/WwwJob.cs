@@ -30,6 +30,12 @@ public sealed class WwwJob(IConsole console, INetworkStack stack, IWallClock clo
             return;
         }
         IKeyValueStore store = data;
+        if (site.Length > 0 && Unikernel.Runtime.Seal.IsSealed)
+        {
+            // A sealed image opens no file after start: its site is the compiled-in one.
+            console.WriteLine("www: error: --site reads files at run time, which a sealed image cannot; build without -p:UnikernelSeal=true, or compile the site in");
+            return;
+        }
         if (site.Length > 0)
         {
             try

@@ -235,6 +235,18 @@ internal static unsafe partial class Interop
         return new System.Net.Sockets.SocketException(errno, what + ": " + Marshal.GetPInvokeErrorMessage(errno));
     }
 
+    // prctl(2) is variadic in glibc; its options take unsigned longs, passed here in registers as glibc reads them.
+    [LibraryImport(Libc, EntryPoint = "prctl", SetLastError = true)]
+    public static partial int Prctl(int option, nuint argument2, nuint argument3, nuint argument4, nuint argument5);
+
+    /// <summary>mallopt(3): <c>M_ARENA_MAX</c> (-8) fixes how many malloc arenas threads get.</summary>
+    [LibraryImport(Libc, EntryPoint = "mallopt")]
+    public static partial int Mallopt(int parameter, int value);
+
+    /// <summary>syscall(2), for calls glibc has no wrapper for (seccomp): integer arguments only.</summary>
+    [LibraryImport(Libc, EntryPoint = "syscall", SetLastError = true)]
+    public static partial nint Syscall(nint number, nint argument1, nint argument2, nint argument3);
+
     /// <summary>Fills <paramref name="request"/> (an <c>ifreq</c>) with the interface name; false if it does not fit.</summary>
     public static bool TryWriteInterfaceName(System.Span<byte> request, string name)
     {

@@ -103,6 +103,11 @@ internal static class Emitter
         w.WriteLine("__PrintHelp();");
         w.WriteLine("return 0;");
         w.Outdent();
+        w.WriteLine("case \"--seccomp-list\":");
+        w.Indent();
+        w.WriteLine("global::Unikernel.Runtime.StdIo.WriteLine(__SeccompList);");
+        w.WriteLine("return 0;");
+        w.Outdent();
         w.WriteLine("case \"--describe\":");
         w.Indent();
         w.WriteLine("__describe = true;");
@@ -184,7 +189,8 @@ internal static class Emitter
         w.WriteLine($"{name},");
         w.WriteLine(Array("global::Unikernel.Devices.IStartable", startables) + ",");
         w.WriteLine(Array("global::Unikernel.Devices.IJob", jobs) + ",");
-        w.WriteLine(Array("object", disposables) + ");");
+        w.WriteLine(Array("object", disposables) + ",");
+        w.WriteLine("__Sealed ? __SystemCalls : null);");
         w.Outdent();
         w.CloseBlock();
     }
@@ -202,11 +208,15 @@ internal static class Emitter
         w.OpenBlock("private static void __PrintHelp()");
         w.WriteLine($"global::Unikernel.Runtime.StdIo.WriteLine({Literal($"Usage: {model.Name} [OPTIONS]")});");
         w.WriteLine($"global::Unikernel.Runtime.StdIo.WriteLine({Literal($"The {model.Name} unikernel (target {model.Target}).")});");
+        w.WriteLine($"global::Unikernel.Runtime.StdIo.WriteLine({Literal(model.Seal
+            ? "Sealed: after start only the system calls of --seccomp-list are allowed; any other ends the process (seccomp)."
+            : "Not sealed (build with -p:UnikernelSeal=true to seal it after start).")});");
         w.WriteLine("global::Unikernel.Runtime.StdIo.WriteLine(\"\");");
         w.WriteLine("global::Unikernel.Runtime.StdIo.WriteLine(\"Runtime arguments:\");");
         var rows = model.Arguments
             .Select(a => (Left: $"  --{a.Name} <{a.Type}>", Right: Describe(a)))
             .Append((Left: "  --describe", Right: "Show the devices, their implementations and the arguments' values, and exit"))
+            .Append((Left: "  --seccomp-list", Right: "Show the system calls the image allows after start, and which device needs each, and exit"))
             .Append((Left: "  -h, --help", Right: "Show this help and exit"))
             .ToList();
         var width = rows.Max(r => r.Left.Length) + 2;
@@ -232,7 +242,7 @@ internal static class Emitter
     {
         w.OpenBlock("if (__describe)");
         var values = model.Arguments.Select(a => $"new global::Unikernel.Runtime.ArgumentValue({Literal(a.Name)}, {Literal(a.Type)}, global::Unikernel.Runtime.Description.Value({a.Variable}))");
-        w.WriteLine($"return global::Unikernel.Runtime.Description.Print({Literal(model.Name)}, {Literal(model.Target)}, __Devices, {Array("global::Unikernel.Runtime.ArgumentValue", values)});");
+        w.WriteLine($"return global::Unikernel.Runtime.Description.Print({Literal(model.Name)}, {Literal(model.Target)}, __Devices, {Array("global::Unikernel.Runtime.ArgumentValue", values)}, __Sealed ? __SystemCalls : null);");
         w.CloseBlock();
     }
 

@@ -83,7 +83,11 @@ internal sealed record ImplementationInfo(
     bool IsStartable,
     bool IsDisposable,
     bool IsAsyncDisposable,
-    EquatableArray<ParameterInfo> Parameters);
+    EquatableArray<ParameterInfo> Parameters)
+{
+    /// <summary>What the type declares with [SystemCalls] (Sealing.cs): the calls it makes after start.</summary>
+    public EquatableArray<SystemCallInfo> SystemCalls { get; init; }
+}
 
 internal sealed record CatalogueArgument(string Name, string Parameter, string DefaultValue, string Description);
 
@@ -158,14 +162,24 @@ internal sealed record BuildOptions(string Target, string Net, string Keys, stri
     {
         string Get(string name) => global.TryGetValue("build_property." + name, out var value) ? value.Trim() : "";
         var target = Get("UnikernelTarget");
-        return new BuildOptions(target.Length == 0 ? "unix" : target, Get("UnikernelNet"), Get("UnikernelKeys"), Get("MSBuildProjectDirectory"));
+        return new BuildOptions(target.Length == 0 ? "unix" : target, Get("UnikernelNet"), Get("UnikernelKeys"), Get("MSBuildProjectDirectory"))
+        {
+            Seal = string.Equals(Get("UnikernelSeal"), "true", StringComparison.OrdinalIgnoreCase),
+        };
     }
+
+    /// <summary>-p:UnikernelSeal=true: the image seals itself after start (Sealing.cs).</summary>
+    public bool Seal { get; init; }
 }
 
 /// <summary>A crunched file: its text, or (<paramref name="Binary"/>) its bytes in base64.</summary>
 internal sealed record CrunchFile(string Directory, string Key, string Content, bool Binary = false);
 
-internal sealed record NodeInfo(string Variable, string Name, string TypeName, EquatableArray<string> Arguments, bool IsStartable, bool IsDisposable, bool IsAsyncDisposable, bool IsJob, string CrunchDirectory);
+internal sealed record NodeInfo(string Variable, string Name, string TypeName, EquatableArray<string> Arguments, bool IsStartable, bool IsDisposable, bool IsAsyncDisposable, bool IsJob, string CrunchDirectory)
+{
+    /// <summary>The chosen implementation's [SystemCalls].</summary>
+    public EquatableArray<SystemCallInfo> SystemCalls { get; init; }
+}
 
 internal sealed record ArgumentSpec(string Name, string Variable, string Type, string DefaultCode, string DefaultDisplay, string Description);
 
@@ -181,4 +195,8 @@ internal sealed record ResolvedModel(
     string Dot,
     bool HasErrors,
     EquatableArray<CrunchFile> Crunch,
-    TargetInfo? TargetInfo);
+    TargetInfo? TargetInfo)
+{
+    /// <summary>Whether the image seals itself after start (-p:UnikernelSeal=true).</summary>
+    public bool Seal { get; init; }
+}

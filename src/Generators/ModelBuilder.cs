@@ -263,7 +263,10 @@ internal sealed class ModelBuilder
         var implementsStartable = KnownSymbols.Implements(type, Known.Startable);
         var disposable = KnownSymbols.Implements(type, Known.Disposable);
         var asyncDisposable = KnownSymbols.Implements(type, Known.AsyncDisposable);
-        return new ImplementationInfo(targets.ToEquatableArray(), FullName(type), Display(type), whenKey, whenValue, shared, constructor is not null, implementsStartable, disposable, asyncDisposable, parameters.ToEquatableArray());
+        return new ImplementationInfo(targets.ToEquatableArray(), FullName(type), Display(type), whenKey, whenValue, shared, constructor is not null, implementsStartable, disposable, asyncDisposable, parameters.ToEquatableArray())
+        {
+            SystemCalls = Sealing.Read(type, Known),
+        };
     }
 
     /// <summary>

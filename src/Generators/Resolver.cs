@@ -105,7 +105,11 @@ internal sealed class Resolver
             hasErrors ? "" : Dot(),
             hasErrors,
             crunch.Where(f => usedCrunch.Contains(f.Directory)).OrderBy(f => f.Directory, StringComparer.Ordinal).ThenBy(f => f.Key, StringComparer.Ordinal).ToEquatableArray(),
-            declared);
+            declared)
+        {
+            // The test target runs on the JIT over in-memory devices: nothing to seal (its help says "Not sealed").
+            Seal = _options.Seal && target != "test",
+        };
     }
 
     private void SetKeys()
@@ -200,7 +204,7 @@ internal sealed class Resolver
         }
 
         var variable = NewVariable(item.Name);
-        _nodes.Add(new NodeInfo(variable, item.Name, implementation.TypeName, arguments.ToEquatableArray(), implementation.IsStartable, implementation.IsDisposable, implementation.IsAsyncDisposable, _jobs.Contains(item.Id), (item as DeviceItem)?.CrunchDirectory ?? ""));
+        _nodes.Add(new NodeInfo(variable, item.Name, implementation.TypeName, arguments.ToEquatableArray(), implementation.IsStartable, implementation.IsDisposable, implementation.IsAsyncDisposable, _jobs.Contains(item.Id), (item as DeviceItem)?.CrunchDirectory ?? "") { SystemCalls = implementation.SystemCalls });
         foreach (var (dependency, parameter) in dependencies)
         {
             _edges.Add((variable, dependency, parameter));

@@ -65,8 +65,12 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
         // All together, so that file names are unique: A.B.C_D and A.B_C_D get their own files (hence the dots), and a
         // second [Unikernel] declaration of one class (X and X<T>, or the attribute on two parts; CS0017/CS0579 already)
         // gets none instead of making the generator throw on a duplicate hint name.
-        context.RegisterSourceOutput(emittable.Collect(), static (spc, models) =>
+        // The runtime's own system calls (and a VM init's), for sealed images' allow-lists (Sealing.cs).
+        var sealBase = context.CompilationProvider.Select(static (compilation, _) => Sealing.ReadBase(compilation));
+
+        context.RegisterSourceOutput(emittable.Collect().Combine(sealBase), static (spc, pair) =>
         {
+            var (models, sealBase) = pair;
             var hints = new System.Collections.Generic.HashSet<string>(StringComparer.OrdinalIgnoreCase);
             foreach (var model in models)
             {
@@ -78,7 +82,8 @@ public sealed class UnikernelGenerator : IIncrementalGenerator
                 spc.AddSource(hint + ".Unikernel.g.cs", SourceText.From(Emitter.EmitEntryPoint(model), System.Text.Encoding.UTF8));
                 if (!model.HasErrors)
                 {
-                    spc.AddSource(hint + ".UnikernelGraph.g.cs", SourceText.From(Emitter.EmitGraph(model), System.Text.Encoding.UTF8));
+                    spc.AddSource(hint + ".UnikernelGraph.g.cs", SourceText.From(Emitter.EmitGraph(model with { Dot = Sealing.AnnotateDot(model, sealBase) }), System.Text.Encoding.UTF8));
+                    spc.AddSource(hint + ".UnikernelSeccomp.g.cs", SourceText.From(Sealing.Emit(model, sealBase), System.Text.Encoding.UTF8));
                 }
             }
         });

@@ -11,7 +11,7 @@ namespace Unikernel.Generators.Testing;
 // the generator run as a build runs it, and the analyzer that reports the diagnostics.
 
 /// <summary>Build properties the generator reads (build_property.*), as MSBuild would pass them.</summary>
-public sealed record BuildProperties(string Target = "unix", string Net = "", string Keys = "", string ProjectDirectory = "/project")
+public sealed record BuildProperties(string Target = "unix", string Net = "", string Keys = "", string ProjectDirectory = "/project", bool Seal = false)
 {
     public static readonly BuildProperties Unix = new();
 
@@ -158,6 +158,7 @@ internal sealed class OptionsProvider(BuildProperties properties) : AnalyzerConf
         ["build_property.UnikernelNet"] = properties.Net,
         ["build_property.UnikernelKeys"] = properties.Keys,
         ["build_property.MSBuildProjectDirectory"] = properties.ProjectDirectory,
+        ["build_property.UnikernelSeal"] = properties.Seal ? "true" : "false",
     });
 
     public override AnalyzerConfigOptions GetOptions(SyntaxTree tree) => Options.Empty;

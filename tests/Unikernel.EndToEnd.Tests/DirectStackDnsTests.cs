@@ -262,9 +262,12 @@ internal sealed class TapNamespace : IDisposable
     /// Publishes <paramref name="example"/> with the direct stack (once per run) and starts it in the namespace; waits
     /// (bounded) until it prints <paramref name="readyText"/>.
     /// </summary>
-    public RunningProcess StartExample(string example, string readyText, params string[] arguments)
+    public RunningProcess StartExample(string example, string readyText, params string[] arguments) =>
+        StartImage(Appliances.Publish(example, "unix", "direct"), readyText, arguments);
+
+    /// <summary>Like <see cref="StartExample"/>, for a given published image (a sealed one, say).</summary>
+    public RunningProcess StartImage(PublishedAppliance image, string readyText, params string[] arguments)
     {
-        var image = Appliances.Publish(example, "unix", "direct");
         image.AssertSucceeded();
         var process = Start([image.ImagePath, .. arguments]);
         var deadline = DateTime.UtcNow.AddSeconds(45); // a DHCP start waits up to 30 s for a lease

@@ -104,15 +104,23 @@ public static class Appliances
     private static readonly ConcurrentDictionary<string, object> s_projectLocks = new();
 
     public static PublishedAppliance Publish(string example, string target = "unix", string net = "socket") =>
-        s_published.GetOrAdd($"{example}|{target}|{net}", _ => new Lazy<PublishedAppliance>(() => DoPublish(example, target, net))).Value;
+        Publish(example, target, net, seal: false);
 
-    private static PublishedAppliance DoPublish(string example, string target, string net)
+    /// <summary>
+    /// Like <see cref="Publish(string, string, string)"/>; <paramref name="seal"/> publishes with -p:UnikernelSeal=true
+    /// (to dist/&lt;target&gt;[-&lt;net&gt;]-sealed/). <paramref name="project"/>: a project folder other than examples/&lt;example&gt;.
+    /// </summary>
+    public static PublishedAppliance Publish(string example, string target, string net, bool seal, string? project = null) =>
+        s_published.GetOrAdd($"{example}|{target}|{net}|{seal}|{project}", _ => new Lazy<PublishedAppliance>(() => DoPublish(example, target, net, seal, project))).Value;
+
+    private static PublishedAppliance DoPublish(string example, string target, string net, bool seal, string? projectDirectory)
     {
-        var project = Path.Combine(Repo.Root, "examples", example);
-        var dist = Path.Combine(project, "dist", net == "socket" ? target : $"{target}-{net}");
+        var project = projectDirectory ?? Path.Combine(Repo.Root, "examples", example);
+        var dist = Path.Combine(project, "dist", (net == "socket" ? target : $"{target}-{net}") + (seal ? "-sealed" : ""));
         string[] arguments =
         [
             "publish", "-c", "Release", $"-p:UnikernelTarget={target}", $"-p:UnikernelNet={net}", "-nologo", "-clp:NoSummary",
+            .. (seal ? (string[])["-p:UnikernelSeal=true"] : []),
         ];
         ProcessResult result;
         lock (s_projectLocks.GetOrAdd(project, _ => new object()))
@@ -164,9 +172,13 @@ public sealed class ApplianceProcess : IDisposable
         }
     }
 
-    public static ApplianceProcess Start(string example, string readyText, params string[] extra)
+    public static ApplianceProcess Start(string example, string readyText, params string[] extra) =>
+        Start(Appliances.Publish(example), readyText, extra);
+
+    /// <summary>Like <see cref="Start(string, string, string[])"/>, for a given published image (a sealed one, say).</summary>
+    public static ApplianceProcess Start(PublishedAppliance appliance, string readyText, params string[] extra)
     {
-        var appliance = Appliances.Publish(example);
+        var example = appliance.Example;
         appliance.AssertSucceeded();
         var port = FreePort();
         var info = new ProcessStartInfo(appliance.ImagePath) { RedirectStandardOutput = true, RedirectStandardError = true };

@@ -88,7 +88,7 @@ public class RunTests
         var (exitCode, output, error) = Run("--help");
         Assert.Equal(0, exitCode);
         Assert.Contains("Usage: hello [OPTIONS]", output, StringComparison.Ordinal);
-        Assert.Contains("  --ticks <int>  How many lines to print, one a second (default: 3)\n", output, StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^  --ticks <int> +How many lines to print, one a second \(default: 3\)$", output);
         Assert.Contains("-h, --help", output, StringComparison.Ordinal);
         Assert.DoesNotContain("tick 1", output, StringComparison.Ordinal);
         Assert.Equal("", error);
@@ -267,6 +267,7 @@ public class RunTests
             """
             Usage: app [OPTIONS]
             The app unikernel (target test).
+            Not sealed (build with -p:UnikernelSeal=true to seal it after start).
 
             Runtime arguments:
               --s <string>       A string (default: dflt "q")
@@ -276,6 +277,7 @@ public class RunTests
               --d <double>       A double (default: 0.5)
               --many <string[]>  Repeatable (repeatable; default: x, y)
               --describe         Show the devices, their implementations and the arguments' values, and exit
+              --seccomp-list     Show the system calls the image allows after start, and which device needs each, and exit
               -h, --help         Show this help and exit
 
             """, output);

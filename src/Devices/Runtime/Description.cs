@@ -25,6 +25,39 @@ public static class Description
         return 0;
     }
 
+    /// <summary>Like <see cref="Print(string, string, DeviceDescription[], ArgumentValue[])"/>; a sealed image (<paramref name="seal"/>) also shows its allow-list per device.</summary>
+    public static int Print(string appliance, string target, DeviceDescription[] devices, ArgumentValue[] arguments, SystemCallUse[]? seal)
+    {
+        StdIo.WriteLine(Format(appliance, target, devices, arguments) + (seal is null ? "" : "\n" + FormatSeal(seal)));
+        return 0;
+    }
+
+    /// <summary>"sealed: N system calls after start:" then, per device (the runtime first), the calls it needs.</summary>
+    public static string FormatSeal(SystemCallUse[] seal)
+    {
+        ArgumentNullException.ThrowIfNull(seal);
+        var byDevice = new List<(string Device, List<string> Calls)>();
+        foreach (var use in seal)
+        {
+            var index = byDevice.FindIndex(d => d.Device == use.Device);
+            if (index < 0)
+            {
+                byDevice.Add((use.Device, [use.Call]));
+            }
+            else
+            {
+                byDevice[index].Calls.Add(use.Call);
+            }
+        }
+        var text = new StringBuilder();
+        text.Append("sealed: ").Append(Seal.Calls(seal).Length.ToString(CultureInfo.InvariantCulture)).Append(" system calls after start (--seccomp-list says why):");
+        foreach (var (device, calls) in byDevice)
+        {
+            text.Append('\n').Append("  ").Append(device).Append(": ").Append(string.Join(", ", calls));
+        }
+        return text.ToString();
+    }
+
     public static string Format(string appliance, string target, DeviceDescription[] devices, ArgumentValue[] arguments)
     {
         ArgumentNullException.ThrowIfNull(devices);

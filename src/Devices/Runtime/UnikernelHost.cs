@@ -15,7 +15,15 @@ public static class UnikernelHost
     /// <summary>How long jobs get to finish after a shutdown signal before the appliance exits anyway.</summary>
     public static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(5);
 
-    public static int Run(string appliance, IStartable[] startables, IJob[] jobs, object[] disposablesInReverseOrder)
+    public static int Run(string appliance, IStartable[] startables, IJob[] jobs, object[] disposablesInReverseOrder) =>
+        Run(appliance, startables, jobs, disposablesInReverseOrder, seal: null);
+
+    /// <summary>
+    /// Like <see cref="Run(string, IStartable[], IJob[], object[])"/>; with <paramref name="seal"/> (a sealed image's
+    /// allow-list) the process is sealed (<see cref="Seal.Install"/>) once every device has started and before any job
+    /// runs, or exits with <see cref="Seal.FailedExitCode"/> when the kernel refuses.
+    /// </summary>
+    public static int Run(string appliance, IStartable[] startables, IJob[] jobs, object[] disposablesInReverseOrder, SystemCallUse[]? seal)
     {
         ArgumentNullException.ThrowIfNull(startables);
         ArgumentNullException.ThrowIfNull(jobs);
@@ -30,7 +38,7 @@ public static class UnikernelHost
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         try
         {
-            return RunAsync(appliance, startables, jobs, shutdown).GetAwaiter().GetResult();
+            return RunAsync(appliance, startables, jobs, shutdown, seal).GetAwaiter().GetResult();
         }
         finally
         {
@@ -38,7 +46,7 @@ public static class UnikernelHost
         }
     }
 
-    private static async Task<int> RunAsync(string appliance, IStartable[] startables, IJob[] jobs, CancellationTokenSource shutdown)
+    private static async Task<int> RunAsync(string appliance, IStartable[] startables, IJob[] jobs, CancellationTokenSource shutdown, SystemCallUse[]? seal)
     {
         var token = shutdown.Token;
         foreach (var device in startables)
@@ -56,6 +64,17 @@ public static class UnikernelHost
                 StdIo.WriteErrorLine($"{appliance}: a device failed to start: {exception.Message}");
                 return 1;
             }
+        }
+
+        if (seal is not null)
+        {
+            var failure = Seal.Install(seal);
+            if (failure is not null)
+            {
+                StdIo.WriteErrorLine($"{appliance}: cannot seal the appliance, so it does not run: {failure}");
+                return Seal.FailedExitCode;
+            }
+            StdIo.WriteLine($"{appliance}: sealed: {Seal.Calls(seal).Length.ToString(System.Globalization.CultureInfo.InvariantCulture)} system calls allowed; any other ends the process (seccomp)");
         }
 
         var running = new Task[jobs.Length];

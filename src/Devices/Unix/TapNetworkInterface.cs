@@ -17,6 +17,7 @@ namespace Unikernel.Devices.Unix;
 /// <see cref="NetworkInterfaceGoneException"/> (a tap that is only down gives <c>EIO</c> on write: those frames are
 /// dropped and counted by the caller, nothing is thrown).
 /// </summary>
+[SystemCalls("read", "write", "poll", Reason = "frames from and to the tap device")]
 public sealed class TapNetworkInterface : INetworkInterface
 {
     public const string DevicePath = "/dev/net/tun";

@@ -12,6 +12,8 @@ namespace Unikernel.Devices.Unix;
 /// frames and one <c>sendto</c> per sent batch). With <c>packet</c> the interface keeps its own MAC address; give it no
 /// IP address on the host side (the kernel would answer ARP and ICMP for it beside us).
 /// </summary>
+[SystemCalls("read", "write", "poll", Reason = "--interface-kind tap: frames from and to the tap device")]
+[SystemCalls("poll", "sendto", Reason = "--interface-kind packet: the packet rings: wait for frames, kick the transmit ring")]
 public sealed class TapOrPacketNetworkInterface : INetworkInterface
 {
     private readonly INetworkInterface _inner;

@@ -34,6 +34,7 @@ public sealed class UnixTime : ITime
 /// The kernel's CSPRNG through getrandom(2). Not <c>RandomNumberGenerator</c>: on Linux that loads OpenSSL, which a VM
 /// image does not carry (the appliance died with "No usable version of libssl was found" as PID 1).
 /// </summary>
+[SystemCalls("getrandom", Reason = "random bytes from the kernel")]
 public sealed class UnixRandom : IRandom
 {
     public unsafe void Fill(Span<byte> destination)

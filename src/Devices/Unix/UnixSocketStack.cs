@@ -6,6 +6,10 @@ namespace Unikernel.Devices.Unix;
 /// non-blocking file descriptors and one epoll thread (<see cref="TcpPoller"/>), not System.Net.Sockets' async engine
 /// (which costs image size). IPv4 and IPv6; Linux only.
 /// </summary>
+[SystemCalls("socket", "setsockopt", "bind", "getsockname", "close", Reason = "UDP and TCP: the jobs open, bind and close their sockets after start")]
+[SystemCalls("recvmmsg", "sendmmsg", Reason = "UDP: datagrams in batches")]
+[SystemCalls("listen", "accept4", "connect", "getpeername", "getsockopt", "recvfrom", "sendto", "shutdown", Reason = "TCP: connections (recv and send are recvfrom and sendto)")]
+[SystemCalls("epoll_create1", "epoll_ctl", "epoll_wait", Reason = "TCP: the epoll thread")]
 public sealed class UnixSocketStack : INetworkStack
 {
     public UnixSocketStack()

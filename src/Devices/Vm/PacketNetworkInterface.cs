@@ -21,6 +21,7 @@ namespace Unikernel.Devices.Vm;
 /// one kernel tick: 10 ms with the VM kernel's HZ=100) fires, so a lone frame waits up to a tick; under load blocks
 /// fill and are handed over at once. Receive and Send may run on different threads; sends are serialised.
 /// </remarks>
+[SystemCalls("poll", "sendto", Reason = "the packet rings: wait for frames, kick the transmit ring")]
 public sealed class PacketNetworkInterface : INetworkInterface
 {
     // <linux/if_packet.h>, <linux/if_ether.h>

@@ -16,9 +16,13 @@ namespace Unikernel.Devices.Vm;
 /// (without CAP_SYS_ADMIN / CAP_SYS_BOOT both are refused, mount errors are printed and <see cref="Exit"/> ends
 /// the process with the exit code).
 /// </remarks>
+[SystemCalls("sync", "reboot", Reason = "PID 1 at exit: sync, then power off or reset the VM")]
 public static partial class VmInit
 {
     private static bool s_initialized;
+
+    // Read while starting: a sealed image may open no file at exit.
+    private static bool s_canPowerOff;
 
     /// <summary>True when this process is the VM's init (PID 1).</summary>
     public static bool IsInit => Environment.ProcessId == 1;
@@ -48,6 +52,9 @@ public static partial class VmInit
         Interop.Signal(SIGCHLD, SIG_IGN);
 
         BringUp("lo");
+
+        // Only Xen is sure to power off: an ACPI-enabled kernel without ACPI tables (the xen kernel under QEMU) halts.
+        s_canPowerOff = IsXenHypervisorType();
     }
 
     /// <summary>
@@ -67,21 +74,24 @@ public static partial class VmInit
         {
             return exitCode;
         }
-        try
+        // System.Console is never used by a sealed image (StdIo writes with write(2)); touching it now would make it
+        // look at its file descriptors, which the seal does not allow.
+        if (!Runtime.Seal.IsSealed)
         {
-            Console.Out.Flush();
-            Console.Error.Flush();
-        }
-        catch (IOException)
-        {
-            // The console is gone: nothing left to say.
+            try
+            {
+                Console.Out.Flush();
+                Console.Error.Flush();
+            }
+            catch (IOException)
+            {
+                // The console is gone: nothing left to say.
+            }
         }
         WriteConsole($"unikernel: exit {exitCode}\n");
         Interop.Sync();
 
-        // Only Xen is sure to power off: an ACPI-enabled kernel without ACPI tables (the xen kernel under QEMU) halts.
-        bool canPowerOff = IsXenHypervisorType();
-        Interop.Reboot(canPowerOff ? RB_POWER_OFF : RB_AUTOBOOT);
+        Interop.Reboot(s_canPowerOff ? RB_POWER_OFF : RB_AUTOBOOT);
         // Only reached when the kernel refused.
         Interop.Reboot(RB_AUTOBOOT);
         Interop.Exit(exitCode);

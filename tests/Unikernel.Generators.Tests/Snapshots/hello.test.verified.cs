@@ -35,6 +35,9 @@ namespace HelloAppliance
                     case "--help":
                         __PrintHelp();
                         return 0;
+                    case "--seccomp-list":
+                        global::Unikernel.Runtime.StdIo.WriteLine(__SeccompList);
+                        return 0;
                     case "--describe":
                         __describe = true;
                         break;
@@ -54,7 +57,7 @@ namespace HelloAppliance
             }
             if (__describe)
             {
-                return global::Unikernel.Runtime.Description.Print("hello", "test", __Devices, new global::Unikernel.Runtime.ArgumentValue[] { new global::Unikernel.Runtime.ArgumentValue("ticks", "int", global::Unikernel.Runtime.Description.Value(arg_ticks)) });
+                return global::Unikernel.Runtime.Description.Print("hello", "test", __Devices, new global::Unikernel.Runtime.ArgumentValue[] { new global::Unikernel.Runtime.ArgumentValue("ticks", "int", global::Unikernel.Runtime.Description.Value(arg_ticks)) }, __Sealed ? __SystemCalls : null);
             }
 
             // Devices and jobs: each constructed once, in dependency order.
@@ -80,18 +83,21 @@ namespace HelloAppliance
                 "hello",
                 global::System.Array.Empty<global::Unikernel.Devices.IStartable>(),
                 new global::Unikernel.Devices.IJob[] { hello },
-                global::System.Array.Empty<object>());
+                global::System.Array.Empty<object>(),
+                __Sealed ? __SystemCalls : null);
         }
 
         private static void __PrintHelp()
         {
             global::Unikernel.Runtime.StdIo.WriteLine("Usage: hello [OPTIONS]");
             global::Unikernel.Runtime.StdIo.WriteLine("The hello unikernel (target test).");
+            global::Unikernel.Runtime.StdIo.WriteLine("Not sealed (build with -p:UnikernelSeal=true to seal it after start).");
             global::Unikernel.Runtime.StdIo.WriteLine("");
             global::Unikernel.Runtime.StdIo.WriteLine("Runtime arguments:");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --ticks <int>  How many lines to print, one a second (default: 3)");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --describe     Show the devices, their implementations and the arguments' values, and exit");
-            global::Unikernel.Runtime.StdIo.WriteLine("  -h, --help     Show this help and exit");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --ticks <int>   How many lines to print, one a second (default: 3)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --describe      Show the devices, their implementations and the arguments' values, and exit");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --seccomp-list  Show the system calls the image allows after start, and which device needs each, and exit");
+            global::Unikernel.Runtime.StdIo.WriteLine("  -h, --help      Show this help and exit");
         }
 
         private static readonly global::Unikernel.Runtime.DeviceDescription[] __Devices = new global::Unikernel.Runtime.DeviceDescription[]
