@@ -21,6 +21,10 @@ namespace DnsAppliance
             string arg_log_level = "info";
             string arg_chaos_version = "unikernel-dns";
             string arg_chaos_id = "";
+            global::System.Collections.Generic.List<string>? arg_tsig_key_values = null;
+            global::System.Collections.Generic.List<string>? arg_allow_transfer_values = null;
+            global::System.Collections.Generic.List<string>? arg_notify_values = null;
+            string arg_notify_key = "";
             bool __describe = false;
             for (int i = 0; i < args.Length; i++)
             {
@@ -99,14 +103,45 @@ namespace DnsAppliance
                         }
                         arg_chaos_id = value;
                         break;
+                    case "--tsig-key":
+                        if (!global::Unikernel.Runtime.CommandLine.TryTakeValue(args, ref i, ref value))
+                        {
+                            return global::Unikernel.Runtime.CommandLine.MissingValue("dns", name, "string[]");
+                        }
+                        (arg_tsig_key_values ??= new global::System.Collections.Generic.List<string>()).Add(value);
+                        break;
+                    case "--allow-transfer":
+                        if (!global::Unikernel.Runtime.CommandLine.TryTakeValue(args, ref i, ref value))
+                        {
+                            return global::Unikernel.Runtime.CommandLine.MissingValue("dns", name, "string[]");
+                        }
+                        (arg_allow_transfer_values ??= new global::System.Collections.Generic.List<string>()).Add(value);
+                        break;
+                    case "--notify":
+                        if (!global::Unikernel.Runtime.CommandLine.TryTakeValue(args, ref i, ref value))
+                        {
+                            return global::Unikernel.Runtime.CommandLine.MissingValue("dns", name, "string[]");
+                        }
+                        (arg_notify_values ??= new global::System.Collections.Generic.List<string>()).Add(value);
+                        break;
+                    case "--notify-key":
+                        if (!global::Unikernel.Runtime.CommandLine.TryTakeValue(args, ref i, ref value))
+                        {
+                            return global::Unikernel.Runtime.CommandLine.MissingValue("dns", name, "string");
+                        }
+                        arg_notify_key = value;
+                        break;
                     default:
                         return global::Unikernel.Runtime.CommandLine.Unknown("dns", args[i]);
                 }
             }
             string[] arg_zone = arg_zone_values?.ToArray() ?? global::System.Array.Empty<string>();
+            string[] arg_tsig_key = arg_tsig_key_values?.ToArray() ?? global::System.Array.Empty<string>();
+            string[] arg_allow_transfer = arg_allow_transfer_values?.ToArray() ?? global::System.Array.Empty<string>();
+            string[] arg_notify = arg_notify_values?.ToArray() ?? global::System.Array.Empty<string>();
             if (__describe)
             {
-                return global::Unikernel.Runtime.Description.Print("dns", "test", __Devices, new global::Unikernel.Runtime.ArgumentValue[] { new global::Unikernel.Runtime.ArgumentValue("address", "string", global::Unikernel.Runtime.Description.Value(arg_address)), new global::Unikernel.Runtime.ArgumentValue("port", "int", global::Unikernel.Runtime.Description.Value(arg_port)), new global::Unikernel.Runtime.ArgumentValue("zone", "string[]", global::Unikernel.Runtime.Description.Value(arg_zone)), new global::Unikernel.Runtime.ArgumentValue("zones", "string", global::Unikernel.Runtime.Description.Value(arg_zones)), new global::Unikernel.Runtime.ArgumentValue("log-level", "string", global::Unikernel.Runtime.Description.Value(arg_log_level)), new global::Unikernel.Runtime.ArgumentValue("chaos-version", "string", global::Unikernel.Runtime.Description.Value(arg_chaos_version)), new global::Unikernel.Runtime.ArgumentValue("chaos-id", "string", global::Unikernel.Runtime.Description.Value(arg_chaos_id)) }, __Sealed ? __SystemCalls : null);
+                return global::Unikernel.Runtime.Description.Print("dns", "test", __Devices, new global::Unikernel.Runtime.ArgumentValue[] { new global::Unikernel.Runtime.ArgumentValue("address", "string", global::Unikernel.Runtime.Description.Value(arg_address)), new global::Unikernel.Runtime.ArgumentValue("port", "int", global::Unikernel.Runtime.Description.Value(arg_port)), new global::Unikernel.Runtime.ArgumentValue("zone", "string[]", global::Unikernel.Runtime.Description.Value(arg_zone)), new global::Unikernel.Runtime.ArgumentValue("zones", "string", global::Unikernel.Runtime.Description.Value(arg_zones)), new global::Unikernel.Runtime.ArgumentValue("log-level", "string", global::Unikernel.Runtime.Description.Value(arg_log_level)), new global::Unikernel.Runtime.ArgumentValue("chaos-version", "string", global::Unikernel.Runtime.Description.Value(arg_chaos_version)), new global::Unikernel.Runtime.ArgumentValue("chaos-id", "string", global::Unikernel.Runtime.Description.Value(arg_chaos_id)), new global::Unikernel.Runtime.ArgumentValue("tsig-key", "string[]", global::Unikernel.Runtime.Description.Value(arg_tsig_key)), new global::Unikernel.Runtime.ArgumentValue("allow-transfer", "string[]", global::Unikernel.Runtime.Description.Value(arg_allow_transfer)), new global::Unikernel.Runtime.ArgumentValue("notify", "string[]", global::Unikernel.Runtime.Description.Value(arg_notify)), new global::Unikernel.Runtime.ArgumentValue("notify-key", "string", global::Unikernel.Runtime.Description.Value(arg_notify_key)) }, __Sealed ? __SystemCalls : null);
             }
 
             // Devices and jobs: each constructed once, in dependency order.
@@ -124,7 +159,7 @@ namespace DnsAppliance
                 device = "data";
                 data = new global::Unikernel.Devices.Unix.CrunchKeyValueStore(__Crunch_zones());
                 device = "dnsJob";
-                dnsJob = new global::DnsAppliance.DnsJob(console, stack, data, arg_address, arg_port, arg_zone, arg_zones, arg_log_level, arg_chaos_version, arg_chaos_id);
+                dnsJob = new global::DnsAppliance.DnsJob(console, stack, data, arg_address, arg_port, arg_zone, arg_zones, arg_log_level, arg_chaos_version, arg_chaos_id, arg_tsig_key, arg_allow_transfer, arg_notify, arg_notify_key);
             }
             catch (global::System.Exception exception)
             {
@@ -146,16 +181,20 @@ namespace DnsAppliance
             global::Unikernel.Runtime.StdIo.WriteLine("Not sealed (build with -p:UnikernelSeal=true to seal it after start).");
             global::Unikernel.Runtime.StdIo.WriteLine("");
             global::Unikernel.Runtime.StdIo.WriteLine("Runtime arguments:");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --address <string>        Address to listen on (default: 0.0.0.0)");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --port <int>              UDP and TCP port to listen on (default: 53)");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --zone <string[]>         A zone file to serve (repeatable)");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --zones <string>          Serve the zone files in this directory instead of the compiled-in ones (default: \"\")");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --log-level <string>      Log level: debug, info, warn or error (default: info)");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --chaos-version <string>  TXT answered for CH version.bind (RFC 4892); empty: refused (default: unikernel-dns)");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --chaos-id <string>       TXT answered for CH id.server (RFC 4892); empty: refused (default: \"\")");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --describe                Show the devices, their implementations and the arguments' values, and exit");
-            global::Unikernel.Runtime.StdIo.WriteLine("  --seccomp-list            Show the system calls the image allows after start, and which device needs each, and exit");
-            global::Unikernel.Runtime.StdIo.WriteLine("  -h, --help                Show this help and exit");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --address <string>           Address to listen on (default: 0.0.0.0)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --port <int>                 UDP and TCP port to listen on (default: 53)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --zone <string[]>            A zone file to serve (repeatable)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --zones <string>             Serve the zone files in this directory instead of the compiled-in ones (default: \"\")");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --log-level <string>         Log level: debug, info, warn or error (default: info)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --chaos-version <string>     TXT answered for CH version.bind (RFC 4892); empty: refused (default: unikernel-dns)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --chaos-id <string>          TXT answered for CH id.server (RFC 4892); empty: refused (default: \"\")");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --tsig-key <string[]>        TSIG key (RFC 8945) name:algorithm:base64secret (hmac-sha256, hmac-sha1, hmac-sha512), or @FILE of such keys or BIND key clauses (repeatable)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --allow-transfer <string[]>  Who may transfer zones (AXFR/IXFR): an address, a CIDR range, key:NAME, or CIDR+key:NAME; none: refused (repeatable)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --notify <string[]>          Secondary to send NOTIFY (RFC 1996) when a zone changes: address or address:port (repeatable)");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --notify-key <string>        Name of the TSIG key to sign NOTIFY messages with; empty: unsigned (default: \"\")");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --describe                   Show the devices, their implementations and the arguments' values, and exit");
+            global::Unikernel.Runtime.StdIo.WriteLine("  --seccomp-list               Show the system calls the image allows after start, and which device needs each, and exit");
+            global::Unikernel.Runtime.StdIo.WriteLine("  -h, --help                   Show this help and exit");
         }
 
         private static readonly global::Unikernel.Runtime.DeviceDescription[] __Devices = new global::Unikernel.Runtime.DeviceDescription[]
@@ -163,7 +202,7 @@ namespace DnsAppliance
             new global::Unikernel.Runtime.DeviceDescription("console", "Unikernel.Devices.Testing.MemoryConsole", new string[] {  }, false),
             new global::Unikernel.Runtime.DeviceDescription("stack", "Unikernel.Devices.Testing.LoopbackStack", new string[] {  }, false),
             new global::Unikernel.Runtime.DeviceDescription("data", "Unikernel.Devices.Unix.CrunchKeyValueStore", new string[] { "files of zones/ compiled in" }, false),
-            new global::Unikernel.Runtime.DeviceDescription("dnsJob", "DnsAppliance.DnsJob", new string[] { "console", "stack", "data", "--address", "--port", "--zone", "--zones", "--log-level", "--chaos-version", "--chaos-id" }, true),
+            new global::Unikernel.Runtime.DeviceDescription("dnsJob", "DnsAppliance.DnsJob", new string[] { "console", "stack", "data", "--address", "--port", "--zone", "--zones", "--log-level", "--chaos-version", "--chaos-id", "--tsig-key", "--allow-transfer", "--notify", "--notify-key" }, true),
         };
 
         /// <summary>The files under <c>zones</c>, compiled into the image.</summary>
