@@ -265,7 +265,8 @@ public sealed partial class SealTests(ITestOutputHelper output)
         foreach (var line in lines.Skip(start + 1))
         {
             var match = CallPattern().Match(line);
-            if (match.Success)
+            // The sealing call itself may end after another thread's line (strace -f: "<... seccomp resumed>").
+            if (match.Success && !line.Contains("<... seccomp resumed>", StringComparison.Ordinal))
             {
                 observed.Add(match.Groups[1].Value);
             }
