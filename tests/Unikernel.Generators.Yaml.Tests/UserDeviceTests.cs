@@ -6,64 +6,9 @@ namespace Unikernel.Generators.Yaml.Tests;
 /// </summary>
 public sealed class UserDeviceTests
 {
-    public const string Devices = """
-        using System.Threading;
-        using System.Threading.Tasks;
-        using Unikernel.Config;
-        using Unikernel.Devices;
+    public const string Devices = global::Unikernel.Generators.Testing.UserDeviceSources.Devices;
 
-        namespace Acme;
-
-        public interface IGreeter
-        {
-            string Greeting { get; }
-        }
-
-        public sealed class HostGreeter(string greeting) : IGreeter
-        {
-            public string Greeting => greeting + " from the host";
-        }
-
-        public sealed class FixedGreeter : IGreeter
-        {
-            public string Greeting => "hello from the test target";
-        }
-
-        public static class AcmeDevices
-        {
-            [Device("acme.greeter", typeof(IGreeter))]
-            [Implementation(typeof(HostGreeter), Targets = "linux")]
-            [Implementation(typeof(FixedGreeter), Targets = "test")]
-            [RuntimeArgument("greeting", "greeting", "hello", "What the greeter says")]
-            public static IImpl<IGreeter> Greeter(this Configuration c, string? name = null) => throw new System.NotSupportedException();
-        }
-
-        public sealed class Greet(IConsole console, IGreeter greeter) : IJob
-        {
-            public Task RunAsync(CancellationToken cancellationToken)
-            {
-                console.WriteLine(greeter.Greeting);
-                return Task.CompletedTask;
-            }
-        }
-        """;
-
-    public const string Config = """
-        using Unikernel.Config;
-
-        namespace Acme;
-
-        [Unikernel("greet")]
-        public static partial class GreetConfig
-        {
-            static void Configure(Configuration c)
-            {
-                var console = c.Console();
-                var greeter = c.Greeter();
-                c.Register(c.Main<Greet>(console, greeter));
-            }
-        }
-        """;
+    public const string Config = global::Unikernel.Generators.Testing.UserDeviceSources.Config;
 
     public const string Yaml = """
         name: greet
