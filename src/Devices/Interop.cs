@@ -231,9 +231,31 @@ internal static unsafe partial class Interop
     /// <summary>A <see cref="System.Net.Sockets.SocketException"/> for the last call's errno, prefixed by <paramref name="what"/>.</summary>
     public static System.Net.Sockets.SocketException SocketError(string what)
     {
-        var errno = Marshal.GetLastPInvokeError();
-        return new System.Net.Sockets.SocketException(errno, what + ": " + Marshal.GetPInvokeErrorMessage(errno));
+        return SocketError(Marshal.GetLastPInvokeError(), what);
     }
+
+    public static System.Net.Sockets.SocketException SocketError(int errno, string what) =>
+        new((int)ToSocketError(errno), what + ": " + Marshal.GetPInvokeErrorMessage(errno));
+
+    // SocketException's code is a SocketError, not an errno: callers filter on SocketErrorCode (a port taken, refused).
+    private static System.Net.Sockets.SocketError ToSocketError(int errno) => errno switch
+    {
+        98 => System.Net.Sockets.SocketError.AddressAlreadyInUse, // EADDRINUSE
+        99 => System.Net.Sockets.SocketError.AddressNotAvailable, // EADDRNOTAVAIL
+        111 => System.Net.Sockets.SocketError.ConnectionRefused, // ECONNREFUSED
+        104 => System.Net.Sockets.SocketError.ConnectionReset, // ECONNRESET
+        110 => System.Net.Sockets.SocketError.TimedOut, // ETIMEDOUT
+        101 => System.Net.Sockets.SocketError.NetworkUnreachable, // ENETUNREACH
+        113 => System.Net.Sockets.SocketError.HostUnreachable, // EHOSTUNREACH
+        13 => System.Net.Sockets.SocketError.AccessDenied, // EACCES
+        11 => System.Net.Sockets.SocketError.WouldBlock, // EAGAIN
+        22 => System.Net.Sockets.SocketError.InvalidArgument, // EINVAL
+        24 => System.Net.Sockets.SocketError.TooManyOpenSockets, // EMFILE
+        105 => System.Net.Sockets.SocketError.NoBufferSpaceAvailable, // ENOBUFS
+        97 => System.Net.Sockets.SocketError.AddressFamilyNotSupported, // EAFNOSUPPORT
+        32 => System.Net.Sockets.SocketError.Shutdown, // EPIPE
+        _ => System.Net.Sockets.SocketError.SocketError,
+    };
 
     // prctl(2) is variadic in glibc; its options take unsigned longs, passed here in registers as glibc reads them.
     [LibraryImport(Libc, EntryPoint = "prctl", SetLastError = true)]

@@ -57,7 +57,7 @@ internal sealed class UnixTcp : ITcp
             }
             if (errno != 0)
             {
-                throw new System.Net.Sockets.SocketException(errno, "connect " + remoteEndPoint + ": " + Marshal.GetPInvokeErrorMessage(errno));
+                throw Interop.SocketError(errno, "connect " + remoteEndPoint);
             }
             return new UnixTcpConnection(descriptor);
         }
@@ -109,7 +109,7 @@ internal sealed class UnixTcpListener(TcpDescriptor descriptor) : ITcpListener
                 }
                 else if (errno != Interop.EINTR && errno != Interop.ECONNRESET)
                 {
-                    throw new System.Net.Sockets.SocketException(errno, "accept: " + Marshal.GetPInvokeErrorMessage(errno));
+                    throw Interop.SocketError(errno, "accept");
                 }
             }
         }
@@ -150,7 +150,7 @@ internal sealed class UnixTcpConnection(TcpDescriptor descriptor) : ITcpConnecti
             }
             else if (errno != Interop.EINTR)
             {
-                throw new System.Net.Sockets.SocketException(errno, "recv: " + Marshal.GetPInvokeErrorMessage(errno));
+                throw Interop.SocketError(errno, "recv");
             }
         }
     }
@@ -176,7 +176,7 @@ internal sealed class UnixTcpConnection(TcpDescriptor descriptor) : ITcpConnecti
             }
             else if (errno != Interop.EINTR)
             {
-                throw new System.Net.Sockets.SocketException(errno, "send: " + Marshal.GetPInvokeErrorMessage(errno));
+                throw Interop.SocketError(errno, "send");
             }
         }
     }

@@ -122,7 +122,7 @@ internal sealed unsafe class UnixUdpSocket : IUdpSocket
                     {
                         return 0;
                     }
-                    throw new SocketException(errno, "recvmmsg: " + Marshal.GetPInvokeErrorMessage(errno));
+                    throw Interop.SocketError(errno, "recvmmsg");
                 }
             }
         }

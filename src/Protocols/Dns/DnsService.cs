@@ -3,6 +3,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Net;
+using System.Net.Sockets;
 using System.Threading;
 using System.Threading.Tasks;
 using Unikernel.Devices;
@@ -140,25 +141,52 @@ public sealed class DnsService
         {
             foreach (var endPoint in _options.EndPoints)
             {
-                var udp = _stack.Udp.Bind(endPoint);
-                _udp.Add(udp);
-                if (_options.Tcp && TcpUnavailable is null)
-                {
-                    try
-                    {
-                        _tcp.Add(_stack.Tcp.Listen(new IPEndPoint(endPoint.Address, udp.LocalEndPoint.Port)));
-                    }
-                    catch (NotSupportedException e)
-                    {
-                        TcpUnavailable = e.Message; // a stack without TCP (the direct stack, for now): serve UDP only
-                    }
-                }
+                BindEndPoint(endPoint);
             }
         }
         catch
         {
             Close();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Binds UDP, then TCP on the port UDP got. With port 0 the kernel picks a port free for UDP only, and TCP may
+    /// already hold it (an outgoing connection's ephemeral port): then both are given up and another port is tried.
+    /// </summary>
+    private void BindEndPoint(IPEndPoint endPoint)
+    {
+        const int attempts = 32;
+        for (var attempt = 1; ; attempt++)
+        {
+            var udp = _stack.Udp.Bind(endPoint);
+            if (!_options.Tcp || TcpUnavailable is not null)
+            {
+                _udp.Add(udp);
+                return;
+            }
+            try
+            {
+                _tcp.Add(_stack.Tcp.Listen(new IPEndPoint(endPoint.Address, udp.LocalEndPoint.Port)));
+                _udp.Add(udp);
+                return;
+            }
+            catch (NotSupportedException e)
+            {
+                TcpUnavailable = e.Message; // a stack without TCP: serve UDP only
+                _udp.Add(udp);
+                return;
+            }
+            catch (SocketException e) when (endPoint.Port == 0 && e.SocketErrorCode == SocketError.AddressAlreadyInUse && attempt < attempts)
+            {
+                udp.Dispose();
+            }
+            catch
+            {
+                udp.Dispose();
+                throw;
+            }
         }
     }
 
