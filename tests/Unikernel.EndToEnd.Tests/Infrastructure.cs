@@ -1,3 +1,4 @@
+using Unikernel.Tests;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
@@ -180,7 +181,7 @@ public sealed class ApplianceProcess : IDisposable
     {
         var example = appliance.Example;
         appliance.AssertSucceeded();
-        var port = FreePort();
+        var port = TestPorts.Free();
         var info = new ProcessStartInfo(appliance.ImagePath) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in new[] { "--address", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture) }.Concat(extra))
         {
@@ -214,12 +215,6 @@ public sealed class ApplianceProcess : IDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-        socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
-        return ((System.Net.IPEndPoint)socket.LocalEndPoint!).Port;
-    }
 
     public void Dispose()
     {

@@ -1,3 +1,5 @@
+using Unikernel.Tests;
+
 namespace Unikernel.EndToEnd.Tests;
 
 /// <summary>
@@ -69,7 +71,7 @@ public sealed class TemplateTests : IDisposable
 
         // Served from the image (c.Crunch): the copy in the project folder is moved away first.
         Directory.Move(Path.Combine(project, "site"), Path.Combine(project, "site.moved"));
-        var port = FreePort();
+        var port = TestPorts.Free();
         using var server = RunningProcess.Start("dotnet", [Assembly(project, "webby"), "--address", "127.0.0.1", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (!server.Output.Contains("webby: serving", StringComparison.Ordinal))
@@ -88,12 +90,6 @@ public sealed class TemplateTests : IDisposable
         Assert.Matches(@"webby: serving 2 file\(s\), \d+ bytes, on 127\.0\.0\.1:\d+", server.Output);
     }
 
-    private static int FreePort()
-    {
-        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-        socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
-        return ((System.Net.IPEndPoint)socket.LocalEndPoint!).Port;
-    }
 
     private string InstallAndList()
     {

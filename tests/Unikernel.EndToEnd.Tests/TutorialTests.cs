@@ -1,3 +1,4 @@
+using Unikernel.Tests;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
@@ -26,7 +27,7 @@ public sealed class TutorialTests : IDisposable
         var block = Block("tutorial-microvm");
         Assert.Contains("127.0.0.1:8000", block);
         Assert.Contains("tcp:8000:", block);
-        var port = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var port = TestPorts.Free().ToString(System.Globalization.CultureInfo.InvariantCulture);
         // Run as written, with a free host port; a failure stops the script and the trap stops the VM it started.
         var script = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
             + block.Replace("127.0.0.1:8000", "127.0.0.1:" + port, StringComparison.Ordinal).Replace("tcp:8000:", $"tcp:{port}:", StringComparison.Ordinal);
@@ -77,7 +78,7 @@ public sealed class TutorialTests : IDisposable
         RequireTool("dig", "dnsutils");
         var block = Block("tutorial");
         Assert.Contains("5353", block);
-        var port = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var port = TestPorts.Free().ToString(System.Globalization.CultureInfo.InvariantCulture);
         // Run as written, on a free port; a failure stops the script and the trap stops the appliance it started.
         var script = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n" + block.Replace("5353", port, StringComparison.Ordinal);
         // The block packs the whole solution first: minutes on a loaded machine.
@@ -134,12 +135,6 @@ public sealed class TutorialTests : IDisposable
         Assert.True(path.Any(d => File.Exists(Path.Combine(d, tool))), $"the tutorial test needs '{tool}' (Debian package {package})");
     }
 
-    private static int FreePort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
 
     /// <summary>The ```bash block between &lt;!-- NAME --&gt; and &lt;!-- /NAME --&gt; in README.md.</summary>
     private static string Block(string name)

@@ -1,3 +1,4 @@
+using Unikernel.Tests;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -32,9 +33,9 @@ public class SecondaryTests
         var zonePath = Path.Combine(dir, "zones", "example.org.zone");
         Directory.CreateDirectory(Path.GetDirectoryName(zonePath)!);
         File.Copy(SamplePath, zonePath);
-        var ourPort = Tools.FreePort();
-        var nsdPort = Tools.FreePort();
-        var knotPort = Tools.FreePort();
+        var ourPort = TestPorts.Free();
+        var nsdPort = TestPorts.Free();
+        var knotPort = TestPorts.Free();
         var console = new MemoryConsole { Echo = false };
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(170));
         var job = new DnsJob(console, new UnixSocketStack(), new MemoryStore([]), "127.0.0.1", ourPort, [], Path.GetDirectoryName(zonePath)!, "info", "", "",

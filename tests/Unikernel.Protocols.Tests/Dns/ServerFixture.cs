@@ -1,3 +1,4 @@
+using Unikernel.Tests;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -48,7 +49,7 @@ public sealed class NsdServer : IDisposable
     {
         var nsd = Tools.Require("nsd", "/usr/sbin/nsd");
         _dir = Directory.CreateTempSubdirectory("dns-diff-nsd.").FullName;
-        Port = Tools.FreePort();
+        Port = TestPorts.Free();
         File.Copy(exampleOrgZone ?? TestZone.SamplePath, Path.Combine(_dir, "example.org.zone"));
         File.WriteAllText(Path.Combine(_dir, "other.test.zone"), TestZone.OtherZone);
         File.WriteAllText(Path.Combine(_dir, "nsd.conf"), $"""
@@ -161,26 +162,6 @@ internal static class Tools
         return "";
     }
 
-    public static int FreePort()
-    {
-        // A port free for both UDP and TCP right now (small race accepted in tests).
-        for (var attempt = 0; attempt < 20; attempt++)
-        {
-            using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-            udp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            var port = ((IPEndPoint)udp.LocalEndPoint!).Port;
-            using var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            try
-            {
-                tcp.Bind(new IPEndPoint(IPAddress.Loopback, port));
-                return port;
-            }
-            catch (SocketException)
-            {
-            }
-        }
-        throw new InvalidOperationException("no free port");
-    }
 
     public static byte[]? TryQuery(IPEndPoint server, byte[] query, TimeSpan timeout)
     {
