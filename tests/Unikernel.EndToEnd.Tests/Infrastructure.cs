@@ -102,7 +102,10 @@ public static class Processes
 public static class Appliances
 {
     private static readonly ConcurrentDictionary<string, Lazy<PublishedAppliance>> s_published = new();
-    private static readonly ConcurrentDictionary<string, object> s_projectLocks = new();
+    // One publish at a time: two examples published side by side rebuild the same src/ projects (the Unikernel*
+    // global properties reach them) into the same obj/ folders, and the copy retries (MSB3026) fail the no-warning tests.
+    // VmImages takes it too.
+    public static object PublishLock { get; } = new();
 
     public static PublishedAppliance Publish(string example, string target = "unix", string net = "socket") =>
         Publish(example, target, net, seal: false);
@@ -124,7 +127,7 @@ public static class Appliances
             .. (seal ? (string[])["-p:UnikernelSeal=true"] : []),
         ];
         ProcessResult result;
-        lock (s_projectLocks.GetOrAdd(project, _ => new object()))
+        lock (PublishLock)
         {
             result = Processes.Dotnet(TimeSpan.FromMinutes(10), project, arguments);
         }

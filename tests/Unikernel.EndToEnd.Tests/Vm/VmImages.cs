@@ -43,10 +43,14 @@ public sealed class VmImages
             ["MSBuildExtensionsPath"] = null,
             ["MSBuildLoadMicrosoftTargetsReadOnly"] = null,
         };
-        var publish = VmProcess.Run("dotnet",
-            ["publish", project, "-c", "Release", "-r", "linux-x64", "-o", publishDirectory,
-             "-p:UnikernelTarget=microvm", $"-p:UnikernelVmImageDir={MicrovmDirectory}/", "-nologo"],
-            TimeSpan.FromMinutes(40), RepoRoot, environment: environment);
+        VmProcess publish;
+        lock (Appliances.PublishLock)
+        {
+            publish = VmProcess.Run("dotnet",
+                ["publish", project, "-c", "Release", "-r", "linux-x64", "-o", publishDirectory,
+                 "-p:UnikernelTarget=microvm", $"-p:UnikernelVmImageDir={MicrovmDirectory}/", "-nologo"],
+                TimeSpan.FromMinutes(40), RepoRoot, environment: environment);
+        }
         var log = publish.Output;
         if (publish.ExitCode != 0)
         {
