@@ -22,6 +22,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HARNESS=${HARNESS:-$ROOT/../shared/bench/dns-anchors.sh}
+# From a worktree (/work/wt/NAME) the shared folder is one level further up.
+[[ -f $HARNESS ]] || [[ ! -f $ROOT/../../shared/bench/dns-anchors.sh ]] || HARNESS=$ROOT/../../shared/bench/dns-anchors.sh
 DNS_BIN=${1:-${DNS_BIN:-$ROOT/examples/dns/dist/unix/dns}}
 DNS_ARGS=${DNS_ARGS:-'--address $ANCHOR_ADDR --port $ANCHOR_PORT --zone $ANCHOR_ZONE_FILE'}
 
