@@ -40,6 +40,37 @@ public sealed class SealFilterTests
         }
     }
 
+    [Theory]
+    // From the kernel's arch/x86/entry/syscalls/syscall_64.tbl: both ends of each numbered range and calls between.
+    [InlineData("read", 0)]
+    [InlineData("write", 1)]
+    [InlineData("futex", 202)]
+    [InlineData("epoll_wait", 232)]
+    [InlineData("recvmmsg", 299)]
+    [InlineData("sendmmsg", 307)]
+    [InlineData("getrandom", 318)]
+    [InlineData("rseq", 334)]
+    [InlineData("pidfd_send_signal", 424)]
+    [InlineData("io_uring_enter", 426)]
+    [InlineData("clone3", 435)]
+    [InlineData("set_mempolicy_home_node", 450)]
+    [InlineData("no_such_call", -1)]
+    [InlineData("read write", -1)]
+    [InlineData("rea", -1)]
+    [InlineData("", -1)]
+    public void The_table_gives_the_kernel_numbers(string name, int number) =>
+        Assert.Equal(number, SystemCallTable.Number(name));
+
+    [Fact]
+    public void Calls_are_distinct_and_sorted_and_the_filter_tests_a_call_named_twice_once()
+    {
+        var uses = new[] { new SystemCallUse("a", "write", "r"), new SystemCallUse("b", "read", "r"), new SystemCallUse("c", "write", "r") };
+        Assert.Equal(["read", "write"], Seal.Calls(uses));
+        Assert.Equal(2, Seal.CallCount(uses));
+        var filter = Seal.BuildFilter(["write", "read", "write"], 1);
+        Assert.Equal([0u, 1u], filter.Where(i => i.Code == 0x15 && i.K < 1000).Select(i => i.K).ToList());
+    }
+
     [Fact]
     public void The_runtime_base_set_never_allows_exec_open_or_ptrace()
     {

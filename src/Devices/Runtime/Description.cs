@@ -28,7 +28,7 @@ public static class Description
     /// <summary>Like <see cref="Print(string, string, DeviceDescription[], ArgumentValue[])"/>; a sealed image (<paramref name="seal"/>) also shows its allow-list per device.</summary>
     public static int Print(string appliance, string target, DeviceDescription[] devices, ArgumentValue[] arguments, SystemCallUse[]? seal)
     {
-        StdIo.WriteLine(Format(appliance, target, devices, arguments) + (seal is null ? "" : "\n" + FormatSeal(seal)));
+        StdIo.WriteLine(Format(appliance, target, devices, arguments) + (seal is null || !Seal.IsSupported ? "" : "\n" + FormatSeal(seal)));
         return 0;
     }
 
@@ -36,24 +36,28 @@ public static class Description
     public static string FormatSeal(SystemCallUse[] seal)
     {
         ArgumentNullException.ThrowIfNull(seal);
-        var byDevice = new List<(string Device, List<string> Calls)>();
+        // Two parallel lists, not a list of tuples searched with a lambda: a Predicate over a tuple of references
+        // pulls the runtime type loader (~110 KB) into the image.
+        var deviceNames = new List<string>();
+        var deviceCalls = new List<List<string>>();
         foreach (var use in seal)
         {
-            var index = byDevice.FindIndex(d => d.Device == use.Device);
+            var index = deviceNames.IndexOf(use.Device);
             if (index < 0)
             {
-                byDevice.Add((use.Device, [use.Call]));
+                deviceNames.Add(use.Device);
+                deviceCalls.Add([use.Call]);
             }
             else
             {
-                byDevice[index].Calls.Add(use.Call);
+                deviceCalls[index].Add(use.Call);
             }
         }
         var text = new StringBuilder();
-        text.Append("sealed: ").Append(Seal.Calls(seal).Length.ToString(CultureInfo.InvariantCulture)).Append(" system calls after start (--seccomp-list says why):");
-        foreach (var (device, calls) in byDevice)
+        text.Append("sealed: ").Append(Seal.CallCount(seal).ToString(CultureInfo.InvariantCulture)).Append(" system calls after start (--seccomp-list says why):");
+        for (var i = 0; i < deviceNames.Count; i++)
         {
-            text.Append('\n').Append("  ").Append(device).Append(": ").Append(string.Join(", ", calls));
+            text.Append('\n').Append("  ").Append(deviceNames[i]).Append(": ").Append(string.Join(", ", deviceCalls[i]));
         }
         return text.ToString();
     }

@@ -55,6 +55,18 @@ namespace Unikernel.Runtime
         /// <summary>True once this process's filter is installed.</summary>
         public static bool IsSealed { get; private set; }
 
+        /// <summary>The feature switch a sealed build sets (<c>-p:UnikernelSeal=true</c>; Unikernel.props).</summary>
+        public const string FeatureSwitch = "Unikernel.Seal.IsSupported";
+
+        /// <summary>
+        /// False in an image built unsealed: the appliance build sets <see cref="FeatureSwitch"/> to the value of
+        /// <c>UnikernelSeal</c> as a trimming feature switch, so an unsealed NativeAOT image links none of the
+        /// sealing code (the filter builder, the system call table, the sorted collections: about 150 KB, issue 17).
+        /// True when the switch is not set at all (a program that does not use the appliance build).
+        /// </summary>
+        [System.Diagnostics.CodeAnalysis.FeatureSwitchDefinition(FeatureSwitch)]
+        public static bool IsSupported => !AppContext.TryGetSwitch(FeatureSwitch, out var enabled) || enabled;
+
         // <linux/seccomp.h>, <linux/filter.h>, <linux/prctl.h>, <linux/sched.h>
         private const int SECCOMP_SET_MODE_FILTER = 1;
         private const int SECCOMP_FILTER_FLAG_TSYNC = 1;
@@ -109,13 +121,25 @@ namespace Unikernel.Runtime
         public static string[] Calls(SystemCallUse[] uses)
         {
             ArgumentNullException.ThrowIfNull(uses);
-            var set = new SortedSet<string>(StringComparer.Ordinal);
-            foreach (var use in uses)
+            var all = new string[uses.Length];
+            for (var i = 0; i < uses.Length; i++)
             {
-                set.Add(use.Call);
+                all[i] = uses[i].Call;
             }
-            return [.. set];
+            Array.Sort(all, StringComparer.Ordinal);
+            var distinct = new List<string>(all.Length);
+            foreach (var call in all)
+            {
+                if (distinct.Count == 0 || !string.Equals(distinct[^1], call, StringComparison.Ordinal))
+                {
+                    distinct.Add(call);
+                }
+            }
+            return [.. distinct];
         }
+
+        /// <summary>How many distinct calls <paramref name="uses"/> allows.</summary>
+        public static int CallCount(SystemCallUse[] uses) => Calls(uses).Length;
 
         /// <summary>
         /// The filter for <paramref name="calls"/>: architecture check, x32 refused, then one test per call (with its
@@ -125,7 +149,9 @@ namespace Unikernel.Runtime
         public static Instruction[] BuildFilter(IReadOnlyCollection<string> calls, int processId)
         {
             ArgumentNullException.ThrowIfNull(calls);
-            var numbers = new SortedDictionary<int, string>();
+            var numbers = new int[calls.Count];
+            var names = new string[calls.Count];
+            var count = 0;
             foreach (var call in calls)
             {
                 var number = SystemCallTable.Number(call);
@@ -133,8 +159,10 @@ namespace Unikernel.Runtime
                 {
                     throw new ArgumentException($"'{call}' is not an x86-64 system call", nameof(calls));
                 }
-                numbers[number] = call;
+                numbers[count] = number;
+                names[count++] = call;
             }
+            Array.Sort(numbers, names, 0, count);
             var f = new List<Instruction>
             {
                 new(BPF_LD_W_ABS, 0, 0, OffsetArch),
@@ -144,8 +172,13 @@ namespace Unikernel.Runtime
                 new(BPF_JMP_JGE_K, 0, 1, SystemCallTable.X32Bit),
                 new(BPF_RET_K, 0, 0, SECCOMP_RET_KILL_PROCESS),
             };
-            foreach (var (number, call) in numbers)
+            for (var i = 0; i < count; i++)
             {
+                var (number, call) = (numbers[i], names[i]);
+                if (i > 0 && numbers[i - 1] == number)
+                {
+                    continue; // named twice
+                }
                 var body = Body(SealRules.Kind(call), (uint)processId);
                 // if (nr == number) { body } else skip it; every body ends in a return, so A (nr) is intact after a skip.
                 f.Add(new(BPF_JMP_JEQ_K, 0, (byte)body.Length, (uint)number));

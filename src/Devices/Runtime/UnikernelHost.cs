@@ -68,13 +68,14 @@ public static class UnikernelHost
 
         if (seal is not null)
         {
-            var failure = Seal.Install(seal);
+            // Seal.IsSupported is a constant in a NativeAOT image: false unless it was built sealed.
+            var failure = Seal.IsSupported ? Seal.Install(seal) : $"the image was built without sealing support (the {Seal.FeatureSwitch} switch is off)";
             if (failure is not null)
             {
                 StdIo.WriteErrorLine($"{appliance}: cannot seal the appliance, so it does not run: {failure}");
                 return Seal.FailedExitCode;
             }
-            StdIo.WriteLine($"{appliance}: sealed: {Seal.Calls(seal).Length.ToString(System.Globalization.CultureInfo.InvariantCulture)} system calls allowed; any other ends the process (seccomp)");
+            StdIo.WriteLine($"{appliance}: sealed: {Seal.CallCount(seal).ToString(System.Globalization.CultureInfo.InvariantCulture)} system calls allowed; any other ends the process (seccomp)");
         }
 
         var running = new Task[jobs.Length];

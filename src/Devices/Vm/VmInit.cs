@@ -102,7 +102,7 @@ public static partial class VmInit
     {
         try
         {
-            return File.Exists("/sys/hypervisor/type") && File.ReadAllText("/sys/hypervisor/type").Trim() == "xen";
+            return File.Exists("/sys/hypervisor/type") && Runtime.TextFile.ReadAllText("/sys/hypervisor/type").Trim() == "xen";
         }
         catch (IOException)
         {

@@ -63,7 +63,7 @@ public sealed class NotifySender(INetworkStack stack, IReadOnlyList<IPEndPoint> 
             Span<byte> mac = stackalloc byte[64];
             length = TsigSigner.Sign(buffer, length, key, [], timersOnly: false, now, id, 0, [], mac);
         }
-        return buffer[..length];
+        return buffer.AsSpan(0, length).ToArray(); // not buffer[..length]: an array range pulls the runtime type loader (~110 KB)
     }
 
     /// <summary>

@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
-using System.Text.RegularExpressions;
 
 namespace Unikernel.Protocols.Dns;
 
@@ -13,7 +12,7 @@ public enum TsigAlgorithm
 }
 
 /// <summary>A TSIG key (RFC 8945): name, algorithm and shared secret.</summary>
-public sealed partial class TsigKey
+public sealed class TsigKey
 {
     public TsigKey(DnsName name, TsigAlgorithm algorithm, byte[] secret)
     {
@@ -144,26 +143,25 @@ public sealed partial class TsigKey
                 string text;
                 try
                 {
-                    text = File.ReadAllText(entry[1..]);
+                    text = Unikernel.Runtime.TextFile.ReadAllText(entry[1..]);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
                     errors.Add($"TSIG key file {entry[1..]}: {e.Message}");
                     continue;
                 }
-                var clauses = KeyClause().Matches(text);
+                var clauses = KeyClauses(text);
                 if (clauses.Count > 0)
                 {
-                    foreach (Match m in clauses)
+                    foreach (var (name, body) in clauses)
                     {
-                        var body = m.Groups["body"].Value;
-                        var alg = AlgorithmClause().Match(body).Groups["alg"].Value;
-                        var secret = SecretClause().Match(body).Groups["secret"].Value;
+                        var alg = Clause(body, "algorithm", quoted: false);
+                        var secret = Clause(body, "secret", quoted: true);
                         if (!TryParseAlgorithm(alg, out var algorithm))
                         {
-                            errors.Add($"TSIG key file {entry[1..]}: key {m.Groups["name"].Value}: unsupported algorithm '{alg}'");
+                            errors.Add($"TSIG key file {entry[1..]}: key {name}: unsupported algorithm '{alg}'");
                         }
-                        else if (TryCreate(m.Groups["name"].Value, algorithm, secret, out var k, out var error))
+                        else if (TryCreate(name, algorithm, secret, out var k, out var error))
                         {
                             keys.Add(k!);
                         }
@@ -203,14 +201,130 @@ public sealed partial class TsigKey
         return keys;
     }
 
-    [GeneratedRegex("""key\s+"?(?<name>[^"\s{]+)"?\s*\{(?<body>[^}]*)\}""", RegexOptions.Singleline)]
-    private static partial Regex KeyClause();
+    // BIND/NSD key clauses, scanned by hand (the three regular expressions they replace, in the comments, brought the
+    // regex engine's support code, ~60 KB, into every DNS image; issue 17).
 
-    [GeneratedRegex("""algorithm\s+"?(?<alg>[A-Za-z0-9.-]+)"?\s*;""")]
-    private static partial Regex AlgorithmClause();
+    /// <summary>Each <c>key\s+"?NAME"?\s*{BODY}</c> in <paramref name="text"/> (NAME: no quote, space or brace).</summary>
+    private static List<(string Name, string Body)> KeyClauses(string text)
+    {
+        var clauses = new List<(string Name, string Body)>();
+        var from = 0;
+        while (true)
+        {
+            var at = text.IndexOf("key", from, StringComparison.Ordinal);
+            if (at < 0)
+            {
+                return clauses;
+            }
+            from = at + 1;
+            var i = at + 3;
+            var spaces = i;
+            while (i < text.Length && char.IsWhiteSpace(text[i]))
+            {
+                i++;
+            }
+            if (i == spaces)
+            {
+                continue;
+            }
+            if (i < text.Length && text[i] == '"')
+            {
+                i++;
+            }
+            var nameStart = i;
+            while (i < text.Length && text[i] != '"' && text[i] != '{' && !char.IsWhiteSpace(text[i]))
+            {
+                i++;
+            }
+            if (i == nameStart)
+            {
+                continue;
+            }
+            var name = text[nameStart..i];
+            if (i < text.Length && text[i] == '"')
+            {
+                i++;
+            }
+            while (i < text.Length && char.IsWhiteSpace(text[i]))
+            {
+                i++;
+            }
+            if (i >= text.Length || text[i] != '{')
+            {
+                continue;
+            }
+            var close = text.IndexOf('}', i + 1);
+            if (close < 0)
+            {
+                continue;
+            }
+            clauses.Add((name, text[(i + 1)..close]));
+            from = close + 1;
+        }
+    }
 
-    [GeneratedRegex("""secret\s+"(?<secret>[^"]+)"\s*;""")]
-    private static partial Regex SecretClause();
+    /// <summary>
+    /// The value of the first <c>KEYWORD\s+"?VALUE"?\s*;</c> in <paramref name="body"/> (VALUE of letters, digits,
+    /// '.' and '-'), or with <paramref name="quoted"/> of <c>KEYWORD\s+"VALUE"\s*;</c> (VALUE: no quote); "" if none.
+    /// </summary>
+    private static string Clause(string body, string keyword, bool quoted)
+    {
+        var from = 0;
+        while (true)
+        {
+            var at = body.IndexOf(keyword, from, StringComparison.Ordinal);
+            if (at < 0)
+            {
+                return "";
+            }
+            from = at + 1;
+            var i = at + keyword.Length;
+            var spaces = i;
+            while (i < body.Length && char.IsWhiteSpace(body[i]))
+            {
+                i++;
+            }
+            if (i == spaces)
+            {
+                continue;
+            }
+            var quote = i < body.Length && body[i] == '"';
+            if (quote)
+            {
+                i++;
+            }
+            else if (quoted)
+            {
+                continue;
+            }
+            var valueStart = i;
+            while (i < body.Length && (quoted ? body[i] != '"' : char.IsAsciiLetterOrDigit(body[i]) || body[i] is '.' or '-'))
+            {
+                i++;
+            }
+            if (i == valueStart)
+            {
+                continue;
+            }
+            var value = body[valueStart..i];
+            if (i < body.Length && body[i] == '"')
+            {
+                i++;
+            }
+            else if (quoted)
+            {
+                continue;
+            }
+            while (i < body.Length && char.IsWhiteSpace(body[i]))
+            {
+                i++;
+            }
+            if (i < body.Length && body[i] == ';')
+            {
+                return value;
+            }
+        }
+    }
 }
 
 /// <summary>The TSIG keys a server knows, found by name and algorithm (both case-insensitive).</summary>

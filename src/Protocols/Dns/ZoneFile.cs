@@ -111,7 +111,7 @@ public static class ZoneFile
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            text = Unikernel.Runtime.TextFile.ReadAllText(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
@@ -131,7 +131,7 @@ public static class ZoneFile
             }
             try
             {
-                return File.ReadAllText(full);
+                return Unikernel.Runtime.TextFile.ReadAllText(full);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

@@ -116,6 +116,33 @@ public class TransferTests
     }
 
     [Fact]
+    public void Bind_key_clauses_are_read_with_quoted_or_bare_names_and_algorithms_in_any_order()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            // A comment naming a monkey (no clause), a quoted algorithm with spaces before ';', a clause whose algorithm
+            // is unknown (an error naming it, never its secret), and a secret without its ';' (no secret: an error).
+            File.WriteAllText(file,
+                "# the monkey {not a key}\n"
+                + $"key \"a.example\"{{ algorithm \"hmac-sha1\" ; secret   \"{Secret}\" ; }};\n"
+                + $"key b {{ secret \"{OtherSecret}\"; algorithm hmac-md5; }};\n"
+                + $"key c {{ algorithm hmac-sha512; secret \"{OtherSecret}\" }};\n");
+            var errors = new List<string>();
+            var keys = TsigKey.ParseAll(["@" + file], errors);
+            Assert.Equal(["a.example."], keys.Select(k => k.Name.ToString()));
+            Assert.Equal(Convert.FromBase64String(Secret), keys[0].Secret);
+            Assert.Equal(2, errors.Count);
+            Assert.Contains("key b: unsupported algorithm 'hmac-md5'", errors[0], StringComparison.Ordinal);
+            Assert.DoesNotContain(OtherSecret, string.Join("\n", errors), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void Signed_queries_are_verified_and_answered_signed_as_dnspython_checks()
     {
         var keys = new TsigKeyring([Key()]);
