@@ -47,9 +47,76 @@ public enum TcpCongestionControl
     NewReno,
 }
 
-/// <summary>Tunables of the TCP engine; the defaults follow the RFCs where they give one and Linux where they do not.</summary>
+/// <summary>
+/// Tunables of the TCP engine; the defaults follow the RFCs where they give one and Linux where they do not. An appliance
+/// sets the common ones in its configuration (<c>c.Tcp(...)</c> in config.cs, <c>kind: tcp</c> in unikernel.yaml: the
+/// generator checks the values and calls the public constructor); tests set any property with an initializer.
+/// </summary>
 public sealed class TcpSettings
 {
+    /// <summary>The defaults.</summary>
+    public TcpSettings()
+    {
+    }
+
+    /// <summary>
+    /// The settings an appliance configures (docs/tcp.md, "Configuration"). The generator has checked the values already;
+    /// they are checked again here for code that calls this directly.
+    /// </summary>
+    /// <param name="sendBuffer">Bytes buffered per connection for sending (its ring grows on demand up to this).</param>
+    /// <param name="receiveBuffer">Bytes buffered per connection for receiving: the largest window we advertise.</param>
+    /// <param name="maxConnections">Connections of every state together (TIME-WAIT included); more are refused.</param>
+    /// <param name="timeWaitSeconds">How long TIME-WAIT lasts (2·MSL).</param>
+    /// <param name="maxTimeWait">TIME-WAIT connections kept; above this the oldest is dropped early.</param>
+    /// <param name="keepAliveIdleSeconds">Idle seconds before keep-alive probes; 0 turns keep-alive off.</param>
+    /// <param name="keepAliveIntervalSeconds">Seconds between unanswered keep-alive probes.</param>
+    /// <param name="keepAliveProbes">Unanswered probes before the connection is reset.</param>
+    /// <param name="congestionControl"><c>cubic</c> (RFC 9438) or <c>newreno</c> (RFC 5681/6582).</param>
+    /// <param name="nagle"><c>auto</c> (accepted connections send at once, as the socket stack's TCP_NODELAY; connected ones use Nagle), <c>on</c> or <c>off</c> for both.</param>
+    public TcpSettings(int sendBuffer, int receiveBuffer, int maxConnections, int timeWaitSeconds, int maxTimeWait,
+        int keepAliveIdleSeconds, int keepAliveIntervalSeconds, int keepAliveProbes, string congestionControl, string nagle)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(sendBuffer, MinBuffer);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(sendBuffer, MaxBuffer);
+        ArgumentOutOfRangeException.ThrowIfLessThan(receiveBuffer, MinBuffer);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(receiveBuffer, MaxBuffer);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxConnections, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(timeWaitSeconds, 0);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxTimeWait, 0);
+        ArgumentOutOfRangeException.ThrowIfLessThan(keepAliveIdleSeconds, 0);
+        ArgumentOutOfRangeException.ThrowIfLessThan(keepAliveIntervalSeconds, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(keepAliveProbes, 1);
+        ArgumentNullException.ThrowIfNull(congestionControl);
+        ArgumentNullException.ThrowIfNull(nagle);
+        SendBufferSize = sendBuffer;
+        ReceiveBufferSize = receiveBuffer;
+        MaxConnections = maxConnections;
+        Msl = TimeSpan.FromSeconds(timeWaitSeconds / 2.0);
+        MaxTimeWait = maxTimeWait;
+        KeepAliveIdle = TimeSpan.FromSeconds(keepAliveIdleSeconds);
+        KeepAliveInterval = TimeSpan.FromSeconds(keepAliveIntervalSeconds);
+        KeepAliveProbes = keepAliveProbes;
+        CongestionControl = congestionControl.ToLowerInvariant() switch
+        {
+            "cubic" => TcpCongestionControl.Cubic,
+            "newreno" => TcpCongestionControl.NewReno,
+            _ => throw new ArgumentException($"congestion control '{congestionControl}': give cubic or newreno", nameof(congestionControl)),
+        };
+        NoDelay = nagle.ToLowerInvariant() switch
+        {
+            "auto" => null,
+            "on" => false,
+            "off" => true,
+            _ => throw new ArgumentException($"nagle '{nagle}': give auto, on or off", nameof(nagle)),
+        };
+    }
+
+    /// <summary>The smallest per-connection buffer (a few segments: smaller ones cannot keep a window open).</summary>
+    public const int MinBuffer = 4096;
+
+    /// <summary>The largest per-connection buffer (the window scale allows 1 GiB).</summary>
+    public const int MaxBuffer = 1 << 30;
+
     public int SendBufferSize { get; init; } = 256 * 1024;
     public int ReceiveBufferSize { get; init; } = 256 * 1024;
 
@@ -101,6 +168,12 @@ public sealed class TcpSettings
     public bool Sack { get; init; } = true;
 
     public TcpCongestionControl CongestionControl { get; init; } = TcpCongestionControl.Cubic;
+
+    /// <summary>
+    /// Whether new connections start with Nagle off (<see cref="TcpConnection.NoDelay"/>); null (the default): accepted
+    /// connections do (the socket stack sets TCP_NODELAY on them) and connected ones do not.
+    /// </summary>
+    public bool? NoDelay { get; init; }
 }
 
 /// <summary>TCP counters (written under the stack's lock).</summary>
@@ -282,7 +355,7 @@ internal sealed class TcpEngine : ITcp
         var port = localPort != 0
             ? _connections.ContainsKey(Key(remote, remotePort, localPort)) ? throw new SocketException((int)SocketError.AddressAlreadyInUse) : localPort
             : AllocatePortLocked(remote, remotePort) ?? throw new SocketException((int)SocketError.AddressAlreadyInUse);
-        var connection = new TcpConnection(this, remote, remotePort, port, NewIsn(remote, remotePort, port), noDelay: false);
+        var connection = new TcpConnection(this, remote, remotePort, port, NewIsn(remote, remotePort, port), noDelay: Settings.NoDelay ?? false);
         _connections.Add(connection.Key, connection);
         Counters.ConnectionsOpened++;
         connection.OpenActiveLocked();
@@ -413,7 +486,7 @@ internal sealed class TcpEngine : ITcp
             return;
         }
         var connection = new TcpConnection(this, source, segment.SourcePort, segment.DestinationPort,
-            NewIsn(source, segment.SourcePort, segment.DestinationPort), noDelay: true)
+            NewIsn(source, segment.SourcePort, segment.DestinationPort), noDelay: Settings.NoDelay ?? true)
         {
             Listener = listener,
         };
@@ -476,7 +549,7 @@ internal sealed class TcpEngine : ITcp
                 Counters.DropsBacklogFull++;
                 return true;
             }
-            var connection = new TcpConnection(this, source, segment.SourcePort, segment.DestinationPort, iss, noDelay: true) { Listener = listener };
+            var connection = new TcpConnection(this, source, segment.SourcePort, segment.DestinationPort, iss, noDelay: Settings.NoDelay ?? true) { Listener = listener };
             _connections.Add(connection.Key, connection);
             Counters.SynCookiesAccepted++;
             connection.OpenFromCookieLocked(peerIsn, CookieMss[index], ref segment);
