@@ -1212,7 +1212,10 @@ public sealed class TcpConnection : ITcpConnection
         }
     }
 
-    private void Schedule() => _engine.ScheduleLocked(NextDeadline);
+    private void Schedule() => _engine.ScheduleLocked(this, NextDeadline);
+
+    /// <summary>The deadline of this connection's entry in the engine's timer queue; MaxValue: none (TcpEngine.ScheduleLocked).</summary>
+    internal long QueuedDeadline { get; set; } = long.MaxValue;
 
     internal void OnTimerLocked(long now)
     {
