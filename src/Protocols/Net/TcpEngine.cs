@@ -170,6 +170,12 @@ public sealed class TcpSettings
     public TcpCongestionControl CongestionControl { get; init; } = TcpCongestionControl.Cubic;
 
     /// <summary>
+    /// With SACK, loss recovery sends by the RFC 6675 pipe estimate (the default); false: NewReno's window inflation
+    /// with SACK choosing the holes, as before (kept for the comparison in the tests).
+    /// </summary>
+    internal bool SackPipe { get; init; } = true;
+
+    /// <summary>
     /// Whether new connections start with Nagle off (<see cref="TcpConnection.NoDelay"/>); null (the default): accepted
     /// connections do (the socket stack sets TCP_NODELAY on them) and connected ones do not.
     /// </summary>
