@@ -7,14 +7,15 @@
 #                                 '-- veth $VA 10.217.1.1 ===== veth $VB 10.217.1.2 (namespace $NSB): TcpBench --socket
 #
 # Usage (as root; Debian packages: iproute2 python3): bench/tcp/connections.sh
-# Knobs: COUNT [3000] connections per run, REPS [3] (the table shows medians), IDLE [1000] idle connections.
+# Knobs: COUNT [3000] connections per run, REPS [3] (the table shows medians), IDLE [1000] idle connections,
+# TAG [from the PID] names the namespaces and links (ukcpa-TAG, ukctTAG, ...; at most 6 characters).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 COUNT=${COUNT:-3000}
 REPS=${REPS:-3}
 IDLE=${IDLE:-1000}
-TAG=$(printf '%x' $(( $$ % 0x100000 )))
+TAG=${TAG:-$(printf '%x' $(( $$ % 0x100000 )))}
 NSA=ukcpa-$TAG
 NSB=ukcpb-$TAG
 TAP=ukct$TAG

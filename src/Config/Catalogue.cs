@@ -107,3 +107,26 @@ public sealed class TargetAttribute(string name) : Attribute
     /// <summary>How the appliance is sealed on this target once its devices have started; empty: not sealed.</summary>
     public string Seal { get; init; } = "";
 }
+
+/// <summary>
+/// Marks a parameter of a device method as an option: a value fixed when the image is built (a constant in config.cs, a
+/// scalar field in unikernel.yaml), passed to the implementation's constructor parameter of the same name. The parameter
+/// is a string, int, long, bool or double with a default (used when the configuration leaves it out). The generator
+/// checks a given value against <see cref="Min"/>/<see cref="Max"/> (numbers) or <see cref="Values"/> (strings) and reports
+/// UK0022 with what to give instead.
+/// </summary>
+[AttributeUsage(AttributeTargets.Parameter, Inherited = false)]
+public sealed class OptionAttribute(string description) : Attribute
+{
+    /// <summary>What the option sets (in messages).</summary>
+    public string Description { get; } = description;
+
+    /// <summary>The smallest value a number option takes.</summary>
+    public long Min { get; init; } = long.MinValue;
+
+    /// <summary>The largest value a number option takes.</summary>
+    public long Max { get; init; } = long.MaxValue;
+
+    /// <summary>A string option's values, comma-separated (compared ignoring case); empty: any string.</summary>
+    public string Values { get; init; } = "";
+}

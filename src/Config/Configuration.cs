@@ -117,7 +117,7 @@ public sealed class Configuration
     [Implementation(typeof(global::Unikernel.Protocols.Net.DirectStack), When = "net=direct")]
     [RuntimeArgument("ipv4", "ipv4", "", "Static IPv4 address ADDR/PREFIX (empty: ask DHCP)")]
     [RuntimeArgument("ipv4-gateway", "ipv4Gateway", "", "IPv4 gateway for off-link destinations")]
-    public IImpl<INetworkStack> Stack(string? name = null) => throw NotExecutable();
+    public IImpl<INetworkStack> Stack(string? name = null, IImpl<global::Unikernel.Protocols.Net.TcpSettings>? tcp = null) => throw NotExecutable();
 
     /// <summary>The host's (or the VM kernel's) sockets.</summary>
     [Device("socket-stack", typeof(INetworkStack))]
@@ -130,5 +130,25 @@ public sealed class Configuration
     [Implementation(typeof(global::Unikernel.Protocols.Net.DirectStack))]
     [RuntimeArgument("ipv4", "ipv4", "", "Static IPv4 address ADDR/PREFIX (empty: ask DHCP)")]
     [RuntimeArgument("ipv4-gateway", "ipv4Gateway", "", "IPv4 gateway for off-link destinations")]
-    public IImpl<INetworkStack> DirectStack(IImpl<INetworkInterface>? network = null, string? name = null) => throw NotExecutable();
+    public IImpl<INetworkStack> DirectStack(IImpl<INetworkInterface>? network = null, string? name = null, IImpl<global::Unikernel.Protocols.Net.TcpSettings>? tcp = null) => throw NotExecutable();
+
+    /// <summary>
+    /// The direct stack's TCP settings (docs/tcp.md): pass one to <c>c.Stack(tcp: ...)</c> or <c>c.DirectStack(tcp: ...)</c>,
+    /// or declare one and the direct stack is wired to it by type; none: the defaults. The socket stack ignores them (the
+    /// host kernel's TCP has its own sysctls). Every value is a constant, checked when the image is built (UK0022).
+    /// </summary>
+    [Device("tcp", typeof(global::Unikernel.Protocols.Net.TcpSettings), IsDefault = true)]
+    [Implementation(typeof(global::Unikernel.Protocols.Net.TcpSettings))]
+    public IImpl<global::Unikernel.Protocols.Net.TcpSettings> Tcp(
+        [Option("bytes buffered per connection for sending", Min = global::Unikernel.Protocols.Net.TcpSettings.MinBuffer, Max = global::Unikernel.Protocols.Net.TcpSettings.MaxBuffer)] int sendBuffer = 256 * 1024,
+        [Option("bytes buffered per connection for receiving (the largest window advertised)", Min = global::Unikernel.Protocols.Net.TcpSettings.MinBuffer, Max = global::Unikernel.Protocols.Net.TcpSettings.MaxBuffer)] int receiveBuffer = 256 * 1024,
+        [Option("connections of every state at once, TIME-WAIT included", Min = 1, Max = 1 << 24)] int maxConnections = 16384,
+        [Option("seconds a closed connection stays in TIME-WAIT (2·MSL)", Min = 0, Max = 3600)] int timeWaitSeconds = 60,
+        [Option("TIME-WAIT connections kept (the oldest goes first)", Min = 0, Max = 1 << 24)] int maxTimeWait = 4096,
+        [Option("idle seconds before keep-alive probes; 0: no keep-alive", Min = 0, Max = 86400 * 7)] int keepAliveIdleSeconds = 0,
+        [Option("seconds between keep-alive probes", Min = 1, Max = 86400)] int keepAliveIntervalSeconds = 75,
+        [Option("unanswered keep-alive probes before the connection is reset", Min = 1, Max = 127)] int keepAliveProbes = 9,
+        [Option("the congestion controller", Values = "cubic,newreno")] string congestionControl = "cubic",
+        [Option("Nagle's algorithm: auto (off on accepted connections, on for connected ones), on or off", Values = "auto,on,off")] string nagle = "auto",
+        string? name = null) => throw NotExecutable();
 }

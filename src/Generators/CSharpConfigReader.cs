@@ -305,6 +305,7 @@ internal sealed class CSharpConfigReader
     private int ReadDevice(InvocationExpressionSyntax invocation, IMethodSymbol method, CatalogueEntry entry, LocationInfo? location)
     {
         var given = new Dictionary<string, (int, LocationInfo?)>(StringComparer.Ordinal);
+        var options = new Dictionary<string, (object?, LocationInfo?)>(StringComparer.Ordinal);
         string? name = null;
         var directory = "";
         var parameters = (method.ReducedFrom ?? method).Parameters.Skip(method.ReducedFrom is null ? 0 : 1).ToList();
@@ -317,6 +318,19 @@ internal sealed class CSharpConfigReader
                 : i < parameters.Count ? parameters[i] : null;
             if (parameter is null)
             {
+                continue;
+            }
+            if (entry.Option(parameter.Name) is not null)
+            {
+                var value = _model.GetConstantValue(argument.Expression, _cancellationToken);
+                if (value.HasValue)
+                {
+                    options[parameter.Name] = (value.Value, LocationInfo.From(argument.Expression));
+                }
+                else if (!_model.GetDiagnostics(argument.Span, _cancellationToken).Any(d => d.Severity == DiagnosticSeverity.Error))
+                {
+                    _builder.Report(Diagnostics.NotConstant, LocationInfo.From(argument), $"option '{parameter.Name}' of c.{method.Name}");
+                }
                 continue;
             }
             if (parameter.Type.SpecialType == SpecialType.System_String)
@@ -344,7 +358,7 @@ internal sealed class CSharpConfigReader
             }
             given[parameter.Name] = (Evaluate(argument.Expression, null), LocationInfo.From(argument));
         }
-        return _builder.AddDevice(entry, given, name, directory, location);
+        return _builder.AddDevice(entry, given, name, directory, location, options: options);
     }
 
     private int ReadIf(InvocationExpressionSyntax invocation, IMethodSymbol method, LocationInfo? location)

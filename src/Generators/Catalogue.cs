@@ -8,9 +8,74 @@ namespace Unikernel.Generators;
 /// <summary>One implementation of a catalogue device: the type (null or an error type when it is not in the compilation), the concrete targets it serves.</summary>
 internal sealed record CatalogueImplementation(string[] Targets, INamedTypeSymbol? Type, string TypeName, string When, string SharedInstance);
 
-/// <summary>A catalogue device, read from the attributes on a <c>Configuration</c> method (or a user's extension method).</summary>
-internal sealed class CatalogueEntry(IMethodSymbol method, string kind, ITypeSymbol @interface, bool isDefault, bool isCrunch, CatalogueImplementation[] implementations, EquatableArray<CatalogueArgument> arguments, IReadOnlyList<DiagnosticInfo> problems)
+/// <summary>
+/// A device option: a parameter of the device method marked [Option], of <paramref name="Kind"/> (string, int, long, bool,
+/// double), its default as C# code, and what it accepts (numbers in [Min, Max]; strings in <paramref name="Values"/>, none: any).
+/// </summary>
+internal sealed record CatalogueOption(string Name, string Kind, string DefaultCode, string Description, long Min, long Max, string[] Values)
 {
+    /// <summary>
+    /// Checks a value read from config.cs (a constant) or unikernel.yaml (converted to <see cref="Kind"/>): the C# code
+    /// to pass, or null and what to give instead.
+    /// </summary>
+    public string? Check(object? value, out string problem)
+    {
+        problem = "";
+        switch (Kind)
+        {
+            case "int" or "long":
+                if (value is not (int or long or short or byte or sbyte or ushort or uint))
+                {
+                    problem = $"give a whole number from {Min} to {Max}";
+                    return null;
+                }
+                var number = System.Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture);
+                if (number < Min || number > Max)
+                {
+                    problem = $"{number} is out of range: give a whole number from {Min} to {Max} ({Description})";
+                    return null;
+                }
+                break;
+            case "string":
+                if (value is not string text)
+                {
+                    problem = Values.Length > 0 ? $"give one of: {string.Join(", ", Values)}" : "give a string";
+                    return null;
+                }
+                if (Values.Length > 0 && !Values.Any(v => string.Equals(v, text, StringComparison.OrdinalIgnoreCase)))
+                {
+                    problem = $"'{text}' is not one of its values{Suggestions.DidYouMean(text.ToLowerInvariant(), Values)}: give one of: {string.Join(", ", Values)} ({Description})";
+                    return null;
+                }
+                value = Values.FirstOrDefault(v => string.Equals(v, text, StringComparison.OrdinalIgnoreCase)) ?? text;
+                break;
+            case "bool":
+                if (value is not bool)
+                {
+                    problem = "give true or false";
+                    return null;
+                }
+                break;
+            case "double":
+                if (value is not (double or float or int or long))
+                {
+                    problem = "give a number";
+                    return null;
+                }
+                break;
+        }
+        return CSharpConfigReader.FormatConstant(value, Kind).Code;
+    }
+}
+
+/// <summary>A catalogue device, read from the attributes on a <c>Configuration</c> method (or a user's extension method).</summary>
+internal sealed class CatalogueEntry(IMethodSymbol method, string kind, ITypeSymbol @interface, bool isDefault, bool isCrunch, CatalogueImplementation[] implementations, EquatableArray<CatalogueArgument> arguments, IReadOnlyList<DiagnosticInfo> problems, IReadOnlyList<CatalogueOption>? options = null)
+{
+    /// <summary>The method's [Option] parameters, in order.</summary>
+    public IReadOnlyList<CatalogueOption> Options { get; } = options ?? [];
+
+    public CatalogueOption? Option(string parameter) => Options.FirstOrDefault(o => o.Name == parameter);
+
     public IMethodSymbol Method { get; } = method;
     public string Kind { get; } = kind;
     public ITypeSymbol Interface { get; } = @interface;
@@ -164,7 +229,31 @@ internal sealed class Catalogue
         {
             problems.Add(Problem(definition, device, kind, "it has no [Implementation(typeof(...), Targets = \"...\")]; add one per target (or family) it serves"));
         }
-        return new CatalogueEntry(definition, kind, @interface, isDefault, isCrunch, [.. implementations], arguments.ToEquatableArray(), problems);
+        var options = new List<CatalogueOption>();
+        foreach (var parameter in definition.Parameters)
+        {
+            if (parameter.GetAttributes().FirstOrDefault(a => KnownSymbols.Is(a.AttributeClass, known.OptionAttribute)) is not { } option)
+            {
+                continue;
+            }
+            var optionKind = CSharpConfigReader.ArgumentKind(parameter.Type);
+            if (optionKind is null or "string[]" || !parameter.HasExplicitDefaultValue)
+            {
+                problems.Add(Problem(definition, option, kind, $"the option '{parameter.Name}' must be a string, int, long, bool or double parameter with a default value"));
+                continue;
+            }
+            var min = option.NamedArguments.FirstOrDefault(a => a.Key == "Min").Value.Value is long low ? low : long.MinValue;
+            var max = option.NamedArguments.FirstOrDefault(a => a.Key == "Max").Value.Value is long high ? high : long.MaxValue;
+            if (optionKind == "int")
+            {
+                min = Math.Max(min, int.MinValue);
+                max = Math.Min(max, int.MaxValue);
+            }
+            var values = (Named(option, "Values") ?? "").Split([','], StringSplitOptions.RemoveEmptyEntries).Select(v => v.Trim()).Where(v => v.Length > 0).ToArray();
+            var description = option.ConstructorArguments.Length == 1 ? option.ConstructorArguments[0].Value as string ?? "" : "";
+            options.Add(new CatalogueOption(parameter.Name, optionKind, CSharpConfigReader.FormatConstant(parameter.ExplicitDefaultValue, optionKind).Code, description, min, max, values));
+        }
+        return new CatalogueEntry(definition, kind, @interface, isDefault, isCrunch, [.. implementations], arguments.ToEquatableArray(), problems, options);
     }
 
     /// <summary>

@@ -109,6 +109,10 @@ internal static class Diagnostics
         "UK0021", "Invalid target declaration",
         "The target '{0}' is declared wrongly: {1}");
 
+    public static readonly DiagnosticDescriptor InvalidOption = Error(
+        "UK0022", "Invalid device option",
+        "The option '{0}' of the {1} device is invalid: {2}");
+
     public static readonly DiagnosticDescriptor InternalError = Error(
         "UK0099", "Generator failure",
         "The Unikernel generator failed unexpectedly ({0}); please report this with your configuration");
@@ -117,7 +121,7 @@ internal static class Diagnostics
     {
         MissingDependency, TypeMismatch, Cycle, TargetUnsupported, DuplicateName, UnknownTarget, NoJobs, UnsupportedSyntax,
         MissingConfigure, NotPartial, UnsupportedArgumentType, AmbiguousDependency, WrongArity, ImplementationMissing,
-        NotConstant, EmptyCrunch, BothConfigurations, UnknownKey, ImpossibleKeyValue, InvalidCatalogueEntry, InvalidTarget, InternalError,
+        NotConstant, EmptyCrunch, BothConfigurations, UnknownKey, ImpossibleKeyValue, InvalidCatalogueEntry, InvalidTarget, InvalidOption, InternalError,
     }.Concat(YamlDiagnostics.All).ToDictionary(d => d.Id);
 
     public static IEnumerable<DiagnosticDescriptor> All => s_byId.Values;

@@ -26,6 +26,7 @@ internal sealed class KnownSymbols
         CrunchAttribute = compilation.GetTypeByMetadataName("Unikernel.Config.CrunchAttribute");
         ImplementationAttribute = compilation.GetTypeByMetadataName("Unikernel.Config.ImplementationAttribute");
         RuntimeArgumentAttribute = compilation.GetTypeByMetadataName("Unikernel.Config.RuntimeArgumentAttribute");
+        OptionAttribute = compilation.GetTypeByMetadataName("Unikernel.Config.OptionAttribute");
         TargetAttribute = compilation.GetTypeByMetadataName("Unikernel.Config.TargetAttribute");
         Startable = compilation.GetTypeByMetadataName("Unikernel.Devices.IStartable");
         Job = compilation.GetTypeByMetadataName("Unikernel.Devices.IJob");
@@ -46,6 +47,9 @@ internal sealed class KnownSymbols
     public INamedTypeSymbol? RuntimeArgumentAttribute { get; }
 
     public INamedTypeSymbol? TargetAttribute { get; }
+
+    /// <summary>[Option] on a device method's parameter: a constant passed to the implementation (Catalogue.cs).</summary>
+    public INamedTypeSymbol? OptionAttribute { get; }
 
     /// <summary>The assembly being compiled (the user's project).</summary>
     public IAssemblySymbol CompilationAssembly => _compilation.Assembly;

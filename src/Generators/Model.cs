@@ -65,6 +65,9 @@ internal enum BindingKind
 
     /// <summary>The argument given for it was wrong and is reported already: nothing more to say.</summary>
     Reported,
+
+    /// <summary>A device option ([Option]): <see cref="Binding.Text"/> is the C# literal passed.</summary>
+    Constant,
 }
 
 internal sealed record Binding(BindingKind Kind, int ItemId = -1, string Text = "", EquatableArray<int> Candidates = default, int DefaultItemId = -1);

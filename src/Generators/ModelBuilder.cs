@@ -143,7 +143,9 @@ internal sealed class ModelBuilder
     }
 
     /// <summary>A catalogue device with arguments given by method parameter name.</summary>
-    public int AddDevice(CatalogueEntry entry, IReadOnlyDictionary<string, (int Item, LocationInfo? Location)> given, string? name, string crunchDirectory, LocationInfo? location, bool isImplicit = false)
+    /// <param name="options">The [Option] values given (a constant from config.cs, a scalar converted from unikernel.yaml), each where it was written.</param>
+    public int AddDevice(CatalogueEntry entry, IReadOnlyDictionary<string, (int Item, LocationInfo? Location)> given, string? name, string crunchDirectory, LocationInfo? location, bool isImplicit = false,
+        IReadOnlyDictionary<string, (object? Value, LocationInfo? Location)>? options = null)
     {
         var draft = NewDraft(ItemKind.Device, name ?? entry.Kind, entry.Kind, entry.Interface, location);
         draft.HasExplicitName = name is not null;
@@ -172,16 +174,36 @@ internal sealed class ModelBuilder
             givenItems[pair.Key] = pair.Value.Item;
         }
 
+        // Every option is passed: the value given (checked: UK0022) or the method's default.
+        var constants = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var option in entry.Options)
+        {
+            var code = option.DefaultCode;
+            if (options is not null && options.TryGetValue(option.Name, out var value))
+            {
+                if (option.Check(value.Value, out var problem) is { } checkedCode)
+                {
+                    code = checkedCode;
+                }
+                else
+                {
+                    Report(Diagnostics.InvalidOption, value.Location ?? location, option.Name, entry.Kind, problem);
+                }
+            }
+            constants[option.Name] = code;
+        }
+
         var implementations = new List<ImplementationInfo>();
         foreach (var implementation in entry.Implementations)
         {
             var type = implementation.Type is { TypeKind: not TypeKind.Error } found ? found : null;
             var constructor = type is null ? null : PickConstructor(type, (parameter, index) =>
-                givenItems.ContainsKey(parameter.Name)
+                constants.ContainsKey(parameter.Name)
+                || givenItems.ContainsKey(parameter.Name)
                 || entry.Arguments.Any(a => a.Parameter == parameter.Name)
                 || (entry.IsCrunch && index == 0)
                 || IsWiredByType(parameter.Type));
-            implementations.Add(Implementation(type, constructor, implementation.Targets, implementation.When, implementation.SharedInstance, implementation.TypeName, draft, givenItems, entry.Arguments, isCatalogue: true, positional: [], crunch: entry.IsCrunch));
+            implementations.Add(Implementation(type, constructor, implementation.Targets, implementation.When, implementation.SharedInstance, implementation.TypeName, draft, givenItems, entry.Arguments, isCatalogue: true, positional: [], crunch: entry.IsCrunch, constants: constants));
         }
         draft.Implementations = [.. implementations];
         return draft.Id;
@@ -199,7 +221,8 @@ internal sealed class ModelBuilder
         EquatableArray<CatalogueArgument> runtimeArguments,
         bool isCatalogue,
         IReadOnlyList<(int Item, LocationInfo? Location)> positional,
-        bool crunch = false)
+        bool crunch = false,
+        IReadOnlyDictionary<string, string>? constants = null)
     {
         var whenKey = "";
         var whenValue = "";
@@ -234,6 +257,10 @@ internal sealed class ModelBuilder
                 {
                     // The argument itself was wrong and is reported already; keep the code compiling.
                     binding = new Binding(BindingKind.Reported);
+                }
+                else if (constants is not null && constants.TryGetValue(parameter.Name, out var constant))
+                {
+                    binding = new Binding(BindingKind.Constant, Text: constant);
                 }
                 else if (givenItems.TryGetValue(parameter.Name, out var item))
                 {

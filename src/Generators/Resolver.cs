@@ -196,7 +196,10 @@ internal sealed class Resolver
                 continue;
             }
             arguments.Add(expression);
-            dependencies.Add((expression, parameter.Name));
+            if (parameter.Binding.Kind != BindingKind.Constant)
+            {
+                dependencies.Add((expression, parameter.Name));
+            }
         }
         if (failed)
         {
@@ -277,6 +280,8 @@ internal sealed class Resolver
                 return Visit(binding.DefaultItemId);
             case BindingKind.Reported:
                 return null;
+            case BindingKind.Constant:
+                return binding.Text;
             default:
                 var yaml = _config.SourceKind != "config.cs";
                 var provider = _config.Providers.FirstOrDefault(p => p.Interface == parameter.TypeDisplay) is { } found ? yaml ? found.Yaml : found.CSharp : null;

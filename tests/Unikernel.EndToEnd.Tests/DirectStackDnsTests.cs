@@ -178,7 +178,10 @@ internal sealed class TapNamespace : IDisposable
     private TapNamespace(ITestOutputHelper output)
     {
         _output = output;
-        var name = $"{Environment.ProcessId % 0x100000:x}d{Interlocked.Increment(ref s_counter)}";
+        // UK_NET_TAG (at most 8 letters and digits) names the links instead of the process id (as the Linux peer tests').
+        var tag = Environment.GetEnvironmentVariable("UK_NET_TAG");
+        var prefix = tag is { Length: > 0 and <= 8 } && tag.All(char.IsAsciiLetterOrDigit) ? tag : $"{Environment.ProcessId % 0x100000:x}";
+        var name = $"{prefix}d{Interlocked.Increment(ref s_counter)}";
         Namespace = "ukdns-" + name;
         TapName = "ukd" + name;
         Directory = System.IO.Directory.CreateTempSubdirectory("uk-direct-dns-").FullName;

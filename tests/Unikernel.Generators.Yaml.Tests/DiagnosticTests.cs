@@ -102,6 +102,10 @@ public sealed class DiagnosticTests
         { "ambiguous by-type wiring", Good.Replace("  hello: { type: T.Hello, args: [console, time, ticks] }", "  ⟦hello: { type: T.Hello, args: [console] }", StringComparison.Ordinal).Replace("  time: { kind: time }\n", "  time: { kind: time }\n  time2: { kind: time }\n", StringComparison.Ordinal), "UK0012", "time, time2" },
         { "device not on the target", Head + "arguments: { root: { type: string } }\ndevices:\n  ⟦files: { kind: directory, root: root }\njobs: { serve: { type: T.Serve, args: [files] } }\n", "UK0004", "target 'test'" },
         { "no jobs", "⟦" + Head + "jobs: {}\n", "UK0007", "'hello'" },
+        { "negative tcp buffer", Good.Replace("devices:\n", "devices:\n  tcp: { kind: tcp, sendBuffer: ⟦-1 }\n", StringComparison.Ordinal), "UK0022", "-1 is out of range: give a whole number from 4096 to 1073741824" },
+        { "tcp buffer not a number", Good.Replace("devices:\n", "devices:\n  tcp: { kind: tcp, receiveBuffer: ⟦big }\n", StringComparison.Ordinal), "UK0022", "give a whole number from 4096" },
+        { "unknown congestion controller", Good.Replace("devices:\n", "devices:\n  tcp:\n    kind: tcp\n    congestionControl: ⟦bbr\n", StringComparison.Ordinal), "UK0022", "'bbr' is not one of its values: give one of: cubic, newreno" },
+        { "inline tcp of a stack", Good.Replace("devices:\n", "devices:\n  stack: { kind: stack, tcp: { kind: tcp, nagle: ⟦maybe } }\n", StringComparison.Ordinal), "UK0022", "give one of: auto, on, off" },
         { "too many constructor arguments", Good.Replace("[console, time, ticks]", "[console, time, ticks, ⟦ticks]", StringComparison.Ordinal), "UK0013", "takes 3" },
     };
 

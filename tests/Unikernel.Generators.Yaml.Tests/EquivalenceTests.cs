@@ -201,6 +201,61 @@ public sealed class EquivalenceTests
         Assert.Empty(yaml.CompilerErrors);
     }
 
+    private const string TcpTypes = """
+        using System.Threading;
+        using System.Threading.Tasks;
+        using Unikernel.Devices;
+
+        namespace Tcp;
+
+        public sealed class Server(INetworkStack stack) : IJob
+        {
+            public Task RunAsync(CancellationToken cancellationToken) => Task.FromResult(stack);
+        }
+        """;
+
+    private const string TcpConfig = """
+        using Unikernel.Config;
+
+        namespace Tcp;
+
+        [Unikernel("tcp")]
+        public static partial class TcpConfig
+        {
+            static void Configure(Configuration c)
+            {
+                var stack = c.Stack(tcp: c.Tcp(sendBuffer: 1048576, congestionControl: "newreno", nagle: "on", keepAliveIdleSeconds: 120, timeWaitSeconds: 20));
+                c.Register(c.Main<Server>(stack));
+            }
+        }
+        """;
+
+    private const string TcpYaml = """
+        name: tcp
+        class: Tcp.TcpConfig
+        devices:
+          stack:
+            kind: stack
+            tcp: { kind: tcp, sendBuffer: 1048576, congestionControl: newreno, nagle: "on", keepAliveIdleSeconds: 120, timeWaitSeconds: 20 }
+        jobs:
+          server: { type: Tcp.Server, args: [stack] }
+        """;
+
+    [Theory]
+    [InlineData("unix", "direct")]
+    [InlineData("unix", "socket")]
+    [InlineData("microvm", "direct")]
+    public void Tcp_options_generate_identical_code(string target, string net)
+    {
+        var csharp = Harness.Run(null, [("/project/Types.cs", TcpTypes), ("/project/config.cs", TcpConfig)], target, net);
+        var yaml = Harness.Run(TcpYaml, [("/project/Types.cs", TcpTypes)], target, net);
+        AssertSameOutput(csharp, yaml);
+        Assert.Equal(net == "direct", yaml.Source(".Unikernel.g.cs").Contains("TcpSettings(1048576, 262144, 16384, 20, 4096, 120, 75, 9, \"newreno\", \"on\")", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_tcp_yaml_validates_against_the_schema() => SchemaTests.AssertValid(TcpYaml);
+
     [Fact]
     public void Rich_yaml_wires_by_type_and_chooses_by_key()
     {

@@ -122,6 +122,31 @@ public sealed class SchemaTests
         var keys = enums.Single(e => e.Values.Contains("target") && e.Values.Contains("net"));
         Assert.Equal(["target", "net"], keys.Values);
 
+        // Every device option ([Option]) is a field of its kind, with the catalogue's range or values and default.
+        var allOf = document.RootElement.GetProperty("$defs").GetProperty("device").GetProperty("allOf").EnumerateArray().ToList();
+        var optionEntries = catalogue.Entries.Where(e => e.Options.Count > 0).ToList();
+        Assert.Contains(optionEntries, e => e.Kind == "tcp");
+        foreach (var entry in optionEntries)
+        {
+            var block = allOf.Single(b => b.GetProperty("if").GetProperty("properties").GetProperty("kind").TryGetProperty("const", out var k) && k.GetString() == entry.Kind);
+            var fields = block.GetProperty("then").GetProperty("properties");
+            Assert.Equal(entry.Options.Select(o => o.Name).Order(StringComparer.Ordinal), fields.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
+            foreach (var option in entry.Options)
+            {
+                var field = fields.GetProperty(option.Name);
+                Assert.Equal(option.DefaultCode, field.GetProperty("default").ValueKind == JsonValueKind.String ? "\"" + field.GetProperty("default").GetString() + "\"" : field.GetProperty("default").GetRawText());
+                if (option.Kind is "int" or "long")
+                {
+                    Assert.Equal(option.Min, field.GetProperty("minimum").GetInt64());
+                    Assert.Equal(option.Max, field.GetProperty("maximum").GetInt64());
+                }
+                else if (option.Values.Length > 0)
+                {
+                    Assert.Equal(option.Values, field.GetProperty("enum").EnumerateArray().Select(v => v.GetString()));
+                }
+            }
+        }
+
         static void Collect(JsonElement element, string path, List<(string, string[])> enums)
         {
             if (element.ValueKind == JsonValueKind.Object)
@@ -155,6 +180,10 @@ public sealed class SchemaTests
         { "typo in a device", "name: a\nclass: A.B\ndevices: { c: { knd: console } }\njobs: { j: { type: A.J } }\n" },
         { "unknown kind", "name: a\nclass: A.B\ndevices: { c: { kind: consol } }\njobs: { j: { type: A.J } }\n" },
         { "crunch without directory", "name: a\nclass: A.B\ndevices: { c: { kind: crunch } }\njobs: { j: { type: A.J } }\n" },
+        { "negative tcp buffer", "name: a\nclass: A.B\ndevices: { t: { kind: tcp, sendBuffer: -1 } }\njobs: { j: { type: A.J } }\n" },
+        { "unknown congestion controller", "name: a\nclass: A.B\ndevices: { t: { kind: tcp, congestionControl: bbr } }\njobs: { j: { type: A.J } }\n" },
+        { "tcp field on a console", "name: a\nclass: A.B\ndevices: { c: { kind: console, sendBuffer: 4096 } }\njobs: { j: { type: A.J } }\n" },
+        { "tcp on a socket stack", "name: a\nclass: A.B\ndevices: { s: { kind: socket-stack, tcp: { kind: tcp } } }\njobs: { j: { type: A.J } }\n" },
         { "directory field on a console", "name: a\nclass: A.B\ndevices: { c: { kind: console, directory: x } }\njobs: { j: { type: A.J } }\n" },
         { "directory without root", "name: a\nclass: A.B\ndevices: { c: { kind: directory } }\njobs: { j: { type: A.J } }\n" },
         { "kind and type", "name: a\nclass: A.B\ndevices: { c: { kind: console, type: A.C } }\njobs: { j: { type: A.J } }\n" },
@@ -179,7 +208,7 @@ public sealed class SchemaTests
         Assert.False(result.IsValid, what);
     }
 
-    private static void AssertValid(string yaml)
+    internal static void AssertValid(string yaml)
     {
         var result = s_schema.Value.Evaluate(ToElement(yaml), new EvaluationOptions { OutputFormat = OutputFormat.List });
         Assert.True(result.IsValid, Errors(result));

@@ -470,6 +470,7 @@ internal sealed class YamlConfigReader
         var allowed = new[] { "kind" }.Concat(parameters.Select(p => p.Name)).Concat(inline ? ["name"] : []).ToArray();
         CheckFields(node, $"{what} (kind {kind})", allowed);
         var given = new Dictionary<string, (int Item, LocationInfo? Location)>(StringComparer.Ordinal);
+        var options = new Dictionary<string, (object? Value, LocationInfo? Location)>(StringComparer.Ordinal);
         var directory = "";
         var failed = false;
         foreach (var parameter in parameters)
@@ -482,6 +483,11 @@ internal sealed class YamlConfigReader
                     Report(YamlDiagnostics.MissingField, location, char.ToUpperInvariant(what[0]) + what.Substring(1), parameter.Name, $" (a {kind} device needs it)");
                     failed = true;
                 }
+                continue;
+            }
+            if (entry.Option(parameter.Name) is { } option)
+            {
+                options[parameter.Name] = (OptionValue(pair.Value, option.Kind), pair.Value.Location);
                 continue;
             }
             if (parameter.Type.SpecialType == SpecialType.System_String)
@@ -498,7 +504,29 @@ internal sealed class YamlConfigReader
         {
             return -1;
         }
-        return _builder.AddDevice(entry, given, InlineName(node, inline), directory, location);
+        return _builder.AddDevice(entry, given, InlineName(node, inline), directory, location, options: options);
+    }
+
+    /// <summary>A device option's scalar as the option's kind; what does not read as one is passed on as text (UK0022 says what to give).</summary>
+    private static object? OptionValue(YamlNode value, string kind)
+    {
+        if (value.Kind != YamlNodeKind.Scalar)
+        {
+            return null;
+        }
+        var text = value.Value;
+        if (!value.IsPlain)
+        {
+            return text;
+        }
+        return kind switch
+        {
+            "int" or "long" when long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l) => l,
+            "double" when double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var f) => f,
+            "bool" when text is "true" or "True" or "TRUE" => true,
+            "bool" when text is "false" or "False" or "FALSE" => false,
+            _ => text,
+        };
     }
 
     private int ReadFunctor(YamlNode node, string what, LocationInfo location, bool inline)

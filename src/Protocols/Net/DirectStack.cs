@@ -60,7 +60,14 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
     private bool _disposed;
 
     public DirectStack(INetworkInterface network, IMonotonicClock clock, ITime time, IRandom random, string ipv4, string ipv4Gateway)
+        : this(network, clock, time, random, new TcpSettings(), ipv4, ipv4Gateway)
     {
+    }
+
+    /// <summary>A direct stack whose TCP uses <paramref name="tcp"/> (the configuration's <c>tcp</c> device, or the defaults).</summary>
+    public DirectStack(INetworkInterface network, IMonotonicClock clock, ITime time, IRandom random, TcpSettings tcp, string ipv4, string ipv4Gateway)
+    {
+        ArgumentNullException.ThrowIfNull(tcp);
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(clock);
         ArgumentNullException.ThrowIfNull(time);
@@ -103,7 +110,7 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
         _icmp = new IcmpLayer(_ipv4);
         _ipv4.Errors = _icmp;
         _udp = new DirectUdp(_ipv4, seed[2] << 8 | seed[3]);
-        _tcp = TcpLayerFactory.Create(_ipv4, random);
+        _tcp = TcpLayerFactory.Create(_ipv4, random, tcp);
         if (!configured)
         {
             _dhcp = new DhcpClient(this, NewTransactionId);

@@ -824,6 +824,12 @@ public sealed class TcpConnection : ITcpConnection
                     _inRecovery = false;
                     _cwnd = Math.Max(_mss, Math.Min(_ssthresh, (long)(uint)(_sndMax - _sndUna) + _mss));
                 }
+                else if (UsePipe)
+                {
+                    // RFC 6675 §5 (C): a partial ACK updates the scoreboard; the pipe says what may be sent.
+                    _rtxNext = TcpSeq.Max(_rtxNext, _sndUna);
+                    SendRecoveryLocked();
+                }
                 else
                 {
                     // RFC 6582 partial ACK: resend the next hole, deflate by what was acknowledged.
@@ -853,6 +859,11 @@ public sealed class TcpConnection : ITcpConnection
         if (ack == _sndUna && !windowChanged && segment.Payload.Length == 0 && !segment.Has(TcpFlags.Fin) && _sndMax != _sndUna)
         {
             _dupAcks++;
+            if (_inRecovery && UsePipe)
+            {
+                SendRecoveryLocked(); // RFC 6675 §5 (C): no window inflation, the pipe counts what the SACKs took out
+                return;
+            }
             if (_inRecovery)
             {
                 _cwnd += _mss;
@@ -870,10 +881,164 @@ public sealed class TcpConnection : ITcpConnection
                 _recover = _sndMax;
                 _rtxNext = _sndUna;
                 Counters.FastRetransmits++;
+                if (UsePipe)
+                {
+                    // RFC 6675 §5 steps 4.1–4.3: cwnd = ssthresh, resend the first segment presumed lost, then
+                    // send while cwnd − pipe allows.
+                    _cwnd = _ssthresh;
+                    if (FindHole(_sndUna, _sndMax, out var start, out var limit))
+                    {
+                        RetransmitHoleLocked(start, limit);
+                    }
+                    SendRecoveryLocked();
+                    return;
+                }
                 RetransmitNextLocked();
                 _cwnd = _ssthresh + 3L * _mss;
             }
         }
+    }
+
+    // ---- RFC 6675: SACK-based loss recovery ----
+
+    /// <summary>SACK is in use (and the RFC 6675 pipe is not turned off for a comparison): recovery follows the pipe estimate.</summary>
+    private bool UsePipe => _sackOk && _settings.SackPipe;
+
+    /// <summary>
+    /// RFC 6675 §4 IsLost as an edge: every unSACKed byte below it has more than (DupThresh − 1)·SMSS bytes SACKed
+    /// above it (DupThresh = 3); SND.UNA when no byte has. The SACK blocks are sorted and merged, so this is the left
+    /// edge of the highest block at which the SACKed bytes counted from the top first exceed 2·SMSS.
+    /// </summary>
+    internal uint LostEdge()
+    {
+        long above = 0;
+        for (var i = _sackCount - 1; i >= 0; i--)
+        {
+            above += _sackRight[i] - _sackLeft[i];
+            if (above > 2L * _mss)
+            {
+                return _sackLeft[i];
+            }
+        }
+        return _sndUna;
+    }
+
+    /// <summary>The bytes in [SND.UNA, <paramref name="end"/>) that no SACK block covers.</summary>
+    private long UnsackedBelow(uint end)
+    {
+        if (TcpSeq.Le(end, _sndUna))
+        {
+            return 0;
+        }
+        long total = end - _sndUna;
+        for (var i = 0; i < _sackCount && TcpSeq.Lt(_sackLeft[i], end); i++)
+        {
+            total -= TcpSeq.Min(_sackRight[i], end) - _sackLeft[i];
+        }
+        return total;
+    }
+
+    /// <summary>
+    /// RFC 6675 §4 SetPipe, in bytes: every unSACKed byte of [SND.UNA, SND.MAX) counts once if it is not deemed lost
+    /// (its original may still be in flight) and once more if it was retransmitted in this recovery (below HighRxt,
+    /// <see cref="_rtxNext"/>).
+    /// </summary>
+    internal long Pipe()
+    {
+        var highRxt = TcpSeq.Min(TcpSeq.Max(_rtxNext, _sndUna), _sndMax);
+        return UnsackedBelow(_sndMax) - UnsackedBelow(TcpSeq.Max(LostEdge(), _sndUna)) + UnsackedBelow(highRxt);
+    }
+
+    /// <summary>RFC 6675 §5 (C): while cwnd − pipe ≥ 1 SMSS, send the segment NextSeg() chooses (bounded per ACK).</summary>
+    private void SendRecoveryLocked()
+    {
+        for (var sent = 0; sent < 64 && _cwnd - Pipe() >= _mss; sent++)
+        {
+            if (!NextSegLocked())
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>RFC 6675 §4 NextSeg(): (1) a lost hole above HighRxt, (2) new data, (3) a hole below the highest SACKed byte.</summary>
+    private bool NextSegLocked()
+    {
+        var from = TcpSeq.Max(_rtxNext, _sndUna);
+        if (FindHole(from, LostEdge(), out var start, out var limit))
+        {
+            RetransmitHoleLocked(start, limit);
+            return true;
+        }
+        if (SendNewSegmentLocked())
+        {
+            return true;
+        }
+        if (_sackCount > 0 && FindHole(from, _sackRight[_sackCount - 1], out start, out limit))
+        {
+            RetransmitHoleLocked(start, limit);
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>The first byte at or above <paramref name="from"/> and below <paramref name="bound"/> that no SACK block covers, and where its hole ends.</summary>
+    private bool FindHole(uint from, uint bound, out uint start, out uint limit)
+    {
+        start = from;
+        limit = _sndMax;
+        for (var i = 0; i < _sackCount; i++)
+        {
+            if (TcpSeq.Le(_sackRight[i], start))
+            {
+                continue;
+            }
+            if (TcpSeq.Le(_sackLeft[i], start))
+            {
+                start = _sackRight[i];
+                continue;
+            }
+            limit = _sackLeft[i];
+            break;
+        }
+        return TcpSeq.Lt(start, bound) && TcpSeq.Lt(start, limit);
+    }
+
+    /// <summary>Resends one segment of the hole [start, limit) (or the FIN alone) and moves HighRxt past it.</summary>
+    private void RetransmitHoleLocked(uint start, uint limit)
+    {
+        var dataLimit = TcpSeq.Min(limit, DataEnd);
+        var finOnly = _finQueued && start == DataEnd && !FinAcked;
+        if (TcpSeq.Ge(start, dataLimit) && !finOnly)
+        {
+            _rtxNext = limit;
+            return;
+        }
+        var length = finOnly ? 0 : (int)Math.Min((uint)(dataLimit - start), (uint)_mss);
+        TransmitLocked(start, length);
+        var end = start + (uint)length;
+        _rtxNext = finOnly || (_finQueued && end == DataEnd) ? end + 1 : end;
+    }
+
+    /// <summary>One segment of new data within the peer's window (NextSeg rule 2); false when there is none to send.</summary>
+    private bool SendNewSegmentLocked()
+    {
+        var unsent = (int)(DataEnd - _sndNxt);
+        if (_sndNxt != _sndMax || unsent <= 0)
+        {
+            return false;
+        }
+        var room = (long)_sndWnd - (uint)(_sndNxt - _sndUna);
+        var length = (int)Math.Min(Math.Min(unsent, room), _mss);
+        if (length <= 0 || (length < _mss && length < unsent))
+        {
+            return false;
+        }
+        var fin = _finQueued && length == unsent;
+        TransmitLocked(_sndNxt, length);
+        _sndNxt += (uint)length + (fin ? 1u : 0u);
+        _sndMax = TcpSeq.Max(_sndMax, _sndNxt);
+        return true;
     }
 
     private long SackedBytes()
@@ -1212,7 +1377,10 @@ public sealed class TcpConnection : ITcpConnection
         }
     }
 
-    private void Schedule() => _engine.ScheduleLocked(NextDeadline);
+    private void Schedule() => _engine.ScheduleLocked(this, NextDeadline);
+
+    /// <summary>The deadline of this connection's entry in the engine's timer queue; MaxValue: none (TcpEngine.ScheduleLocked).</summary>
+    internal long QueuedDeadline { get; set; } = long.MaxValue;
 
     internal void OnTimerLocked(long now)
     {

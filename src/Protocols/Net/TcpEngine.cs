@@ -47,9 +47,76 @@ public enum TcpCongestionControl
     NewReno,
 }
 
-/// <summary>Tunables of the TCP engine; the defaults follow the RFCs where they give one and Linux where they do not.</summary>
+/// <summary>
+/// Tunables of the TCP engine; the defaults follow the RFCs where they give one and Linux where they do not. An appliance
+/// sets the common ones in its configuration (<c>c.Tcp(...)</c> in config.cs, <c>kind: tcp</c> in unikernel.yaml: the
+/// generator checks the values and calls the public constructor); tests set any property with an initializer.
+/// </summary>
 public sealed class TcpSettings
 {
+    /// <summary>The defaults.</summary>
+    public TcpSettings()
+    {
+    }
+
+    /// <summary>
+    /// The settings an appliance configures (docs/tcp.md, "Configuration"). The generator has checked the values already;
+    /// they are checked again here for code that calls this directly.
+    /// </summary>
+    /// <param name="sendBuffer">Bytes buffered per connection for sending (its ring grows on demand up to this).</param>
+    /// <param name="receiveBuffer">Bytes buffered per connection for receiving: the largest window we advertise.</param>
+    /// <param name="maxConnections">Connections of every state together (TIME-WAIT included); more are refused.</param>
+    /// <param name="timeWaitSeconds">How long TIME-WAIT lasts (2·MSL).</param>
+    /// <param name="maxTimeWait">TIME-WAIT connections kept; above this the oldest is dropped early.</param>
+    /// <param name="keepAliveIdleSeconds">Idle seconds before keep-alive probes; 0 turns keep-alive off.</param>
+    /// <param name="keepAliveIntervalSeconds">Seconds between unanswered keep-alive probes.</param>
+    /// <param name="keepAliveProbes">Unanswered probes before the connection is reset.</param>
+    /// <param name="congestionControl"><c>cubic</c> (RFC 9438) or <c>newreno</c> (RFC 5681/6582).</param>
+    /// <param name="nagle"><c>auto</c> (accepted connections send at once, as the socket stack's TCP_NODELAY; connected ones use Nagle), <c>on</c> or <c>off</c> for both.</param>
+    public TcpSettings(int sendBuffer, int receiveBuffer, int maxConnections, int timeWaitSeconds, int maxTimeWait,
+        int keepAliveIdleSeconds, int keepAliveIntervalSeconds, int keepAliveProbes, string congestionControl, string nagle)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(sendBuffer, MinBuffer);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(sendBuffer, MaxBuffer);
+        ArgumentOutOfRangeException.ThrowIfLessThan(receiveBuffer, MinBuffer);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(receiveBuffer, MaxBuffer);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxConnections, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(timeWaitSeconds, 0);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxTimeWait, 0);
+        ArgumentOutOfRangeException.ThrowIfLessThan(keepAliveIdleSeconds, 0);
+        ArgumentOutOfRangeException.ThrowIfLessThan(keepAliveIntervalSeconds, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(keepAliveProbes, 1);
+        ArgumentNullException.ThrowIfNull(congestionControl);
+        ArgumentNullException.ThrowIfNull(nagle);
+        SendBufferSize = sendBuffer;
+        ReceiveBufferSize = receiveBuffer;
+        MaxConnections = maxConnections;
+        Msl = TimeSpan.FromSeconds(timeWaitSeconds / 2.0);
+        MaxTimeWait = maxTimeWait;
+        KeepAliveIdle = TimeSpan.FromSeconds(keepAliveIdleSeconds);
+        KeepAliveInterval = TimeSpan.FromSeconds(keepAliveIntervalSeconds);
+        KeepAliveProbes = keepAliveProbes;
+        CongestionControl = congestionControl.ToLowerInvariant() switch
+        {
+            "cubic" => TcpCongestionControl.Cubic,
+            "newreno" => TcpCongestionControl.NewReno,
+            _ => throw new ArgumentException($"congestion control '{congestionControl}': give cubic or newreno", nameof(congestionControl)),
+        };
+        NoDelay = nagle.ToLowerInvariant() switch
+        {
+            "auto" => null,
+            "on" => false,
+            "off" => true,
+            _ => throw new ArgumentException($"nagle '{nagle}': give auto, on or off", nameof(nagle)),
+        };
+    }
+
+    /// <summary>The smallest per-connection buffer (a few segments: smaller ones cannot keep a window open).</summary>
+    public const int MinBuffer = 4096;
+
+    /// <summary>The largest per-connection buffer (the window scale allows 1 GiB).</summary>
+    public const int MaxBuffer = 1 << 30;
+
     public int SendBufferSize { get; init; } = 256 * 1024;
     public int ReceiveBufferSize { get; init; } = 256 * 1024;
 
@@ -101,6 +168,18 @@ public sealed class TcpSettings
     public bool Sack { get; init; } = true;
 
     public TcpCongestionControl CongestionControl { get; init; } = TcpCongestionControl.Cubic;
+
+    /// <summary>
+    /// With SACK, loss recovery sends by the RFC 6675 pipe estimate (the default); false: NewReno's window inflation
+    /// with SACK choosing the holes, as before (kept for the comparison in the tests).
+    /// </summary>
+    internal bool SackPipe { get; init; } = true;
+
+    /// <summary>
+    /// Whether new connections start with Nagle off (<see cref="TcpConnection.NoDelay"/>); null (the default): accepted
+    /// connections do (the socket stack sets TCP_NODELAY on them) and connected ones do not.
+    /// </summary>
+    public bool? NoDelay { get; init; }
 }
 
 /// <summary>TCP counters (written under the stack's lock).</summary>
@@ -157,6 +236,7 @@ internal sealed class TcpEngine : ITcp
     private readonly Dictionary<ushort, TcpListener> _listeners = [];
     private readonly LinkedList<TcpConnection> _timeWait = new();
     private readonly List<TcpConnection> _due = [];
+    private readonly PriorityQueue<TcpConnection, long> _timers = new();
     private readonly byte[] _scratch = GC.AllocateArray<byte>(IPv4Packet.MaxLength, pinned: true);
     private readonly ulong _isnKey0, _isnKey1, _cookieKey0, _cookieKey1;
     private int _nextEphemeral;
@@ -282,7 +362,7 @@ internal sealed class TcpEngine : ITcp
         var port = localPort != 0
             ? _connections.ContainsKey(Key(remote, remotePort, localPort)) ? throw new SocketException((int)SocketError.AddressAlreadyInUse) : localPort
             : AllocatePortLocked(remote, remotePort) ?? throw new SocketException((int)SocketError.AddressAlreadyInUse);
-        var connection = new TcpConnection(this, remote, remotePort, port, NewIsn(remote, remotePort, port), noDelay: false);
+        var connection = new TcpConnection(this, remote, remotePort, port, NewIsn(remote, remotePort, port), noDelay: Settings.NoDelay ?? false);
         _connections.Add(connection.Key, connection);
         Counters.ConnectionsOpened++;
         connection.OpenActiveLocked();
@@ -413,7 +493,7 @@ internal sealed class TcpEngine : ITcp
             return;
         }
         var connection = new TcpConnection(this, source, segment.SourcePort, segment.DestinationPort,
-            NewIsn(source, segment.SourcePort, segment.DestinationPort), noDelay: true)
+            NewIsn(source, segment.SourcePort, segment.DestinationPort), noDelay: Settings.NoDelay ?? true)
         {
             Listener = listener,
         };
@@ -476,7 +556,7 @@ internal sealed class TcpEngine : ITcp
                 Counters.DropsBacklogFull++;
                 return true;
             }
-            var connection = new TcpConnection(this, source, segment.SourcePort, segment.DestinationPort, iss, noDelay: true) { Listener = listener };
+            var connection = new TcpConnection(this, source, segment.SourcePort, segment.DestinationPort, iss, noDelay: Settings.NoDelay ?? true) { Listener = listener };
             _connections.Add(connection.Key, connection);
             Counters.SynCookiesAccepted++;
             connection.OpenFromCookieLocked(peerIsn, CookieMss[index], ref segment);
@@ -596,14 +676,54 @@ internal sealed class TcpEngine : ITcp
 
     // ---- timers ----
 
-    internal void ScheduleLocked(long deadline)
+    /// <summary>
+    /// Asks for <paramref name="connection"/>'s timers to run at <paramref name="deadline"/> (its earliest). The timer
+    /// queue is a min-heap of (connection, deadline) with lazy deletion: a connection is queued again only when its
+    /// deadline moves earlier than the entry it has (<see cref="TcpConnection.QueuedDeadline"/>); an entry that is no
+    /// longer the connection's is skipped when it comes up, and one whose connection's timers moved later is queued
+    /// again at the later time. So a poll costs O(log n) per timer that is due, not a scan of every connection: 1,000
+    /// idle or CLOSE-WAIT connections with no timer cost nothing.
+    /// </summary>
+    internal void ScheduleLocked(TcpConnection connection, long deadline)
     {
+        if (deadline == long.MaxValue || deadline >= connection.QueuedDeadline)
+        {
+            return;
+        }
+        connection.QueuedDeadline = deadline;
+        _timers.Enqueue(connection, deadline);
+        if (_timers.Count > 2 * _connections.Count + 64)
+        {
+            CompactTimersLocked();
+        }
         if (deadline < _nextDeadline)
         {
             _nextDeadline = deadline;
             _host.WakeTimer(deadline);
         }
     }
+
+    /// <summary>Drops the stale entries: one entry per live connection with a timer (bounds the heap at about twice the table).</summary>
+    private void CompactTimersLocked()
+    {
+        _timers.Clear();
+        foreach (var connection in _connections.Values)
+        {
+            var deadline = connection.NextDeadline;
+            connection.QueuedDeadline = deadline;
+            if (deadline != long.MaxValue)
+            {
+                _timers.Enqueue(connection, deadline);
+            }
+        }
+        _nextDeadline = _timers.TryPeek(out _, out var next) ? next : long.MaxValue;
+    }
+
+    /// <summary>Entries in the timer queue (tests: stale entries stay bounded).</summary>
+    internal int TimerQueueLength => _timers.Count;
+
+    /// <summary>Timer-queue entries polls have taken out so far (tests: a poll's work follows the timers due, not the connections).</summary>
+    internal long TimerEntriesVisited { get; private set; }
 
     /// <summary>Runs every connection timer that is due; returns the next deadline.</summary>
     public long Poll(long now)
@@ -613,23 +733,34 @@ internal sealed class TcpEngine : ITcp
             return _nextDeadline;
         }
         _due.Clear();
-        var next = long.MaxValue;
-        foreach (var connection in _connections.Values)
+        while (_timers.TryPeek(out var connection, out var deadline) && deadline <= now)
         {
-            var deadline = connection.NextDeadline;
-            if (deadline <= now)
+            _timers.Dequeue();
+            TimerEntriesVisited++;
+            if (deadline != connection.QueuedDeadline)
+            {
+                continue; // stale: the connection has an earlier entry (already run) or none
+            }
+            connection.QueuedDeadline = long.MaxValue;
+            var actual = connection.NextDeadline;
+            if (actual <= now)
             {
                 _due.Add(connection);
             }
-            else if (deadline < next)
+            else if (actual != long.MaxValue)
             {
-                next = deadline;
+                // Its timers moved later since it was queued (a re-armed retransmission timer): queue it there.
+                connection.QueuedDeadline = actual;
+                _timers.Enqueue(connection, actual);
             }
         }
-        _nextDeadline = next;
+        _nextDeadline = _timers.TryPeek(out _, out var next) ? next : long.MaxValue;
         foreach (var connection in _due)
         {
-            connection.OnTimerLocked(now);
+            if (connection.IsAlive)
+            {
+                connection.OnTimerLocked(now);
+            }
         }
         _due.Clear();
         // Connections re-arm through ScheduleLocked while their timers run, which lowers _nextDeadline as needed.

@@ -9,5 +9,5 @@ namespace Unikernel.Protocols.Net;
 /// </summary>
 internal static class TcpLayerFactory
 {
-    public static ITcp Create(IIPv4 ip, IRandom random) => new TcpLayer(ip, random, new TcpSettings());
+    public static ITcp Create(IIPv4 ip, IRandom random, TcpSettings settings) => new TcpLayer(ip, random, settings);
 }

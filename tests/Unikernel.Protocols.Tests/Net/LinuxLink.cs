@@ -60,7 +60,11 @@ internal sealed partial class LinuxLink : IDisposable
     public static LinuxLink Create(ITestOutputHelper output, string kernelAddress, int mtu, params string[] tools)
     {
         RequirePrivileges(tools);
-        var name = $"{Environment.ProcessId % 0x100000:x}n{Interlocked.Increment(ref s_counter)}";
+        // UK_NET_TAG (at most 8 letters and digits) names the links instead of the process id, for a run that must be
+        // told apart from others on a shared machine (interface names have 15 characters at most).
+        var tag = Environment.GetEnvironmentVariable("UK_NET_TAG");
+        var prefix = tag is { Length: > 0 and <= 8 } && tag.All(char.IsAsciiLetterOrDigit) ? tag : $"{Environment.ProcessId % 0x100000:x}";
+        var name = $"{prefix}n{Interlocked.Increment(ref s_counter)}";
         var link = new LinuxLink(output, name);
         try
         {
