@@ -12,6 +12,9 @@ using Unikernel.Protocols.OpenFlow;
 //   throughput mode: each switch keeps up to --window packet_in unanswered (sent in batches);
 //   latency mode:    each switch has one packet_in outstanding and sends the next when the flow_mod arrives.
 // The same generator measures every controller, so the ratios compare the controllers only.
+// --poller threads (default): one blocking reader thread per switch. --poller single: one thread polls every switch's
+// socket (poll(2) through Socket.Select, as cbench's single select loop), so that with many switches on few cores the
+// generator's own thread wake-ups weigh less in the latency-mode round trip.
 
 var options = Options.Parse(args);
 var switches = new List<EmulatedSwitch>();
@@ -21,6 +24,11 @@ for (var i = 0; i < options.Switches; i++)
 }
 using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(options.Warmup + options.Seconds + 30));
 var tasks = switches.Select(s => Task.Run(() => s.RunAsync(stop.Token))).ToList();
+if (options.Poller == "single")
+{
+    var poller = new Thread(() => EmulatedSwitch.PollLoop(switches, stop.Token)) { IsBackground = true, Name = "ofbench-poll" };
+    poller.Start();
+}
 var ready = Stopwatch.StartNew();
 while (switches.Any(s => !s.Learned) && ready.Elapsed < TimeSpan.FromSeconds(30))
 {
@@ -64,7 +72,7 @@ catch (Exception)
 }
 return rate > 0 ? 0 : 1;
 
-internal sealed record Options(IPEndPoint Controller, int Switches, int Macs, string Mode, int Seconds, int Warmup, int Window, int Ports)
+internal sealed record Options(IPEndPoint Controller, int Switches, int Macs, string Mode, int Seconds, int Warmup, int Window, int Ports, string Poller)
 {
     public static Options Parse(string[] args)
     {
@@ -80,7 +88,12 @@ internal sealed record Options(IPEndPoint Controller, int Switches, int Macs, st
         {
             throw new ArgumentException("--mode is throughput or latency");
         }
-        return new Options(IPEndPoint.Parse(Get("controller", "127.0.0.1:6653")), Int("switches", 16), Int("macs", 1000), mode, Int("seconds", 10), Int("warmup", 2), Int("window", 256), Int("ports", 4));
+        var poller = Get("poller", "threads");
+        if (poller is not ("threads" or "single"))
+        {
+            throw new ArgumentException("--poller is threads or single");
+        }
+        return new Options(IPEndPoint.Parse(Get("controller", "127.0.0.1:6653")), Int("switches", 16), Int("macs", 1000), mode, Int("seconds", 10), Int("warmup", 2), Int("window", 256), Int("ports", 4), poller);
     }
 }
 
@@ -119,7 +132,14 @@ internal sealed class EmulatedSwitch(int id, Options options)
     {
         await _socket.ConnectAsync(options.Controller, cancellationToken);
         var readerThread = new Thread(() => ReadLoop(cancellationToken)) { IsBackground = true, Name = "ofbench-read" };
-        readerThread.Start();
+        if (options.Poller == "threads")
+        {
+            readerThread.Start();
+        }
+        else
+        {
+            _connected = true;
+        }
         var n = Write(new OfSimpleMessage(OfType.Hello).TryWrite(_out, 1, out var w), w);
         await SendAsync(n, cancellationToken);
         // Wait for the handshake (the features reply is sent by the read loop), then teach every address.
@@ -156,7 +176,7 @@ internal sealed class EmulatedSwitch(int id, Options options)
                 }
                 seen = FlowMods;
             }
-            readerThread.Join();
+            if (options.Poller == "threads") { readerThread.Join(); }
             return;
         }
         while (!cancellationToken.IsCancellationRequested)
@@ -169,7 +189,7 @@ internal sealed class EmulatedSwitch(int id, Options options)
             }
             await SendAsync(NextPacketIns(_out, batch), cancellationToken);
         }
-        readerThread.Join();
+        if (options.Poller == "threads") { readerThread.Join(); }
     }
 
     private int _next;
@@ -241,12 +261,62 @@ internal sealed class EmulatedSwitch(int id, Options options)
         }
     }
 
+    private readonly byte[] _input = new byte[1 << 17];
+    private readonly byte[] _reply = new byte[1 << 16];
+    private int _filled;
+    private volatile bool _connected;
+    private bool _closed;
+
+    /// <summary>One thread for every switch: poll the connected sockets, read the readable ones.</summary>
+    public static void PollLoop(List<EmulatedSwitch> switches, CancellationToken cancellationToken)
+    {
+        var bySocket = new Dictionary<Socket, EmulatedSwitch>();
+        var check = new List<Socket>();
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            check.Clear();
+            foreach (var s in switches)
+            {
+                if (s._connected && !s._closed)
+                {
+                    check.Add(s._socket);
+                    bySocket[s._socket] = s;
+                }
+            }
+            if (check.Count == 0)
+            {
+                Thread.Sleep(1);
+                continue;
+            }
+            try
+            {
+                Socket.Select(check, null, null, 100_000);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+            foreach (var socket in check)
+            {
+                var s = bySocket[socket];
+                s._closed = !s.ReadOnce();
+            }
+        }
+    }
+
     private void ReadLoop(CancellationToken cancellationToken)
     {
-        var input = new byte[1 << 17];
-        var reply = new byte[1 << 16];
-        var filled = 0;
-        while (!cancellationToken.IsCancellationRequested)
+        while (!cancellationToken.IsCancellationRequested && ReadOnce())
+        {
+        }
+    }
+
+    /// <summary>One receive and everything it completes; false when the connection is gone.</summary>
+    private bool ReadOnce()
+    {
+        var input = _input;
+        var reply = _reply;
+        ref var filled = ref _filled;
         {
             int read;
             try
@@ -255,11 +325,11 @@ internal sealed class EmulatedSwitch(int id, Options options)
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
-                return;
+                return false;
             }
             if (read == 0)
             {
-                return;
+                return false;
             }
             filled += read;
             var consumed = 0;
@@ -331,5 +401,6 @@ internal sealed class EmulatedSwitch(int id, Options options)
                 _credit.Release(credits);
             }
         }
+        return true;
     }
 }

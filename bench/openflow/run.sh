@@ -7,6 +7,7 @@
 # Usage (as root or not; from anywhere):
 #   bench/openflow/run.sh                  # SWITCHES=16 MACS=1000 RUN_SECONDS=10 REPS=3
 #   SWITCHES=32 MACS=10000 RUN_SECONDS=5 REPS=1 bench/openflow/run.sh
+#   POLLER=single bench/openflow/run.sh    # the load generator reads every switch from one poll loop (as cbench)
 #   NET=direct bench/openflow/run.sh       # (root) ours published with -p:UnikernelNet=direct on a tap (10.217.0.2) in a
 #                                          # namespace the script makes; the load generator and ovs-testcontroller run
 #                                          # in that namespace too (ovs-testcontroller still on its loopback)
@@ -20,6 +21,7 @@ REPS=${REPS:-3}
 PORT_OURS=${PORT_OURS:-16653}
 PORT_OVS=${PORT_OVS:-16654}
 NET=${NET:-socket}
+POLLER=${POLLER:-threads} # the load generator's readers: threads (one per switch) or single (one poll loop)
 case "$NET" in socket | direct) ;; *) echo "NET must be socket or direct" >&2; exit 2 ;; esac
 
 command -v ovs-testcontroller >/dev/null || { echo "ovs-testcontroller not found (Debian package openvswitch-testcontroller)" >&2; exit 1; }
@@ -70,13 +72,13 @@ pids+=($!)
 sleep 1
 
 run() { # controller-address controller-port mode -> flow_mods per second
-  timeout $((RUN_SECONDS + 60)) "${IN[@]}" "$BENCH" --controller "$1:$2" --switches "$SWITCHES" --macs "$MACS" --mode "$3" --seconds "$RUN_SECONDS" \
+  timeout $((RUN_SECONDS + 60)) "${IN[@]}" "$BENCH" --controller "$1:$2" --switches "$SWITCHES" --macs "$MACS" --mode "$3" --seconds "$RUN_SECONDS" --poller "$POLLER" \
     | tee -a "$WORK/results" | sed -n 's/.*flow_mods_per_s=\([0-9]*\).*/\1/p'
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-echo "== net $NET: $SWITCHES switches, $MACS MACs each, $RUN_SECONDS s per run, $REPS runs per controller and mode (alternating)"
+echo "== net $NET, generator poller $POLLER, load $(cut -d' ' -f1-3 /proc/loadavg): $SWITCHES switches, $MACS MACs each, $RUN_SECONDS s per run, $REPS runs per controller and mode (alternating)"
 for mode in throughput latency; do
   : >"$WORK/$mode.ours"; : >"$WORK/$mode.ovs"
   for ((i = 1; i <= REPS; i++)); do

@@ -43,7 +43,7 @@ public sealed class ControllerJob(IConsole console, INetworkStack stack, string 
         }
         if (level <= 2)
         {
-            console.WriteLine($"openflow-controller: listening on tcp {controller.LocalEndPoint} (OpenFlow 1.0, MAC learning, idle {idleTimeout} s, hard {hardTimeout} s)");
+            console.WriteLine($"openflow-controller: listening on tcp {controller.LocalEndPoint} (OpenFlow 1.0 and 1.3, MAC learning, idle {idleTimeout} s, hard {hardTimeout} s)");
         }
         await controller.RunAsync(cancellationToken).ConfigureAwait(false);
         if (level <= 1)

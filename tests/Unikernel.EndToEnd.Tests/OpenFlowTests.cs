@@ -109,6 +109,71 @@ public sealed partial class OpenFlowTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// Our controller against an Open vSwitch bridge that speaks OpenFlow 1.3 only (protocols=OpenFlow13): the two
+    /// sides settle on 1.3, the controller installs its two-table pipeline (table-miss entries: table 0 to the
+    /// controller and on to table 1, table 1 floods), learns both hosts (table 0: in_port+dl_src → goto_table:1; table
+    /// 1: dl_dst → write_actions(output)), the hosts ping and transfer, the learned flows idle out (flow_removed) and a
+    /// port going down deletes the flows to it.
+    /// </summary>
+    [Fact]
+    public void Our_controller_drives_open_vswitch_speaking_only_openflow_1_3()
+    {
+        var controller = Appliances.Publish("openflow-controller");
+        controller.AssertSucceeded();
+        OvsLab.Require([.. OvsLab.OvsTools, ("ping", "iputils-ping"), ("python3", "python3")]);
+        using var lab = OvsLab.Create();
+        try
+        {
+            var process = lab.Start(lab.SwitchNamespace, controller.ImagePath, ["--address", "127.0.0.1", "--port", "6653", "--idle-timeout", "4", "--hard-timeout", "60"]);
+            lab.WaitFor(() => lab.Log.Contains("listening on tcp 127.0.0.1:6653", StringComparison.Ordinal) || process.HasExited, "the controller to listen");
+            Assert.False(process.HasExited, "the controller exited");
+            lab.StartOvs();
+            lab.AddBridge("tcp:127.0.0.1:6653", "OpenFlow13");
+            lab.AddHost(1, "10.0.0.1/24", addToBridge: true);
+            lab.AddHost(2, "10.0.0.2/24", addToBridge: true);
+            lab.WaitFor(() => lab.Log.Contains("connected from 127.0.0.1:", StringComparison.Ordinal) && lab.Log.Contains("(OpenFlow 1.3)", StringComparison.Ordinal), "ovs-vswitchd to connect to our controller with OpenFlow 1.3");
+            string DumpFlows() => lab.Run("ovs-ofctl", "-O", "OpenFlow13", "dump-flows", lab.BridgeManagement).Check().Output;
+            lab.WaitFor(() => DumpFlows().Contains("actions=FLOOD", StringComparison.Ordinal), "the table-miss entries");
+            var mac1 = Mac(lab, lab.HostNamespace(1));
+            var mac2 = Mac(lab, lab.HostNamespace(2));
+
+            lab.Exec(lab.HostNamespace(1), "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.0.2").Check();
+            Assert.Equal(1 << 20, Transfer(lab, "10.0.0.2", 1 << 20));
+
+            var flows = DumpFlows();
+            output.WriteLine(flows);
+            Assert.Matches(@"table=0, .*priority=0 actions=CONTROLLER:65535,goto_table:1", flows);
+            Assert.Matches(@"table=1, .*priority=0 actions=FLOOD", flows);
+            Assert.Matches($"table=0, .*idle_timeout=4, hard_timeout=60, .*in_port=1,dl_src={mac1} actions=goto_table:1", flows);
+            Assert.Matches($"table=0, .*idle_timeout=4, hard_timeout=60, .*in_port=2,dl_src={mac2} actions=goto_table:1", flows);
+            Assert.Matches($@"table=1, .*idle_timeout=4, hard_timeout=60, .*dl_dst={mac1} actions=write_actions\(output:1\)", flows);
+            Assert.Matches($@"table=1, .*idle_timeout=4, hard_timeout=60, .*dl_dst={mac2} actions=write_actions\(output:2\)", flows);
+            // The hosts' traffic went through the learned entries (not only the flooding table-miss one).
+            Assert.Matches($@"table=1, n_packets=[1-9]\d*, .*dl_dst={mac2} ", flows);
+
+            // Without traffic the learned flows idle out; the table-miss entries stay.
+            lab.WaitFor(() => !DumpFlows().Contains("idle_timeout=4", StringComparison.Ordinal), "the flows to expire", seconds: 30);
+            Assert.Contains("actions=CONTROLLER:65535,goto_table:1", DumpFlows(), StringComparison.Ordinal);
+
+            // Traffic again (learned anew), then host 2's link goes down: its flows go.
+            lab.Exec(lab.HostNamespace(1), "ping", "-c", "2", "-i", "0.2", "-W", "2", "10.0.0.2").Check();
+            Assert.Contains("write_actions(output:2)", DumpFlows(), StringComparison.Ordinal);
+            lab.Exec(lab.SwitchNamespace, "ip", "link", "set", $"ofp2{lab.Id}", "down").Check();
+            lab.WaitFor(() => lab.Log.Contains(": port 2 down, forgot", StringComparison.Ordinal), "the controller to handle port 2 going down");
+            lab.WaitFor(() => !DumpFlows().Contains("output:2", StringComparison.Ordinal), "the flows to port 2 to go");
+
+            Stop(process);
+            Assert.Matches(@"stopped: 1 switch connection\(s\), [1-9]\d* packet_in, [1-9]\d* flow_mod, 0 packet_out, [1-9]\d* flow_removed", lab.Log);
+        }
+        catch
+        {
+            output.WriteLine(lab.Log);
+            output.WriteLine(lab.Tail("ovs-vswitchd.log"));
+            throw;
+        }
+    }
+
     [Fact]
     public void Ovs_testcontroller_drives_our_switch_between_two_hosts_on_taps() => OvsTestcontrollerDrivesOurSwitch(direct: false);
 

@@ -31,14 +31,20 @@ public sealed class LearningControllerOptions
 
     /// <summary>Bytes of each table-miss packet the switch sends us.</summary>
     public ushort MissSendLength { get; init; } = 0xffff;
+
+    /// <summary>Offer OpenFlow 1.3 as well as 1.0 (the switch's hello decides: the highest version both speak).</summary>
+    public bool OpenFlow13 { get; init; } = true;
 }
 
 /// <summary>
-/// An OpenFlow 1.0 controller whose application is a MAC-learning switch: on packet_in it learns the source address's
+/// An OpenFlow 1.0 and 1.3 controller whose application is a MAC-learning switch: on packet_in it learns the source address's
 /// port, installs a flow (in_port, dl_src, dl_dst → output) with idle and hard timeouts when the destination is known
 /// and floods otherwise; a port that goes down or away is forgotten and its flows deleted. Serves many switches, each on
 /// its own connection, each with bounded memory (a fixed receive buffer, a bounded output queue, a bounded MAC table);
 /// a switch that does not read its messages is not read from (TCP backpressure) while the others go on.
+/// With a switch that speaks 1.3 it uses two tables (see <see cref="SwitchSession.OnHello13"/>): table 0 knows the
+/// learned sources and sends the others to us while forwarding them on to table 1, which knows the destinations and
+/// floods the rest; so the controller never sends packet_out in 1.3.
 /// </summary>
 public sealed class LearningController
 {
@@ -138,7 +144,7 @@ public sealed class LearningController
     /// <summary>One switch: its channel, its learned addresses and its scratch buffer (reused for every message).</summary>
     private sealed class SwitchSession(LearningController owner, OfConnection connection) : OfSession(connection)
     {
-        private readonly Dictionary<ulong, ushort> _macs = [];
+        private readonly Dictionary<ulong, uint> _macs = [];
         private uint _xid;
 
         public ulong? DatapathId { get; private set; }
@@ -181,14 +187,25 @@ public sealed class LearningController
 
         private uint NextXid() => ++_xid;
 
+        protected override uint SupportedVersions => owner._options.OpenFlow13 ? OpenFlow10And13 : OpenFlow10Only;
+
         protected override void OnHello()
         {
-            Send(new OfSimpleMessage(OfType.FeaturesRequest).TryWrite(Scratch, NextXid(), out var n), n);
-            Send(new OfSwitchConfig(OfConfigFlags.FragmentsNormal, owner._options.MissSendLength).TryWrite(Scratch, OfType.SetConfig, NextXid(), out n), n);
+            Send(new OfSimpleMessage(OfType.FeaturesRequest, default, Version).TryWrite(Scratch, NextXid(), out var n), n);
+            Send(new OfSwitchConfig(OfConfigFlags.FragmentsNormal, owner._options.MissSendLength, Version).TryWrite(Scratch, OfType.SetConfig, NextXid(), out n), n);
+            if (Version == OfVersion.OpenFlow13)
+            {
+                OnHello13();
+            }
         }
 
         protected override void OnMessage(OfMessage message)
         {
+            if (Version == OfVersion.OpenFlow13)
+            {
+                OnMessage13(message);
+                return;
+            }
             switch (message.Type)
             {
                 case OfType.FeaturesReply when OfFeaturesReply.TryParse(message, out var features):
@@ -248,7 +265,7 @@ public sealed class LearningController
                 {
                     return; // the destination is behind the port it came from: drop (the buffer times out at the switch)
                 }
-                outPort = known;
+                outPort = (ushort)known;
                 OfAction.Output(outPort).TryWrite(actions, out _);
                 var match = OfMatch.Any;
                 match.Wildcards = OfWildcards.All & ~(OfWildcards.InPort | OfWildcards.DlSrc | OfWildcards.DlDst);
@@ -293,6 +310,19 @@ public sealed class LearningController
         /// <summary>Forgets the addresses behind a port and deletes the flows into and out of it.</summary>
         private void PortGone(ushort port)
         {
+            var stale = Forget(port);
+            var deleteOut = new OfFlowMod { Match = OfMatch.Any, Command = OfFlowModCommand.Delete, OutPort = port, BufferId = OfBuffer.None };
+            Send(deleteOut.TryWrite(Scratch, NextXid(), out var n), n);
+            var match = OfMatch.Any;
+            match.Wildcards &= ~OfWildcards.InPort;
+            match.InPort = port;
+            var deleteIn = new OfFlowMod { Match = match, Command = OfFlowModCommand.Delete, OutPort = OfPort.None, BufferId = OfBuffer.None };
+            Send(deleteIn.TryWrite(Scratch, NextXid(), out n), n);
+            owner._log($"switch {Name}: port {port} down, forgot {stale} address(es)");
+        }
+
+        private int Forget(uint port)
+        {
             var stale = new List<ulong>();
             foreach (var (mac, p) in _macs)
             {
@@ -305,14 +335,154 @@ public sealed class LearningController
             {
                 _macs.Remove(mac);
             }
-            var deleteOut = new OfFlowMod { Match = OfMatch.Any, Command = OfFlowModCommand.Delete, OutPort = port, BufferId = OfBuffer.None };
-            Send(deleteOut.TryWrite(Scratch, NextXid(), out var n), n);
-            var match = OfMatch.Any;
-            match.Wildcards &= ~OfWildcards.InPort;
-            match.InPort = port;
-            var deleteIn = new OfFlowMod { Match = match, Command = OfFlowModCommand.Delete, OutPort = OfPort.None, BufferId = OfBuffer.None };
-            Send(deleteIn.TryWrite(Scratch, NextXid(), out n), n);
-            owner._log($"switch {Name}: port {port} down, forgot {stale.Count} address(es)");
+            return stale.Count;
+        }
+
+        // ---- OpenFlow 1.3 -------------------------------------------------------------------------------------
+        // Table 0 (sources): in_port+eth_src learned → goto_table 1; table-miss → apply_actions(output CONTROLLER,
+        //   unbuffered) and goto_table 1, so a new source is learned while its packet goes on.
+        // Table 1 (destinations): eth_dst learned → write_actions(output port); table-miss → apply_actions(FLOOD).
+        // Learned entries have the idle and hard timeouts and say when they go; when a destination entry goes, its
+        // source entry is deleted too, so the next packet from that address is learned again.
+
+        /// <summary>The table-miss entries of both tables (priority 0, empty match).</summary>
+        internal void OnHello13()
+        {
+            Span<byte> actions = stackalloc byte[Of13Action.OutputLength];
+            Span<byte> instructions = stackalloc byte[8 + Of13Action.OutputLength + 8];
+            Of13Action.Output(Of13Port.Controller, Of13ControllerMaxLength.NoBuffer).TryWrite(actions, out _);
+            Of13Instruction.Apply(actions).TryWrite(instructions, out var length);
+            Of13Instruction.GotoTable(1).TryWrite(instructions[length..], out var gotoLength);
+            AddFlow13(0, 0, default, instructions[..(length + gotoLength)], idle: 0, hard: 0, flags: 0);
+            Of13Action.Output(Of13Port.Flood).TryWrite(actions, out _);
+            Of13Instruction.Apply(actions).TryWrite(instructions, out length);
+            AddFlow13(1, 0, default, instructions[..length], idle: 0, hard: 0, flags: 0);
+        }
+
+        private void AddFlow13(byte table, ushort priority, ReadOnlySpan<byte> fields, ReadOnlySpan<byte> instructions, ushort idle, ushort hard, ushort flags)
+        {
+            var flowMod = new Of13FlowMod
+            {
+                TableId = table,
+                Command = OfFlowModCommand.Add,
+                IdleTimeout = idle,
+                HardTimeout = hard,
+                Priority = priority,
+                BufferId = OfBuffer.None,
+                OutPort = Of13Port.Any,
+                OutGroup = Of13Group.Any,
+                Flags = flags,
+                Match = new Of13Match(fields),
+                Instructions = instructions,
+            };
+            Send(flowMod.TryWrite(Scratch, NextXid(), out var n), n);
+            Interlocked.Increment(ref owner._flowMods);
+        }
+
+        private void Delete13(byte table, ReadOnlySpan<byte> fields, uint outPort)
+        {
+            var flowMod = new Of13FlowMod
+            {
+                TableId = table,
+                Command = OfFlowModCommand.Delete,
+                BufferId = OfBuffer.None,
+                OutPort = outPort,
+                OutGroup = Of13Group.Any,
+                Match = new Of13Match(fields),
+            };
+            Send(flowMod.TryWrite(Scratch, NextXid(), out var n), n);
+        }
+
+        private void OnMessage13(OfMessage message)
+        {
+            switch ((Of13Type)message.Type)
+            {
+                case Of13Type.FeaturesReply when Of13FeaturesReply.TryParse(message, out var features):
+                    DatapathId = features.DatapathId;
+                    owner._log($"switch {features.DatapathId:x16} connected from {Channel.RemoteEndPoint} (OpenFlow 1.3): {features.Tables} tables, {features.Buffers} buffers");
+                    break;
+                case Of13Type.PacketIn when Of13PacketIn.TryParse(message, out var packetIn):
+                    Interlocked.Increment(ref owner._packetIns);
+                    PacketIn13(packetIn);
+                    break;
+                case Of13Type.PortStatus when Of13PortStatus.TryParse(message, out var status):
+                    if ((status.Reason == OfPortReason.Delete || status.Port.IsDown) && status.Port.PortNumber < Of13Port.Max)
+                    {
+                        PortGone13(status.Port.PortNumber);
+                    }
+                    break;
+                case Of13Type.FlowRemoved when Of13FlowRemoved.TryParse(message, out var removed):
+                    Interlocked.Increment(ref owner._flowsRemoved);
+                    if (removed.TableId == 1 && removed.Match.TryGet(OxmField.EthDst, out var mac))
+                    {
+                        // The destination entry went: forget the address and its source entry, to learn it again.
+                        _macs.Remove(mac);
+                        Span<byte> fields = stackalloc byte[16];
+                        var match = new OxmWriter(fields);
+                        match.Add(OxmField.EthSrc, mac);
+                        Delete13(0, match.Written, Of13Port.Any);
+                    }
+                    break;
+                case Of13Type.Error:
+                    Interlocked.Increment(ref owner._errors);
+                    if (OfErrorMessage.TryParse(message, out var error))
+                    {
+                        owner._log($"switch {Name} reports error type {(int)error.ErrorType} code {error.Code}");
+                    }
+                    break;
+                case Of13Type.EchoReply or Of13Type.BarrierReply or Of13Type.GetConfigReply or Of13Type.MultipartReply or Of13Type.RoleReply or Of13Type.GetAsyncReply
+                    or Of13Type.FeaturesReply or Of13Type.PacketIn or Of13Type.PortStatus or Of13Type.FlowRemoved:
+                    break;
+                case Of13Type.Experimenter:
+                    Error(message, OfErrorType.BadRequest, 3); // OFPBRC_BAD_EXPERIMENTER
+                    break;
+                default:
+                    Error(message, OfErrorType.BadRequest, OfErrorCode.BadRequestType);
+                    break;
+            }
+        }
+
+        private void PacketIn13(Of13PacketIn packetIn)
+        {
+            var frame = packetIn.Data;
+            var inPort = packetIn.InPort;
+            if (frame.Length < 14 || inPort is 0 or >= Of13Port.Max)
+            {
+                return;
+            }
+            var source = OfMatch.ReadMac(frame[6..]);
+            var options = owner._options;
+            if ((source >> 40 & 1) != 0 || source == 0 || (_macs.Count >= options.MaxMacsPerSwitch && !_macs.ContainsKey(source)))
+            {
+                return; // table 1 forwards it; nothing to learn
+            }
+            _macs[source] = inPort;
+            Span<byte> fields = stackalloc byte[32];
+            Span<byte> actions = stackalloc byte[Of13Action.OutputLength];
+            Span<byte> instructions = stackalloc byte[8 + Of13Action.OutputLength];
+            // Table 1: to this address → write_actions(output its port).
+            var match = new OxmWriter(fields);
+            match.Add(OxmField.EthDst, source);
+            Of13Action.Output(inPort).TryWrite(actions, out _);
+            Of13Instruction.Write(actions).TryWrite(instructions, out var length);
+            AddFlow13(1, options.Priority, match.Written, instructions[..length], options.IdleTimeout, options.HardTimeout, Of13FlowModFlags.SendFlowRemoved);
+            // Table 0: from this address on this port → goto_table 1 (no more packet_in for it).
+            match = new OxmWriter(fields);
+            match.Add(OxmField.InPort, inPort);
+            match.Add(OxmField.EthSrc, source);
+            Of13Instruction.GotoTable(1).TryWrite(instructions, out length);
+            AddFlow13(0, options.Priority, match.Written, instructions[..length], options.IdleTimeout, options.HardTimeout, 0);
+        }
+
+        private void PortGone13(uint port)
+        {
+            var stale = Forget(port);
+            Delete13(Of13Table.All, default, port);
+            Span<byte> fields = stackalloc byte[8];
+            var match = new OxmWriter(fields);
+            match.Add(OxmField.InPort, port);
+            Delete13(0, match.Written, Of13Port.Any);
+            owner._log($"switch {Name}: port {port} down, forgot {stale} address(es)");
         }
     }
 }

@@ -31,6 +31,15 @@ public sealed class OfConnection : IAsyncDisposable
     private bool _flushing;
     private long _dropped;
     private long _sentMessages;
+    private bool _signalDeferred;
+
+    /// <summary>
+    /// The connection whose read loop is running handlers on this thread: what they send is flushed by that loop
+    /// after the batch, so <see cref="TrySend"/> does not wake the write loop (a thread-pool hop and a futex per
+    /// message in the latency-bound packet_in → flow_mod exchange).
+    /// </summary>
+    [ThreadStatic]
+    private static OfConnection? t_handling;
 
     public OfConnection(ITcpConnection connection, int outputCapacity = DefaultOutputCapacity)
     {
@@ -77,9 +86,16 @@ public sealed class OfConnection : IAsyncDisposable
             var wasEmpty = _filled == 0;
             _filled += message.Length;
             _sentMessages++;
-            if (wasEmpty && _pending.CurrentCount == 0)
+            if (wasEmpty)
             {
-                _pending.Release();
+                if (t_handling == this)
+                {
+                    _signalDeferred = true;
+                }
+                else if (_pending.CurrentCount == 0)
+                {
+                    _pending.Release();
+                }
             }
             return true;
         }
@@ -195,21 +211,10 @@ public sealed class OfConnection : IAsyncDisposable
                     return "closed by peer";
                 }
                 filled += read;
-                var consumed = 0;
-                while (true)
+                var consumed = HandleBatch(handler, filled, out var malformed);
+                if (malformed)
                 {
-                    var length = OfMessage.FrameLength(_input.AsSpan(consumed, filled - consumed));
-                    if (length < 0)
-                    {
-                        return "malformed message header (length below 8)";
-                    }
-                    if (length == 0 || length > filled - consumed)
-                    {
-                        break;
-                    }
-                    OfMessage.TryCreate(_input.AsSpan(consumed, length), out var message);
-                    handler(message);
-                    consumed += length;
+                    return "malformed message header (length below 8)";
                 }
                 if (consumed > 0)
                 {
@@ -220,6 +225,7 @@ public sealed class OfConnection : IAsyncDisposable
                 {
                     await afterBatch(cancellationToken).ConfigureAwait(false);
                 }
+                SignalDeferred();
             }
             return "cancelled";
         }
@@ -230,6 +236,56 @@ public sealed class OfConnection : IAsyncDisposable
         catch (Exception e) when (e is System.IO.IOException or System.Net.Sockets.SocketException or ObjectDisposedException or InvalidOperationException)
         {
             return e.Message;
+        }
+    }
+
+    /// <summary>Runs the handler on every complete message in the input; what it sends waits for the batch's end.</summary>
+    private int HandleBatch(OfMessageHandler handler, int filled, out bool malformed)
+    {
+        malformed = false;
+        var consumed = 0;
+        var outer = t_handling;
+        t_handling = this;
+        try
+        {
+            while (true)
+            {
+                var length = OfMessage.FrameLength(_input.AsSpan(consumed, filled - consumed));
+                if (length < 0)
+                {
+                    malformed = true;
+                    return consumed;
+                }
+                if (length == 0 || length > filled - consumed)
+                {
+                    return consumed;
+                }
+                OfMessage.TryCreate(_input.AsSpan(consumed, length), out var message);
+                handler(message);
+                consumed += length;
+            }
+        }
+        finally
+        {
+            t_handling = outer;
+        }
+    }
+
+    /// <summary>After a batch (and its flush, if the caller flushes): wake the write loop only for what is still queued.</summary>
+    private void SignalDeferred()
+    {
+        lock (_gate)
+        {
+            if (!_signalDeferred)
+            {
+                return;
+            }
+            _signalDeferred = false;
+            if (_filled == 0 || _pending.CurrentCount > 0)
+            {
+                return;
+            }
+            _pending.Release();
         }
     }
 

@@ -122,12 +122,15 @@ public readonly ref struct OfErrorMessage
     private const int TypeOffset = 8;
     private const int CodeOffset = 10;
 
-    public OfErrorMessage(OfErrorType type, ushort code, ReadOnlySpan<byte> data)
+    public OfErrorMessage(OfErrorType type, ushort code, ReadOnlySpan<byte> data, byte version = OfVersion.OpenFlow10)
     {
         ErrorType = type;
         Code = code;
         Data = data;
+        Version = version;
     }
+
+    public byte Version { get; }
 
     public OfErrorType ErrorType { get; }
 
@@ -145,7 +148,7 @@ public readonly ref struct OfErrorMessage
             return false;
         }
         var bytes = message.Bytes;
-        error = new OfErrorMessage((OfErrorType)BinaryPrimitives.ReadUInt16BigEndian(bytes[TypeOffset..]), BinaryPrimitives.ReadUInt16BigEndian(bytes[CodeOffset..]), bytes[Size..]);
+        error = new OfErrorMessage((OfErrorType)BinaryPrimitives.ReadUInt16BigEndian(bytes[TypeOffset..]), BinaryPrimitives.ReadUInt16BigEndian(bytes[CodeOffset..]), bytes[Size..], message.Version);
         return true;
     }
 
@@ -154,7 +157,7 @@ public readonly ref struct OfErrorMessage
     {
         written = 0;
         var data = Data[..Math.Min(Data.Length, Math.Min(OfMessage.MaxLength, destination.Length) - Size)];
-        if (destination.Length < Size || !OfMessage.TryWriteHeader(destination, OfVersion.OpenFlow10, OfType.Error, Size + data.Length, xid))
+        if (destination.Length < Size || !OfMessage.TryWriteHeader(destination, Version, OfType.Error, Size + data.Length, xid))
         {
             return false;
         }
@@ -167,7 +170,7 @@ public readonly ref struct OfErrorMessage
 }
 
 /// <summary>set_config and get_config_reply (ofp_switch_config).</summary>
-public readonly record struct OfSwitchConfig(ushort Flags, ushort MissSendLength)
+public readonly record struct OfSwitchConfig(ushort Flags, ushort MissSendLength, byte Version = OfVersion.OpenFlow10)
 {
     public const int Size = 12;
     private const int FlagsOffset = 8;
@@ -180,14 +183,14 @@ public readonly record struct OfSwitchConfig(ushort Flags, ushort MissSendLength
         {
             return false;
         }
-        config = new OfSwitchConfig(BinaryPrimitives.ReadUInt16BigEndian(message.Bytes[FlagsOffset..]), BinaryPrimitives.ReadUInt16BigEndian(message.Bytes[MissSendLengthOffset..]));
+        config = new OfSwitchConfig(BinaryPrimitives.ReadUInt16BigEndian(message.Bytes[FlagsOffset..]), BinaryPrimitives.ReadUInt16BigEndian(message.Bytes[MissSendLengthOffset..]), message.Version);
         return true;
     }
 
     public bool TryWrite(Span<byte> destination, OfType type, uint xid, out int written)
     {
         written = 0;
-        if (type is not (OfType.SetConfig or OfType.GetConfigReply) || !OfMessage.TryWriteHeader(destination, OfVersion.OpenFlow10, type, Size, xid) || destination.Length < Size)
+        if (type is not (OfType.SetConfig or OfType.GetConfigReply) || !OfMessage.TryWriteHeader(destination, Version, type, Size, xid) || destination.Length < Size)
         {
             return false;
         }

@@ -9,8 +9,11 @@ namespace Unikernel.Protocols.OpenFlow;
 /// </summary>
 internal abstract class OfSession(OfConnection channel)
 {
-    /// <summary>The versions we speak (bit n: version n): 1.0 only for now.</summary>
-    public const uint SupportedVersions = 1u << OfVersion.OpenFlow10;
+    public const uint OpenFlow10Only = 1u << OfVersion.OpenFlow10;
+    public const uint OpenFlow10And13 = (1u << OfVersion.OpenFlow10) | (1u << OfVersion.OpenFlow13);
+
+    /// <summary>The versions this end speaks (bit n: version n).</summary>
+    protected virtual uint SupportedVersions => OpenFlow10Only;
 
     protected byte[] Scratch { get; } = new byte[OfMessage.MaxLength];
 
@@ -19,7 +22,21 @@ internal abstract class OfSession(OfConnection channel)
     /// <summary>The negotiated version; 0 before hello.</summary>
     public byte Version { get; private set; }
 
-    public void SendHello(uint xid) => Send(new OfSimpleMessage(OfType.Hello).TryWrite(Scratch, xid, out var n), n);
+    /// <summary>
+    /// Our hello: 1.0 only is a bare 1.0 hello; more versions are the highest in the header and a version bitmap
+    /// element (1.3.1 section 7.5.1), which a 1.0 peer ignores (it settles on the lower header version, 1.0).
+    /// </summary>
+    public void SendHello(uint xid)
+    {
+        var versions = SupportedVersions;
+        if (versions == OpenFlow10Only)
+        {
+            Send(new OfSimpleMessage(OfType.Hello).TryWrite(Scratch, xid, out var n), n);
+            return;
+        }
+        var highest = (byte)(31 - System.Numerics.BitOperations.LeadingZeroCount(versions));
+        Send(new OfHello(highest, versions).TryWrite(Scratch, xid, out var written), written);
+    }
 
     protected void Send(bool ok, int written)
     {
@@ -30,7 +47,7 @@ internal abstract class OfSession(OfConnection channel)
     }
 
     protected void Error(OfMessage offending, OfErrorType type, ushort code) =>
-        Send(new OfErrorMessage(type, code, offending.Bytes[..Math.Min(offending.Length, 64)]).TryWrite(Scratch, offending.Xid, out var n), n);
+        Send(new OfErrorMessage(type, code, offending.Bytes[..Math.Min(offending.Length, 64)], Version == 0 ? offending.Version is OfVersion.OpenFlow13 ? OfVersion.OpenFlow13 : OfVersion.OpenFlow10 : Version).TryWrite(Scratch, offending.Xid, out var n), n);
 
     public void Handle(OfMessage message)
     {
@@ -54,7 +71,7 @@ internal abstract class OfSession(OfConnection channel)
         }
         if (message.Type == OfType.EchoRequest)
         {
-            Send(new OfSimpleMessage(OfType.EchoReply, message.Body).TryWrite(Scratch, message.Xid, out var n), n);
+            Send(new OfSimpleMessage(OfType.EchoReply, message.Body, Version).TryWrite(Scratch, message.Xid, out var n), n);
             return;
         }
         OnMessage(message);
