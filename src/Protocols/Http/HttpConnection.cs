@@ -260,10 +260,11 @@ internal sealed class HttpConnection : IDisposable
         _output.AppendDecimal(body.Length);
         _output.Append("\r\n"u8);
         _output.Append(connectionFields);
-        if (_head.Method != RequestMethod.Head)
+        if (_head.Method == RequestMethod.Head)
         {
-            _output.AppendBody(body);
+            return (_response.Status, 0); // the Content-Length of the GET, no content (RFC 9110 9.3.2)
         }
+        _output.AppendBody(body);
         return (_response.Status, body.Length);
     }
 
