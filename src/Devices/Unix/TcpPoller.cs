@@ -244,13 +244,8 @@ internal sealed unsafe class TcpDescriptor
 
     public int Fd { get; }
 
-    public int Sequence(bool write)
-    {
-        lock (_gate)
-        {
-            return write ? _writeSeq : _readSeq;
-        }
-    }
+    // A volatile read is enough: the sequence numbers change under the lock, and WaitAsync compares again under it.
+    public int Sequence(bool write) => write ? Volatile.Read(ref _writeSeq) : Volatile.Read(ref _readSeq);
 
     /// <summary>Waits for readiness after <paramref name="seq"/> (from <see cref="Sequence"/> before the failed call).</summary>
     public ValueTask WaitAsync(bool write, int seq, CancellationToken cancellationToken)

@@ -381,3 +381,33 @@ public sealed class ServerTests
         return (hash ^ (ulong)content.Length).ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
     }
 }
+
+public sealed class ConnectionDeadlineTests
+{
+    [Fact]
+    public async Task A_later_deadline_is_a_field_write_an_earlier_one_rearms_and_the_last_one_counts()
+    {
+        using var deadline = new ConnectionDeadline(CancellationToken.None);
+        deadline.At(Environment.TickCount64 + 100);
+        deadline.After(TimeSpan.FromSeconds(30)); // later: the timer fires at 100 ms, sees 30 s left and re-arms
+        await Task.Delay(400);
+        Assert.False(deadline.Token.IsCancellationRequested);
+        var start = Environment.TickCount64;
+        deadline.At(start + 150); // earlier than the armed 30 s: re-armed
+        Assert.True(deadline.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(10)), "the deadline did not cancel");
+        Assert.True(Environment.TickCount64 - start >= 140, $"cancelled after {Environment.TickCount64 - start} ms, before the deadline");
+    }
+
+    [Fact]
+    public async Task No_deadline_never_cancels_and_the_outer_token_still_does()
+    {
+        using var outer = new CancellationTokenSource();
+        using var deadline = new ConnectionDeadline(outer.Token);
+        deadline.At(Environment.TickCount64 + 50);
+        deadline.After(Timeout.InfiniteTimeSpan);
+        await Task.Delay(300);
+        Assert.False(deadline.Token.IsCancellationRequested);
+        await outer.CancelAsync();
+        Assert.True(deadline.Token.IsCancellationRequested);
+    }
+}
