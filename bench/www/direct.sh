@@ -12,7 +12,9 @@
 # read/write system calls; for the socket stack Linux's TCP work done in softirq context is not charged to it), each
 # the median of $REPS runs, and the ratios direct / socket.
 # Knobs: DURATION [10] seconds per run, CONNECTIONS [50], REPS [3], SERVER_CPU [0], CLIENT_CPU [1],
-# DIRECT_BIN / SOCKET_BIN (the images; published when missing).
+# DIRECT_BIN / SOCKET_BIN (the images; published when missing), PERF_DIR (when set: perf record -g of the server
+# during each case's first run, to PERF_DIR/STACK-FILE.data), STRACE=1 (strace -c -f of the server during each case's
+# first run, printed).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -106,10 +108,28 @@ for net in direct socket; do
     url="http://$(host_of $net):8080/$file"
     timeout 30 ip netns exec "$NSA" taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d1s "$url" > /dev/null # warm up
     : > "$WORKDIR/rps"; : > "$WORKDIR/cpu"; : > "$WORKDIR/percpu"; notes=
-    for _ in $(seq "$REPS"); do
+    for rep in $(seq "$REPS"); do
+      probe=
+      if [[ $rep = 1 && -n ${PERF_DIR:-} ]]; then
+        mkdir -p "$PERF_DIR"
+        timeout $((DURATION + 20)) perf record -F 2000 -g -p "$SERVER_PID" -o "$PERF_DIR/$net-$file.data" -- sleep "$DURATION" > /dev/null 2>&1 &
+        probe=$!
+      elif [[ $rep = 1 && ${STRACE:-0} = 1 ]]; then
+        timeout $((DURATION + 20)) strace -c -f -p "$SERVER_PID" -o "$WORKDIR/strace" > /dev/null 2>&1 &
+        probe=$!
+      fi
       before=$(cpu_ticks "$SERVER_PID")
       out=$(timeout $((DURATION + 30)) ip netns exec "$NSA" taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$url")
       after=$(cpu_ticks "$SERVER_PID")
+      if [[ -n $probe ]]; then
+        [[ ${STRACE:-0} = 1 && -z ${PERF_DIR:-} ]] && kill -INT "$probe" 2>/dev/null
+        wait "$probe" 2>/dev/null || true
+        if [[ -s $WORKDIR/strace ]]; then
+          echo "--- strace -c -f of the $net-stack server, $file, $(echo "$out" | awk '/requests in/ { print $1 }') requests:"
+          head -12 "$WORKDIR/strace"
+          rm -f "$WORKDIR/strace"
+        fi
+      fi
       requests=$(echo "$out" | awk '/requests in/ { print $1 }')
       echo "$out" | awk '/Requests\/sec/ { print $2 }' >> "$WORKDIR/rps"
       cpu=$(python3 -c "print(max(($after - $before) / $TICKS, 0.01))")

@@ -142,6 +142,35 @@ public class UnixSocketStackTests
     }
 
     [Fact]
+    public async Task After_a_short_read_the_next_read_gets_data_that_comes_later_and_data_and_the_end_that_came_together()
+    {
+        var stack = new UnixSocketStack();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var (listener, client, server) = await PairAsync(stack, cts.Token).ConfigureAwait(false);
+        using (listener)
+        await using (client)
+        await using (server)
+        {
+            var buffer = new byte[64];
+            await client.WriteAsync(new byte[] { 1 }, cts.Token).ConfigureAwait(false);
+            Assert.Equal(1, await server.ReadAsync(buffer, cts.Token).ConfigureAwait(false)); // short: the next read waits first
+            var later = server.ReadAsync(buffer, cts.Token).AsTask();
+            await Task.Delay(50, cts.Token).ConfigureAwait(false);
+            Assert.False(later.IsCompleted);
+            await client.WriteAsync(new byte[] { 2, 3 }, cts.Token).ConfigureAwait(false);
+            Assert.Equal(2, await later.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false));
+
+            // Data and the FIN arrive (and their edges are handled) while nobody reads: the short read that takes the
+            // data must not make the next read wait for an edge that came already.
+            await client.WriteAsync(new byte[] { 4, 5, 6 }, cts.Token).ConfigureAwait(false);
+            client.ShutdownSend();
+            await Task.Delay(100, cts.Token).ConfigureAwait(false);
+            Assert.Equal(3, await server.ReadAsync(buffer, cts.Token).ConfigureAwait(false));
+            Assert.Equal(0, await server.ReadAsync(buffer, cts.Token).AsTask().WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false));
+        }
+    }
+
+    [Fact]
     public async Task A_read_that_waited_continues_on_the_epoll_thread()
     {
         var stack = new UnixSocketStack();

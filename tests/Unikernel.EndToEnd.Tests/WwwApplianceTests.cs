@@ -153,6 +153,13 @@ public sealed class WwwApplianceTests
             c.request("GET", "/headers", headers={"X-Probe": "42"})
             r = c.getresponse(); body = r.read().decode()
             assert "X-Probe: 42\n" in body, body
+            # HEAD on a handler route: the GET's status and Content-Length, no body, and the next response right after.
+            c.request("HEAD", "/headers", headers={"X-Probe": "42"})
+            r = c.getresponse(); nothing = r.read()
+            assert r.status == 200 and nothing == b"" and int(r.getheader("Content-Length")) == len(body.encode()), (r.status, r.getheader("Content-Length"), len(body))
+            c.request("GET", "/robots.txt")
+            r = c.getresponse(); r.read()
+            assert r.status == 200
             assert c.sock is sock, "the connection was not kept"
             print("ok")
             """;

@@ -171,7 +171,8 @@ internal static unsafe class TcpPoller
                 {
                     Unpark.Set(); // the watchdog rests while nothing happens; a dispatch wakes it
                 }
-                descriptor.Signal((flags & (Interop.EPOLLIN | Interop.EPOLLRDHUP | failed)) != 0, (flags & (Interop.EPOLLOUT | failed)) != 0);
+                descriptor.Signal((flags & (Interop.EPOLLIN | Interop.EPOLLRDHUP | failed)) != 0, (flags & (Interop.EPOLLOUT | failed)) != 0,
+                    (flags & (Interop.EPOLLRDHUP | failed)) != 0);
                 if (Interlocked.CompareExchange(ref self.Dispatch, 0, dispatch) != dispatch)
                 {
                     return false; // the watchdog retired this thread while the handler ran
@@ -230,6 +231,7 @@ internal sealed unsafe class TcpDescriptor
     private readonly Lock _gate = new();
     private readonly Waiter _reader;
     private readonly Waiter _writer;
+    private bool _readEnded;
     private int _readSeq;
     private int _writeSeq;
     private bool _closed;
@@ -244,13 +246,8 @@ internal sealed unsafe class TcpDescriptor
 
     public int Fd { get; }
 
-    public int Sequence(bool write)
-    {
-        lock (_gate)
-        {
-            return write ? _writeSeq : _readSeq;
-        }
-    }
+    // A volatile read is enough: the sequence numbers change under the lock, and WaitAsync compares again under it.
+    public int Sequence(bool write) => write ? Volatile.Read(ref _writeSeq) : Volatile.Read(ref _readSeq);
 
     /// <summary>Waits for readiness after <paramref name="seq"/> (from <see cref="Sequence"/> before the failed call).</summary>
     public ValueTask WaitAsync(bool write, int seq, CancellationToken cancellationToken)
@@ -279,11 +276,21 @@ internal sealed unsafe class TcpDescriptor
         return new ValueTask(waiter, version);
     }
 
-    public void Signal(bool read, bool write)
+    /// <summary>
+    /// True once an edge said the peer ended its side or the socket failed (EPOLLRDHUP, EPOLLHUP, EPOLLERR): from then
+    /// on a short read does not mean that the next recv would only say EAGAIN (it says end of stream, or the error).
+    /// </summary>
+    public bool ReadEnded => Volatile.Read(ref _readEnded);
+
+    public void Signal(bool read, bool write, bool ended = false)
     {
         bool r = false, w = false;
         lock (_gate)
         {
+            if (ended)
+            {
+                _readEnded = true; // before the sequence number moves, so a reader that sees the new number sees this too
+            }
             if (read)
             {
                 _readSeq++;

@@ -25,7 +25,7 @@ internal sealed class HttpConnection : IDisposable
     private readonly byte[] _pathBytes;
     private readonly char[] _pathChars;
     private readonly byte[] _connectionFields = new byte[DateField.Length + 32];
-    private CancellationTokenSource? _timer;
+    private ConnectionDeadline? _timer;
     private HttpRequest? _request;
     private HttpResponse? _response;
     private byte[]? _body;
@@ -61,7 +61,7 @@ internal sealed class HttpConnection : IDisposable
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        _timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _timer = new ConnectionDeadline(cancellationToken);
         var token = _timer.Token;
         var scanFrom = 0;
         long headerDeadline = 0;
@@ -84,7 +84,7 @@ internal sealed class HttpConnection : IDisposable
                     await FlushAsync(token).ConfigureAwait(false);
                     if (_filled == 0)
                     {
-                        _timer.CancelAfter(_options.IdleTimeout);
+                        _timer.After(_options.IdleTimeout);
                     }
                     else
                     {
@@ -92,7 +92,7 @@ internal sealed class HttpConnection : IDisposable
                         {
                             headerDeadline = Environment.TickCount64 + (long)_options.HeaderTimeout.TotalMilliseconds;
                         }
-                        _timer.CancelAfter(TimeSpan.FromMilliseconds(Math.Max(1, headerDeadline - Environment.TickCount64)));
+                        _timer.At(headerDeadline);
                     }
                     scanFrom = _filled;
                     var read = await _connection.ReadAsync(_input.AsMemory(_filled, _limits.HeadBufferSize - _filled), token).ConfigureAwait(false);
@@ -260,10 +260,11 @@ internal sealed class HttpConnection : IDisposable
         _output.AppendDecimal(body.Length);
         _output.Append("\r\n"u8);
         _output.Append(connectionFields);
-        if (_head.Method != RequestMethod.Head)
+        if (_head.Method == RequestMethod.Head)
         {
-            _output.AppendBody(body);
+            return (_response.Status, 0); // the Content-Length of the GET, no content (RFC 9110 9.3.2)
         }
+        _output.AppendBody(body);
         return (_response.Status, body.Length);
     }
 
@@ -329,7 +330,7 @@ internal sealed class HttpConnection : IDisposable
             _output.Append(Continue);
             await FlushAsync(token).ConfigureAwait(false);
         }
-        _timer!.CancelAfter(_options.BodyTimeout);
+        _timer!.After(_options.BodyTimeout);
         if (collect)
         {
             var capacity = head.Chunked ? Math.Min(64 * 1024, (int)_limits.MaxBodyBytes) : (int)head.ContentLength;
@@ -422,7 +423,7 @@ internal sealed class HttpConnection : IDisposable
         {
             return;
         }
-        _timer!.CancelAfter(_options.WriteTimeout);
+        _timer!.After(_options.WriteTimeout);
         await _output.FlushAsync(_connection, token).ConfigureAwait(false);
     }
 
@@ -491,5 +492,92 @@ internal sealed class HttpConnection : IDisposable
         {
             remote = null;
         }
+    }
+}
+
+/// <summary>
+/// The one deadline of a connection (header, body, idle or write, whichever applies now) and the token it cancels.
+/// Moving the deadline later, which is what every request does, is a field write: the timer is armed only when the
+/// deadline moves earlier than it would fire, and when it fires before the deadline it re-arms for what is left.
+/// (<see cref="CancellationTokenSource.CancelAfter(TimeSpan)"/> per request changed the timer queue, under its lock,
+/// twice per request.)
+/// </summary>
+internal sealed class ConnectionDeadline : IDisposable
+{
+    private readonly CancellationTokenSource _source;
+    private readonly Timer _timer;
+    private readonly Lock _lock = new();
+    private long _deadline = long.MaxValue; // Environment.TickCount64 milliseconds
+    private long _armed = long.MaxValue; // when the timer fires next (long.MaxValue: not armed)
+
+    public ConnectionDeadline(CancellationToken outer)
+    {
+        _source = CancellationTokenSource.CreateLinkedTokenSource(outer);
+        _timer = new Timer(static state => ((ConnectionDeadline)state!).Fire(), this, Timeout.Infinite, Timeout.Infinite);
+    }
+
+    public CancellationToken Token => _source.Token;
+
+    /// <summary>The deadline becomes now plus <paramref name="timeout"/> (a negative one: none).</summary>
+    public void After(TimeSpan timeout) =>
+        At(timeout < TimeSpan.Zero || timeout.TotalMilliseconds >= long.MaxValue / 2 ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds);
+
+    /// <summary>The deadline becomes <paramref name="deadline"/> (Environment.TickCount64 milliseconds).</summary>
+    public void At(long deadline)
+    {
+        Volatile.Write(ref _deadline, deadline);
+        if (deadline >= Volatile.Read(ref _armed))
+        {
+            return; // the timer fires no later than this and then re-arms for the rest
+        }
+        lock (_lock)
+        {
+            if (deadline < _armed)
+            {
+                _armed = deadline;
+                _timer.Change(Math.Max(1, deadline - Environment.TickCount64), Timeout.Infinite);
+            }
+        }
+    }
+
+    private void Fire()
+    {
+        lock (_lock)
+        {
+            if (_armed == long.MinValue)
+            {
+                return; // disposed
+            }
+            var deadline = Volatile.Read(ref _deadline);
+            var left = deadline - Environment.TickCount64;
+            if (left > 0)
+            {
+                _armed = deadline;
+                if (deadline != long.MaxValue)
+                {
+                    _timer.Change(left, Timeout.Infinite);
+                }
+                return;
+            }
+            _armed = long.MaxValue;
+        }
+        try
+        {
+            _source.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // the connection ended meanwhile
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _armed = long.MinValue; // nothing re-arms it any more
+            _timer.Dispose();
+        }
+        _source.Dispose();
     }
 }

@@ -188,7 +188,10 @@ public sealed class HttpResponse
 /// <summary>A dynamic route's code: reads the request, writes the response (synchronously, within the buffers' bounds).</summary>
 public delegate void HttpHandler(HttpRequest request, HttpResponse response);
 
-/// <summary>Routes: exact (method, path) pairs to handlers; a known path with another method gets 405 with Allow.</summary>
+/// <summary>
+/// Routes: exact (method, path) pairs to handlers; a known path with another method gets 405 with Allow. HEAD on a
+/// path with a GET route runs the GET handler and sends no body (RFC 9110 9.3.2), unless HEAD has a route of its own.
+/// </summary>
 public sealed class HttpRoutes
 {
     private readonly Dictionary<string, List<(string Method, HttpHandler Handler)>> _routes = new(StringComparer.Ordinal);
@@ -235,19 +238,48 @@ public sealed class HttpRoutes
             return null;
         }
         known = true;
+        HttpHandler? get = null;
         foreach (var (m, handler) in list)
         {
             if (method.Length == m.Length && System.Text.Ascii.Equals(method, m))
             {
                 return handler;
             }
+            if (get is null && m == "GET")
+            {
+                get = handler;
+            }
         }
+        // RFC 9110 9.3.2: HEAD is GET without the content. A path with a GET route and no HEAD route of its own
+        // answers HEAD by running the GET handler (the server sends the head, with the Content-Length of the body the
+        // handler wrote, and drops the body).
+        if (get is not null && method.SequenceEqual("HEAD"u8))
+        {
+            return get;
+        }
+        allow = AllowOf(list);
+        return null;
+    }
+
+    /// <summary>The methods of a path for Allow, HEAD included where GET is.</summary>
+    private static string AllowOf(List<(string Method, HttpHandler Handler)> list)
+    {
         var methods = new List<string>();
+        var get = false;
+        var head = false;
         foreach (var (m, _) in list)
         {
-            methods.Add(m);
+            if (!methods.Contains(m))
+            {
+                methods.Add(m);
+            }
+            get |= m == "GET";
+            head |= m == "HEAD";
         }
-        allow = string.Join(", ", methods);
-        return null;
+        if (get && !head)
+        {
+            methods.Insert(methods.IndexOf("GET") + 1, "HEAD");
+        }
+        return string.Join(", ", methods);
     }
 }

@@ -75,6 +75,12 @@ public sealed class HttpServer
     {
         ArgumentNullException.ThrowIfNull(stack);
         _stack = stack;
+        if (stack is Net.DirectStack direct)
+        {
+            // Connections continue on the direct stack's receive thread (run to completion): nothing here blocks a
+            // thread (handlers are synchronous over bounded buffers; every wait is an await).
+            direct.RunTcpToCompletion = true;
+        }
         _options = options ?? new HttpServerOptions();
         Site = site;
         Routes = routes ?? new HttpRoutes();

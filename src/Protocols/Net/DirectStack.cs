@@ -53,6 +53,7 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
     private TaskCompletionSource _timerWake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _timerScheduledAt = long.MaxValue;
     private readonly object _pump = new();
+    private bool _runTcpToCompletion;
     private int _socketsReceiving;
     private long _socketLeftAt = long.MinValue / 2;
     private Thread? _receiver;
@@ -137,6 +138,19 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
     }
 
     public DirectStackCounters Counters => _context.Counters;
+
+    /// <summary>
+    /// When set, a TCP reader or writer that a received segment wakes continues on the receive thread, after the
+    /// batch is handled and the lock released (see <see cref="TcpCompletions"/>): no thread hand-off per segment.
+    /// Only for applications whose TCP code never blocks a thread (a continuation that blocks stalls the whole stack
+    /// until it returns, since that thread is the one receiving): <see cref="Http.HttpServer"/> turns it on. Off, a
+    /// woken waiter continues on the thread pool.
+    /// </summary>
+    internal bool RunTcpToCompletion
+    {
+        get => Volatile.Read(ref _runTcpToCompletion);
+        set => Volatile.Write(ref _runTcpToCompletion, value);
+    }
 
     /// <summary>What tests and benchmarks reach into (feed frames, run timers, look at the tables).</summary>
     internal IDirectStackTestHooks Hooks => this;
@@ -267,6 +281,10 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
                 continue;
             }
             bool more;
+            if (Volatile.Read(ref _runTcpToCompletion))
+            {
+                TcpCompletions.BeginBatch();
+            }
             try
             {
                 more = PumpLocked(token, fromSocket: false);
@@ -274,6 +292,7 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
             finally
             {
                 Monitor.Exit(_pump);
+                TcpCompletions.EndBatch(); // TCP readers and writers woken by this batch continue here (run to completion)
             }
             if (!more)
             {

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading;
@@ -1728,15 +1729,77 @@ public sealed class TcpConnection : ITcpConnection
         return ValueTask.CompletedTask;
     }
 
-    private static Task WaitFor(ref TaskCompletionSource? signal) =>
-        (signal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+    // Not RunContinuationsAsynchronously: TcpCompletions decides where the waiter's continuation runs.
+    private static Task WaitFor(ref TaskCompletionSource? signal) => (signal ??= new TaskCompletionSource()).Task;
 
     private static void Signal(ref TaskCompletionSource? signal)
     {
         var waiting = signal;
         signal = null;
-        waiting?.TrySetResult();
+        if (waiting is not null)
+        {
+            TcpCompletions.Complete(waiting);
+        }
     }
 
     public override string ToString() => $"tcp {LocalPort} -> {RemoteEndPoint} {State}";
+}
+
+/// <summary>
+/// Where an application's read, write or state wait resumes. Signals are raised under the stack's lock, so the waiter
+/// never runs there. On the direct stack's receive thread, while it handles a batch of frames
+/// (<see cref="BeginBatch"/> .. <see cref="EndBatch"/>), they are collected and completed after the lock is released,
+/// on that thread: the application's continuation (an HTTP connection reading its next request, answering it) runs
+/// to completion there, and its reply leaves on the same thread, with no thread hand-off or context switch per
+/// segment. Anywhere else (timers, a UDP socket thread driving the interface, the application's own calls) a
+/// completion goes to the thread pool, as it always did.
+/// </summary>
+internal static class TcpCompletions
+{
+    [ThreadStatic]
+    private static List<TaskCompletionSource>? t_batch;
+
+    [ThreadStatic]
+    private static List<TaskCompletionSource>? t_spare;
+
+    public static void Complete(TaskCompletionSource waiting)
+    {
+        if (t_batch is { } batch)
+        {
+            batch.Add(waiting);
+            return;
+        }
+        ThreadPool.UnsafeQueueUserWorkItem(static state => ((TaskCompletionSource)state!).TrySetResult(), waiting, preferLocal: false);
+    }
+
+    /// <summary>From here on this thread's signals are collected (call with no lock held).</summary>
+    public static void BeginBatch() => t_batch ??= t_spare ?? new List<TaskCompletionSource>();
+
+    /// <summary>Completes what was collected, here and now (with no lock held), and what those continuations signal in turn.</summary>
+    public static void EndBatch()
+    {
+        var batch = t_batch;
+        if (batch is null)
+        {
+            return;
+        }
+        // Completing runs continuations inline, and they may signal more (collected into the same list): go on until
+        // nothing is left. Index by index, since the list grows while it is walked.
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var waiting = batch[i];
+            batch[i] = null!;
+            try
+            {
+                waiting.TrySetResult();
+            }
+            catch (Exception exception) when (exception is not OutOfMemoryException)
+            {
+                // A continuation's own failure belongs to its task; nothing here may stop the others from running.
+            }
+        }
+        batch.Clear();
+        t_spare = batch;
+        t_batch = null;
+    }
 }

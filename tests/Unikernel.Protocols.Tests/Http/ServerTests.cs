@@ -172,6 +172,53 @@ public sealed class ServerTests
     }
 
     [Fact]
+    public void Head_on_a_handler_route_is_its_get_without_the_body()
+    {
+        var server = Server(routes: EchoRoutes());
+        var get = Responses(Run(server, "GET /headers HTTP/1.1\r\nHost: h\r\n\r\n").WrittenText).Single();
+        // HEAD pipelined between two GETs: the same status and fields (Content-Length included) and no content, so the
+        // next response starts right after the head; the handler saw the same fields (the HEAD request has the same).
+        var text = Run(server, "GET /style.css HTTP/1.1\r\nHost: h\r\n\r\nHEAD /headers HTTP/1.1\r\nHost: h\r\n\r\nGET /digits.txt HTTP/1.1\r\nHost: h\r\n\r\n").WrittenText;
+        var head = get.Head;
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", head, StringComparison.Ordinal);
+        Assert.Contains($"Content-Length: {get.Body.Length}\r\n", head, StringComparison.Ordinal);
+        Assert.True(get.Body.Length > 0);
+        var at = text.IndexOf("HTTP/1.1 200 OK\r\n", text.IndexOf("body{}", StringComparison.Ordinal), StringComparison.Ordinal);
+        Assert.Equal(head, text.Substring(at, head.Length));
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", text[(at + head.Length)..], StringComparison.Ordinal);
+        Assert.EndsWith("0123456789", text, StringComparison.Ordinal);
+
+        // Pipelined HEADs on their own and with Connection: close.
+        var heads = Run(server, "HEAD /headers HTTP/1.1\r\nHost: h\r\n\r\nHEAD /headers HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        var split = heads.WrittenText.Split("\r\n\r\n");
+        Assert.Equal(3, split.Length);
+        Assert.Equal("", split[2]); // no content after the second head
+        Assert.Contains("Connection: close\r\n", split[1] + "\r\n", StringComparison.Ordinal);
+        Assert.True(heads.SendShutdown);
+
+        // HEAD where there is no GET route is 405 (no content), and every Allow lists HEAD next to GET.
+        var routes = new HttpRoutes().Map("POST", "/p", (_, r) => r.Write("x")).Map("GET", "/g", (_, r) => r.Write("abc")).Map("PUT", "/g", (_, r) => r.Write("y"));
+        var mixed = Run(Server(routes: routes), "HEAD /p HTTP/1.1\r\nHost: h\r\n\r\nDELETE /g HTTP/1.1\r\nHost: h\r\n\r\nHEAD /g HTTP/1.1\r\nHost: h\r\n\r\n" + Get).WrittenText;
+        var parts = mixed.Split("\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 405 ", parts[0], StringComparison.Ordinal);
+        Assert.Contains("Allow: POST\r\n", parts[0] + "\r\n", StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 405 ", parts[1], StringComparison.Ordinal); // right after the first head: no content
+        Assert.Contains("Allow: GET, HEAD, PUT\r\n", parts[1] + "\r\n", StringComparison.Ordinal);
+        Assert.StartsWith("405 Method Not Allowed\nHTTP/1.1 200 OK\r\n", parts[2], StringComparison.Ordinal); // the DELETE's body, then the HEAD's head
+        Assert.Contains("Content-Length: 3\r\n", parts[2] + "\r\n", StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 200 ", parts[3], StringComparison.Ordinal); // right after the HEAD's head
+    }
+
+    [Fact]
+    public void A_head_route_of_its_own_is_used_for_head()
+    {
+        var routes = new HttpRoutes().Map("GET", "/x", (_, r) => r.Write("from get")).Map("HEAD", "/x", (_, r) => r.Write("hd"));
+        var text = Run(Server(routes: routes), "HEAD /x HTTP/1.1\r\nHost: h\r\n\r\n").WrittenText;
+        Assert.Contains("Content-Length: 2\r\n", text, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\n", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Echo_reads_content_length_and_chunked_bodies_and_the_next_request_is_parsed_right()
     {
         var server = Server(routes: EchoRoutes());
@@ -332,5 +379,35 @@ public sealed class ServerTests
             hash = (hash ^ b) * 1099511628211UL;
         }
         return (hash ^ (ulong)content.Length).ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
+
+public sealed class ConnectionDeadlineTests
+{
+    [Fact]
+    public async Task A_later_deadline_is_a_field_write_an_earlier_one_rearms_and_the_last_one_counts()
+    {
+        using var deadline = new ConnectionDeadline(CancellationToken.None);
+        deadline.At(Environment.TickCount64 + 100);
+        deadline.After(TimeSpan.FromSeconds(30)); // later: the timer fires at 100 ms, sees 30 s left and re-arms
+        await Task.Delay(400);
+        Assert.False(deadline.Token.IsCancellationRequested);
+        var start = Environment.TickCount64;
+        deadline.At(start + 150); // earlier than the armed 30 s: re-armed
+        Assert.True(deadline.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(10)), "the deadline did not cancel");
+        Assert.True(Environment.TickCount64 - start >= 140, $"cancelled after {Environment.TickCount64 - start} ms, before the deadline");
+    }
+
+    [Fact]
+    public async Task No_deadline_never_cancels_and_the_outer_token_still_does()
+    {
+        using var outer = new CancellationTokenSource();
+        using var deadline = new ConnectionDeadline(outer.Token);
+        deadline.At(Environment.TickCount64 + 50);
+        deadline.After(Timeout.InfiniteTimeSpan);
+        await Task.Delay(300);
+        Assert.False(deadline.Token.IsCancellationRequested);
+        await outer.CancelAsync();
+        Assert.True(deadline.Token.IsCancellationRequested);
     }
 }

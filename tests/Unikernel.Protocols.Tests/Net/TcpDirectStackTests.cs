@@ -114,6 +114,59 @@ public sealed class TcpDirectStackTests : IDisposable
         Assert.Equal(0, a.Counters.Errors + b.Counters.Errors);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_reader_woken_by_a_segment_continues_on_the_receive_thread_only_when_run_to_completion_is_on(bool runToCompletion)
+    {
+        var (a, b) = StartPair();
+        b.RunTcpToCompletion = runToCompletion;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var listener = b.Tcp.Listen(new IPEndPoint(IPAddress.Any, 8080));
+        var accepting = listener.AcceptAsync(timeout.Token).AsTask();
+        await using var client = await a.Tcp.ConnectAsync(new IPEndPoint(IPAddress.Parse("10.0.0.2"), 8080), timeout.Token);
+        await using var server = await accepting;
+        // An echo server: every read waits (nothing is sent before it), then answers from where it resumed.
+        var threads = new List<string?>();
+        var echo = Task.Run(async () =>
+        {
+            var buffer = new byte[64];
+            for (var i = 0; i < 20; i++)
+            {
+                var n = await server.ReadAsync(buffer, timeout.Token);
+                Assert.True(n > 0);
+                threads.Add(Thread.CurrentThread.Name);
+                await server.WriteAsync(buffer.AsMemory(0, n), timeout.Token);
+            }
+        });
+        var reply = new byte[64];
+        for (var i = 0; i < 20; i++)
+        {
+            var message = new[] { (byte)i, (byte)(i * 3) };
+            await client.WriteAsync(message, timeout.Token);
+            var got = 0;
+            while (got < 2)
+            {
+                got += await client.ReadAsync(reply.AsMemory(got), timeout.Token);
+            }
+            Assert.Equal(message, reply[..2]);
+        }
+        await echo;
+        Assert.Equal(20, threads.Count);
+        // Run to completion: reads that waited resumed on the receive thread (a read that finds its data already there,
+        // as the first may when Task.Run starts late on a busy machine, completes where it was called). Off: never there.
+        var onReceiveThread = threads.Count(t => t == "direct-stack-rx");
+        if (runToCompletion)
+        {
+            Assert.True(onReceiveThread >= 15, $"{onReceiveThread} of 20 reads resumed on the receive thread");
+        }
+        else
+        {
+            Assert.Equal(0, onReceiveThread);
+        }
+        Assert.Equal(0, a.Counters.Errors + b.Counters.Errors);
+    }
+
     [Fact]
     public async Task Connecting_to_a_closed_port_is_refused_and_the_rst_is_counted()
     {
