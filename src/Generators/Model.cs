@@ -164,7 +164,8 @@ internal sealed record BuildOptions(string Target, string Net, string Keys, stri
         var target = Get("UnikernelTarget");
         return new BuildOptions(target.Length == 0 ? "unix" : target, Get("UnikernelNet"), Get("UnikernelKeys"), Get("MSBuildProjectDirectory"))
         {
-            Seal = Get("UnikernelSeal").ToLowerInvariant() switch { "true" => true, "false" => false, _ => null },
+            // MSBuild's own boolean spellings, as its conditions read them (Unikernel.props decides the folders with those).
+            Seal = Get("UnikernelSeal").ToLowerInvariant() switch { "true" or "on" or "yes" or "!false" => true, "false" or "off" or "no" or "!true" => false, _ => null },
         };
     }
 

@@ -42,16 +42,16 @@ public sealed class VmSealTests(ITestOutputHelper output)
         Assert.Equal(seal, properties.GetProperty("UnikernelSeal").GetString());
         var image = properties.GetProperty(target == "unix" ? "UnikernelDist" : "UnikernelVmImageDir").GetString()!;
         Assert.EndsWith(Path.Combine("examples", "hello", dist), image, StringComparison.Ordinal);
-        Assert.EndsWith("/" + obj, properties.GetProperty("IntermediateOutputPath").GetString(), StringComparison.Ordinal);
+        Assert.Contains("/" + obj, properties.GetProperty("IntermediateOutputPath").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]
     public void A_seal_that_is_neither_true_nor_false_is_a_build_error()
     {
         var project = Path.Combine(Repo.Root, "examples", "hello");
-        var result = Processes.Dotnet(TimeSpan.FromMinutes(3), project, "msbuild", "-nologo", "-t:_UnikernelCheckSeal", "-p:UnikernelTarget=microvm", "-p:UnikernelSeal=yes");
+        var result = Processes.Dotnet(TimeSpan.FromMinutes(3), project, "msbuild", "-nologo", "-t:_UnikernelCheckSeal", "-p:UnikernelTarget=microvm", "-p:UnikernelSeal=maybe");
         Assert.NotEqual(0, result.ExitCode);
-        Assert.Contains("UnikernelSeal must be true or false, not 'yes'", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("UnikernelSeal must be true or false, not 'maybe'", result.StandardOutput, StringComparison.Ordinal);
     }
 
     [Fact]
