@@ -17,12 +17,44 @@ namespace DnsAppliance;
 /// and <c>--notify-key</c>: TSIG keys, who may transfer zones (AXFR/IXFR), and the secondaries NOTIFYed when a zone
 /// changes (at start-up and after a reload that changes its serial). The logic lives in Unikernel.Protocols.Dns.
 /// </summary>
+/// <remarks>
+/// The files it is given (<c>--zones</c>, <c>--zone</c>, <c>--tsig-key @FILE</c>) are read in <see cref="StartAsync"/>,
+/// which runs before a sealed image seals itself (the VM images are sealed by default): a sealed image opens no file
+/// after start, so its SIGHUP reload keeps file-backed zones as they are and says so.
+/// </remarks>
 [SystemCalls("rt_sigaction", Reason = "SIGHUP reloads the zones")]
 public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore data, string address, int port, string[] zone, string zones, string logLevel, string chaosVersion, string chaosId,
-    string[] tsigKey, string[] allowTransfer, string[] notify, string notifyKey) : IJob
+    string[] tsigKey, string[] allowTransfer, string[] notify, string notifyKey) : IJob, IStartable
 {
     private readonly SemaphoreSlim _reload = new(0, 1);
     private long _reloads;
+    private Loaded? _loaded;
+
+    /// <summary>What the files gave: the zones (null when the --zones directory cannot be read), the zones that failed, the TSIG keys and problems.</summary>
+    private sealed record Loaded(ZoneSet? Zones, int Failed, List<TsigKey> Keys, List<string> Problems);
+
+    /// <summary>Reads the zones and key files now, before the appliance is sealed (the generated Main starts every IStartable first).</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _loaded ??= Load();
+        return Task.CompletedTask;
+    }
+
+    private Loaded Load()
+    {
+        var problems = new List<string>();
+        var keys = TsigKey.ParseAll(tsigKey, problems);
+        var store = OpenStore();
+        if (store is null)
+        {
+            return new Loaded(null, 0, keys, problems);
+        }
+        var zoneSet = ZoneCatalog.Load(store, zone, line => console.WriteLine("dns: " + line), out var failed);
+        return new Loaded(zoneSet, failed, keys, problems);
+    }
+
+    /// <summary>Whether its zones come from files (which a sealed image cannot read again).</summary>
+    private bool ZonesFromFiles => zones.Length > 0 || zone.Length > 0;
 
     /// <summary>Reloads completed (after <see cref="Reload"/> or SIGHUP).</summary>
     public long Reloads => Interlocked.Read(ref _reloads);
@@ -82,18 +114,13 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
             console.WriteLine($"dns: error: cannot listen on '{address}' port {port}");
             return;
         }
-        if (Unikernel.Runtime.Seal.IsSealed && (zones.Length > 0 || zone.Length > 0))
-        {
-            // A sealed image opens no file after start: its zones are the compiled-in ones.
-            console.WriteLine("dns: error: --zones and --zone read files at run time, which a sealed image cannot; build without -p:UnikernelSeal=true, or compile the zones in");
-            return;
-        }
-        var store = OpenStore();
-        if (store is null)
+        // Read in StartAsync when the generated Main runs the job (before sealing); a caller that only runs it reads now.
+        var loaded = _loaded ??= Load();
+        if (loaded.Zones is not { } zoneSet)
         {
             return;
         }
-        var zoneSet = ZoneCatalog.Load(store, zone, line => console.WriteLine("dns: " + line), out var failed);
+        var failed = loaded.Failed;
         if (level == 0)
         {
             foreach (var z in zoneSet.Zones)
@@ -102,8 +129,8 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
             }
         }
         // Zone transfers, TSIG and NOTIFY (RFC 5936, 1995, 8945, 1996): a bad key, rule or target stops the start.
-        var problems = new List<string>();
-        var keys = TsigKey.ParseAll(tsigKey, problems);
+        var problems = new List<string>(loaded.Problems);
+        var keys = loaded.Keys;
         var keyring = keys.Count > 0 ? new TsigKeyring(keys) : null;
         var rules = new List<TransferRule>();
         foreach (var text in allowTransfer)
@@ -215,6 +242,12 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
             catch (OperationCanceledException)
             {
                 break;
+            }
+            if (ZonesFromFiles && Unikernel.Runtime.Seal.IsSealed)
+            {
+                // A sealed image opens no file after start: the files were read once, before sealing.
+                console.WriteLine("dns: reload: a sealed image reads no file after start: keeping every zone as it was (restart it to serve changed zone files)");
+                continue;
             }
             var reloadStore = OpenStore();
             if (reloadStore is null)

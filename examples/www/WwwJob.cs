@@ -14,8 +14,45 @@ namespace WwwAppliance;
 /// The web appliance: serves the compiled-in site (or <c>--site DIR</c>) over HTTP/1.1 until cancelled, with the
 /// test routes of <c>--echo true</c>. The logic lives in Unikernel.Protocols.Http.
 /// </summary>
-public sealed class WwwJob(IConsole console, INetworkStack stack, IWallClock clock, IKeyValueStore data, string address, int port, string site, bool echo, int maxConnections, string logLevel) : IJob
+/// <remarks>
+/// The <c>--site</c> directory is read in <see cref="StartAsync"/>, before a sealed image seals itself (the VM images are
+/// sealed by default; a sealed image opens no file after start).
+/// </remarks>
+public sealed class WwwJob(IConsole console, INetworkStack stack, IWallClock clock, IKeyValueStore data, string address, int port, string site, bool echo, int maxConnections, string logLevel) : IJob, IStartable
 {
+    private IKeyValueStore? _store;
+    private string? _siteError;
+    private bool _loaded;
+
+    /// <summary>Reads the --site directory now, before the appliance is sealed (the generated Main starts every IStartable first).</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        Load();
+        return Task.CompletedTask;
+    }
+
+    private void Load()
+    {
+        if (_loaded)
+        {
+            return;
+        }
+        _loaded = true;
+        if (site.Length == 0)
+        {
+            _store = data;
+            return;
+        }
+        try
+        {
+            _store = new DirectoryKeyValueStore(site);
+        }
+        catch (Exception e) when (e is System.IO.IOException or UnauthorizedAccessException)
+        {
+            _siteError = $"www: error: --site {site}: {e.Message}";
+        }
+    }
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var level = logLevel.ToLowerInvariant() switch { "debug" => 0, "info" => 1, "warn" or "warning" => 2, "error" => 3, _ => -1 };
@@ -29,24 +66,12 @@ public sealed class WwwJob(IConsole console, INetworkStack stack, IWallClock clo
             console.WriteLine($"www: error: cannot listen on '{address}' port {port} with {maxConnections} connection(s)");
             return;
         }
-        IKeyValueStore store = data;
-        if (site.Length > 0 && Unikernel.Runtime.Seal.IsSealed)
+        // Read in StartAsync when the generated Main runs the job (before sealing); a caller that only runs it reads now.
+        Load();
+        if (_store is not { } store)
         {
-            // A sealed image opens no file after start: its site is the compiled-in one.
-            console.WriteLine("www: error: --site reads files at run time, which a sealed image cannot; build without -p:UnikernelSeal=true, or compile the site in");
+            console.WriteLine(_siteError ?? $"www: error: --site {site}: not read");
             return;
-        }
-        if (site.Length > 0)
-        {
-            try
-            {
-                store = new DirectoryKeyValueStore(site);
-            }
-            catch (Exception e) when (e is System.IO.IOException or UnauthorizedAccessException)
-            {
-                console.WriteLine($"www: error: --site {site}: {e.Message}");
-                return;
-            }
         }
         var files = new StaticSite(store, clock.UtcNow);
         var routes = new HttpRoutes();

@@ -104,8 +104,25 @@ public sealed class TargetAttribute(string name) : Attribute
     /// <summary>What the build makes of the published binary (the image step).</summary>
     public TargetImage Image { get; init; }
 
-    /// <summary>How the appliance is sealed on this target once its devices have started; empty: not sealed.</summary>
-    public string Seal { get; init; } = "";
+    /// <summary>
+    /// Whether the appliance seals itself once its devices have started (a seccomp allow-list derived from its devices,
+    /// docs/sealing.md): on request (<c>-p:UnikernelSeal=true</c>), by default (<c>-p:UnikernelSeal=false</c> turns it
+    /// off), or never.
+    /// </summary>
+    public TargetSeal Seal { get; init; }
+}
+
+/// <summary>Sealing on a target (<see cref="TargetAttribute.Seal"/>). The build's list of targets sealed by default is Unikernel.props' UnikernelSealedTargets.</summary>
+public enum TargetSeal
+{
+    /// <summary>Not sealed unless built with <c>-p:UnikernelSeal=true</c> (a sealed build has its own folders: dist/unix-sealed/).</summary>
+    OnRequest,
+
+    /// <summary>Sealed unless built with <c>-p:UnikernelSeal=false</c> (an unsealed build has its own folders: dist/microvm-unsealed/).</summary>
+    ByDefault,
+
+    /// <summary>Never sealed (the test target runs on the JIT over in-memory devices).</summary>
+    Never,
 }
 
 /// <summary>

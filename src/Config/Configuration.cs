@@ -11,12 +11,13 @@ namespace Unikernel.Config;
 /// calls these methods; the source generator reads the calls at compile time and never executes them. Every device
 /// method takes an optional <c>name</c>; otherwise a device is named after the local variable it is assigned to.
 /// The class also declares the build targets (<see cref="TargetAttribute"/>), each once: adding a target is one
-/// attribute here (plus, for a new image step, the build's list of targets that use it: Unikernel.Vm.targets).
+/// attribute here (plus, for a new image step, the build's list of targets that use it: Unikernel.Vm.targets, and for
+/// a target sealed by default, Unikernel.props' UnikernelSealedTargets).
 /// </summary>
 [Target("unix", Families = "linux")]
-[Target("test")]
-[Target("microvm", Families = "linux,vm", BootsVm = true, StartUp = typeof(VmInit), Image = TargetImage.VmImage)]
-[Target("xen", Families = "linux,vm", BootsVm = true, StartUp = typeof(VmInit), Image = TargetImage.VmImage)]
+[Target("test", Seal = TargetSeal.Never)]
+[Target("microvm", Families = "linux,vm", BootsVm = true, StartUp = typeof(VmInit), Image = TargetImage.VmImage, Seal = TargetSeal.ByDefault)]
+[Target("xen", Families = "linux,vm", BootsVm = true, StartUp = typeof(VmInit), Image = TargetImage.VmImage, Seal = TargetSeal.ByDefault)]
 public sealed class Configuration
 {
     private Configuration()

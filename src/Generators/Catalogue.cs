@@ -396,7 +396,12 @@ internal sealed class Catalogue
             {
                 problems.Add(DiagnosticInfo.Create(Diagnostics.InvalidTarget, location, name, $"its image step ({image}) is not a TargetImage"));
             }
-            var seal = Named(attribute, "Seal") ?? "";
+            var sealValue = attribute.NamedArguments.FirstOrDefault(a => a.Key == "Seal").Value.Value is int sealNumber ? sealNumber : 0;
+            var seal = sealValue switch { 0 => "on-request", 1 => "by-default", 2 => "never", _ => "unknown" };
+            if (seal == "unknown")
+            {
+                problems.Add(DiagnosticInfo.Create(Diagnostics.InvalidTarget, location, name, $"its seal ({sealValue}) is not a TargetSeal"));
+            }
             targets.Add(new TargetInfo(name, families, bootsVm, startUp, imageName, seal));
         }
         foreach (var family in targets.SelectMany(t => t.Families).Distinct().Where(f => targets.Any(t => t.Name == f && !t.Families.Contains(f))))

@@ -184,6 +184,11 @@ internal static class Emitter
         var startables = model.Nodes.Where(n => n.IsStartable).Select(n => n.Variable);
         var jobs = model.Nodes.Where(n => n.IsJob).Select(n => n.Variable);
         var disposables = model.Nodes.Where(n => n.IsDisposable || n.IsAsyncDisposable).Reverse().Select(n => n.Variable);
+        if (!model.Seal && model.SealedByDefault)
+        {
+            // The target seals by default: a run of an image built without it says so (a sealed one says "sealed: N calls").
+            w.WriteLine($"global::Unikernel.Runtime.StdIo.WriteLine({Literal($"{model.Name}: not sealed (built with -p:UnikernelSeal=false)")});");
+        }
         w.WriteLine($"return {Host}.Run(");
         w.Indent();
         w.WriteLine($"{name},");
@@ -203,14 +208,23 @@ internal static class Emitter
             : $"new {elementType}[] {{ {string.Join(", ", list)} }}";
     }
 
+    /// <summary>The help's line about sealing: sealed or not, and how the build chose it.</summary>
+    internal static string SealHelp(ResolvedModel model) => (model.Seal, model.SealedByDefault) switch
+    {
+        (true, true) => $"Sealed (the default on target {model.Target}; -p:UnikernelSeal=false builds it unsealed): after start only the system calls of --seccomp-list are allowed; any other ends the process (seccomp).",
+        (true, false) => "Sealed: after start only the system calls of --seccomp-list are allowed; any other ends the process (seccomp).",
+        (false, true) => $"Not sealed (built with -p:UnikernelSeal=false; target {model.Target} is sealed by default).",
+        _ => model.TargetInfo?.Seal == "never"
+            ? $"Not sealed (target {model.Target} is never sealed)."
+            : "Not sealed (build with -p:UnikernelSeal=true to seal it after start).",
+    };
+
     private static void EmitHelp(SourceWriter w, ResolvedModel model)
     {
         w.OpenBlock("private static void __PrintHelp()");
         w.WriteLine($"global::Unikernel.Runtime.StdIo.WriteLine({Literal($"Usage: {model.Name} [OPTIONS]")});");
         w.WriteLine($"global::Unikernel.Runtime.StdIo.WriteLine({Literal($"The {model.Name} unikernel (target {model.Target}).")});");
-        w.WriteLine($"global::Unikernel.Runtime.StdIo.WriteLine({Literal(model.Seal
-            ? "Sealed: after start only the system calls of --seccomp-list are allowed; any other ends the process (seccomp)."
-            : "Not sealed (build with -p:UnikernelSeal=true to seal it after start).")});");
+        w.WriteLine($"global::Unikernel.Runtime.StdIo.WriteLine({Literal(SealHelp(model))});");
         w.WriteLine("global::Unikernel.Runtime.StdIo.WriteLine(\"\");");
         w.WriteLine("global::Unikernel.Runtime.StdIo.WriteLine(\"Runtime arguments:\");");
         var rows = model.Arguments

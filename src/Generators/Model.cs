@@ -135,7 +135,7 @@ internal sealed record KeyInfo(string Name, string DefaultValue, string Descript
 
 /// <summary>
 /// A build target as declared by a <c>[Target]</c> attribute on Configuration: its families, whether it boots a VM,
-/// its start-up hook (a fully qualified type name, or empty), its image step (executable, vm-image) and its seal (empty: none).
+/// its start-up hook (a fully qualified type name, or empty), its image step (executable, vm-image) and its seal (on-request, by-default, never).
 /// </summary>
 internal sealed record TargetInfo(string Name, EquatableArray<string> Families, bool BootsVm, string StartUp, string Image, string Seal);
 
@@ -167,12 +167,13 @@ internal sealed record BuildOptions(string Target, string Net, string Keys, stri
         var target = Get("UnikernelTarget");
         return new BuildOptions(target.Length == 0 ? "unix" : target, Get("UnikernelNet"), Get("UnikernelKeys"), Get("MSBuildProjectDirectory"))
         {
-            Seal = string.Equals(Get("UnikernelSeal"), "true", StringComparison.OrdinalIgnoreCase),
+            // MSBuild's own boolean spellings, as its conditions read them (Unikernel.props decides the folders with those).
+            Seal = Get("UnikernelSeal").ToLowerInvariant() switch { "true" or "on" or "yes" or "!false" => true, "false" or "off" or "no" or "!true" => false, _ => null },
         };
     }
 
-    /// <summary>-p:UnikernelSeal=true: the image seals itself after start (Sealing.cs).</summary>
-    public bool Seal { get; init; }
+    /// <summary>-p:UnikernelSeal=true or false: whether the image seals itself after start (Sealing.cs); null: the target's default.</summary>
+    public bool? Seal { get; init; }
 }
 
 /// <summary>A crunched file: its text, or (<paramref name="Binary"/>) its bytes in base64.</summary>
@@ -200,6 +201,9 @@ internal sealed record ResolvedModel(
     EquatableArray<CrunchFile> Crunch,
     TargetInfo? TargetInfo)
 {
-    /// <summary>Whether the image seals itself after start (-p:UnikernelSeal=true).</summary>
+    /// <summary>Whether the image seals itself after start (-p:UnikernelSeal, else the target's default).</summary>
     public bool Seal { get; init; }
+
+    /// <summary>The target seals by default (<c>TargetSeal.ByDefault</c>): an unsealed image is a choice of the build (-p:UnikernelSeal=false).</summary>
+    public bool SealedByDefault => TargetInfo?.Seal == "by-default";
 }

@@ -107,8 +107,14 @@ internal sealed class Resolver
             crunch.Where(f => usedCrunch.Contains(f.Directory)).OrderBy(f => f.Directory, StringComparer.Ordinal).ThenBy(f => f.Key, StringComparer.Ordinal).ToEquatableArray(),
             declared)
         {
-            // The test target runs on the JIT over in-memory devices: nothing to seal (its help says "Not sealed").
-            Seal = _options.Seal && target != "test",
+            // -p:UnikernelSeal decides, else the target's declaration (by default on the VM targets); a target that is
+            // never sealed (test: the JIT over in-memory devices) says "Not sealed" in its help.
+            Seal = declared?.Seal switch
+            {
+                "never" => false,
+                "by-default" => _options.Seal ?? true,
+                _ => _options.Seal ?? false,
+            },
         };
     }
 

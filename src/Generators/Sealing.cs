@@ -6,8 +6,8 @@ using Microsoft.CodeAnalysis;
 
 namespace Unikernel.Generators;
 
-/// <summary>A system call a type declares with <c>[SystemCalls]</c>, and why.</summary>
-internal sealed record SystemCallInfo(string Call, string Reason);
+/// <summary>A system call a type declares with <c>[SystemCalls]</c>, and why; NewDescriptors: also on descriptors it opens after start.</summary>
+internal sealed record SystemCallInfo(string Call, string Reason, bool NewDescriptors = false);
 
 /// <summary>The calls of the runtime itself (on <c>Unikernel.Runtime.Seal</c>) and of a VM's init (on <c>VmInit</c>).</summary>
 internal sealed record SealBase(EquatableArray<SystemCallInfo> Runtime, EquatableArray<SystemCallInfo> VmInit)
@@ -16,10 +16,10 @@ internal sealed record SealBase(EquatableArray<SystemCallInfo> Runtime, Equatabl
 }
 
 /// <summary>One line of the allow-list: a call, who needs it (device name and implementation) and why.</summary>
-internal sealed record SealUse(string Device, string Implementation, string Call, string Reason);
+internal sealed record SealUse(string Device, string Implementation, string Call, string Reason, bool NewDescriptors = false);
 
 /// <summary>
-/// Sealing (-p:UnikernelSeal=true): the allow-list of an image is the union of the <c>[SystemCalls]</c> of the
+/// Sealing (-p:UnikernelSeal=true, the default on the VM targets): the allow-list of an image is the union of the <c>[SystemCalls]</c> of the
 /// implementations the configuration wires, plus the runtime's (and a VM init's). This writes it into the image (the
 /// table the runtime's filter is built from, the text of <c>--seccomp-list</c>) and into a block the build copies
 /// next to the image (<c>dist/&lt;target&gt;/&lt;name&gt;.seccomp.txt</c>).
@@ -46,6 +46,7 @@ internal static class Sealing
                 continue;
             }
             var reason = data.NamedArguments.FirstOrDefault(a => a.Key == "Reason").Value.Value as string ?? "";
+            var newDescriptors = data.NamedArguments.Any(a => a.Key == "NewDescriptors" && a.Value.Value is true);
             var names = data.ConstructorArguments[0];
             if (names.Kind != TypedConstantKind.Array)
             {
@@ -55,7 +56,7 @@ internal static class Sealing
             {
                 if (name.Value is string call && call.Length > 0)
                 {
-                    calls.Add(new SystemCallInfo(call, reason));
+                    calls.Add(new SystemCallInfo(call, reason, newDescriptors));
                 }
             }
         }
@@ -81,7 +82,13 @@ internal static class Sealing
             {
                 if (seen.Add(device + "\n" + call.Call))
                 {
-                    uses.Add(new SealUse(device, implementation, call.Call, call.Reason));
+                    uses.Add(new SealUse(device, implementation, call.Call, call.Reason, call.NewDescriptors));
+                }
+                else if (call.NewDescriptors)
+                {
+                    // A repeat that adds new descriptors: the device's one line keeps it.
+                    var index = uses.FindIndex(u => u.Device == device && u.Call == call.Call);
+                    uses[index] = uses[index] with { NewDescriptors = true };
                 }
             }
         }
@@ -105,15 +112,19 @@ internal static class Sealing
         var text = new StringBuilder();
         text.Append("# ").Append(model.Name).Append(" (target ").Append(model.Target).Append("): ")
             .Append(calls.Count.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append(" system calls after start, x86-64\n");
-        text.Append(model.Seal
-            ? "# sealed (-p:UnikernelSeal=true): any other call, another architecture or a failed argument check kills the process\n"
-            : "# not sealed: -p:UnikernelSeal=true makes the image allow only these after start\n");
+        text.Append((model.Seal, model.SealedByDefault) switch
+        {
+            (true, true) => $"# sealed (the default on target {model.Target}): any other call, another architecture or a failed argument check kills the process\n",
+            (true, false) => "# sealed (-p:UnikernelSeal=true): any other call, another architecture or a failed argument check kills the process\n",
+            (false, true) => $"# not sealed (-p:UnikernelSeal=false): target {model.Target} otherwise allows only these after start\n",
+            _ => "# not sealed: -p:UnikernelSeal=true makes the image allow only these after start\n",
+        });
         var width = calls.Count == 0 ? 0 : calls.Max(c => c.Length) + 2;
         foreach (var call in calls)
         {
             var who = uses.Where(u => u.Call == call).Select(u => u.Device + (u.Reason.Length > 0 ? " (" + u.Reason + ")" : ""));
             text.Append(call.PadRight(width)).Append(string.Join(" | ", who));
-            var rule = Runtime.SealRules.Describe(call);
+            var rule = Runtime.SealRules.Describe(call, uses.Any(u => u.Call == call && u.NewDescriptors));
             if (rule.Length > 0)
             {
                 text.Append(" [checked: ").Append(rule).Append(']');
@@ -143,7 +154,7 @@ internal static class Sealing
         w.OpenBlock("private static readonly global::Unikernel.Runtime.SystemCallUse[] __SystemCalls = new global::Unikernel.Runtime.SystemCallUse[]");
         foreach (var use in Uses(model, seal))
         {
-            w.WriteLine($"new global::Unikernel.Runtime.SystemCallUse({Literal(use.Device)}, {Literal(use.Call)}, {Literal(use.Reason)}),");
+            w.WriteLine($"new global::Unikernel.Runtime.SystemCallUse({Literal(use.Device)}, {Literal(use.Call)}, {Literal(use.Reason)}{(use.NewDescriptors ? ", true" : "")}),");
         }
         w.CloseBlock(";");
         var list = ListText(model, seal);

@@ -10,8 +10,8 @@ namespace Unikernel.Generators.Testing;
 // The one harness of both generator test projects (linked into each): compilations over the real Unikernel assemblies,
 // the generator run as a build runs it, and the analyzer that reports the diagnostics.
 
-/// <summary>Build properties the generator reads (build_property.*), as MSBuild would pass them.</summary>
-public sealed record BuildProperties(string Target = "unix", string Net = "", string Keys = "", string ProjectDirectory = "/project", bool Seal = false)
+/// <summary>Build properties the generator reads (build_property.*), as MSBuild would pass them; Seal null: the target's default.</summary>
+public sealed record BuildProperties(string Target = "unix", string Net = "", string Keys = "", string ProjectDirectory = "/project", bool? Seal = null)
 {
     public static readonly BuildProperties Unix = new();
 
@@ -158,7 +158,7 @@ internal sealed class OptionsProvider(BuildProperties properties) : AnalyzerConf
         ["build_property.UnikernelNet"] = properties.Net,
         ["build_property.UnikernelKeys"] = properties.Keys,
         ["build_property.MSBuildProjectDirectory"] = properties.ProjectDirectory,
-        ["build_property.UnikernelSeal"] = properties.Seal ? "true" : "false",
+        ["build_property.UnikernelSeal"] = properties.Seal switch { true => "true", false => "false", null => "" },
     });
 
     public override AnalyzerConfigOptions GetOptions(SyntaxTree tree) => Options.Empty;

@@ -115,6 +115,89 @@ public sealed class SealFilterTests
         Assert.Contains(filter, i => i.Code == 0x15 && i.K == 4242);
     }
 
+    /// <summary>Runs a filter as the kernel would (the instructions BuildFilter uses) on one call: its return value.</summary>
+    private static uint Evaluate(Seal.Instruction[] filter, string call, params ulong[] arguments)
+    {
+        var data = new byte[64];
+        BitConverter.GetBytes(SystemCallTable.Number(call)).CopyTo(data, 0);
+        BitConverter.GetBytes(SystemCallTable.AuditArchX86_64).CopyTo(data, 4);
+        for (var i = 0; i < arguments.Length; i++)
+        {
+            BitConverter.GetBytes(arguments[i]).CopyTo(data, 16 + (8 * i));
+        }
+        uint a = 0;
+        for (var pc = 0; pc < filter.Length; pc++)
+        {
+            var instruction = filter[pc];
+            switch (instruction.Code)
+            {
+                case 0x20: a = BitConverter.ToUInt32(data, (int)instruction.K); break;
+                case 0x15: pc += a == instruction.K ? instruction.JumpTrue : instruction.JumpFalse; break;
+                case 0x35: pc += a >= instruction.K ? instruction.JumpTrue : instruction.JumpFalse; break;
+                case 0x45: pc += (a & instruction.K) != 0 ? instruction.JumpTrue : instruction.JumpFalse; break;
+                case 0x06: return instruction.K;
+                default: throw new InvalidOperationException($"instruction {instruction} is not one the seal uses");
+            }
+        }
+        throw new InvalidOperationException("the filter ran off its end");
+    }
+
+    [Fact]
+    public void Read_and_write_are_allowed_only_on_the_descriptors_open_when_sealing()
+    {
+        var filter = Seal.BuildFilter(["read", "write", "writev", "futex"], 4242, [0, 1, 2, 5, 9], []);
+        foreach (var fd in new ulong[] { 0, 1, 2, 5, 9 })
+        {
+            Assert.Equal(Allow, Evaluate(filter, "read", fd, 0, 16));
+            Assert.Equal(Allow, Evaluate(filter, "write", fd, 0, 16));
+            Assert.Equal(Allow, Evaluate(filter, "writev", fd, 0, 1));
+        }
+        foreach (var fd in new ulong[] { 3, 4, 6, 10, 1000, 0xffffffff })
+        {
+            Assert.Equal(Kill, Evaluate(filter, "read", fd, 0, 16));
+            Assert.Equal(Kill, Evaluate(filter, "write", fd, 0, 16));
+        }
+        // The kernel reads the descriptor as an unsigned int: the upper half of the register is not part of it.
+        Assert.Equal(Allow, Evaluate(filter, "write", 0x1_0000_0001, 0, 16));
+        Assert.Equal(Allow, Evaluate(filter, "futex", 77));
+        Assert.Equal(Kill, Evaluate(filter, "openat", 0));
+    }
+
+    [Fact]
+    public void A_call_declared_on_new_descriptors_keeps_any_descriptor_and_no_list_means_no_check()
+    {
+        var declared = Seal.BuildFilter(["read", "write"], 1, [1, 2], ["read"]);
+        Assert.Equal(Allow, Evaluate(declared, "read", 77));
+        Assert.Equal(Kill, Evaluate(declared, "write", 77));
+        var unchecked_ = Seal.BuildFilter(["read", "write"], 1);
+        Assert.Equal(Allow, Evaluate(unchecked_, "write", 77));
+        // From the uses: only a use with NewDescriptors lifts the check, for its call only.
+        Assert.Equal(["recvfrom"], Seal.NewDescriptorCalls([new("runtime", "write", ""), new("stack", "recvfrom", "", true)]));
+    }
+
+    [Fact]
+    public void Many_descriptors_are_allowed_as_a_range_up_to_the_highest()
+    {
+        var many = Enumerable.Range(0, Seal.MaxListedDescriptors + 10).Where(fd => fd != 7).ToArray();
+        var filter = Seal.BuildFilter(["write"], 1, many, []);
+        Assert.Equal(Allow, Evaluate(filter, "write", 0));
+        Assert.Equal(Allow, Evaluate(filter, "write", (ulong)many[^1]));
+        Assert.Equal(Kill, Evaluate(filter, "write", (ulong)many[^1] + 1));
+        Assert.Equal(Kill, Evaluate(filter, "write", 0xffffffff));
+    }
+
+    [Fact]
+    public void The_open_descriptors_are_this_process_s_with_standard_output_and_error()
+    {
+        using var file = File.OpenRead(typeof(SealFilterTests).Assembly.Location);
+        var handle = (int)file.SafeFileHandle.DangerousGetHandle();
+        var open = Seal.OpenDescriptors();
+        Assert.Contains(1, open);
+        Assert.Contains(2, open);
+        Assert.Contains(handle, open);
+        Assert.All(open, fd => Assert.True(fd >= 0));
+    }
+
     [Fact]
     public void An_unknown_name_is_refused_before_anything_is_installed()
     {

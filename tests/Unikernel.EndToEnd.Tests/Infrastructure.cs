@@ -108,23 +108,32 @@ public static class Appliances
     public static object PublishLock { get; } = new();
 
     public static PublishedAppliance Publish(string example, string target = "unix", string net = "socket") =>
-        Publish(example, target, net, seal: false);
+        Publish(example, target, net, seal: null);
+
+    /// <summary>The targets sealed when the build does not say (Unikernel.props' UnikernelSealedTargets).</summary>
+    public static bool SealedByDefault(string target) => target is "microvm" or "xen";
 
     /// <summary>
     /// Like <see cref="Publish(string, string, string)"/>; <paramref name="seal"/> publishes with -p:UnikernelSeal=true
-    /// (to dist/&lt;target&gt;[-&lt;net&gt;]-sealed/). <paramref name="project"/>: a project folder other than examples/&lt;example&gt;.
+    /// or false (null: the target's default, sealed on the VM targets). A seal that is not the target's default goes to
+    /// dist/&lt;target&gt;[-&lt;net&gt;]-sealed/ or -unsealed/. <paramref name="project"/>: a project folder other than examples/&lt;example&gt;.
     /// </summary>
-    public static PublishedAppliance Publish(string example, string target, string net, bool seal, string? project = null) =>
-        s_published.GetOrAdd($"{example}|{target}|{net}|{seal}|{project}", _ => new Lazy<PublishedAppliance>(() => DoPublish(example, target, net, seal, project))).Value;
+    public static PublishedAppliance Publish(string example, string target, string net, bool? seal, string? project = null)
+    {
+        var sealedImage = seal ?? SealedByDefault(target);
+        return s_published.GetOrAdd($"{example}|{target}|{net}|{sealedImage}|{project}", _ => new Lazy<PublishedAppliance>(() => DoPublish(example, target, net, seal, project))).Value;
+    }
 
-    private static PublishedAppliance DoPublish(string example, string target, string net, bool seal, string? projectDirectory)
+    private static PublishedAppliance DoPublish(string example, string target, string net, bool? seal, string? projectDirectory)
     {
         var project = projectDirectory ?? Path.Combine(Repo.Root, "examples", example);
-        var dist = Path.Combine(project, "dist", (net == "socket" ? target : $"{target}-{net}") + (seal ? "-sealed" : ""));
+        var sealedImage = seal ?? SealedByDefault(target);
+        var suffix = sealedImage == SealedByDefault(target) ? "" : sealedImage ? "-sealed" : "-unsealed";
+        var dist = Path.Combine(project, "dist", (net == "socket" ? target : $"{target}-{net}") + suffix);
         string[] arguments =
         [
             "publish", "-c", "Release", $"-p:UnikernelTarget={target}", $"-p:UnikernelNet={net}", "-nologo", "-clp:NoSummary",
-            .. (seal ? (string[])["-p:UnikernelSeal=true"] : []),
+            .. (seal is { } value ? (string[])[$"-p:UnikernelSeal={(value ? "true" : "false")}"] : []),
         ];
         ProcessResult result;
         lock (PublishLock)

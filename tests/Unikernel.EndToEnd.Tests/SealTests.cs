@@ -9,7 +9,8 @@ namespace Unikernel.EndToEnd.Tests;
 /// Sealed appliances (-p:UnikernelSeal=true): each example, sealed, serves its real workload with seccomp mode 2 in
 /// /proc/PID/status; under strace -f, every call it makes after sealing is in the list next to the image (and the
 /// calls of the list no run needed are reported); and a job that tries a forbidden call after start (execve, openat,
-/// socket on the direct stack, ptrace) is killed with SIGSYS before the call does anything.
+/// socket on the direct stack, ptrace, write(2) on a descriptor not open when sealing) is killed with SIGSYS before the
+/// call does anything.
 /// </summary>
 [Collection("DirectStackDns")]
 public sealed partial class SealTests(ITestOutputHelper output)
@@ -132,6 +133,47 @@ public sealed partial class SealTests(ITestOutputHelper output)
         Assert.DoesNotContain("returned", log);
         Assert.DoesNotContain("still alive", log);
         Assert.False(File.Exists(marker), $"the forbidden {call} left its mark: {marker}");
+    }
+
+    [Fact]
+    public void Sealed_write_to_a_socket_opened_after_start_kills_the_appliance_and_sends_nothing()
+    {
+        // The socket stack allows socket() and connect(), but write(2) only on the descriptors open when sealing.
+        var image = Forbidden("socket");
+        var list = File.ReadAllText(Path.ChangeExtension(image.ImagePath, ".seccomp.txt"));
+        Assert.Matches(@"(?m)^write +.*\[checked: only on the descriptors open when sealed\]", list);
+        using var peer = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        peer.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        var port = ((System.Net.IPEndPoint)peer.LocalEndPoint!).Port.ToString(CultureInfo.InvariantCulture);
+        var result = image.Run(RunTimeout, "--try", "write-socket", "--peer", "127.0.0.1:" + port);
+        output.WriteLine(result.ToString());
+        Assert.True(result.ExitCode == 128 + SigSys, $"expected death by SIGSYS (exit {128 + SigSys}):\n{result}");
+        Assert.Contains("forbidden: started (sealed: yes)", result.StandardOutput);
+        Assert.Matches(@"forbidden: socket \d+, connect 0", result.StandardOutput);
+        Assert.DoesNotContain("returned", result.StandardOutput);
+        Assert.False(peer.Poll(TimeSpan.FromMilliseconds(500), System.Net.Sockets.SelectMode.SelectRead), "the datagram of the forbidden write arrived");
+
+        // A descriptor number nothing opened: killed too (unsealed, EBADF).
+        var high = image.Run(RunTimeout, "--try", "write-fd");
+        Assert.True(high.ExitCode == 128 + SigSys, $"expected death by SIGSYS (exit {128 + SigSys}):\n{high}");
+        Assert.DoesNotContain("returned", high.StandardOutput);
+    }
+
+    [Fact]
+    public void Unsealed_a_write_to_a_socket_opened_after_start_sends_its_datagram()
+    {
+        var image = Appliances.Publish("forbidden", "unix", "socket", seal: false, ForbiddenProject);
+        image.AssertSucceeded();
+        using var peer = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        peer.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        var port = ((System.Net.IPEndPoint)peer.LocalEndPoint!).Port.ToString(CultureInfo.InvariantCulture);
+        var result = image.Run(RunTimeout, "--try", "write-socket", "--peer", "127.0.0.1:" + port);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("forbidden: write to the new socket returned 19", result.StandardOutput);
+        Assert.True(peer.Poll(TimeSpan.FromSeconds(5), System.Net.Sockets.SelectMode.SelectRead), "no datagram from the unsealed write");
+        var buffer = new byte[64];
+        Assert.Equal("written after start", System.Text.Encoding.ASCII.GetString(buffer, 0, peer.Receive(buffer)));
+        Assert.Contains("write to fd 1000 returned -1", image.Run(RunTimeout, "--try", "write-fd").StandardOutput);
     }
 
     [Fact]

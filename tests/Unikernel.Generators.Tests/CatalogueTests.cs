@@ -68,7 +68,8 @@ public class CatalogueTests
             // A target that boots a VM has a start-up hook and makes a VM image; the others neither.
             Assert.Equal(target.BootsVm, target.StartUp.Length > 0);
             Assert.Equal(target.BootsVm ? "vm-image" : "executable", target.Image);
-            Assert.Equal("", target.Seal);
+            // The VM images are sealed by default, unix on request, the test target (JIT, in-memory devices) never.
+            Assert.Equal(target.BootsVm ? "by-default" : target.Name == "test" ? "never" : "on-request", target.Seal);
         }
         Assert.Equal("global::Unikernel.Devices.Vm.VmInit", targets.Single(t => t.Name == "microvm").StartUp);
     }
@@ -87,6 +88,17 @@ public class CatalogueTests
         {
             Assert.DoesNotMatch(@"'\$\(UnikernelTarget\)' *[!=]= *'[a-z]", File.ReadAllText(file));
         }
+    }
+
+    [Fact]
+    public void The_builds_list_of_targets_sealed_by_default_is_the_declared_one()
+    {
+        var props = File.ReadAllText(Path.Combine(Snapshot.RepositoryRoot, "src", "Config", "build", "Unikernel.props"));
+        var list = Regex.Match(props, @"<UnikernelSealedTargets [^>]*>([^<]*)</UnikernelSealedTargets>");
+        Assert.True(list.Success, "Unikernel.props declares no UnikernelSealedTargets");
+        Assert.Equal(
+            CatalogueCoverageTests.Declared().Where(t => t.Seal == TargetSeal.ByDefault).Select(t => t.Name),
+            list.Groups[1].Value.Split(';', StringSplitOptions.RemoveEmptyEntries));
     }
 
     private const string Job = """

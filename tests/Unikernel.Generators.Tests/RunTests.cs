@@ -267,7 +267,7 @@ public class RunTests
             """
             Usage: app [OPTIONS]
             The app unikernel (target test).
-            Not sealed (build with -p:UnikernelSeal=true to seal it after start).
+            Not sealed (target test is never sealed).
 
             Runtime arguments:
               --s <string>       A string (default: dflt "q")

@@ -65,6 +65,37 @@ public class SealingTests
         Assert.DoesNotContain("\"socket\"", vm);
     }
 
+    [Theory]
+    [InlineData("microvm")]
+    [InlineData("xen")]
+    public void The_vm_targets_are_sealed_by_default_and_UnikernelSeal_false_turns_it_off(string target)
+    {
+        var byDefault = GeneratorHarness.Run(Config, new BuildProperties(target));
+        Assert.Contains("private static readonly bool __Sealed = true;", byDefault.Source(".UnikernelSeccomp.g.cs"));
+        Assert.Contains($"# sealed (the default on target {target})", byDefault.Source(".UnikernelSeccomp.g.cs"));
+        var main = byDefault.Source(".Unikernel.g.cs");
+        Assert.Contains($"Sealed (the default on target {target}; -p:UnikernelSeal=false builds it unsealed): after start only", main);
+        Assert.DoesNotContain("not sealed (built with", main);
+
+        var off = GeneratorHarness.Run(Config, new BuildProperties(target, Seal: false));
+        Assert.Contains("private static readonly bool __Sealed = false;", off.Source(".UnikernelSeccomp.g.cs"));
+        Assert.Contains($"# not sealed (-p:UnikernelSeal=false): target {target} otherwise", off.Source(".UnikernelSeccomp.g.cs"));
+        var offMain = off.Source(".Unikernel.g.cs");
+        Assert.Contains($"Not sealed (built with -p:UnikernelSeal=false; target {target} is sealed by default).", offMain);
+        // Its run says so first: an unsealed VM image is a departure from the default.
+        Assert.Contains("StdIo.WriteLine(\"app: not sealed (built with -p:UnikernelSeal=false)\")", offMain);
+    }
+
+    [Fact]
+    public void Unix_is_sealed_on_request_and_the_test_target_never()
+    {
+        Assert.Contains("private static readonly bool __Sealed = false;", GeneratorHarness.Run(Config, new BuildProperties("unix")).Source(".UnikernelSeccomp.g.cs"));
+        Assert.Contains("private static readonly bool __Sealed = true;", GeneratorHarness.Run(Config, new BuildProperties("unix", Seal: true)).Source(".UnikernelSeccomp.g.cs"));
+        var test = GeneratorHarness.Run(Config, new BuildProperties("test", Seal: true));
+        Assert.Contains("private static readonly bool __Sealed = false;", test.Source(".UnikernelSeccomp.g.cs"));
+        Assert.Contains("Not sealed (target test is never sealed).", test.Source(".Unikernel.g.cs"));
+    }
+
     [Fact]
     public void Unsealed_the_image_carries_the_list_but_does_not_install_it()
     {

@@ -20,13 +20,23 @@ namespace Unikernel.Devices
 
         /// <summary>Why the implementation needs them (shown in the list next to the image).</summary>
         public string? Reason { get; init; }
+
+        /// <summary>
+        /// The implementation makes these calls on descriptors it opens after start (sockets it creates or accepts, say).
+        /// The seal restricts <c>read</c>, <c>write</c> and their cousins to the descriptors open when it is installed; a
+        /// call declared here with <c>NewDescriptors = true</c> keeps any descriptor instead.
+        /// </summary>
+        public bool NewDescriptors { get; init; }
     }
 }
 
 namespace Unikernel.Runtime
 {
-    /// <summary>One entry of an image's allow-list: which device (or "runtime") needs which call, and why.</summary>
-    public sealed record SystemCallUse(string Device, string Call, string Reason);
+    /// <summary>
+    /// One entry of an image's allow-list: which device (or "runtime") needs which call, and why;
+    /// <paramref name="NewDescriptors"/>: also on descriptors it opens after start (<see cref="SystemCallsAttribute.NewDescriptors"/>).
+    /// </summary>
+    public sealed record SystemCallUse(string Device, string Call, string Reason, bool NewDescriptors = false);
 
     /// <summary>
     /// Seals a started appliance: a classic-BPF seccomp filter, built here from the image's allow-list (no libseccomp),
@@ -43,7 +53,7 @@ namespace Unikernel.Runtime
     [SystemCalls("clone", "clone3", "set_robust_list", "rseq", "rt_sigprocmask", "prctl", "sched_getaffinity", Reason = "the thread pool starts threads (glibc's pthread_create)")]
     [SystemCalls("exit", "exit_group", Reason = "a thread ends; the appliance exits")]
     [SystemCalls("rt_sigreturn", "tgkill", Reason = "signals: the GC suspends threads with a signal; SIGINT/SIGTERM handling")]
-    [SystemCalls("read", "write", Reason = "standard output and error (the log); the runtime's signal pipe")]
+    [SystemCalls("read", "write", Reason = "standard output and error (the log); the runtime's signal pipe and random seed (all open before sealing)")]
     [SystemCalls("membarrier", Reason = "the GC's FlushProcessWriteBuffers on suspension")]
     [SystemCalls("getrusage", Reason = "the thread pool measures CPU use")]
     [SystemCalls("rt_sigaction", "close", Reason = "at exit: SIGINT/SIGTERM handlers restored, devices closed")]
@@ -90,6 +100,10 @@ namespace Unikernel.Runtime
         private const ushort BPF_JMP_JEQ_K = 0x15;
         private const ushort BPF_JMP_JGE_K = 0x35;
         private const ushort BPF_JMP_JSET_K = 0x45;
+        private const int F_GETFD = 1;
+
+        /// <summary>Up to this many descriptors open when sealing are listed one by one; beyond, the filter allows any up to the highest.</summary>
+        public const int MaxListedDescriptors = 64;
         private const ushort BPF_RET_K = 0x06;
 
         // struct seccomp_data: int nr; __u32 arch; __u64 instruction_pointer; __u64 args[6];
@@ -141,14 +155,42 @@ namespace Unikernel.Runtime
         /// <summary>How many distinct calls <paramref name="uses"/> allows.</summary>
         public static int CallCount(SystemCallUse[] uses) => Calls(uses).Length;
 
+        /// <summary>The calls of <paramref name="uses"/> that some use makes on descriptors opened after start (no descriptor check).</summary>
+        public static string[] NewDescriptorCalls(SystemCallUse[] uses)
+        {
+            ArgumentNullException.ThrowIfNull(uses);
+            var set = new SortedSet<string>(StringComparer.Ordinal);
+            foreach (var use in uses)
+            {
+                if (use.NewDescriptors)
+                {
+                    set.Add(use.Call);
+                }
+            }
+            return [.. set];
+        }
+
+        /// <summary>Like <see cref="BuildFilter(IReadOnlyCollection{string}, int, IReadOnlyCollection{int}?, IReadOnlyCollection{string}?)"/> without descriptor checks.</summary>
+        public static Instruction[] BuildFilter(IReadOnlyCollection<string> calls, int processId) => BuildFilter(calls, processId, null, null);
+
         /// <summary>
         /// The filter for <paramref name="calls"/>: architecture check, x32 refused, then one test per call (with its
         /// argument check), and kill for everything else. <paramref name="processId"/> is what tgkill may target.
-        /// Throws <see cref="ArgumentException"/> for a name x86-64 has no call for.
+        /// <paramref name="descriptors"/> (the descriptors open when sealing; null: no check) are the only ones
+        /// read, write and their cousins may use, except the calls of <paramref name="anyDescriptor"/> (declared with
+        /// <see cref="SystemCallsAttribute.NewDescriptors"/>). Up to <see cref="MaxListedDescriptors"/> are listed one by
+        /// one; more are allowed as a range up to the highest. Throws <see cref="ArgumentException"/> for a name x86-64
+        /// has no call for.
         /// </summary>
-        public static Instruction[] BuildFilter(IReadOnlyCollection<string> calls, int processId)
+        public static Instruction[] BuildFilter(IReadOnlyCollection<string> calls, int processId, IReadOnlyCollection<int>? descriptors, IReadOnlyCollection<string>? anyDescriptor)
         {
             ArgumentNullException.ThrowIfNull(calls);
+            var fds = descriptors is null ? null : new SortedSet<int>(descriptors);
+            var any = new HashSet<string>(anyDescriptor ?? [], StringComparer.Ordinal);
+            if (fds is not null && fds.Count > 0 && fds.Min < 0)
+            {
+                throw new ArgumentException("a descriptor is negative", nameof(descriptors));
+            }
             var numbers = new int[calls.Count];
             var names = new string[calls.Count];
             var count = 0;
@@ -179,13 +221,83 @@ namespace Unikernel.Runtime
                 {
                     continue; // named twice
                 }
-                var body = Body(SealRules.Kind(call), (uint)processId);
+                var kind = SealRules.Kind(call);
+                var body = kind == SealRuleKind.OpenDescriptors
+                    ? DescriptorBody(fds is null || any.Contains(call) ? null : fds)
+                    : Body(kind, (uint)processId);
                 // if (nr == number) { body } else skip it; every body ends in a return, so A (nr) is intact after a skip.
                 f.Add(new(BPF_JMP_JEQ_K, 0, (byte)body.Length, (uint)number));
                 f.AddRange(body);
             }
             f.Add(new(BPF_RET_K, 0, 0, SECCOMP_RET_KILL_PROCESS));
             return [.. f];
+        }
+
+        /// <summary>
+        /// read, write, ...: argument 1 (the descriptor; the kernel reads it as an unsigned int, so its low 32 bits are
+        /// all of it) must be one of <paramref name="descriptors"/>, or at most the highest of them when there are many;
+        /// null: any descriptor.
+        /// </summary>
+        private static Instruction[] DescriptorBody(SortedSet<int>? descriptors)
+        {
+            if (descriptors is null)
+            {
+                return [new(BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW)];
+            }
+            var body = new List<Instruction> { new(BPF_LD_W_ABS, 0, 0, OffsetArgument(0)) };
+            if (descriptors.Count <= MaxListedDescriptors)
+            {
+                // jeq fd_i: jump over the remaining tests and the kill to the allow.
+                var remaining = descriptors.Count;
+                foreach (var fd in descriptors)
+                {
+                    remaining--;
+                    body.Add(new(BPF_JMP_JEQ_K, (byte)(remaining + 1), 0, (uint)fd));
+                }
+            }
+            else
+            {
+                // fd >= highest + 1 (unsigned: a negative descriptor too): kill.
+                body.Add(new(BPF_JMP_JGE_K, 0, 1, (uint)descriptors.Max + 1));
+            }
+            body.Add(new(BPF_RET_K, 0, 0, SECCOMP_RET_KILL_PROCESS));
+            body.Add(new(BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW));
+            return [.. body];
+        }
+
+        /// <summary>
+        /// The descriptors this process has open (from /proc/self/fd, else by asking fcntl about the first 4096), plus
+        /// standard output and error (the log writes there even when they are closed, and gets EBADF).
+        /// </summary>
+        public static int[] OpenDescriptors()
+        {
+            var found = new SortedSet<int> { 1, 2 };
+            var listed = false;
+            try
+            {
+                foreach (var entry in System.IO.Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+                {
+                    if (int.TryParse(System.IO.Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out var fd))
+                    {
+                        found.Add(fd);
+                    }
+                }
+                listed = true;
+            }
+            catch (Exception exception) when (exception is System.IO.IOException or UnauthorizedAccessException)
+            {
+                // no /proc (a VM's init mounts it; a chroot may not have it)
+            }
+            if (!listed)
+            {
+                for (var fd = 0; fd < 4096; fd++)
+                {
+                    found.Add(fd);
+                }
+            }
+            // The directory listing's own descriptor is closed by now (and a probe's number may be free): keep the open ones.
+            found.RemoveWhere(fd => fd is not (1 or 2) && Interop.Fcntl(fd, F_GETFD) == -1);
+            return [.. found];
         }
 
         private static Instruction[] Body(SealRuleKind kind, uint processId) => kind switch
@@ -242,10 +354,12 @@ namespace Unikernel.Runtime
             {
                 return $"sealing needs Linux on x86-64, not {RuntimeInformation.OSDescription} on {RuntimeInformation.ProcessArchitecture}";
             }
+            // First what opens descriptors lazily, then the descriptors: read and write are allowed on those only.
+            WarmUp();
             Instruction[] filter;
             try
             {
-                filter = BuildFilter(Calls(uses), Environment.ProcessId);
+                filter = BuildFilter(Calls(uses), Environment.ProcessId, OpenDescriptors(), NewDescriptorCalls(uses));
             }
             catch (ArgumentException exception)
             {
@@ -255,7 +369,6 @@ namespace Unikernel.Runtime
             {
                 return $"the filter has {filter.Length} instructions, more than a seccomp program holds";
             }
-            WarmUp();
             if (Interop.Prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
             {
                 return "prctl(PR_SET_NO_NEW_PRIVS) failed: " + Error();

@@ -23,6 +23,12 @@ internal enum SealRuleKind
 
     /// <summary>prctl: only PR_SET_NAME and PR_GET_NAME (thread names).</summary>
     ThreadName,
+
+    /// <summary>
+    /// read, write, readv, writev, pread64, pwrite64: only on the descriptors open when the image was sealed, unless a
+    /// device declares the call with NewDescriptors (it uses descriptors it opens after start).
+    /// </summary>
+    OpenDescriptors,
 }
 
 /// <summary>
@@ -48,16 +54,28 @@ internal static class SealRules
                 return SealRuleKind.OwnProcess;
             case "prctl":
                 return SealRuleKind.ThreadName;
+            case "read":
+            case "write":
+            case "readv":
+            case "writev":
+            case "pread64":
+            case "pwrite64":
+                return SealRuleKind.OpenDescriptors;
             default:
                 return SealRuleKind.None;
         }
     }
 
-    /// <summary>The check in words, or "" when the call is allowed with any arguments.</summary>
-    public static string Describe(string call)
+    /// <summary>
+    /// The check in words, or "" when the call is allowed with any arguments; <paramref name="newDescriptors"/>: a device
+    /// makes the call on descriptors it opens after start, so it has no descriptor check.
+    /// </summary>
+    public static string Describe(string call, bool newDescriptors = false)
     {
         switch (Kind(call))
         {
+            case SealRuleKind.OpenDescriptors:
+                return newDescriptors ? "" : "only on the descriptors open when sealed";
             case SealRuleKind.NoExec:
                 return "not with PROT_EXEC";
             case SealRuleKind.ThreadsOnly:

@@ -15,14 +15,17 @@ namespace UnikernelApp;
 /// </summary>
 public sealed class WebServer(IConsole console, INetworkStack stack, IWallClock clock, IKeyValueStore files, string address, int port, string site) : IJob
 {
+    // Read when the appliance is put together, before it seals itself (a microvm image is sealed: it may open no file
+    // after start). A missing directory stops the start with "cannot create device".
+    private readonly IKeyValueStore _store = site.Length > 0 ? new DirectoryKeyValueStore(site) : files;
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         if (!IPAddress.TryParse(address, out var ip) || port is < 0 or > 65535)
         {
             throw new ArgumentException($"cannot listen on '{address}' port {port}");
         }
-        var store = site.Length > 0 ? new DirectoryKeyValueStore(site) : files;
-        var content = new StaticSite(store, clock.UtcNow);
+        var content = new StaticSite(_store, clock.UtcNow);
         var server = new HttpServer(stack, new HttpServerOptions { EndPoints = [new IPEndPoint(ip, port)], Clock = clock }, content, new HttpRoutes());
         server.Bind();
         var inv = CultureInfo.InvariantCulture;

@@ -51,10 +51,11 @@ public sealed class VmDirectStackTests(ITestOutputHelper output)
         var dns = Appliances.Publish("dns", "microvm", "direct");
         var image = VmExampleTests.ImageDirectory(dns);
         Assert.EndsWith(Path.Combine("dist", "microvm-direct"), image, StringComparison.Ordinal);
-        foreach (var file in new[] { "bzImage", "vmlinux", "dns.initramfs.cpio.xz", "run-qemu.sh", "firecracker.json" })
+        foreach (var file in new[] { "bzImage", "vmlinux", "dns.initramfs.cpio.xz", "run-qemu.sh", "firecracker.json", "dns.seccomp.txt" })
         {
             Assert.True(File.Exists(Path.Combine(image, file)), $"{file} missing in {image}");
         }
+        Assert.DoesNotMatch(@"(?m)^socket ", File.ReadAllText(Path.Combine(image, "dns.seccomp.txt")));
         // The image's kernel is the flavour without Linux's IP stack.
         var config = File.ReadAllLines(Path.Combine(cache, "config"));
         Assert.Contains("# CONFIG_INET is not set", config);
@@ -76,6 +77,8 @@ public sealed class VmDirectStackTests(ITestOutputHelper output)
         Assert.DoesNotContain("Kernel panic", console, StringComparison.Ordinal);
         Assert.Contains("run-qemu.sh: accelerator ", console, StringComparison.Ordinal);
         Assert.Contains(listening, console, StringComparison.Ordinal);
+        // Sealed by default: after start no socket() at all, and read/write only on the descriptors open then.
+        Assert.Contains("dns: sealed: ", console, StringComparison.Ordinal);
         VmDns.AssertExampleAnswer(outcome.Udp, "UDP");
         if (outcome.UdpOnly)
         {

@@ -6,7 +6,7 @@ namespace Unikernel.EndToEnd.Tests.Vm;
 /// <summary>
 /// The real examples published for the VM targets (<c>dotnet publish -p:UnikernelTarget=microvm|xen</c>, through
 /// <see cref="Appliances.Publish"/>), booted under QEMU (TCG). The DNS appliance is queried with dig from the host side
-/// of a network namespace made by the test: no traffic leaves it.
+/// of a network namespace made by the test: no traffic leaves it. The VM images are sealed by default (docs/sealing.md).
 /// </summary>
 [Trait("Category", "Vm")]
 [Collection("Vm")]
@@ -21,6 +21,11 @@ public sealed class VmExampleTests(ITestOutputHelper output)
         var dns = Appliances.Publish("dns", "microvm");
         var image = ImageDirectory(dns);
         Assert.True(File.Exists(Path.Combine(image, "dns.initramfs.cpio.xz")), $"no initramfs in {image}");
+        // Sealed by default (no -p:UnikernelSeal): the list next to the image, with the VM init's exit calls.
+        Assert.EndsWith(Path.Combine("dist", "microvm"), image, StringComparison.Ordinal);
+        var list = File.ReadAllText(Path.Combine(image, "dns.seccomp.txt"));
+        Assert.Contains("# sealed (the default on target microvm)", list, StringComparison.Ordinal);
+        Assert.Contains("reboot", list, StringComparison.Ordinal);
 
         using var net = new NetnsTap("10.201.0");
         var outcome = VmDns.BootAndQuery(image, net, net.GuestAddress, ["--pvh", "--tap", net.Tap, "--cmdline", net.KernelIpArgument],
@@ -33,6 +38,9 @@ public sealed class VmExampleTests(ITestOutputHelper output)
 
         Assert.DoesNotContain("Kernel panic", outcome.Run.Output, StringComparison.Ordinal);
         Assert.Contains("run-qemu.sh: accelerator ", outcome.Run.Output, StringComparison.Ordinal);
+        // PID 1 sealed itself after start, and serves sealed.
+        Assert.Contains("dns: sealed: ", outcome.Run.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("cannot seal", outcome.Run.Output, StringComparison.Ordinal);
         VmDns.AssertExampleAnswer(outcome.Udp, "UDP");
         VmDns.AssertExampleAnswer(outcome.Tcp, "TCP");
     }
@@ -56,6 +64,7 @@ public sealed class VmExampleTests(ITestOutputHelper output)
 
         Assert.False(run.TimedOut, "QEMU did not exit by itself: the VM did not power off");
         Assert.Equal(0, run.ExitCode);
+        Assert.Contains("hello: sealed: ", run.Output, StringComparison.Ordinal);
         Assert.Contains("hello: tick 1 of 2", run.Output, StringComparison.Ordinal);
         Assert.Contains("hello: tick 2 of 2", run.Output, StringComparison.Ordinal);
         Assert.Contains("unikernel: exit 0", run.Output, StringComparison.Ordinal);

@@ -169,7 +169,7 @@ namespace DnsAppliance
 
             return global::Unikernel.Runtime.UnikernelHost.Run(
                 "dns",
-                global::System.Array.Empty<global::Unikernel.Devices.IStartable>(),
+                new global::Unikernel.Devices.IStartable[] { dnsJob },
                 new global::Unikernel.Devices.IJob[] { dnsJob },
                 global::System.Array.Empty<object>(),
                 __Sealed ? __SystemCalls : null);
@@ -179,7 +179,7 @@ namespace DnsAppliance
         {
             global::Unikernel.Runtime.StdIo.WriteLine("Usage: dns [OPTIONS]");
             global::Unikernel.Runtime.StdIo.WriteLine("The dns unikernel (target microvm).");
-            global::Unikernel.Runtime.StdIo.WriteLine("Not sealed (build with -p:UnikernelSeal=true to seal it after start).");
+            global::Unikernel.Runtime.StdIo.WriteLine("Sealed (the default on target microvm; -p:UnikernelSeal=false builds it unsealed): after start only the system calls of --seccomp-list are allowed; any other ends the process (seccomp).");
             global::Unikernel.Runtime.StdIo.WriteLine("");
             global::Unikernel.Runtime.StdIo.WriteLine("Runtime arguments:");
             global::Unikernel.Runtime.StdIo.WriteLine("  --address <string>           Address to listen on (default: 0.0.0.0)");

@@ -168,7 +168,7 @@ namespace DnsAppliance
 
             return global::Unikernel.Runtime.UnikernelHost.Run(
                 "dns",
-                global::System.Array.Empty<global::Unikernel.Devices.IStartable>(),
+                new global::Unikernel.Devices.IStartable[] { dnsJob },
                 new global::Unikernel.Devices.IJob[] { dnsJob },
                 global::System.Array.Empty<object>(),
                 __Sealed ? __SystemCalls : null);
@@ -178,7 +178,7 @@ namespace DnsAppliance
         {
             global::Unikernel.Runtime.StdIo.WriteLine("Usage: dns [OPTIONS]");
             global::Unikernel.Runtime.StdIo.WriteLine("The dns unikernel (target test).");
-            global::Unikernel.Runtime.StdIo.WriteLine("Not sealed (build with -p:UnikernelSeal=true to seal it after start).");
+            global::Unikernel.Runtime.StdIo.WriteLine("Not sealed (target test is never sealed).");
             global::Unikernel.Runtime.StdIo.WriteLine("");
             global::Unikernel.Runtime.StdIo.WriteLine("Runtime arguments:");
             global::Unikernel.Runtime.StdIo.WriteLine("  --address <string>           Address to listen on (default: 0.0.0.0)");

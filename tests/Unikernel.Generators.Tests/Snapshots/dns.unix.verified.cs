@@ -168,7 +168,7 @@ namespace DnsAppliance
 
             return global::Unikernel.Runtime.UnikernelHost.Run(
                 "dns",
-                global::System.Array.Empty<global::Unikernel.Devices.IStartable>(),
+                new global::Unikernel.Devices.IStartable[] { dnsJob },
                 new global::Unikernel.Devices.IJob[] { dnsJob },
                 global::System.Array.Empty<object>(),
                 __Sealed ? __SystemCalls : null);

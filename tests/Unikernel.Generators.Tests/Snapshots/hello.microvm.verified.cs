@@ -92,7 +92,7 @@ namespace HelloAppliance
         {
             global::Unikernel.Runtime.StdIo.WriteLine("Usage: hello [OPTIONS]");
             global::Unikernel.Runtime.StdIo.WriteLine("The hello unikernel (target microvm).");
-            global::Unikernel.Runtime.StdIo.WriteLine("Not sealed (build with -p:UnikernelSeal=true to seal it after start).");
+            global::Unikernel.Runtime.StdIo.WriteLine("Sealed (the default on target microvm; -p:UnikernelSeal=false builds it unsealed): after start only the system calls of --seccomp-list are allowed; any other ends the process (seccomp).");
             global::Unikernel.Runtime.StdIo.WriteLine("");
             global::Unikernel.Runtime.StdIo.WriteLine("Runtime arguments:");
             global::Unikernel.Runtime.StdIo.WriteLine("  --ticks <int>   How many lines to print, one a second (default: 3)");

@@ -91,7 +91,7 @@ namespace HelloAppliance
         {
             global::Unikernel.Runtime.StdIo.WriteLine("Usage: hello [OPTIONS]");
             global::Unikernel.Runtime.StdIo.WriteLine("The hello unikernel (target test).");
-            global::Unikernel.Runtime.StdIo.WriteLine("Not sealed (build with -p:UnikernelSeal=true to seal it after start).");
+            global::Unikernel.Runtime.StdIo.WriteLine("Not sealed (target test is never sealed).");
             global::Unikernel.Runtime.StdIo.WriteLine("");
             global::Unikernel.Runtime.StdIo.WriteLine("Runtime arguments:");
             global::Unikernel.Runtime.StdIo.WriteLine("  --ticks <int>   How many lines to print, one a second (default: 3)");

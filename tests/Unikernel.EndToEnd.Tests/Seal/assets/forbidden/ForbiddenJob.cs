@@ -10,7 +10,7 @@ namespace ForbiddenAppliance;
 /// After start, makes one call the seal forbids, then reports what it got: a sealed image never gets to report,
 /// because the call ends the process (SIGSYS). Unsealed, each call works and leaves its mark.
 /// </summary>
-public sealed partial class ForbiddenJob(IConsole console, INetworkStack stack, string @try, string marker) : IJob
+public sealed partial class ForbiddenJob(IConsole console, INetworkStack stack, string @try, string marker, string peer) : IJob
 {
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -35,6 +35,13 @@ public sealed partial class ForbiddenJob(IConsole console, INetworkStack stack, 
             case "socket":
                 console.WriteLine($"forbidden: socket returned {Socket(2 /* AF_INET */, 2 /* SOCK_DGRAM */, 0)}");
                 break;
+            case "write-socket":
+                WriteToNewSocket();
+                break;
+            case "write-fd":
+                // A descriptor number nothing opened: unsealed, EBADF.
+                console.WriteLine($"forbidden: write to fd 1000 returned {WriteNative(1000, "x"u8.ToArray(), 1)}");
+                break;
             case "ptrace":
                 console.WriteLine($"forbidden: ptrace returned {Ptrace(0 /* PTRACE_TRACEME */, 0, 0, 0)}");
                 break;
@@ -58,6 +65,35 @@ public sealed partial class ForbiddenJob(IConsole console, INetworkStack stack, 
         var result = ExecveNative("/bin/sh", pointers, envp);
         console.WriteLine($"forbidden: execve returned {result} (errno {Marshal.GetLastPInvokeError()})");
     }
+
+    /// <summary>
+    /// A UDP socket opened now (socket and connect are allowed on the socket stack), written with write(2) rather than
+    /// send: unsealed, the datagram reaches <c>peer</c> (ADDRESS:PORT, IPv4); sealed, write is only for the
+    /// descriptors open when the appliance was sealed.
+    /// </summary>
+    private void WriteToNewSocket()
+    {
+        var colon = peer.LastIndexOf(':');
+        var address = System.Net.IPAddress.Parse(peer[..colon]).GetAddressBytes();
+        var port = ushort.Parse(peer[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        var fd = Socket(2 /* AF_INET */, 2 /* SOCK_DGRAM */, 0);
+        // struct sockaddr_in: family, port (network order), address, zero padding
+        var sockaddr = new byte[16];
+        sockaddr[0] = 2;
+        sockaddr[2] = (byte)(port >> 8);
+        sockaddr[3] = (byte)port;
+        address.CopyTo(sockaddr, 4);
+        var connected = ConnectNative(fd, sockaddr, sockaddr.Length);
+        console.WriteLine($"forbidden: socket {fd}, connect {connected}");
+        var written = WriteNative(fd, "written after start"u8.ToArray(), 19);
+        console.WriteLine($"forbidden: write to the new socket returned {written}");
+    }
+
+    [LibraryImport("libc.so.6", EntryPoint = "write", SetLastError = true)]
+    private static partial nint WriteNative(int fd, byte[] buffer, nuint count);
+
+    [LibraryImport("libc.so.6", EntryPoint = "connect", SetLastError = true)]
+    private static partial int ConnectNative(int fd, byte[] address, int length);
 
     [LibraryImport("libc.so.6", EntryPoint = "execve", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int ExecveNative(string path, IntPtr[] argv, IntPtr[] envp);
