@@ -25,6 +25,16 @@ internal static unsafe partial class Interop
     public const int EBADF = 9;
     public const int ECONNRESET = 104;
     public const int EINPROGRESS = 115;
+    public const int EADDRINUSE = 98;
+    public const int EADDRNOTAVAIL = 99;
+    public const int ECONNREFUSED = 111;
+    public const int ETIMEDOUT = 110;
+    public const int ENETUNREACH = 101;
+    public const int EHOSTUNREACH = 113;
+    public const int EINVAL = 22;
+    public const int EMFILE = 24;
+    public const int EPIPE = 32;
+    public const int ENOSYS = 38;
 
     // socket()
     public const int AF_UNIX = 1;
@@ -240,20 +250,20 @@ internal static unsafe partial class Interop
     // SocketException's code is a SocketError, not an errno: callers filter on SocketErrorCode (a port taken, refused).
     private static System.Net.Sockets.SocketError ToSocketError(int errno) => errno switch
     {
-        98 => System.Net.Sockets.SocketError.AddressAlreadyInUse, // EADDRINUSE
-        99 => System.Net.Sockets.SocketError.AddressNotAvailable, // EADDRNOTAVAIL
-        111 => System.Net.Sockets.SocketError.ConnectionRefused, // ECONNREFUSED
-        104 => System.Net.Sockets.SocketError.ConnectionReset, // ECONNRESET
-        110 => System.Net.Sockets.SocketError.TimedOut, // ETIMEDOUT
-        101 => System.Net.Sockets.SocketError.NetworkUnreachable, // ENETUNREACH
-        113 => System.Net.Sockets.SocketError.HostUnreachable, // EHOSTUNREACH
-        13 => System.Net.Sockets.SocketError.AccessDenied, // EACCES
-        11 => System.Net.Sockets.SocketError.WouldBlock, // EAGAIN
-        22 => System.Net.Sockets.SocketError.InvalidArgument, // EINVAL
-        24 => System.Net.Sockets.SocketError.TooManyOpenSockets, // EMFILE
-        105 => System.Net.Sockets.SocketError.NoBufferSpaceAvailable, // ENOBUFS
-        97 => System.Net.Sockets.SocketError.AddressFamilyNotSupported, // EAFNOSUPPORT
-        32 => System.Net.Sockets.SocketError.Shutdown, // EPIPE
+        EADDRINUSE => System.Net.Sockets.SocketError.AddressAlreadyInUse,
+        EADDRNOTAVAIL => System.Net.Sockets.SocketError.AddressNotAvailable,
+        ECONNREFUSED => System.Net.Sockets.SocketError.ConnectionRefused,
+        ECONNRESET => System.Net.Sockets.SocketError.ConnectionReset,
+        ETIMEDOUT => System.Net.Sockets.SocketError.TimedOut,
+        ENETUNREACH => System.Net.Sockets.SocketError.NetworkUnreachable,
+        EHOSTUNREACH => System.Net.Sockets.SocketError.HostUnreachable,
+        EACCES => System.Net.Sockets.SocketError.AccessDenied,
+        EAGAIN => System.Net.Sockets.SocketError.WouldBlock,
+        EINVAL => System.Net.Sockets.SocketError.InvalidArgument,
+        EMFILE => System.Net.Sockets.SocketError.TooManyOpenSockets,
+        ENOBUFS => System.Net.Sockets.SocketError.NoBufferSpaceAvailable,
+        EAFNOSUPPORT => System.Net.Sockets.SocketError.AddressFamilyNotSupported,
+        EPIPE => System.Net.Sockets.SocketError.Shutdown,
         _ => System.Net.Sockets.SocketError.SocketError,
     };
 

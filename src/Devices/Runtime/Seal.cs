@@ -83,7 +83,6 @@ namespace Unikernel.Runtime
         private const uint SECCOMP_RET_KILL_PROCESS = 0x80000000;
         private const uint SECCOMP_RET_ERRNO = 0x00050000;
         private const uint SECCOMP_RET_ALLOW = 0x7fff0000;
-        private const int ENOSYS = 38;
         private const int PR_SET_DUMPABLE = 4;
         private const int M_ARENA_MAX = -8;
         private const int PR_SET_NAME = 15;
@@ -316,7 +315,7 @@ namespace Unikernel.Runtime
                 new(BPF_RET_K, 0, 0, SECCOMP_RET_KILL_PROCESS),
                 new(BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW),
             ],
-            SealRuleKind.Enosys => [new(BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | ENOSYS)],
+            SealRuleKind.Enosys => [new(BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | Interop.ENOSYS)],
             SealRuleKind.InetOnly =>
             [
                 new(BPF_LD_W_ABS, 0, 0, OffsetArgument(0)),

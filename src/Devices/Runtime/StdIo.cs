@@ -15,8 +15,6 @@ public static class StdIo
 {
     private const int StandardOutput = 1;
     private const int StandardError = 2;
-    private const int EINTR = 4;
-    private const int EAGAIN = 11;
 
     private static readonly Lock s_gate = new();
 
@@ -69,7 +67,7 @@ public static class StdIo
                         continue;
                     }
                     var errno = Marshal.GetLastPInvokeError();
-                    if (written < 0 && (errno == EINTR || errno == EAGAIN))
+                    if (written < 0 && (errno == Interop.EINTR || errno == Interop.EAGAIN))
                     {
                         continue;
                     }
