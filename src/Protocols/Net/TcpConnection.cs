@@ -93,6 +93,8 @@ public sealed class TcpConnection : ITcpConnection
     private int _dupAcks;
     private bool _inRecovery;
     private uint _recover, _rtxNext;
+    private uint _rescueRxt; // RFC 6675 RescueRxt: the recovery point of the last rescue retransmission
+    private bool _rescued; // RescueRxt is defined (a rescue retransmission was sent in some recovery)
     private int _sackCount;
     private double _wMax, _k, _wEst, _wOrigin;
     private long _epochStart = -1;
@@ -106,6 +108,14 @@ public sealed class TcpConnection : ITcpConnection
     private bool _appClosed;
     private SocketError _error;
     private TaskCompletionSource? _readSignal, _writeSignal, _stateSignal;
+
+    /// <summary>The send and receive state in one line, relative to the initial sequence numbers, for diagnosing a stalled connection.</summary>
+    internal string DescribeLocked() =>
+        $"{State} una {_sndUna - _iss} nxt {_sndNxt - _iss} max {_sndMax - _iss} dataEnd {DataEnd - _iss} wnd {_sndWnd} cwnd {_cwnd} ssthresh {_ssthresh} " +
+        $"rto {_rto / 1_000_000} ms rtx in {(_rtxDeadline == long.MaxValue ? "-" : ((_rtxDeadline - Now) / 1_000_000).ToString())} ms retries {_retries} " +
+        $"persist {_persist} recovery {_inRecovery} recover {_recover - _iss} rtxNext {_rtxNext - _iss} dupAcks {_dupAcks} sacks {_sackCount}" +
+        (_sackCount > 0 ? $" [{_sackLeft[0] - _iss}, {_sackRight[_sackCount - 1] - _iss})" : "") +
+        $"; rcvNxt {_rcvNxt - _irs} rcvFree {_rcv.Free} ooo {_oooCount} advEdge {_rcvAdvEdge - _rcvNxt} snd free {_snd.Free} fin {_finQueued}/{_finReceived}";
 
     internal TcpConnection(TcpEngine engine, uint remote, ushort remotePort, ushort localPort, uint iss, bool noDelay)
     {
@@ -980,7 +990,48 @@ public sealed class TcpConnection : ITcpConnection
             RetransmitHoleLocked(start, limit);
             return true;
         }
-        return false;
+        return _settings.RescueRetransmission && RescueLocked();
+    }
+
+    /// <summary>
+    /// RFC 6675 §4 NextSeg rule (4), the rescue retransmission: once per recovery (HighACK &gt; RescueRxt), resend the
+    /// highest outstanding unSACKed segment, so that a lost tail with nothing SACKed above it is repaired without
+    /// waiting for the timeout. HighRxt is not moved.
+    /// </summary>
+    private bool RescueLocked()
+    {
+        if (_rescued && TcpSeq.Le(_sndUna, _rescueRxt))
+        {
+            return false;
+        }
+        var end = _sndMax;
+        if (_sackCount > 0 && _sackRight[_sackCount - 1] == end)
+        {
+            end = _sackLeft[_sackCount - 1];
+        }
+        if (TcpSeq.Le(end, _sndUna))
+        {
+            return false;
+        }
+        var finOutstanding = _finQueued && !FinAcked && TcpSeq.Gt(end, DataEnd);
+        var dataEnd = TcpSeq.Min(end, DataEnd);
+        var start = TcpSeq.Max(_sndUna, dataEnd - (uint)SendMss);
+        for (var i = 0; i < _sackCount; i++)
+        {
+            if (TcpSeq.Gt(_sackRight[i], start) && TcpSeq.Le(_sackRight[i], dataEnd))
+            {
+                start = _sackRight[i]; // the segment must not reach down into SACKed bytes
+            }
+        }
+        if (TcpSeq.Ge(start, dataEnd) && !finOutstanding)
+        {
+            return false;
+        }
+        _rescued = true;
+        _rescueRxt = _recover;
+        Counters.RescueRetransmits++;
+        TransmitLocked(start, TcpSeq.Lt(start, dataEnd) ? (int)(dataEnd - start) : 0);
+        return true;
     }
 
     /// <summary>The first byte at or above <paramref name="from"/> and below <paramref name="bound"/> that no SACK block covers, and where its hole ends.</summary>
@@ -1015,7 +1066,7 @@ public sealed class TcpConnection : ITcpConnection
             _rtxNext = limit;
             return;
         }
-        var length = finOnly ? 0 : (int)Math.Min((uint)(dataLimit - start), (uint)_mss);
+        var length = finOnly ? 0 : (int)Math.Min((uint)(dataLimit - start), (uint)SendMss);
         TransmitLocked(start, length);
         var end = start + (uint)length;
         _rtxNext = finOnly || (_finQueued && end == DataEnd) ? end + 1 : end;
@@ -1030,8 +1081,9 @@ public sealed class TcpConnection : ITcpConnection
             return false;
         }
         var room = (long)_sndWnd - (uint)(_sndNxt - _sndUna);
-        var length = (int)Math.Min(Math.Min(unsent, room), _mss);
-        if (length <= 0 || (length < _mss && length < unsent))
+        var mss = SendMss;
+        var length = (int)Math.Min(Math.Min(unsent, room), mss);
+        if (length <= 0 || (length < mss && length < unsent))
         {
             return false;
         }
@@ -1041,6 +1093,41 @@ public sealed class TcpConnection : ITcpConnection
         _sndMax = TcpSeq.Max(_sndMax, _sndNxt);
         return true;
     }
+
+    /// <summary>
+    /// Going back after a timeout with the scoreboard kept: moves SND.NXT past the SACK block it is in (to SND.MAX at
+    /// most) and gives how many bytes may follow before the next block.
+    /// </summary>
+    private uint SkipSackedLocked()
+    {
+        var limit = uint.MaxValue;
+        for (var i = 0; i < _sackCount; i++)
+        {
+            if (TcpSeq.Le(_sackRight[i], _sndNxt))
+            {
+                continue;
+            }
+            if (TcpSeq.Le(_sackLeft[i], _sndNxt))
+            {
+                _sndNxt = _sackRight[i];
+                continue;
+            }
+            limit = _sackLeft[i] - _sndNxt;
+            break;
+        }
+        if (TcpSeq.Ge(_sndNxt, _sndMax))
+        {
+            _sndNxt = _sndMax; // the rest is new data (or the FIN), sent as usual
+        }
+        return limit;
+    }
+
+    /// <summary>
+    /// The payload that fits one segment now: the MSS less the SACK option that every segment carries while we hold
+    /// out-of-order data (RFC 9293 §3.7.1: options come out of the MSS). Sized by the plain MSS, a full data segment
+    /// with SACK blocks would exceed the MTU.
+    /// </summary>
+    private int SendMss => _sackOk && _oooCount > 0 ? Math.Max(1, _mss - (4 + 8 * Math.Min(_oooCount, _ts ? 3 : 4))) : _mss;
 
     private long SackedBytes()
     {
@@ -1079,7 +1166,7 @@ public sealed class TcpConnection : ITcpConnection
         {
             return;
         }
-        var length = finOnly ? 0 : (int)Math.Min((uint)(limit - start), (uint)_mss);
+        var length = finOnly ? 0 : (int)Math.Min((uint)(limit - start), (uint)SendMss);
         TransmitLocked(start, length);
         _rtxNext = start + (uint)length;
     }
@@ -1209,15 +1296,29 @@ public sealed class TcpConnection : ITcpConnection
                 {
                     break; // the FIN is out
                 }
-                var inFlight = (long)(uint)(_sndNxt - _sndUna);
-                var usable = Math.Min((long)_sndWnd, _cwnd) - inFlight;
-                var length = (int)Math.Clamp(Math.Min(unsent, usable), 0, _mss);
+                // Going back after a timeout with the scoreboard kept (RFC 6675 §5.1): resend only the holes, and
+                // count only unSACKed bytes as in flight.
+                var goingBack = _settings.SackAfterTimeout && _sackCount > 0 && TcpSeq.Lt(_sndNxt, _sndMax);
+                var sackLimit = uint.MaxValue;
+                if (goingBack)
+                {
+                    sackLimit = SkipSackedLocked();
+                    unsent = (int)(dataEnd - _sndNxt);
+                    if (unsent < 0)
+                    {
+                        break;
+                    }
+                }
+                var inFlight = goingBack ? UnsackedBelow(_sndNxt) : (long)(uint)(_sndNxt - _sndUna);
+                var usable = Math.Min((long)_sndWnd - (uint)(_sndNxt - _sndUna), _cwnd - inFlight);
+                var mss = SendMss;
+                var length = (int)Math.Clamp(Math.Min(Math.Min(unsent, usable), sackLimit), 0, mss);
                 var fin = _finQueued && length == unsent;
                 if (length == 0 && !(fin && _cwnd > inFlight))
                 {
                     break;
                 }
-                if (length < _mss && length > 0 && !fin)
+                if (length < mss && length > 0 && !fin && !goingBack)
                 {
                     var all = length == unsent;
                     // Nagle (RFC 9293 §3.7.4) and sender-side SWS avoidance (§3.8.6.2.1).
@@ -1289,7 +1390,14 @@ public sealed class TcpConnection : ITcpConnection
         if (_sackOk && _oooCount > 0)
         {
             var limit = _ts ? 3 : 4;
-            for (var i = 0; i < _oooCount; i++)
+            if (length > 0)
+            {
+                // The SACK option must not push the segment past the MTU (the IP layer would refuse it): SendMss
+                // leaves room for it; this bounds what a caller that sized by the plain MSS would send.
+                var room = _engine.Host.Mtu - IPv4Repr.HeaderLength - segment.HeaderLength - length;
+                limit = Math.Min(limit, room >= 12 ? (room - 4) / 8 : 0);
+            }
+            for (var i = 0; i < _oooCount && limit > 0; i++)
             {
                 if (TcpSeq.Le(_oooLeft[i], _oooLatest) && TcpSeq.Lt(_oooLatest, _oooRight[i]))
                 {
@@ -1461,7 +1569,11 @@ public sealed class TcpConnection : ITcpConnection
         _inRecovery = false;
         _recover = _sndMax;
         _dupAcks = 0;
-        _sackCount = 0; // RFC 2018 §8: after a timeout, SACK information is not trusted
+        if (_retries > 1 || !_settings.SackAfterTimeout)
+        {
+            // RFC 2018 §8: a second timeout without progress may mean the receiver dropped what it SACKed.
+            _sackCount = 0;
+        }
         _rttTiming = false;
         _sndNxt = _sndUna; // go back: resend from the first unacknowledged byte (one segment: cwnd is one MSS now)
         OutputLocked();

@@ -176,6 +176,16 @@ public sealed class TcpSettings
     internal bool SackPipe { get; init; } = true;
 
     /// <summary>
+    /// RFC 6675 §5.1: the SACK scoreboard survives the first retransmission timeout of an episode, so going back to
+    /// SND.UNA resends only the holes; a second timeout in a row clears it (the receiver may have reneged, RFC 2018
+    /// §8). False: every timeout clears it and everything above SND.UNA is resent, as before (kept for the tests).
+    /// </summary>
+    internal bool SackAfterTimeout { get; init; } = true;
+
+    /// <summary>RFC 6675 NextSeg rule (4): one rescue retransmission of the tail per recovery; false for the comparison in the tests.</summary>
+    internal bool RescueRetransmission { get; init; } = true;
+
+    /// <summary>
     /// Whether new connections start with Nagle off (<see cref="TcpConnection.NoDelay"/>); null (the default): accepted
     /// connections do (the socket stack sets TCP_NODELAY on them) and connected ones do not.
     /// </summary>
@@ -187,8 +197,10 @@ public sealed class TcpCounters
 {
     public long SegmentsReceived { get; internal set; }
     public long SegmentsSent { get; internal set; }
+    public long SendFailures { get; internal set; }
     public long Retransmits { get; internal set; }
     public long FastRetransmits { get; internal set; }
+    public long RescueRetransmits { get; internal set; }
     public long Timeouts { get; internal set; }
     public long RstsSent { get; internal set; }
     public long RstsReceived { get; internal set; }
@@ -587,7 +599,12 @@ internal sealed class TcpEngine : ITcp
             return false;
         }
         Counters.SegmentsSent++;
-        return _host.SendTcp(destination, _scratch.AsSpan(0, written));
+        if (_host.SendTcp(destination, _scratch.AsSpan(0, written)))
+        {
+            return true;
+        }
+        Counters.SendFailures++; // refused below (too long for the MTU, no route, ARP queue full)
+        return false;
     }
 
     /// <summary>RFC 5961 §7: a global budget of challenge ACKs per second.</summary>

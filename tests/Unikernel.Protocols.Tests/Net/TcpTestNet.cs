@@ -274,6 +274,10 @@ internal sealed class TcpTestNet
 
         public bool SendTcp(uint destination, ReadOnlySpan<byte> segment)
         {
+            if (segment.Length + IPv4Repr.HeaderLength > mtu)
+            {
+                return false; // as the direct stack's IP layer does with DF set: a segment must fit the MTU
+            }
             if (Record)
             {
                 Sent.Add((net.Now, segment.ToArray()));
