@@ -657,6 +657,7 @@ public sealed class TcpConnection : ITcpConnection
             {
                 _oooFin = true;
                 _oooFinSeq = finSeq;
+                _ackNow = true; // out of order: a duplicate ACK at once (RFC 5681 §4.2), as for out-of-order data
             }
         }
         if (_oooFin && _oooFinSeq == _rcvNxt && !_finReceived)

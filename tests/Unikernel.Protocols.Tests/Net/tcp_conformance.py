@@ -111,6 +111,40 @@ def probes(target, base_port):
     p, ours, theirs = fresh()
     results["fin_in_established"] = normalize(target.exchange([TCP(sport=p, dport=PORT, flags="FA", seq=ours, ack=theirs)]), ours, theirs)
     results["data_after_fin"] = normalize(target.exchange([TCP(sport=p, dport=PORT, flags="A", seq=ours + 1, ack=theirs) / Raw(b"late")]), ours, theirs)
+    # FIN in other states and shapes.
+    sport += 1
+    synack = [r for r in target.exchange([TCP(sport=sport, dport=PORT, flags="S", seq=1000, window=65535, options=[("MSS", 1460)])]) if r.flags == "SA"]
+    if synack:
+        theirs = synack[0].seq + 1
+        results["fin_completing_handshake"] = normalize(target.exchange([TCP(sport=sport, dport=PORT, flags="FA", seq=1001, ack=theirs, window=65535)]), 1001, theirs)
+    p, ours, theirs = fresh()
+    results["fin_with_data"] = normalize(target.exchange([TCP(sport=p, dport=PORT, flags="FA", seq=ours, ack=theirs) / Raw(b"bye")]), ours, theirs)
+    p, ours, theirs = fresh()
+    results["fin_out_of_order"] = normalize(target.exchange([TCP(sport=p, dport=PORT, flags="FA", seq=ours + 100, ack=theirs)]), ours, theirs)
+    p, ours, theirs = fresh()
+    target.exchange([TCP(sport=p, dport=PORT, flags="FA", seq=ours, ack=theirs)])
+    results["fin_retransmitted_in_close_wait"] = normalize(target.exchange([TCP(sport=p, dport=PORT, flags="FA", seq=ours, ack=theirs)]), ours, theirs)
+    p, ours, theirs = fresh()
+    results["fin_without_ack_flag"] = normalize(target.exchange([TCP(sport=p, dport=PORT, flags="F", seq=ours)]), ours, theirs)
+    # Zero window: fill the receive buffer of a connection nobody reads (within the advertised window), then send a
+    # one-byte zero-window probe at the acknowledged edge; the reply must acknowledge the edge, not the probe.
+    p, ours, theirs = fresh()
+    edge, window = ours, 65535
+    for _ in range(60):
+        if window == 0:
+            break
+        size = min(1000, window)
+        count = min(32, window // size)
+        replies = target.exchange([TCP(sport=p, dport=PORT, flags="A", seq=edge + size * i, ack=theirs, window=65535) / Raw(b"z" * size)
+                                   for i in range(count)], wait=0.3)
+        acks = [r for r in replies if "A" in str(r.flags)]
+        if not acks:
+            break
+        best = max(acks, key=lambda r: ((r.ack - ours) & 0xFFFFFFFF, -r.window))
+        edge, window = best.ack, best.window
+    probe = target.exchange([TCP(sport=p, dport=PORT, flags="A", seq=edge, ack=theirs, window=65535) / Raw(b"p")])
+    results["zero_window_probe"] = [{"flags": str(r.flags), "acks_edge": r.ack == edge, "len": data_length(r), "zero_window": r.window == 0}
+                                    for r in probe] if window == 0 else [{"window_never_closed": window}]
     p, ours, theirs = fresh()
     results["old_duplicate_data"] = normalize(target.exchange([TCP(sport=p, dport=PORT, flags="A", seq=ours - 5, ack=theirs) / Raw(b"old")]), ours, theirs)
     # Options with odd lengths on a SYN: an unknown-length MSS (ignored), then an option running past the header.
