@@ -53,7 +53,7 @@ public sealed class SwitchJob(IConsole console, IMonotonicClock clock, ITime tim
             var inv = CultureInfo.InvariantCulture;
             var p1 = sw.PortCounters(1);
             var p2 = sw.PortCounters(2);
-            console.WriteLine($"openflow-switch: stopped: {sw.Flows.Count.ToString(inv)} flow(s), {sw.PacketIns.ToString(inv)} packet_in ({sw.PacketInsDropped.ToString(inv)} dropped), port 1 rx {p1.RxPackets.ToString(inv)} tx {p1.TxPackets.ToString(inv)}, port 2 rx {p2.RxPackets.ToString(inv)} tx {p2.TxPackets.ToString(inv)}");
+            console.WriteLine($"openflow-switch: stopped: {(sw.Flows.Count + sw.Flows13.Count).ToString(inv)} flow(s), {sw.PacketIns.ToString(inv)} packet_in ({sw.PacketInsDropped.ToString(inv)} dropped), port 1 rx {p1.RxPackets.ToString(inv)} tx {p1.TxPackets.ToString(inv)}, port 2 rx {p2.RxPackets.ToString(inv)} tx {p2.TxPackets.ToString(inv)}");
         }
     }
 }
