@@ -256,7 +256,8 @@ public sealed class Of13CompiledMatch
         return i >= 0;
     }
 
-    private static bool Maskable(OxmField field) => field is not (OxmField.InPort or OxmField.InPhysicalPort or OxmField.EthType or OxmField.IpProto or OxmField.VlanPcp
+    /// <summary>Fields that take a mask in a match (the others: exact or absent).</summary>
+    public static bool IsMaskable(OxmField field) => field is not (OxmField.InPort or OxmField.InPhysicalPort or OxmField.EthType or OxmField.IpProto or OxmField.VlanPcp
         or OxmField.IpDscp or OxmField.IpEcn or OxmField.Icmpv4Type or OxmField.Icmpv4Code or OxmField.Icmpv6Type or OxmField.Icmpv6Code or OxmField.ArpOp);
 
     /// <summary>
@@ -294,7 +295,7 @@ public sealed class Of13CompiledMatch
                 error = Of13Error.BadMatchDuplicateField;
                 return false;
             }
-            if (oxm.HasMask && !Maskable(field))
+            if (oxm.HasMask && !IsMaskable(field))
             {
                 error = Of13Error.BadMatchMask;
                 return false;

@@ -13,6 +13,8 @@ public static class Of13Error
     public const ushort PortModFailed = 7;
     public const ushort TableModFailed = 8;
     public const ushort MeterModFailed = 12;
+    public const ushort TableFeaturesFailed = 13;
+    public const ushort TableFeaturesPermission = 5;
 
     public const ushort BadRequestExperimenter = 3;
     public const ushort BadRequestMultipart = 2;
@@ -205,4 +207,83 @@ public readonly record struct Of13Role(uint Role, ulong GenerationId)
         written = Size;
         return true;
     }
+}
+
+/// <summary>
+/// One table of a 1.3 table-features multipart reply (ofp_table_features: 64 bytes of fields, then properties, each a
+/// type, a length and a list of 4-byte items padded to 8): the instructions, next tables, actions and OXM fields a table takes.
+/// </summary>
+public static class Of13TableFeatures
+{
+    public const int HeaderSize = 64;
+    private const int NameLength = 32;
+
+    public const ushort Instructions = 0;
+    public const ushort InstructionsMiss = 1;
+    public const ushort NextTables = 2;
+    public const ushort NextTablesMiss = 3;
+    public const ushort WriteActions = 4;
+    public const ushort WriteActionsMiss = 5;
+    public const ushort ApplyActions = 6;
+    public const ushort ApplyActionsMiss = 7;
+    public const ushort Match = 8;
+    public const ushort Wildcards = 10;
+    public const ushort WriteSetField = 12;
+    public const ushort WriteSetFieldMiss = 13;
+    public const ushort ApplySetField = 14;
+    public const ushort ApplySetFieldMiss = 15;
+
+    /// <summary>The OXM header of an OpenFlow-basic field (class, field, has-mask, payload length) as table features list it.</summary>
+    public static uint OxmHeader(OxmField field, bool masked)
+    {
+        var length = Oxm.PayloadLength(field) * (masked ? 2 : 1);
+        return (uint)Oxm.OpenFlowBasic << 16 | (uint)field << 9 | (masked ? 1u << 8 : 0) | (uint)length;
+    }
+
+    /// <summary>Writes the fixed part; properties follow (see <see cref="TryWriteProperty"/>), then <see cref="Finish"/> sets the length.</summary>
+    public static bool TryWriteHeader(Span<byte> destination, byte tableId, string name, ulong metadataMatch, ulong metadataWrite, uint maxEntries)
+    {
+        if (destination.Length < HeaderSize)
+        {
+            return false;
+        }
+        destination[..HeaderSize].Clear();
+        destination[2] = tableId;
+        OfPhysicalPort.WriteString(destination.Slice(8, NameLength), name);
+        BinaryPrimitives.WriteUInt64BigEndian(destination[40..], metadataMatch);
+        BinaryPrimitives.WriteUInt64BigEndian(destination[48..], metadataWrite);
+        BinaryPrimitives.WriteUInt32BigEndian(destination[60..], maxEntries);
+        return true;
+    }
+
+    /// <summary>
+    /// A property whose items are 4-byte words (instruction and action headers: type and length 4; OXM headers) or,
+    /// for next tables, bytes (<paramref name="byteItems"/>). Returns the bytes written with padding, or 0 when it does not fit.
+    /// </summary>
+    public static int TryWriteProperty(Span<byte> destination, ushort type, ReadOnlySpan<uint> items, bool byteItems = false)
+    {
+        var length = 4 + items.Length * (byteItems ? 1 : 4);
+        var padded = (length + 7) / 8 * 8;
+        if (destination.Length < padded)
+        {
+            return 0;
+        }
+        destination[..padded].Clear();
+        BinaryPrimitives.WriteUInt16BigEndian(destination, type);
+        BinaryPrimitives.WriteUInt16BigEndian(destination[2..], (ushort)length);
+        for (var i = 0; i < items.Length; i++)
+        {
+            if (byteItems)
+            {
+                destination[4 + i] = (byte)items[i];
+            }
+            else
+            {
+                BinaryPrimitives.WriteUInt32BigEndian(destination[(4 + 4 * i)..], items[i]);
+            }
+        }
+        return padded;
+    }
+
+    public static void Finish(Span<byte> entry) => BinaryPrimitives.WriteUInt16BigEndian(entry, (ushort)entry.Length);
 }

@@ -881,13 +881,84 @@ public sealed partial class SoftwareSwitch
                 case Of13MultipartType.Group or Of13MultipartType.GroupDescription or Of13MultipartType.Meter or Of13MultipartType.MeterConfig or Of13MultipartType.Queue:
                     Reply13(type, 0, 0, xid); // there are no groups, meters or extra queues to list
                     break;
+                case Of13MultipartType.TableFeatures:
+                    if (!request.Body.IsEmpty)
+                    {
+                        Error13(message, Of13Error.TableFeaturesFailed, Of13Error.TableFeaturesPermission); // the tables cannot be reconfigured
+                        return;
+                    }
+                    TableFeatures13(xid);
+                    break;
                 case Of13MultipartType.Experimenter:
                     Error(message, OfErrorType.BadRequest, Of13Error.BadRequestExperimenter);
                     break;
                 default:
-                    Error(message, OfErrorType.BadRequest, Of13Error.BadRequestMultipart); // table, group and meter features
+                    Error(message, OfErrorType.BadRequest, Of13Error.BadRequestMultipart); // group and meter features
                     break;
             }
+        }
+
+        /// <summary>What every table takes (the same for all but the next tables); a reply of about 800 bytes a table, several when needed.</summary>
+        private void TableFeatures13(uint xid)
+        {
+            Span<uint> instructions = [(uint)Of13InstructionType.GotoTable << 16 | 4, (uint)Of13InstructionType.WriteMetadata << 16 | 4, (uint)Of13InstructionType.WriteActions << 16 | 4,
+                (uint)Of13InstructionType.ApplyActions << 16 | 4, (uint)Of13InstructionType.ClearActions << 16 | 4];
+            ReadOnlySpan<uint> actions = [(uint)Of13ActionType.Output << 16 | 4, (uint)Of13ActionType.PushVlan << 16 | 4, (uint)Of13ActionType.PopVlan << 16 | 4,
+                (uint)Of13ActionType.SetQueue << 16 | 4, (uint)Of13ActionType.SetNwTtl << 16 | 4, (uint)Of13ActionType.DecNwTtl << 16 | 4, (uint)Of13ActionType.SetField << 16 | 4];
+            Span<uint> match = stackalloc uint[(int)OxmField.Ipv6NdTll + 1];
+            Span<uint> wildcards = stackalloc uint[match.Length];
+            for (var f = 0; f < match.Length; f++)
+            {
+                match[f] = Of13TableFeatures.OxmHeader((OxmField)f, Of13CompiledMatch.IsMaskable((OxmField)f));
+                wildcards[f] = Of13TableFeatures.OxmHeader((OxmField)f, false);
+            }
+            ReadOnlySpan<OxmField> settable = [OxmField.EthDst, OxmField.EthSrc, OxmField.VlanVid, OxmField.VlanPcp, OxmField.IpDscp, OxmField.IpEcn, OxmField.Ipv4Src, OxmField.Ipv4Dst,
+                OxmField.TcpSrc, OxmField.TcpDst, OxmField.UdpSrc, OxmField.UdpDst];
+            Span<uint> setFields = stackalloc uint[settable.Length];
+            for (var i = 0; i < settable.Length; i++)
+            {
+                setFields[i] = Of13TableFeatures.OxmHeader(settable[i], false);
+            }
+            var tables = owner.Flows13.Tables;
+            Span<uint> next = stackalloc uint[tables];
+            var body = Scratch.AsSpan(Of13Multipart.Size, OfMessage.MaxLength - Of13Multipart.Size);
+            var length = 0;
+            for (var t = 0; t < tables; t++)
+            {
+                var entry = body[length..];
+                if (entry.Length < 1024)
+                {
+                    Reply13(Of13MultipartType.TableFeatures, Of13Multipart.FlagMore, length, xid);
+                    length = 0;
+                    entry = body;
+                }
+                Of13TableFeatures.TryWriteHeader(entry, (byte)t, $"table{t}", ulong.MaxValue, ulong.MaxValue, (uint)owner.Flows13.Capacity);
+                var n = Of13TableFeatures.HeaderSize;
+                var nextCount = 0;
+                for (var u = t + 1; u < tables; u++)
+                {
+                    next[nextCount++] = (uint)u;
+                }
+                // The last table has no goto_table.
+                var instructionList = t == tables - 1 ? instructions[1..] : instructions;
+                n += Of13TableFeatures.TryWriteProperty(entry[n..], Of13TableFeatures.Instructions, instructionList);
+                n += Of13TableFeatures.TryWriteProperty(entry[n..], Of13TableFeatures.InstructionsMiss, instructionList);
+                n += Of13TableFeatures.TryWriteProperty(entry[n..], Of13TableFeatures.NextTables, next[..nextCount], byteItems: true);
+                n += Of13TableFeatures.TryWriteProperty(entry[n..], Of13TableFeatures.NextTablesMiss, next[..nextCount], byteItems: true);
+                n += Of13TableFeatures.TryWriteProperty(entry[n..], Of13TableFeatures.WriteActions, actions);
+                n += Of13TableFeatures.TryWriteProperty(entry[n..], Of13TableFeatures.WriteActionsMiss, actions);
+                n += Of13TableFeatures.TryWriteProperty(entry[n..], Of13TableFeatures.ApplyActions, actions);
+                n += Of13TableFeatures.TryWriteProperty(entry[n..], Of13TableFeatures.ApplyActionsMiss, actions);
+                n += Of13TableFeatures.TryWriteProperty(entry[n..], Of13TableFeatures.Match, match);
+                n += Of13TableFeatures.TryWriteProperty(entry[n..], Of13TableFeatures.Wildcards, wildcards);
+                n += Of13TableFeatures.TryWriteProperty(entry[n..], Of13TableFeatures.WriteSetField, setFields);
+                n += Of13TableFeatures.TryWriteProperty(entry[n..], Of13TableFeatures.WriteSetFieldMiss, setFields);
+                n += Of13TableFeatures.TryWriteProperty(entry[n..], Of13TableFeatures.ApplySetField, setFields);
+                n += Of13TableFeatures.TryWriteProperty(entry[n..], Of13TableFeatures.ApplySetFieldMiss, setFields);
+                Of13TableFeatures.Finish(entry[..n]);
+                length += n;
+            }
+            Reply13(Of13MultipartType.TableFeatures, 0, length, xid);
         }
 
         /// <summary>Flow stats in as many replies as needed (each under 64 KiB), all but the last flagged REPLY_MORE.</summary>
