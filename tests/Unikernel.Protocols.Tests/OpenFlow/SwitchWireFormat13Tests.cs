@@ -404,8 +404,10 @@ public sealed class SwitchWireFormat13Tests : IAsyncLifetime
         }.TryWrite(buffer, 0x45, out var written));
         ExpectError(buffer[..written], Of13Error.BadMatch, Of13Error.BadMatchPrerequisite);
 
-        // Table features: not offered.
-        ExpectError(Convert.FromHexString("0412001000000046000c000000000000"), (ushort)OfErrorType.BadRequest, Of13Error.BadRequestMultipart);
+        // Group features: not offered; table features can be read but not set.
+        ExpectError(Convert.FromHexString("04120010000000460008000000000000"), (ushort)OfErrorType.BadRequest, Of13Error.BadRequestMultipart);
+        ExpectError(Convert.FromHexString("0412005000000047000c000000000000" + "0040000000000000" + "7461626c65300000000000000000000000000000000000000000000000000000" + "ffffffffffffffffffffffffffffffff0000000000010000"),
+            Of13Error.TableFeaturesFailed, Of13Error.TableFeaturesPermission);
         Assert.Equal(0, _switch.Flows13.Count);
     }
 
