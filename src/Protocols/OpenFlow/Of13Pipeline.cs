@@ -390,9 +390,62 @@ public sealed class Of13CompiledMatch
 }
 
 /// <summary>
-/// A 1.3 flow entry: its match, priority and instructions, split for the data path into the apply-actions and
-/// write-actions lists, clear-actions, write-metadata and goto-table (executed in the specification's order, not the
-/// list's). Counters and last use are updated under the table's lock.
+/// A flow's instruction list split for the data path: the apply-actions and write-actions lists, clear-actions,
+/// write-metadata and goto-table (executed in the specification's order, not the list's). Immutable.
+/// </summary>
+public sealed class Of13Program
+{
+    public static readonly Of13Program Empty = new([]);
+
+    /// <summary>Splits a validated instruction list.</summary>
+    public Of13Program(byte[] instructions)
+    {
+        Instructions = instructions;
+        ReadOnlySpan<byte> rest = instructions;
+        while (Of13Instruction.TryRead(rest, out var instruction, out var n, out _))
+        {
+            switch (instruction.Type)
+            {
+                case Of13InstructionType.ApplyActions:
+                    ApplyActions = instruction.Actions.ToArray();
+                    break;
+                case Of13InstructionType.WriteActions:
+                    WriteActions = instruction.Actions.ToArray();
+                    break;
+                case Of13InstructionType.ClearActions:
+                    ClearActions = true;
+                    break;
+                case Of13InstructionType.WriteMetadata:
+                    Metadata = instruction.Metadata;
+                    MetadataMask = instruction.MetadataMask;
+                    break;
+                case Of13InstructionType.GotoTable:
+                    GotoTable = instruction.TableId;
+                    break;
+            }
+            rest = rest[n..];
+        }
+    }
+
+    public byte[] Instructions { get; }
+
+    public byte[]? ApplyActions { get; }
+
+    public byte[]? WriteActions { get; }
+
+    public bool ClearActions { get; }
+
+    public ulong Metadata { get; }
+
+    public ulong MetadataMask { get; }
+
+    /// <summary>The next table, or -1 (the action set is executed).</summary>
+    public int GotoTable { get; } = -1;
+}
+
+/// <summary>
+/// A 1.3 flow entry: its match, priority and instructions (<see cref="Of13Program"/>). Counters and last use are
+/// updated under the table's lock.
 /// </summary>
 public sealed class Of13FlowEntry
 {
@@ -432,67 +485,28 @@ public sealed class Of13FlowEntry
 
     public ulong ByteCount { get; internal set; }
 
+    /// <summary>The instructions, replaced as a whole by a modify (the data path reads one consistent set).</summary>
+    public Of13Program Program { get; private set; } = Of13Program.Empty;
+
     /// <summary>The instruction list in wire format (validated when the flow was added).</summary>
-    public byte[] Instructions { get; private set; } = [];
+    public byte[] Instructions => Program.Instructions;
 
-    public byte[]? ApplyActions { get; private set; }
+    public byte[]? ApplyActions => Program.ApplyActions;
 
-    public byte[]? WriteActions { get; private set; }
+    public byte[]? WriteActions => Program.WriteActions;
 
-    public bool ClearActions { get; private set; }
-
-    public ulong Metadata { get; private set; }
-
-    public ulong MetadataMask { get; private set; }
+    public bool ClearActions => Program.ClearActions;
 
     /// <summary>The next table, or -1 (the action set is executed).</summary>
-    public int GotoTable { get; private set; } = -1;
+    public int GotoTable => Program.GotoTable;
 
     /// <summary>The table-miss entry: lowest priority, empty match (its packet_in reason is no-match).</summary>
     public bool IsTableMiss => Priority == 0 && Match.IsEmpty;
 
-    internal void SetInstructions(byte[] instructions)
-    {
-        byte[]? apply = null, write = null;
-        var clear = false;
-        ulong metadata = 0, metadataMask = 0;
-        var goTo = -1;
-        ReadOnlySpan<byte> rest = instructions;
-        while (Of13Instruction.TryRead(rest, out var instruction, out var n, out _))
-        {
-            switch (instruction.Type)
-            {
-                case Of13InstructionType.ApplyActions:
-                    apply = instruction.Actions.ToArray();
-                    break;
-                case Of13InstructionType.WriteActions:
-                    write = instruction.Actions.ToArray();
-                    break;
-                case Of13InstructionType.ClearActions:
-                    clear = true;
-                    break;
-                case Of13InstructionType.WriteMetadata:
-                    metadata = instruction.Metadata;
-                    metadataMask = instruction.MetadataMask;
-                    break;
-                case Of13InstructionType.GotoTable:
-                    goTo = instruction.TableId;
-                    break;
-            }
-            rest = rest[n..];
-        }
-        // Published together: the data path reads them without the lock after Lookup returned the entry.
-        Instructions = instructions;
-        ApplyActions = apply;
-        WriteActions = write;
-        ClearActions = clear;
-        Metadata = metadata;
-        MetadataMask = metadataMask;
-        GotoTable = goTo;
-    }
+    internal void SetInstructions(byte[] instructions) => Program = new Of13Program(instructions);
 
     /// <summary>True when an output action in apply- or write-actions sends to <paramref name="port"/> (<see cref="Of13Port.Any"/>: always).</summary>
-    public bool OutputsTo(uint port) => port == Of13Port.Any || OutputsTo(ApplyActions, port) || OutputsTo(WriteActions, port);
+    public bool OutputsTo(uint port) => port == Of13Port.Any || OutputsTo(Program.ApplyActions, port) || OutputsTo(Program.WriteActions, port);
 
     private static bool OutputsTo(ReadOnlySpan<byte> actions, uint port)
     {

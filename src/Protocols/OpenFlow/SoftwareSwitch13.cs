@@ -133,23 +133,24 @@ public sealed partial class SoftwareSwitch
                 Interlocked.Increment(ref _misses13);
                 return;
             }
-            if (entry.ApplyActions is { } apply && !ExecuteActions13(apply, ref packet, inPort, entry, context, packetOut: false))
+            var program = entry.Program; // one consistent set, even while a flow_mod modifies the entry
+            if (program.ApplyActions is { } apply && !ExecuteActions13(apply, ref packet, inPort, entry, context, packetOut: false))
             {
                 return;
             }
-            if (entry.ClearActions)
+            if (program.ClearActions)
             {
                 set.Clear();
             }
-            if (entry.WriteActions is { } write)
+            if (program.WriteActions is { } write)
             {
                 set.Write(write);
             }
-            if (entry.MetadataMask != 0)
+            if (program.MetadataMask != 0)
             {
-                packet.Metadata = (packet.Metadata & ~entry.MetadataMask) | (entry.Metadata & entry.MetadataMask);
+                packet.Metadata = (packet.Metadata & ~program.MetadataMask) | (program.Metadata & program.MetadataMask);
             }
-            var next = entry.GotoTable;
+            var next = program.GotoTable;
             if (next <= table || next >= Flows13.Tables)
             {
                 ExecuteActionSet(set, ref packet, inPort, entry, context);
