@@ -599,6 +599,17 @@ public sealed class Of13Pipeline
         }
     }
 
+    /// <summary>Counts a packet an entry took without a lookup (the buffered packet of the flow_mod that added it).</summary>
+    public void CountHit(Of13FlowEntry entry, int frameLength, long now)
+    {
+        lock (_gate)
+        {
+            entry.PacketCount++;
+            entry.ByteCount += (ulong)frameLength;
+            entry.LastUsed = now;
+        }
+    }
+
     public enum AddResult
     {
         Added,

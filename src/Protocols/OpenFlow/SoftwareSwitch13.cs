@@ -127,7 +127,11 @@ public sealed partial class SoftwareSwitch
         for (var hops = 0; hops < Flows13.Tables; hops++)
         {
             var entry = first ?? Flows13.Lookup(table, fields, packet.Current.Length, now);
-            first = null;
+            if (first is not null)
+            {
+                Flows13.CountHit(first, packet.Current.Length, now);
+                first = null;
+            }
             if (entry is null)
             {
                 Interlocked.Increment(ref _misses13);

@@ -302,6 +302,8 @@ public sealed class SwitchWireFormat13Tests : IAsyncLifetime
         Of13Instruction.Apply(actions).TryWrite(instructions, out length);
         Send(FlowMod(0, 10, writer.Written, length, parsed.BufferId));
         Assert.Equal(Hex(frame), Hex(Assert.Single(Frames.Receive(_hosts[1], Wait))));
+        var released = Assert.Single(_switch.Flows13.Select(0, Of13CompiledMatch.Any, 0, strict: false, Of13Port.Any, Of13Group.Any, 0, 0), f => f.Priority == 10);
+        Assert.Equal((1UL, (ulong)frame.Length), (released.PacketCount, released.ByteCount)); // the released packet counts
         // A buffer is used once.
         var again = FlowMod(0, 11, writer.Written, length, parsed.BufferId);
         ExpectError(again, (ushort)OfErrorType.BadRequest, OfErrorCode.BadRequestBufferUnknown);
