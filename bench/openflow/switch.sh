@@ -11,7 +11,10 @@
 # iproute2, python3. Makes its own namespaces (ofs*/ofo* with this shell's pid), its own OVS (private database, run
 # and log directory, killed by pid), and removes all of it on exit. Every run is bounded by `timeout`.
 #
-# Usage: bench/openflow/switch.sh          # RUN_SECONDS=5 REPS=3
+# PROTOCOL=OpenFlow13 installs the flow with ovs-ofctl -O OpenFlow13 on both (ours then forwards through its 1.3
+# pipeline: table 0, apply_actions(output:2); the OVS bridge gets protocols=OpenFlow10,OpenFlow13).
+#
+# Usage: bench/openflow/switch.sh          # RUN_SECONDS=5 REPS=3 PROTOCOL=OpenFlow10
 #        SWITCH=path/to/openflow-switch RUN_SECONDS=3 REPS=1 bench/openflow/switch.sh   (skip the publish)
 set -euo pipefail
 
@@ -19,6 +22,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 RUN_SECONDS=${RUN_SECONDS:-5}
 REPS=${REPS:-3}
 MAX_PACKETS=${MAX_PACKETS:-50000000}
+PROTOCOL=${PROTOCOL:-OpenFlow10}
+case "$PROTOCOL" in OpenFlow10|OpenFlow13) ;; *) echo "PROTOCOL must be OpenFlow10 or OpenFlow13" >&2; exit 1 ;; esac
 [ "$(id -u)" = 0 ] && [ -e /dev/net/tun ] || { echo "switch.sh needs root and /dev/net/tun" >&2; exit 1; }
 for tool in ip ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-ofctl ovs-appctl python3; do
   command -v "$tool" >/dev/null || { echo "$tool not found (scripts/setup.sh installs it)" >&2; exit 1; }
@@ -67,7 +72,7 @@ pids+=($!)
 wait_for 10 ip -n "ofsS$ID" link show "ofsb$ID"
 host_side "ofsS$ID" "ofsa$ID" "ofsA$ID" 10.219.1.1
 host_side "ofsS$ID" "ofsb$ID" "ofsB$ID" 10.219.1.2
-wait_for 10 ip netns exec "ofsS$ID" ovs-ofctl -O OpenFlow10 add-flow tcp:127.0.0.1:16634 "in_port=1,actions=output:2"
+wait_for 10 ip netns exec "ofsS$ID" ovs-ofctl -O "$PROTOCOL" add-flow tcp:127.0.0.1:16634 "in_port=1,actions=output:2"
 
 # Open vSwitch: ovsdb-server + ovs-vswitchd in ofoS, a netdev bridge with two type=tap ports (moved to ofoA/ofoB).
 ns_add "ofoS$ID"; ns_add "ofoA$ID"; ns_add "ofoB$ID"
@@ -80,13 +85,13 @@ VSCTL=(ovs-vsctl "--db=unix:$WORK/db.sock" --timeout=20)
 ip netns exec "ofoS$ID" ovs-vswitchd "unix:$WORK/db.sock" "--unixctl=$WORK/ovs-vswitchd.ctl" "--log-file=$WORK/ovs-vswitchd.log" --no-chdir >/dev/null 2>&1 &
 pids+=($!)
 wait_for 10 test -S "$WORK/ovs-vswitchd.ctl"
-"${VSCTL[@]}" add-br br0 -- set bridge br0 datapath_type=netdev fail_mode=secure other-config:disable-in-band=true \
+"${VSCTL[@]}" add-br br0 -- set bridge br0 datapath_type=netdev fail_mode=secure other-config:disable-in-band=true protocols=OpenFlow10,OpenFlow13 \
   -- add-port br0 "ofoa$ID" -- set interface "ofoa$ID" type=tap ofport_request=1 \
   -- add-port br0 "ofob$ID" -- set interface "ofob$ID" type=tap ofport_request=2
 wait_for 10 ip -n "ofoS$ID" link show "ofob$ID"
 host_side "ofoS$ID" "ofoa$ID" "ofoA$ID" 10.219.2.1
 host_side "ofoS$ID" "ofob$ID" "ofoB$ID" 10.219.2.2
-ovs-ofctl -O OpenFlow10 add-flow "unix:$WORK/br0.mgmt" "in_port=1,actions=output:2"
+ovs-ofctl -O "$PROTOCOL" add-flow "unix:$WORK/br0.mgmt" "in_port=1,actions=output:2"
 
 # The sender needs the receiver's MAC (no ARP through a one-way flow).
 for side in s o; do
@@ -114,7 +119,7 @@ for side in s o; do
 done
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-echo "== $RUN_SECONDS s per run, $REPS runs per switch (alternating); 60-byte UDP frames, port 1 -> port 2; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $PROTOCOL, $RUN_SECONDS s per run, $REPS runs per switch (alternating); 60-byte UDP frames, port 1 -> port 2; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$WORK/ours"; : >"$WORK/ovs"; : >"$WORK/ours.sent"; : >"$WORK/ovs.sent"
 for ((i = 1; i <= REPS; i++)); do
   read -r d s < <(run s); echo "$d" >>"$WORK/ours"; echo "$s" >>"$WORK/ours.sent"

@@ -8,7 +8,10 @@ using Unikernel.Protocols.OpenFlow;
 
 namespace OpenFlowSwitchAppliance;
 
-/// <summary>Runs a <see cref="SoftwareSwitch"/> over two network interfaces, controlled by the given controller.</summary>
+/// <summary>
+/// Runs a <see cref="SoftwareSwitch"/> over two network interfaces, controlled by the given controller in OpenFlow 1.0 or
+/// 1.3 (whichever the controller's hello allows, 1.3 first: an 8-table pipeline; 1.0: one table).
+/// </summary>
 public sealed class SwitchJob(IConsole console, IMonotonicClock clock, ITime time, INetworkStack stack, INetworkInterface port1, INetworkInterface port2, string controller, string datapathId, int maxFlows, string listen, string logLevel) : IJob
 {
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -45,7 +48,7 @@ public sealed class SwitchJob(IConsole console, IMonotonicClock clock, ITime tim
         }, level <= 1 ? line => console.WriteLine("openflow-switch: " + line) : null);
         if (level <= 2)
         {
-            console.WriteLine($"openflow-switch: datapath {sw.DatapathId:x16}, 2 ports, controller {endPoint}");
+            console.WriteLine($"openflow-switch: datapath {sw.DatapathId:x16}, 2 ports, controller {endPoint} (OpenFlow 1.0 and 1.3)");
         }
         await sw.RunAsync(cancellationToken).ConfigureAwait(false);
         if (level <= 1)
@@ -53,7 +56,7 @@ public sealed class SwitchJob(IConsole console, IMonotonicClock clock, ITime tim
             var inv = CultureInfo.InvariantCulture;
             var p1 = sw.PortCounters(1);
             var p2 = sw.PortCounters(2);
-            console.WriteLine($"openflow-switch: stopped: {sw.Flows.Count.ToString(inv)} flow(s), {sw.PacketIns.ToString(inv)} packet_in ({sw.PacketInsDropped.ToString(inv)} dropped), port 1 rx {p1.RxPackets.ToString(inv)} tx {p1.TxPackets.ToString(inv)}, port 2 rx {p2.RxPackets.ToString(inv)} tx {p2.TxPackets.ToString(inv)}");
+            console.WriteLine($"openflow-switch: stopped: {(sw.Flows.Count + sw.Flows13.Count).ToString(inv)} flow(s), {sw.PacketIns.ToString(inv)} packet_in ({sw.PacketInsDropped.ToString(inv)} dropped), port 1 rx {p1.RxPackets.ToString(inv)} tx {p1.TxPackets.ToString(inv)}, port 2 rx {p2.RxPackets.ToString(inv)} tx {p2.TxPackets.ToString(inv)}");
         }
     }
 }

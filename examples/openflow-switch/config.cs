@@ -2,9 +2,9 @@ using Unikernel.Config;
 
 namespace OpenFlowSwitchAppliance;
 
-// The OpenFlow switch appliance: two ports that are raw network interfaces (tap devices on unix), each named by its
-// own runtime argument, and a control channel to the controller over the build's stack: host sockets, or our direct
-// stack with -p:UnikernelNet=direct (on its own interface, --interface, --ipv4).
+// The OpenFlow switch appliance (OpenFlow 1.0 and 1.3, negotiated in hello): two ports that are raw network interfaces
+// (tap devices on unix), each named by its own runtime argument, and a control channel to the controller over the
+// build's stack: host sockets, or our direct stack with -p:UnikernelNet=direct (on its own interface, --interface, --ipv4).
 [Unikernel("openflow-switch")]
 public static partial class OpenFlowSwitchConfig
 {

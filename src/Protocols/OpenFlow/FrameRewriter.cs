@@ -109,7 +109,7 @@ public static class FrameRewriter
     }
 
     /// <summary>HC' = ~(~HC + ~m + m') (RFC 1624 eq. 3) for a 16-bit field.</summary>
-    private static void Update16(Span<byte> checksum, ushort old, ushort value)
+    internal static void Update16(Span<byte> checksum, ushort old, ushort value)
     {
         uint sum = (ushort)~BinaryPrimitives.ReadUInt16BigEndian(checksum);
         sum += (ushort)~old;

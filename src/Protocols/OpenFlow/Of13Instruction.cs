@@ -359,5 +359,5 @@ public static class Of13ErrorCode
     public const ushort BadInstructionUnknown = 0;
     public const ushort BadInstructionUnsupported = 1;
     public const ushort BadInstructionTableId = 2;
-    public const ushort BadInstructionLength = 6;
+    public const ushort BadInstructionLength = 7; // OFPBIC_BAD_LEN (6 is OFPBIC_BAD_EXP_TYPE)
 }

@@ -35,16 +35,22 @@ public sealed class SoftwareSwitchOptions
     /// none. They get replies to their requests but no asynchronous messages (packet_in, flow_removed).
     /// </summary>
     public IPEndPoint? Listen { get; init; }
+
+    /// <summary>Offer OpenFlow 1.3 next to 1.0 in hello (the peer's versions decide); false: 1.0 only.</summary>
+    public bool OpenFlow13 { get; init; } = true;
+
+    /// <summary>Flow tables of the 1.3 pipeline (1.0 has one).</summary>
+    public int Tables13 { get; init; } = 8;
 }
 
 /// <summary>
-/// An OpenFlow 1.0 software switch. Its ports are network interfaces (numbered from 1), each served by a receive
+/// An OpenFlow 1.0 and 1.3 software switch (the version is negotiated in hello; the 1.3 pipeline is in SoftwareSwitch13.cs). Its ports are network interfaces (numbered from 1), each served by a receive
 /// thread that looks frames up in one <see cref="FlowTable"/> and applies the entry's actions; a table miss buffers the
 /// frame and sends a packet_in to the controller. Answers the controller's features, config, flow_mod, packet_out,
 /// barrier, port_mod and stats (description, flow, aggregate, table, port) requests; expires flows by idle and hard
 /// timeout on the given clock and reports them with flow_removed when asked to.
 /// </summary>
-public sealed class SoftwareSwitch
+public sealed partial class SoftwareSwitch
 {
     private const int SlotSize = 2048;
     private const int BatchSize = 32;
@@ -58,6 +64,8 @@ public sealed class SoftwareSwitch
     private readonly Action<string> _log;
     private readonly PacketBuffers _buffers;
     private volatile OfConnection? _channel;
+    private volatile bool _channel13; // the controller channel speaks 1.3
+    private volatile bool _dataPath13; // frames go through the 1.3 pipeline (see ControlSession.OnHello)
     private volatile ushort _missSendLength = 128;
     private ushort _configFlags;
     private long _packetIns;
@@ -87,11 +95,14 @@ public sealed class SoftwareSwitch
         _log = log ?? (_ => { });
         _buffers = new PacketBuffers(Math.Max(1, _options.Buffers), SlotSize);
         Flows = new FlowTable(_options.MaxFlows);
+        Flows13 = new Of13Pipeline(_options.Tables13, _options.MaxFlows);
+        _started = clock.ElapsedNanoseconds;
         DatapathId = _options.DatapathId != 0 ? _options.DatapathId : OfMatch.ReadMac(ports[0].MacAddress);
     }
 
     public ulong DatapathId { get; }
 
+    /// <summary>The 1.0 flow table.</summary>
     public FlowTable Flows { get; }
 
     public bool IsConnected => _channel is not null;
@@ -203,12 +214,16 @@ public sealed class SoftwareSwitch
             {
                 SendFlowRemoved(entry, reason, now, scratch);
             }
+            foreach (var (entry, reason) in Flows13.Expire(now))
+            {
+                SendFlowRemoved13(entry, (byte)reason, now);
+            }
         }
     }
 
     private void SendFlowRemoved(FlowEntry entry, OfFlowRemovedReason reason, long now, byte[] scratch)
     {
-        if ((entry.Flags & OfFlowModFlags.SendFlowRemoved) == 0 || _channel is not { } channel)
+        if ((entry.Flags & OfFlowModFlags.SendFlowRemoved) == 0 || _channel is not { } channel || _channel13)
         {
             return;
         }
@@ -236,9 +251,17 @@ public sealed class SoftwareSwitch
 
         public DatagramBatch[] Tx { get; }
 
-        public byte[] Rewrite { get; } = new byte[SlotSize + FrameRewriter.VlanTagLength];
+        // Room for two pushed VLAN tags (1.3 push_vlan) and a 1.3 packet_in's header and match.
+        public byte[] Rewrite { get; } = new byte[SlotSize + 2 * FrameRewriter.VlanTagLength];
 
-        public byte[] Message { get; } = new byte[OfPacketIn.DataOffset + SlotSize + FrameRewriter.VlanTagLength];
+        public byte[] Message { get; } = new byte[PacketIn13Header + SlotSize + 2 * FrameRewriter.VlanTagLength];
+
+        public Of13PacketFields Fields13 { get; } = new();
+
+        /// <summary>A packet_out's frame sent to the 1.3 pipeline (output:TABLE) while its own actions hold the rewrite buffer.</summary>
+        public byte[] TableInput { get; } = new byte[SlotSize + 2 * FrameRewriter.VlanTagLength];
+
+        public ActionSet13 ActionSet { get; } = new();
     }
 
     private void ReceiveLoop(Port port, CancellationToken cancellationToken)
@@ -262,7 +285,14 @@ public sealed class SoftwareSwitch
             }
             for (var i = 0; i < n; i++)
             {
-                Process(port, rx.Datagram(i), context);
+                if (_dataPath13)
+                {
+                    Process13(port, rx.Datagram(i), context);
+                }
+                else
+                {
+                    Process(port, rx.Datagram(i), context);
+                }
             }
             Flush(context);
         }
@@ -291,7 +321,7 @@ public sealed class SoftwareSwitch
 
     private void SendPacketIn(ReadOnlySpan<byte> frame, ushort inPort, OfPacketInReason reason, int maxLength, bool store, PathContext context)
     {
-        if (_channel is not { } channel)
+        if (_channel is not { } channel || _channel13)
         {
             Interlocked.Increment(ref _packetInsDropped);
             return;
@@ -472,21 +502,30 @@ public sealed class SoftwareSwitch
     }
 
     /// <summary>The switch side of one controller connection: handles every message in order on the read loop.</summary>
-    private sealed class ControlSession(SoftwareSwitch owner, OfConnection channel, bool primary) : OfSession(channel)
+    private sealed partial class ControlSession(SoftwareSwitch owner, OfConnection channel, bool primary) : OfSession(channel)
     {
         private readonly byte[] _frame = new byte[SlotSize];
         private readonly PathContext _context = new(owner._ports.Length);
+
+        protected override uint SupportedVersions => owner._options.OpenFlow13 ? OpenFlow10And13 : OpenFlow10Only;
+
         protected override void OnHello()
         {
             if (primary)
             {
+                owner._dataPath13 = owner._channel13 = Version == OfVersion.OpenFlow13;
                 owner._channel = Channel; // the data path may send packet_in from now on
-                owner._log($"connected to controller {Channel.RemoteEndPoint} (OpenFlow 1.0)");
+                owner._log($"connected to controller {Channel.RemoteEndPoint} (OpenFlow {(Version == OfVersion.OpenFlow13 ? "1.3" : "1.0")})");
             }
         }
 
         protected override void OnMessage(OfMessage message)
         {
+            if (Version == OfVersion.OpenFlow13)
+            {
+                OnMessage13(message);
+                return;
+            }
             int n;
             switch (message.Type)
             {
@@ -576,6 +615,10 @@ public sealed class SoftwareSwitch
                 return;
             }
             var now = owner._clock.ElapsedNanoseconds;
+            if (flowMod.Command is OfFlowModCommand.Add or OfFlowModCommand.Modify or OfFlowModCommand.ModifyStrict)
+            {
+                owner._dataPath13 = false; // the pipeline of the version flows were last programmed in forwards
+            }
             switch (flowMod.Command)
             {
                 case OfFlowModCommand.Add:
@@ -819,6 +862,10 @@ public sealed class SoftwareSwitch
 
         public OfPhysicalPort Description() =>
             new(Number, OfMatch.ReadMac(Interface.MacAddress), Name, Config, 0, Current: 0x40 | 0x200 /* 1 Gb full duplex, copper */);
+
+        /// <summary>The 1.3 form: 32-bit number, 1 Gb/s full duplex copper in the 1.3 feature bits, speeds in kb/s.</summary>
+        public Of13PortDescription Description13() =>
+            new(Number, OfMatch.ReadMac(Interface.MacAddress), Name, Config, 0, Current: 0x20 | 0x800, CurrentSpeed: 1_000_000, MaxSpeed: 1_000_000);
 
         public OfPortStats Snapshot() => new()
         {

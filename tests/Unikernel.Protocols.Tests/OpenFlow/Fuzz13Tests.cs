@@ -67,6 +67,21 @@ public class Fuzz13Tests
             }
             Assert.False(reader.Malformed); // TryRead checked every TLV
         }
+        // The switch's compiled match: refuses with a code or compiles into something a packet can be tested against.
+        static void Compile(Of13Match match)
+        {
+            if (Of13CompiledMatch.TryCompile(match, out var compiled, out var error))
+            {
+                var packet = new Of13PacketFields();
+                packet.Extract(Frames.Udp(1, 2, 3, 4, 5, 6), 1, 0);
+                _ = compiled.Covers(packet) | compiled.Includes(compiled) | compiled.Overlaps(Of13CompiledMatch.Any);
+                Assert.True(compiled.SameAs(compiled));
+            }
+            else
+            {
+                Assert.InRange(error, 1, 11);
+            }
+        }
         static void Instructions(ReadOnlySpan<byte> list)
         {
             if (Of13Instruction.Validate(list) >= 0)
@@ -91,6 +106,7 @@ public class Fuzz13Tests
             accepted = true;
             Walk(flowMod.Match);
             Instructions(flowMod.Instructions);
+            Compile(flowMod.Match);
         }
         if (Of13FlowRemoved.TryParse(view, out var removed))
         {
@@ -103,6 +119,7 @@ public class Fuzz13Tests
             Of13Action.Validate(packetOut.Actions);
         }
         accepted |= Of13FeaturesReply.TryParse(view, out _);
+        accepted |= Of13Role.TryParse(view, out _);
         accepted |= Of13PortStatus.TryParse(view, out _);
         accepted |= Of13PortMod.TryParse(view, out _);
         accepted |= OfErrorMessage.TryParse(view, out _);
@@ -123,6 +140,26 @@ public class Fuzz13Tests
             else if (multipart.MultipartType is Of13MultipartType.Flow or Of13MultipartType.Aggregate && Of13FlowStatsRequest.TryRead(body, out var request))
             {
                 Walk(request.Match);
+                Compile(request.Match);
+            }
+            else if (multipart.MultipartType == Of13MultipartType.Aggregate)
+            {
+                Of13AggregateStats.TryRead(body, out _);
+            }
+            else if (multipart.MultipartType == Of13MultipartType.Table)
+            {
+                while (Of13TableStats.TryRead(body, out _))
+                {
+                    body = body[Of13TableStats.Size..];
+                }
+            }
+            else if (multipart.MultipartType == Of13MultipartType.PortStats)
+            {
+                Of13PortStats.TryReadRequest(body, out _);
+                while (Of13PortStats.TryRead(body, out _))
+                {
+                    body = body[Of13PortStats.Size..];
+                }
             }
             else if (multipart.MultipartType == Of13MultipartType.PortDescription)
             {
@@ -158,6 +195,63 @@ public class Fuzz13Tests
             }
         }
         Assert.InRange(accepted, mutated / 10, mutated);
+    }
+
+    [Fact]
+    public void Packet_field_extraction_takes_any_frame()
+    {
+        var random = new Random(1313);
+        var packet = new Of13PacketFields();
+        var seeds = new[]
+        {
+            Frames.Udp(0x020000000001, 0x020000000002, 0x0a000001, 0x0a000002, 1000, 2000, 40),
+            Convert.FromHexString("333300000001020000000001" + "86dd" + "6000000000203aff" + "fe800000000000000000000000000001" + "ff0200000000000000000001ff000002" + "8700000000000000" + "fe800000000000000000000000000002" + "0101020000000001"),
+            Convert.FromHexString("ffffffffffff020000000001" + "8100" + "0005" + "0806" + "0001080006040001020000000001" + "0a000001" + "000000000000" + "0a000002"),
+        };
+        for (var i = 0; i < Count; i++)
+        {
+            var frame = (byte[])seeds[random.Next(seeds.Length)].Clone();
+            frame = frame[..random.Next(0, frame.Length + 1)];
+            for (var flips = random.Next(0, 4); flips > 0 && frame.Length > 0; flips--)
+            {
+                frame[random.Next(frame.Length)] ^= (byte)(1 << random.Next(8));
+            }
+            packet.Extract(frame, 1, 0);
+            Assert.True(packet.Has(OxmField.InPort));
+            Assert.Equal(frame.Length >= 14, packet.Has(OxmField.EthType));
+        }
+    }
+
+    [Fact]
+    public async Task The_switch_speaking_1_3_survives_random_messages_from_a_controller()
+    {
+        var stack = new LoopbackStack();
+        using var listener = stack.Tcp.Listen(new IPEndPoint(IPAddress.Loopback, 6653));
+        using var link = new VirtualSwitch();
+        var ports = new[] { link.AddPort(), link.AddPort() };
+        var clock = new VirtualClock { AutoAdvance = false };
+        var sw = new SoftwareSwitch(ports, stack.Tcp, clock, clock, new SoftwareSwitchOptions { Controller = new IPEndPoint(IPAddress.Loopback, 6653), MaxFlows = 100 });
+        using var stop = new CancellationTokenSource();
+        var running = sw.RunAsync(stop.Token);
+        var connection = await listener.AcceptAsync(CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        using (var peer = new OfPeer(new ConnectionStream(connection)))
+        {
+            peer.ReadUntil(OfType.Hello, TimeSpan.FromSeconds(10));
+            peer.Send(Convert.FromHexString("04000010000000010001000800000010"));
+            var random = new Random(1313);
+            var corpus = Corpus();
+            for (var i = 0; i < 3000; i++)
+            {
+                peer.Send(Mutate(random, corpus));
+            }
+            peer.Send(new byte[] { 4, (byte)OfType.EchoRequest, 0, 8, 0xfe, 0xed, 0xfa, 0xce });
+            var echo = peer.ReadUntil(OfType.EchoReply, TimeSpan.FromSeconds(30), 0xfeedface);
+            Assert.Equal(OfVersion.OpenFlow13, echo[0]);
+            Assert.InRange(sw.Flows13.Count, 0, 100);
+            Assert.Equal(0, sw.Flows.Count);
+        }
+        await stop.CancelAsync();
+        await running.WaitAsync(TimeSpan.FromSeconds(20));
     }
 
     [Fact]

@@ -8,6 +8,7 @@ namespace Unikernel.Protocols.Tests.OpenFlow;
 /// <summary>
 /// Our controller and our switch together over in-memory devices: the control channel over the loopback stack's TCP,
 /// each switch port wired to a host by a two-port virtual switch, flow timeouts on a virtual clock moved by the test.
+/// OpenFlow 1.0 (the switch offers only 1.0); <see cref="VirtualNetwork13Tests"/> is the same in 1.3.
 /// </summary>
 public sealed class VirtualNetworkTests : IAsyncLifetime
 {
@@ -38,7 +39,7 @@ public sealed class VirtualNetworkTests : IAsyncLifetime
         }
         _controller = new LearningController(_stack.Tcp, new LearningControllerOptions { EndPoint = new IPEndPoint(IPAddress.Loopback, 6653), IdleTimeout = 10, HardTimeout = 30 }, Log);
         _controller.Listen();
-        _switch = new SoftwareSwitch(ports, _stack.Tcp, _clock, _clock, new SoftwareSwitchOptions { Controller = new IPEndPoint(IPAddress.Loopback, 6653), ReconnectDelay = TimeSpan.FromMilliseconds(50) }, Log);
+        _switch = new SoftwareSwitch(ports, _stack.Tcp, _clock, _clock, new SoftwareSwitchOptions { Controller = new IPEndPoint(IPAddress.Loopback, 6653), ReconnectDelay = TimeSpan.FromMilliseconds(50), OpenFlow13 = false }, Log);
         _running = Task.WhenAll(_controller.RunAsync(_stop.Token), _switch.RunAsync(_stop.Token));
         await Until(() => _controller.DatapathIds.Contains(_switch.DatapathId), "the switch completes the handshake with the controller");
     }
