@@ -35,6 +35,8 @@ public sealed class IperfServerOptions
 /// </summary>
 public sealed class IperfServer
 {
+    private const int MaxDenying = 64;
+
     private readonly INetworkStack _stack;
     private readonly IperfServerOptions _options;
     private readonly object _sync = new();
@@ -44,6 +46,7 @@ public sealed class IperfServer
     private long _completed;
     private long _refused;
     private long _denied;
+    private int _denying;
 
     public IperfServer(INetworkStack stack, IperfServerOptions? options = null)
     {
@@ -205,6 +208,13 @@ public sealed class IperfServer
     internal async Task DenyAsync(ITcpConnection connection, bool drain = true)
     {
         CountDenied();
+        // A flood of connections is closed at once past a few dozen being answered (each answer waits up to 1 s).
+        if (Interlocked.Increment(ref _denying) > MaxDenying)
+        {
+            Interlocked.Decrement(ref _denying);
+            await IperfSession.CloseAsync(connection).ConfigureAwait(false);
+            return;
+        }
         Log($"iperf: {connection.RemoteEndPoint}: {(drain ? "busy" : "not a stream of the test")}, sent ACCESS_DENIED");
         try
         {
@@ -230,6 +240,7 @@ public sealed class IperfServer
         }
         finally
         {
+            Interlocked.Decrement(ref _denying);
             await IperfSession.CloseAsync(connection).ConfigureAwait(false);
         }
     }
