@@ -73,7 +73,15 @@ public sealed class IperfApplianceTests(ITestOutputHelper output)
             }
             first.Dispose();
         }
+        // Hostile clients over real sockets: a cookie that is not one, a JSON length of 4 GiB, a close at once.
+        Assert.Equal([0xFF], Exchange(iperf.Port, [.. Enumerable.Repeat((byte)'x', 37)], 1));
+        var cookie = System.Text.Encoding.ASCII.GetBytes("abcdefghijklmnopqrstuvwxyz2345672345\0");
+        Assert.Equal([9, 0xFE, 0, 0, 0, 114, 0, 0, 0, 90], Exchange(iperf.Port, [.. cookie, 0xFF, 0xFF, 0xFF, 0xFF], 10));
+        Assert.Empty(Exchange(iperf.Port, [], 0));
+        iperf.WaitFor("closed before sending its cookie"); // that test is over before the next client comes
         Measure(Processes.Run("iperf3", ["-c", "127.0.0.1", "-p", port, "-t", "2", "-J"], ClientTimeout), streams: 1);
+        iperf.WaitFor("not an iperf3 cookie");
+        iperf.WaitFor("a JSON message of 4294967295 bytes");
         iperf.WaitFor("busy, sent ACCESS_DENIED");
         iperf.WaitFor("refused: UDP tests are not supported");
     }
@@ -122,6 +130,31 @@ public sealed class IperfApplianceTests(ITestOutputHelper output)
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"iperf3: {streams} stream(s){(reverse ? ", reverse" : "")}: {bytes} bytes received, {received.GetProperty("bits_per_second").GetDouble() / 1e9:0.000} Gbit/s"));
         return new Measured(bytes, reverse, received.GetProperty("bits_per_second").GetDouble());
+    }
+
+    /// <summary>Sends <paramref name="request"/> on a new loopback connection and reads (bounded) until the server closes it: the bytes, at most <paramref name="expected"/> + 16.</summary>
+    private static byte[] Exchange(int port, byte[] request, int expected)
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        socket.ReceiveTimeout = 10_000;
+        socket.Connect(System.Net.IPAddress.Loopback, port);
+        socket.Send(request);
+        if (expected == 0)
+        {
+            return [];
+        }
+        var received = new List<byte>();
+        var buffer = new byte[64];
+        while (received.Count < expected + 16)
+        {
+            var n = socket.Receive(buffer);
+            if (n == 0)
+            {
+                break;
+            }
+            received.AddRange(buffer.AsSpan(0, n));
+        }
+        return [.. received];
     }
 
     private static void RequireIperf3()
