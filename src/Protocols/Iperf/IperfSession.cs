@@ -91,7 +91,7 @@ internal sealed class IperfSession
         }
     }
 
-    /// <summary>After DISPLAY_RESULTS: only the client's IPERF_DONE (or its close) is left.</summary>
+    /// <summary>After DISPLAY_RESULTS, or the last message of a refused test: only the client's close is left.</summary>
     public bool IsEnding => CurrentPhase >= Phase.Ending;
 
     public static IperfSession Start(IperfServer server, ITcpConnection control, CancellationToken cancellationToken)
@@ -195,6 +195,7 @@ internal sealed class IperfSession
             if (!await ReadExactlyAsync(_control, _cookie, step.Token).ConfigureAwait(false))
             {
                 _server.Log($"iperf: {_client}: closed before sending its cookie");
+                SetPhase(Phase.Ending);
                 return;
             }
         }
@@ -202,6 +203,7 @@ internal sealed class IperfSession
         {
             _server.Log($"iperf: {_client}: not an iperf3 cookie, sent ACCESS_DENIED");
             _server.CountDenied();
+            SetPhase(Phase.Ending);
             await SendAsync(IperfState.AccessDenied).ConfigureAwait(false);
             return;
         }
@@ -286,6 +288,7 @@ internal sealed class IperfSession
         if (ended != control)
         {
             _server.Log($"iperf: {_client}: no TEST_END {allowed.TotalSeconds:0} s into the test, sent SERVER_TERMINATE");
+            SetPhase(Phase.Ending);
             await SendAsync(IperfState.ServerTerminate).ConfigureAwait(false);
             return;
         }
@@ -348,6 +351,7 @@ internal sealed class IperfSession
     {
         if (state == Closed || state == (int)IperfState.ClientTerminate)
         {
+            SetPhase(Phase.Ending);
             _server.Log($"iperf: {_client}: the client {(state == Closed ? "closed the control connection" : "terminated the test")} ({CurrentPhase})");
             return;
         }
@@ -359,6 +363,8 @@ internal sealed class IperfSession
     {
         _server.CountRefused();
         _server.Log($"iperf: {_client}: refused: {refusal.Reason} (iperf3 error {(int)refusal.Error})");
+        // The client leaves once it has read this: its successor may connect before this session has closed.
+        SetPhase(Phase.Ending);
         var length = IperfWire.WriteServerError(_small, refusal.Error, refusal.Errno);
         using var step = Step();
         await _control.WriteAsync(_small.AsMemory(0, length), step.Token).ConfigureAwait(false);
