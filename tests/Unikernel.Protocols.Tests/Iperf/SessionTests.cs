@@ -323,6 +323,25 @@ public sealed class SessionTests
     }
 
     [Fact]
+    public async Task A_client_right_after_a_refused_one_waits_for_it_instead_of_being_denied()
+    {
+        await using var harness = new Harness();
+        for (var i = 0; i < 20; i++)
+        {
+            var refused = await StartTestAsync(harness, "{\"udp\":true}");
+            Assert.Equal(IperfState.ServerError, await refused.ReadStateAsync());
+            // The next client connects before the refused one's connection has closed.
+            var next = await harness.ConnectAsync();
+            await next.SendAsync(Cookie);
+            Assert.Equal(IperfState.ParamExchange, await next.ReadStateAsync());
+            await next.DisposeAsync();
+            await refused.DisposeAsync();
+            await WaitForLogAsync(harness, $"closed the control connection", count: i + 1);
+        }
+        Assert.Equal(0, harness.Server.Denied);
+    }
+
+    [Fact]
     public async Task Early_closes_end_the_test_and_the_next_one_runs()
     {
         await using var harness = new Harness();
@@ -392,10 +411,10 @@ public sealed class SessionTests
         await RunForwardAsync(harness);
     }
 
-    private static async Task WaitForLogAsync(Harness harness, string text)
+    private static async Task WaitForLogAsync(Harness harness, string text, int count = 1)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!harness.Log.Contains(text, StringComparison.Ordinal))
+        while (harness.Lines.Count(l => l.Contains(text, StringComparison.Ordinal)) < count)
         {
             Assert.True(DateTime.UtcNow < deadline, $"the server never logged '{text}':\n{harness.Log}");
             await Task.Delay(5);
