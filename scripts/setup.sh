@@ -15,6 +15,8 @@ packages=(
   # TCP and HTTP peers and clients of the direct-stack and web tests (socat, curl, nc) and the scapy-driven
   # conformance and hostile-input tests (under /usr/bin/python3).
   socat curl netcat-openbsd python3-scapy
+  # The stock iperf3 client against examples/iperf (end-to-end tests, bench/tcp/iperf.sh).
+  iperf3
   # Offloads off on the OpenFlow test links (a software switch sees whole frames, not GSO super-packets).
   ethtool
   # Open vSwitch for the OpenFlow interop tests (ovs-vswitchd with the netdev datapath, ovs-ofctl, ovs-testcontroller).

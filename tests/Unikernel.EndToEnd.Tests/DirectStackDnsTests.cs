@@ -253,7 +253,7 @@ internal sealed class TapNamespace : IDisposable
         {
             if (!path.Any(directory => File.Exists(Path.Combine(directory, tool))))
             {
-                Assert.Fail($"direct-stack end-to-end tests need the '{tool}' command (Debian packages: iproute2, bind9-dnsutils, dnsmasq, curl)");
+                Assert.Fail($"direct-stack end-to-end tests need the '{tool}' command (Debian packages: iproute2, bind9-dnsutils, dnsmasq, curl, iperf3)");
             }
         }
     }

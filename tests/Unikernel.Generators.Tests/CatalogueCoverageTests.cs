@@ -121,7 +121,7 @@ public class CatalogueCoverageTests
         // The catalogue has no raw network interface for 'test' (its network is the in-memory loopback stack): the
         // direct stack and the switch's ports cannot be built there, and nothing else is missing.
         Assert.Equal(
-            ["dns-yaml/test/direct", "dns/test/direct", "openflow-controller/test/direct", "openflow-switch/test/direct",
+            ["dns-yaml/test/direct", "dns/test/direct", "iperf-yaml/test/direct", "iperf/test/direct", "openflow-controller/test/direct", "openflow-switch/test/direct",
              "openflow-switch/test/socket", "www-yaml/test/direct", "www/test/direct"],
             unclaimed.Order(StringComparer.Ordinal));
     }
