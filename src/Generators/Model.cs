@@ -176,8 +176,11 @@ internal sealed record BuildOptions(string Target, string Net, string Keys, stri
     public bool? Seal { get; init; }
 }
 
-/// <summary>A crunched file: its text, or (<paramref name="Binary"/>) its bytes in base64.</summary>
-internal sealed record CrunchFile(string Directory, string Key, string Content, bool Binary = false);
+/// <summary>
+/// A crunched file: its text, or (<paramref name="Binary"/>) its bytes in base64, and the content digest of those bytes
+/// (<see cref="CrunchFiles.Digest"/>, empty when the content was not read), which the image's store offers as is.
+/// </summary>
+internal sealed record CrunchFile(string Directory, string Key, string Content, bool Binary = false, string Digest = "");
 
 internal sealed record NodeInfo(string Variable, string Name, string TypeName, EquatableArray<string> Arguments, bool IsStartable, bool IsDisposable, bool IsAsyncDisposable, bool IsJob, string CrunchDirectory)
 {

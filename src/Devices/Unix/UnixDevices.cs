@@ -107,17 +107,57 @@ public sealed class DirectoryKeyValueStore : IKeyValueStore
     public bool TryGet(string key, out ReadOnlyMemory<byte> value) => _values.TryGetValue(key, out value);
 }
 
-/// <summary>Files compiled into the image as static data ("crunch"); the table is emitted by the generator.</summary>
-public sealed class CrunchKeyValueStore : IKeyValueStore
+/// <summary>
+/// A file of a crunch table: its key, its bytes and, from the generator, its <see cref="ContentDigest"/> computed at
+/// build time (null when the table was made by hand: a consumer then hashes the bytes itself).
+/// </summary>
+public readonly struct CrunchEntry
 {
-    private readonly SortedDictionary<string, ReadOnlyMemory<byte>> _values = new(StringComparer.Ordinal);
+    public CrunchEntry(string key, byte[] value, string? digest = null)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        if (digest is not null && !ContentDigest.IsWellFormed(digest))
+        {
+            throw new ArgumentException($"crunch entry '{key}': digest '{digest}' is not {ContentDigest.Length} lower-case hex digits", nameof(digest));
+        }
+        Key = key;
+        Value = value;
+        Digest = digest;
+    }
 
-    public CrunchKeyValueStore(IReadOnlyList<KeyValuePair<string, byte[]>> files)
+    public string Key { get; }
+
+    public byte[] Value { get; }
+
+    public string? Digest { get; }
+}
+
+/// <summary>
+/// Files compiled into the image as static data ("crunch"); the table is emitted by the generator, with each file's
+/// digest computed at build time (<see cref="IKeyValueDigests"/>).
+/// </summary>
+public sealed class CrunchKeyValueStore : IKeyValueStore, IKeyValueDigests
+{
+    // The same instantiations as DirectoryKeyValueStore's and other string maps: NativeAOT compiles a generic type
+    // over a new value type afresh (a SortedDictionary over a tuple cost the www image 190 KB).
+    private readonly SortedDictionary<string, ReadOnlyMemory<byte>> _values = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _digests = new(StringComparer.Ordinal);
+
+    public CrunchKeyValueStore(IReadOnlyList<CrunchEntry> files)
     {
         ArgumentNullException.ThrowIfNull(files);
-        foreach (var (key, value) in files)
+        foreach (var file in files)
         {
-            _values[key] = value;
+            _values[file.Key] = file.Value;
+            if (file.Digest is { } digest)
+            {
+                _digests[file.Key] = digest;
+            }
+            else
+            {
+                _digests.Remove(file.Key);
+            }
         }
         Keys = [.. _values.Keys];
     }
@@ -125,4 +165,15 @@ public sealed class CrunchKeyValueStore : IKeyValueStore
     public IReadOnlyList<string> Keys { get; }
 
     public bool TryGet(string key, out ReadOnlyMemory<byte> value) => _values.TryGetValue(key, out value);
+
+    public bool TryGetDigest(string key, out string digest)
+    {
+        if (_digests.TryGetValue(key, out var known))
+        {
+            digest = known;
+            return true;
+        }
+        digest = "";
+        return false;
+    }
 }

@@ -92,9 +92,11 @@ public sealed class StaticSite
         LastModified = new DateTimeOffset(lastModified.UtcDateTime.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
         _lookup = _files.GetAlternateLookup<ReadOnlySpan<char>>();
         var keys = new HashSet<string>(store.Keys, StringComparer.Ordinal);
+        var digests = store as IKeyValueDigests;
         var lastModifiedText = new byte[HttpDate.Length];
         HttpDate.Format(LastModified, lastModifiedText);
         var count = 0;
+        var hashed = 0;
         long bytes = 0;
         foreach (var key in store.Keys)
         {
@@ -102,7 +104,17 @@ public sealed class StaticSite
             {
                 continue;
             }
-            var hash = Fnv(body.Span).ToString("x16", CultureInfo.InvariantCulture);
+            // Crunch's digests were computed at build time; a directory's files are hashed here, once.
+            string hash;
+            if (digests is not null && digests.TryGetDigest(key, out var digest) && ContentDigest.IsWellFormed(digest))
+            {
+                hash = digest;
+            }
+            else
+            {
+                hash = ContentDigest.Compute(body.Span);
+                hashed++;
+            }
             var path = "/" + key;
             var file = new StaticFile(path, MediaTypes.ForPath(key), new StaticRepresentation(null, body, $"\"{hash}\""));
             if (store.TryGet(key + ".gz", out var gzip))
@@ -130,6 +142,7 @@ public sealed class StaticSite
             }
         }
         FileCount = count;
+        HashedFiles = hashed;
         TotalBytes = bytes;
     }
 
@@ -137,20 +150,13 @@ public sealed class StaticSite
 
     public long TotalBytes { get; }
 
+    /// <summary>Files whose digest (their ETag) was computed at start-up: none for a crunched store, whose build did it.</summary>
+    public int HashedFiles { get; }
+
     public DateTimeOffset LastModified { get; }
 
     private static bool IsVariant(string key, string suffix, HashSet<string> keys) =>
         key.EndsWith(suffix, StringComparison.Ordinal) && keys.Contains(key[..^suffix.Length]);
-
-    private static ulong Fnv(ReadOnlySpan<byte> data)
-    {
-        var hash = 14695981039346656037UL;
-        foreach (var b in data)
-        {
-            hash = (hash ^ b) * 1099511628211UL;
-        }
-        return hash ^ (ulong)data.Length;
-    }
 
     private static void Prepare(StaticFile file, byte[] lastModified, string hash)
     {
