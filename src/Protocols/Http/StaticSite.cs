@@ -76,7 +76,9 @@ public enum StaticLookup
 
 /// <summary>
 /// A static site over a key-value store (files compiled into the image, or a directory read at start-up). Every
-/// response head is prepared here once, so serving a file copies prepared bytes. A file <c>KEY.gz</c> or <c>KEY.br</c>
+/// response head is prepared here once, so serving a file copies prepared bytes. ETags name the identity bytes by
+/// their <see cref="ContentDigest"/>: a crunched store's were computed at build time (<see cref="IKeyValueDigests"/>),
+/// other stores' files are hashed here. A file <c>KEY.gz</c> or <c>KEY.br</c>
 /// next to <c>KEY</c> is its gzip or Brotli representation (crunch makes them at build time with
 /// <c>UnikernelCrunchCompress</c>; in a directory they are files like nginx's gzip_static). <c>index.html</c> answers
 /// for its directory; paths are percent-decoded and normalised and can never leave the root.
