@@ -55,14 +55,18 @@ public interface IKeyValueStore
 }
 
 /// <summary>
-/// A key-value store that knows its values' <see cref="ContentDigest"/>s without reading them: crunch's are computed by
-/// the generator at build time, so a consumer (the HTTP static site's ETags) hashes nothing at start-up. Optional: a
-/// consumer checks for it with <c>is</c> and hashes the value itself when the store does not know.
+/// A key-value store that knows facts about its values without reading them: crunch's are computed by the generator at
+/// build time (each value's <see cref="ContentDigest"/>, and the build's Last-Modified when the build sets one), so a
+/// consumer (the HTTP static site's ETags and Last-Modified) hashes nothing at start-up. Optional: a consumer checks
+/// for it with <c>is</c> and hashes the value itself, or picks a time, when the store does not know.
 /// </summary>
-public interface IKeyValueDigests
+public interface IKeyValueMetadata
 {
     /// <summary>The <see cref="ContentDigest"/> of the value of <paramref name="key"/>; false when not known ahead of time.</summary>
     bool TryGetDigest(string key, out string digest);
+
+    /// <summary>When the value of <paramref name="key"/> last changed, as the build knows it; false when not known.</summary>
+    bool TryGetLastModified(string key, out DateTimeOffset lastModified);
 }
 
 /// <summary>

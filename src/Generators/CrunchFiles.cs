@@ -37,7 +37,7 @@ internal static class CrunchFiles
                 return null;
             }
             var base64 = withContent ? twin.Substring(newline + 1) : "";
-            return new CrunchFile(inTwin.Directory, inTwin.Key, base64, Binary: true, withContent ? Digest(Bytes(base64)) : "");
+            return new CrunchFile(inTwin.Directory, inTwin.Key, base64, Binary: true, withContent ? Digest(Bytes(base64)) : "", options.CrunchLastModified);
         }
         if (Match(text.Path, directories, options) is not { } match)
         {
@@ -45,7 +45,7 @@ internal static class CrunchFiles
         }
         var content = withContent ? text.GetText(cancellationToken)?.ToString() : "";
         // The image holds the text's UTF-8 bytes (a u8 literal), so those are what the digest covers.
-        return content is null ? null : new CrunchFile(match.Directory, match.Key, content, Digest: withContent ? Digest(Encoding.UTF8.GetBytes(content)) : "");
+        return content is null ? null : new CrunchFile(match.Directory, match.Key, content, Digest: withContent ? Digest(Encoding.UTF8.GetBytes(content)) : "", LastModified: options.CrunchLastModified);
     }
 
     /// <summary>A binary twin's bytes; empty for bad base64 (the emitter compiles in the same).</summary>

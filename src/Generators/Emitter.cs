@@ -289,6 +289,10 @@ internal static class Emitter
         foreach (var file in model.Crunch.Where(f => f.Directory == directory))
         {
             var digest = file.Digest.Length > 0 ? ", " + Literal(file.Digest) : "";
+            if (file.LastModified >= 0)
+            {
+                digest += (file.Digest.Length > 0 ? "" : ", null") + ", global::System.DateTimeOffset.FromUnixTimeSeconds(" + file.LastModified.ToString(System.Globalization.CultureInfo.InvariantCulture) + "L)";
+            }
             w.WriteLine($"new global::Unikernel.Devices.Unix.CrunchEntry({Literal(file.Key)}, {(file.Binary ? ByteArray(file.Content) : Literal(file.Content) + "u8.ToArray()")}{digest}),");
         }
         w.CloseBlock(";");

@@ -2,7 +2,7 @@ using Unikernel.Devices.Unix;
 
 namespace Unikernel.Devices.Tests;
 
-/// <summary>Crunch's store: values and the digests the generator computed at build time.</summary>
+/// <summary>Crunch's store: values, and the digests and Last-Modified the generator emitted at build time.</summary>
 public sealed class CrunchStoreTests
 {
     [Theory]
@@ -50,5 +50,18 @@ public sealed class CrunchStoreTests
         Assert.False(store.TryGetDigest("missing", out _));
         Assert.True(store.TryGet("c.txt", out var c));
         Assert.Equal("c2"u8.ToArray(), c.ToArray());
+        Assert.False(store.TryGet("missing", out _));
+        Assert.False(store.TryGetLastModified("b.txt", out _));
+    }
+
+    [Fact]
+    public void The_store_offers_the_builds_last_modified_of_the_entries_that_have_one()
+    {
+        var built = DateTimeOffset.FromUnixTimeSeconds(1767225600);
+        var store = new CrunchKeyValueStore([new("a", [1], ContentDigest.Compute([1]), built), new("b", [2])]);
+        Assert.True(store.TryGetLastModified("a", out var a));
+        Assert.Equal(built, a);
+        Assert.False(store.TryGetLastModified("b", out _));
+        Assert.False(store.TryGetLastModified("missing", out _));
     }
 }

@@ -108,12 +108,13 @@ public sealed class DirectoryKeyValueStore : IKeyValueStore
 }
 
 /// <summary>
-/// A file of a crunch table: its key, its bytes and, from the generator, its <see cref="ContentDigest"/> computed at
-/// build time (null when the table was made by hand: a consumer then hashes the bytes itself).
+/// A file of a crunch table: its key, its bytes and, from the generator, what the build knew of it: its
+/// <see cref="ContentDigest"/> and the build's Last-Modified (null when not known: a table made by hand, or a build
+/// without UnikernelCrunchLastModified; a consumer then hashes the bytes or picks a time itself).
 /// </summary>
-public readonly struct CrunchEntry
+public sealed class CrunchEntry
 {
-    public CrunchEntry(string key, byte[] value, string? digest = null)
+    public CrunchEntry(string key, byte[] value, string? digest = null, DateTimeOffset? lastModified = null)
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(value);
@@ -124,6 +125,7 @@ public readonly struct CrunchEntry
         Key = key;
         Value = value;
         Digest = digest;
+        LastModified = lastModified;
     }
 
     public string Key { get; }
@@ -131,49 +133,52 @@ public readonly struct CrunchEntry
     public byte[] Value { get; }
 
     public string? Digest { get; }
+
+    public DateTimeOffset? LastModified { get; }
 }
 
 /// <summary>
-/// Files compiled into the image as static data ("crunch"); the table is emitted by the generator, with each file's
-/// digest computed at build time (<see cref="IKeyValueDigests"/>).
+/// Files compiled into the image as static data ("crunch"); the table is emitted by the generator, with what the build
+/// knew of each file (<see cref="IKeyValueMetadata"/>).
 /// </summary>
-public sealed class CrunchKeyValueStore : IKeyValueStore, IKeyValueDigests
+public sealed class CrunchKeyValueStore : IKeyValueStore, IKeyValueMetadata
 {
-    // The same instantiations as DirectoryKeyValueStore's and other string maps: NativeAOT compiles a generic type
-    // over a new value type afresh (a SortedDictionary over a tuple cost the www image 190 KB).
-    private readonly SortedDictionary<string, ReadOnlyMemory<byte>> _values = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, string> _digests = new(StringComparer.Ordinal);
+    // A map to a class: NativeAOT shares its code with every other string-to-reference map, where a value type would
+    // get its own copy (a SortedDictionary over a tuple cost the www image 190 KB).
+    private readonly Dictionary<string, CrunchEntry> _entries = new(StringComparer.Ordinal);
 
     public CrunchKeyValueStore(IReadOnlyList<CrunchEntry> files)
     {
         ArgumentNullException.ThrowIfNull(files);
         foreach (var file in files)
         {
-            _values[file.Key] = file.Value;
-            if (file.Digest is { } digest)
-            {
-                _digests[file.Key] = digest;
-            }
-            else
-            {
-                _digests.Remove(file.Key);
-            }
+            ArgumentNullException.ThrowIfNull(file);
+            _entries[file.Key] = file;
         }
-        Keys = [.. _values.Keys];
+        var keys = new List<string>(_entries.Keys);
+        keys.Sort(StringComparer.Ordinal);
+        Keys = keys;
     }
 
     public IReadOnlyList<string> Keys { get; }
 
-    public bool TryGet(string key, out ReadOnlyMemory<byte> value) => _values.TryGetValue(key, out value);
+    public bool TryGet(string key, out ReadOnlyMemory<byte> value)
+    {
+        var found = _entries.TryGetValue(key, out var entry);
+        value = found ? entry!.Value : default;
+        return found;
+    }
 
     public bool TryGetDigest(string key, out string digest)
     {
-        if (_digests.TryGetValue(key, out var known))
-        {
-            digest = known;
-            return true;
-        }
-        digest = "";
-        return false;
+        digest = _entries.TryGetValue(key, out var entry) && entry.Digest is { } known ? known : "";
+        return digest.Length > 0;
+    }
+
+    public bool TryGetLastModified(string key, out DateTimeOffset lastModified)
+    {
+        var found = _entries.TryGetValue(key, out var entry) && entry.LastModified is not null;
+        lastModified = found ? entry!.LastModified!.Value : default;
+        return found;
     }
 }

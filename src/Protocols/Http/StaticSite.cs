@@ -77,7 +77,7 @@ public enum StaticLookup
 /// <summary>
 /// A static site over a key-value store (files compiled into the image, or a directory read at start-up). Every
 /// response head is prepared here once, so serving a file copies prepared bytes. ETags name the identity bytes by
-/// their <see cref="ContentDigest"/>: a crunched store's were computed at build time (<see cref="IKeyValueDigests"/>),
+/// their <see cref="ContentDigest"/>: a crunched store's were computed at build time (<see cref="IKeyValueMetadata"/>),
 /// other stores' files are hashed here. A file <c>KEY.gz</c> or <c>KEY.br</c>
 /// next to <c>KEY</c> is its gzip or Brotli representation (crunch makes them at build time with
 /// <c>UnikernelCrunchCompress</c>; in a directory they are files like nginx's gzip_static). <c>index.html</c> answers
@@ -91,12 +91,13 @@ public sealed class StaticSite
     public StaticSite(IKeyValueStore store, DateTimeOffset lastModified)
     {
         ArgumentNullException.ThrowIfNull(store);
-        LastModified = new DateTimeOffset(lastModified.UtcDateTime.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
+        LastModified = WholeSeconds(lastModified);
         _lookup = _files.GetAlternateLookup<ReadOnlySpan<char>>();
         var keys = new HashSet<string>(store.Keys, StringComparer.Ordinal);
-        var digests = store as IKeyValueDigests;
+        var metadata = store as IKeyValueMetadata;
         var lastModifiedText = new byte[HttpDate.Length];
         HttpDate.Format(LastModified, lastModifiedText);
+        var builtText = new byte[HttpDate.Length];
         var count = 0;
         var hashed = 0;
         long bytes = 0;
@@ -108,7 +109,7 @@ public sealed class StaticSite
             }
             // Crunch's digests were computed at build time; a directory's files are hashed here, once.
             string hash;
-            if (digests is not null && digests.TryGetDigest(key, out var digest) && ContentDigest.IsWellFormed(digest))
+            if (metadata is not null && metadata.TryGetDigest(key, out var digest) && ContentDigest.IsWellFormed(digest))
             {
                 hash = digest;
             }
@@ -127,8 +128,18 @@ public sealed class StaticSite
             {
                 file.Brotli = new StaticRepresentation("br", brotli, $"\"{hash}-br\"");
             }
-            file.LastModifiedUtc = LastModified;
-            Prepare(file, lastModifiedText, hash);
+            // The build's time when it set one (UnikernelCrunchLastModified), else the caller's.
+            if (metadata is not null && metadata.TryGetLastModified(key, out var built))
+            {
+                file.LastModifiedUtc = WholeSeconds(built);
+                HttpDate.Format(file.LastModifiedUtc, builtText);
+                Prepare(file, builtText, hash);
+            }
+            else
+            {
+                file.LastModifiedUtc = LastModified;
+                Prepare(file, lastModifiedText, hash);
+            }
             _files[path] = file;
             count++;
             bytes += body.Length;
@@ -155,7 +166,12 @@ public sealed class StaticSite
     /// <summary>Files whose digest (their ETag) was computed at start-up: none for a crunched store, whose build did it.</summary>
     public int HashedFiles { get; }
 
+    /// <summary>The Last-Modified of files whose store knows no time of its own (the constructor's argument, in whole seconds).</summary>
     public DateTimeOffset LastModified { get; }
+
+    /// <summary>HTTP dates have whole seconds; comparisons with If-Modified-Since need the same.</summary>
+    private static DateTimeOffset WholeSeconds(DateTimeOffset time) =>
+        new(time.UtcDateTime.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
 
     private static bool IsVariant(string key, string suffix, HashSet<string> keys) =>
         key.EndsWith(suffix, StringComparison.Ordinal) && keys.Contains(key[..^suffix.Length]);

@@ -267,6 +267,33 @@ public sealed class StaticSiteTests
         Assert.StartsWith("HTTP/1.1 200 ", Run(server, $"GET / HTTP/1.1\r\nHost: h\r\n{acceptEncoding}If-None-Match: {other}\r\n\r\n").WrittenText, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void The_builds_last_modified_is_each_files_validator_where_the_store_knows_it()
+    {
+        // index.html has the build's time (UnikernelCrunchLastModified), digits.txt the caller's (its start time).
+        var built = new DateTimeOffset(2025, 6, 1, 12, 30, 15, TimeSpan.Zero).AddTicks(1234);
+        var store = Store();
+        var site = new StaticSite(new Unikernel.Devices.Unix.CrunchKeyValueStore([.. store.Keys.Select(key =>
+        {
+            store.TryGet(key, out var value);
+            return new Unikernel.Devices.Unix.CrunchEntry(key, value.ToArray(), null, key.StartsWith("index.html", StringComparison.Ordinal) ? built : null);
+        })]), Built);
+        var server = Server(site: site);
+        const string builtText = "Sun, 01 Jun 2025 12:30:15 GMT";
+        foreach (var coding in new[] { "identity", "gzip", "br" })
+        {
+            var ok = Run(server, $"GET / HTTP/1.1\r\nHost: h\r\nAccept-Encoding: {coding}\r\n\r\n").WrittenText;
+            Assert.Contains($"\r\nLast-Modified: {builtText}\r\n", ok, StringComparison.Ordinal);
+            var notModified = Run(server, $"GET / HTTP/1.1\r\nHost: h\r\nAccept-Encoding: {coding}\r\nIf-Modified-Since: {builtText}\r\n\r\n").WrittenText;
+            Assert.StartsWith("HTTP/1.1 304 ", notModified, StringComparison.Ordinal);
+            Assert.Contains($"\r\nLast-Modified: {builtText}\r\n", notModified, StringComparison.Ordinal);
+            Assert.StartsWith("HTTP/1.1 200 ", Run(server, $"GET / HTTP/1.1\r\nHost: h\r\nAccept-Encoding: {coding}\r\nIf-Modified-Since: Sun, 01 Jun 2025 12:30:14 GMT\r\n\r\n").WrittenText, StringComparison.Ordinal);
+        }
+        Assert.StartsWith("HTTP/1.1 206 ", Run(server, $"GET / HTTP/1.1\r\nHost: h\r\nRange: bytes=0-0\r\nIf-Range: {builtText}\r\n\r\n").WrittenText, StringComparison.Ordinal);
+        Assert.Contains($"\r\nLast-Modified: {LastModified}\r\n", Run(server, "GET /digits.txt HTTP/1.1\r\nHost: h\r\n\r\n").WrittenText, StringComparison.Ordinal);
+        Assert.Equal(Built, site.LastModified);
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("0011223344556677\r\nX-Injected: 1")]
@@ -283,7 +310,7 @@ public sealed class StaticSiteTests
         Assert.Throws<ArgumentException>(() => new Unikernel.Devices.Unix.CrunchEntry("digits.txt", [], digest));
     }
 
-    private sealed class BadDigests(string digest) : Unikernel.Devices.IKeyValueStore, Unikernel.Devices.IKeyValueDigests
+    private sealed class BadDigests(string digest) : Unikernel.Devices.IKeyValueStore, Unikernel.Devices.IKeyValueMetadata
     {
         public IReadOnlyList<string> Keys { get; } = ["digits.txt"];
 
@@ -297,6 +324,12 @@ public sealed class StaticSiteTests
         {
             value = digest;
             return true;
+        }
+
+        public bool TryGetLastModified(string key, out DateTimeOffset value)
+        {
+            value = default;
+            return false;
         }
     }
 
