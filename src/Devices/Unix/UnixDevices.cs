@@ -143,20 +143,40 @@ public sealed class CrunchEntry
 /// </summary>
 public sealed class CrunchKeyValueStore : IKeyValueStore, IKeyValueMetadata
 {
-    // A map to a class: NativeAOT shares its code with every other string-to-reference map, where a value type would
-    // get its own copy (a SortedDictionary over a tuple cost the www image 190 KB).
-    private readonly Dictionary<string, CrunchEntry> _entries = new(StringComparer.Ordinal);
+    // One array in key order, searched by halves: no generic collection of its own, which NativeAOT would compile
+    // (type descriptors, a sort) into every image that crunches (a dictionary and List.Sort here cost the www image
+    // about 20 KB; start-up is the only time values are looked up).
+    private readonly CrunchEntry[] _entries;
 
     public CrunchKeyValueStore(IReadOnlyList<CrunchEntry> files)
     {
         ArgumentNullException.ThrowIfNull(files);
+        var entries = new CrunchEntry[files.Count];
+        var count = 0;
         foreach (var file in files)
         {
             ArgumentNullException.ThrowIfNull(file);
-            _entries[file.Key] = file;
+            // The generator's table is in key order, so each entry goes at the end; a later entry for a key replaces
+            // an earlier one.
+            var at = Search(entries, count, file.Key);
+            if (at >= 0)
+            {
+                entries[at] = file;
+                continue;
+            }
+            at = ~at;
+            Array.Copy(entries, at, entries, at + 1, count - at);
+            entries[at] = file;
+            count++;
         }
-        var keys = new List<string>(_entries.Keys);
-        keys.Sort(StringComparer.Ordinal);
+        // Not entries[..count]: GetSubArray makes the array's type at run time, which pulls NativeAOT's type loader in.
+        _entries = new CrunchEntry[count];
+        Array.Copy(entries, _entries, count);
+        var keys = new string[count];
+        for (var i = 0; i < count; i++)
+        {
+            keys[i] = _entries[i].Key;
+        }
         Keys = keys;
     }
 
@@ -164,21 +184,53 @@ public sealed class CrunchKeyValueStore : IKeyValueStore, IKeyValueMetadata
 
     public bool TryGet(string key, out ReadOnlyMemory<byte> value)
     {
-        var found = _entries.TryGetValue(key, out var entry);
-        value = found ? entry!.Value : default;
-        return found;
+        var entry = Find(key);
+        value = entry is null ? default : entry.Value;
+        return entry is not null;
     }
 
     public bool TryGetDigest(string key, out string digest)
     {
-        digest = _entries.TryGetValue(key, out var entry) && entry.Digest is { } known ? known : "";
+        digest = Find(key)?.Digest ?? "";
         return digest.Length > 0;
     }
 
     public bool TryGetLastModified(string key, out DateTimeOffset lastModified)
     {
-        var found = _entries.TryGetValue(key, out var entry) && entry.LastModified is not null;
-        lastModified = found ? entry!.LastModified!.Value : default;
-        return found;
+        var known = Find(key)?.LastModified;
+        lastModified = known ?? default;
+        return known is not null;
+    }
+
+    private CrunchEntry? Find(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var at = Search(_entries, _entries.Length, key);
+        return at >= 0 ? _entries[at] : null;
+    }
+
+    /// <summary>The index of <paramref name="key"/> among the first <paramref name="count"/> entries, else the complement of where it would go.</summary>
+    private static int Search(CrunchEntry[] entries, int count, string key)
+    {
+        var low = 0;
+        var high = count - 1;
+        while (low <= high)
+        {
+            var middle = low + ((high - low) >> 1);
+            var order = string.CompareOrdinal(entries[middle].Key, key);
+            if (order == 0)
+            {
+                return middle;
+            }
+            if (order < 0)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle - 1;
+            }
+        }
+        return ~low;
     }
 }
