@@ -284,7 +284,8 @@ internal static class Emitter
     private static void EmitCrunch(SourceWriter w, ResolvedModel model, string directory)
     {
         w.WriteLine($"/// <summary>The files under <c>{Xml(directory)}</c>, compiled into the image.</summary>");
-        // Each file's digest was computed when it was read, so the image hashes nothing at start-up (ETags).
+        // Each file's digest was computed when it was read, so the image hashes nothing at start-up (ETags); the
+        // build's Last-Modified (UnikernelCrunchLastModified) goes with it when set.
         w.OpenBlock($"private static global::Unikernel.Devices.Unix.CrunchEntry[] {Resolver.CrunchMethod(directory)}() => new global::Unikernel.Devices.Unix.CrunchEntry[]");
         foreach (var file in model.Crunch.Where(f => f.Directory == directory))
         {
