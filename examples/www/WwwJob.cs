@@ -99,7 +99,8 @@ public sealed class WwwJob(IConsole console, INetworkStack stack, IWallClock clo
         if (level <= 2)
         {
             var inv = CultureInfo.InvariantCulture;
-            console.WriteLine($"www: serving {files.FileCount.ToString(inv)} file(s), {files.TotalBytes.ToString(inv)} bytes, from {(site.Length > 0 ? site : "the image")}"
+            var etags = files.HashedFiles == 0 ? "ETags from the build" : $"{files.HashedFiles.ToString(inv)} ETag(s) hashed at start-up";
+            console.WriteLine($"www: serving {files.FileCount.ToString(inv)} file(s), {files.TotalBytes.ToString(inv)} bytes, from {(site.Length > 0 ? site : "the image")} ({etags})"
                 + $" on {string.Join(", ", server.EndPoints)} over the {StackName(stack)} stack{(echo ? "; test routes /echo and /headers on" : "")}");
         }
         await server.RunAsync(cancellationToken).ConfigureAwait(false);

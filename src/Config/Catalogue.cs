@@ -61,7 +61,11 @@ public sealed class RuntimeArgumentAttribute(string name, string parameter, stri
     public string Description { get; } = description;
 }
 
-/// <summary>Marks the method whose directory argument is compiled into the image ("crunch").</summary>
+/// <summary>
+/// Marks the method whose directory argument is compiled into the image ("crunch"): the implementation's first
+/// constructor parameter gets the generated table, a <c>Unikernel.Devices.Unix.CrunchEntry[]</c> (each file's key,
+/// bytes, build-time content digest and, with UnikernelCrunchLastModified, the build's Last-Modified).
+/// </summary>
 [AttributeUsage(AttributeTargets.Method, Inherited = false)]
 public sealed class CrunchAttribute : Attribute
 {

@@ -55,6 +55,58 @@ public interface IKeyValueStore
 }
 
 /// <summary>
+/// A key-value store that knows facts about its values without reading them: crunch's are computed by the generator at
+/// build time (each value's <see cref="ContentDigest"/>, and the build's Last-Modified when the build sets one), so a
+/// consumer (the HTTP static site's ETags and Last-Modified) hashes nothing at start-up. Optional: a consumer checks
+/// for it with <c>is</c> and hashes the value itself, or picks a time, when the store does not know.
+/// </summary>
+public interface IKeyValueMetadata
+{
+    /// <summary>The <see cref="ContentDigest"/> of the value of <paramref name="key"/>; false when not known ahead of time.</summary>
+    bool TryGetDigest(string key, out string digest);
+
+    /// <summary>When the value of <paramref name="key"/> last changed, as the build knows it; false when not known.</summary>
+    bool TryGetLastModified(string key, out DateTimeOffset lastModified);
+}
+
+/// <summary>
+/// A value's content hash as 16 lower-case hex digits: FNV-1a 64 over the bytes, xor the length. Not cryptographic: it
+/// names a version of a value (an ETag), it does not authenticate it. The generator has its own copy for crunch
+/// (src/Generators/CrunchFiles.cs); a test holds the two equal.
+/// </summary>
+public static class ContentDigest
+{
+    public const int Length = 16;
+
+    public static string Compute(ReadOnlySpan<byte> data)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var b in data)
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+        return (hash ^ (ulong)data.Length).ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Whether <paramref name="digest"/> has the form <see cref="Compute"/> gives (so it is safe in a header).</summary>
+    public static bool IsWellFormed(string? digest)
+    {
+        if (digest is null || digest.Length != Length)
+        {
+            return false;
+        }
+        foreach (var c in digest)
+        {
+            if (!char.IsAsciiDigit(c) && c is not (>= 'a' and <= 'f'))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+}
+
+/// <summary>
 /// A device that must do work before jobs run (a DHCP lease, a gratuitous ARP). The generated entry point starts
 /// devices in dependency order, like MirageOS's <c>connect</c>, and disposes them in reverse order at shutdown.
 /// </summary>

@@ -1,4 +1,6 @@
 using System;
+using System.Globalization;
+using System.Text;
 using System.Threading;
 using Microsoft.CodeAnalysis;
 
@@ -30,16 +32,47 @@ internal static class CrunchFiles
             {
                 return null;
             }
-            return MatchRelative(twin.Substring(TwinHeader.Length, newline - TwinHeader.Length), directories) is { } inTwin
-                ? new CrunchFile(inTwin.Directory, inTwin.Key, withContent ? twin.Substring(newline + 1) : "", Binary: true)
-                : null;
+            if (MatchRelative(twin.Substring(TwinHeader.Length, newline - TwinHeader.Length), directories) is not { } inTwin)
+            {
+                return null;
+            }
+            var base64 = withContent ? twin.Substring(newline + 1) : "";
+            return new CrunchFile(inTwin.Directory, inTwin.Key, base64, Binary: true, withContent ? Digest(Bytes(base64)) : "", options.CrunchLastModified);
         }
         if (Match(text.Path, directories, options) is not { } match)
         {
             return null;
         }
         var content = withContent ? text.GetText(cancellationToken)?.ToString() : "";
-        return content is null ? null : new CrunchFile(match.Directory, match.Key, content);
+        // The image holds the text's UTF-8 bytes (a u8 literal), so those are what the digest covers.
+        return content is null ? null : new CrunchFile(match.Directory, match.Key, content, Digest: withContent ? Digest(Encoding.UTF8.GetBytes(content)) : "", LastModified: options.CrunchLastModified);
+    }
+
+    /// <summary>A binary twin's bytes; empty for bad base64 (the emitter compiles in the same).</summary>
+    public static byte[] Bytes(string base64)
+    {
+        try
+        {
+            return Convert.FromBase64String(base64);
+        }
+        catch (FormatException)
+        {
+            return [];
+        }
+    }
+
+    /// <summary>
+    /// Unikernel.Devices.ContentDigest.Compute, here at build time (the generator cannot reference the runtime
+    /// libraries): FNV-1a 64 over the bytes, xor the length, as 16 lower-case hex digits. A test holds the two equal.
+    /// </summary>
+    public static string Digest(byte[] data)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var b in data)
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+        return (hash ^ (ulong)data.Length).ToString("x16", CultureInfo.InvariantCulture);
     }
 
     /// <summary>The crunched directory and key of the file at <paramref name="path"/>, or null if no directory holds it.</summary>

@@ -284,10 +284,17 @@ internal static class Emitter
     private static void EmitCrunch(SourceWriter w, ResolvedModel model, string directory)
     {
         w.WriteLine($"/// <summary>The files under <c>{Xml(directory)}</c>, compiled into the image.</summary>");
-        w.OpenBlock($"private static global::System.Collections.Generic.KeyValuePair<string, byte[]>[] {Resolver.CrunchMethod(directory)}() => new global::System.Collections.Generic.KeyValuePair<string, byte[]>[]");
+        // Each file's digest was computed when it was read, so the image hashes nothing at start-up (ETags); the
+        // build's Last-Modified (UnikernelCrunchLastModified) goes with it when set.
+        w.OpenBlock($"private static global::Unikernel.Devices.Unix.CrunchEntry[] {Resolver.CrunchMethod(directory)}() => new global::Unikernel.Devices.Unix.CrunchEntry[]");
         foreach (var file in model.Crunch.Where(f => f.Directory == directory))
         {
-            w.WriteLine($"new global::System.Collections.Generic.KeyValuePair<string, byte[]>({Literal(file.Key)}, {(file.Binary ? ByteArray(file.Content) : Literal(file.Content) + "u8.ToArray()")}),");
+            var digest = file.Digest.Length > 0 ? ", " + Literal(file.Digest) : "";
+            if (file.LastModified >= 0)
+            {
+                digest += (file.Digest.Length > 0 ? "" : ", null") + ", global::System.DateTimeOffset.FromUnixTimeSeconds(" + file.LastModified.ToString(System.Globalization.CultureInfo.InvariantCulture) + "L)";
+            }
+            w.WriteLine($"new global::Unikernel.Devices.Unix.CrunchEntry({Literal(file.Key)}, {(file.Binary ? ByteArray(file.Content) : Literal(file.Content) + "u8.ToArray()")}{digest}),");
         }
         w.CloseBlock(";");
     }
@@ -315,15 +322,7 @@ internal static class Emitter
     /// <summary>A byte array initialiser (static data in the image, unlike a base64 string) from base64 text.</summary>
     private static string ByteArray(string base64)
     {
-        byte[] bytes;
-        try
-        {
-            bytes = System.Convert.FromBase64String(base64);
-        }
-        catch (System.FormatException)
-        {
-            bytes = [];
-        }
+        var bytes = CrunchFiles.Bytes(base64);
         var text = new System.Text.StringBuilder("new byte[] { ", 16 + bytes.Length * 4);
         foreach (var b in bytes)
         {

@@ -169,15 +169,45 @@ internal sealed record BuildOptions(string Target, string Net, string Keys, stri
         {
             // MSBuild's own boolean spellings, as its conditions read them (Unikernel.props decides the folders with those).
             Seal = Get("UnikernelSeal").ToLowerInvariant() switch { "true" or "on" or "yes" or "!false" => true, "false" or "off" or "no" or "!true" => false, _ => null },
+            CrunchLastModified = UnixSeconds(Get("UnikernelCrunchLastModified")),
         };
     }
+
+    /// <summary>Whole seconds since 1970 up to the year 9999, else -1 (Unikernel.targets refuses anything else first).</summary>
+    private static long UnixSeconds(string text)
+    {
+        if (text.Length == 0 || text.Length > 12)
+        {
+            return -1;
+        }
+        long seconds = 0;
+        foreach (var c in text)
+        {
+            if (c is < '0' or > '9')
+            {
+                return -1;
+            }
+            seconds = seconds * 10 + (c - '0');
+        }
+        return seconds <= 253402300799L ? seconds : -1;
+    }
+
+    /// <summary>
+    /// -p:UnikernelCrunchLastModified (by default $SOURCE_DATE_EPOCH), seconds since 1970: the Last-Modified of every
+    /// crunched file; -1 when not set (the image's consumer picks, www its start time).
+    /// </summary>
+    public long CrunchLastModified { get; init; } = -1;
 
     /// <summary>-p:UnikernelSeal=true or false: whether the image seals itself after start (Sealing.cs); null: the target's default.</summary>
     public bool? Seal { get; init; }
 }
 
-/// <summary>A crunched file: its text, or (<paramref name="Binary"/>) its bytes in base64.</summary>
-internal sealed record CrunchFile(string Directory, string Key, string Content, bool Binary = false);
+/// <summary>
+/// A crunched file: its text, or (<paramref name="Binary"/>) its bytes in base64, and the content digest of those bytes
+/// (<see cref="CrunchFiles.Digest"/>, empty when the content was not read), which the image's store offers as is, and
+/// the build's Last-Modified for it in seconds since 1970 (-1: none; <see cref="BuildOptions.CrunchLastModified"/>).
+/// </summary>
+internal sealed record CrunchFile(string Directory, string Key, string Content, bool Binary = false, string Digest = "", long LastModified = -1);
 
 internal sealed record NodeInfo(string Variable, string Name, string TypeName, EquatableArray<string> Arguments, bool IsStartable, bool IsDisposable, bool IsAsyncDisposable, bool IsJob, string CrunchDirectory)
 {

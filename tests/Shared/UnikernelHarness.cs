@@ -11,7 +11,7 @@ namespace Unikernel.Generators.Testing;
 // the generator run as a build runs it, and the analyzer that reports the diagnostics.
 
 /// <summary>Build properties the generator reads (build_property.*), as MSBuild would pass them; Seal null: the target's default.</summary>
-public sealed record BuildProperties(string Target = "unix", string Net = "", string Keys = "", string ProjectDirectory = "/project", bool? Seal = null)
+public sealed record BuildProperties(string Target = "unix", string Net = "", string Keys = "", string ProjectDirectory = "/project", bool? Seal = null, string CrunchLastModified = "")
 {
     public static readonly BuildProperties Unix = new();
 
@@ -159,6 +159,7 @@ internal sealed class OptionsProvider(BuildProperties properties) : AnalyzerConf
         ["build_property.UnikernelKeys"] = properties.Keys,
         ["build_property.MSBuildProjectDirectory"] = properties.ProjectDirectory,
         ["build_property.UnikernelSeal"] = properties.Seal switch { true => "true", false => "false", null => "" },
+        ["build_property.UnikernelCrunchLastModified"] = properties.CrunchLastModified,
     });
 
     public override AnalyzerConfigOptions GetOptions(SyntaxTree tree) => Options.Empty;

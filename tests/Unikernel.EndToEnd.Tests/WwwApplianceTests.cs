@@ -107,6 +107,59 @@ public sealed class WwwApplianceTests
     }
 
     [Fact]
+    public void The_images_etags_come_from_the_build_and_equal_those_of_the_same_files_hashed_at_start_up()
+    {
+        using var image = RunningAppliance.Start("--log-level", "info");
+        Assert.Contains("from the image (ETags from the build)", image.Output(), StringComparison.Ordinal);
+        var files = Directory.GetFiles(SiteRoot, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(SiteRoot, f).Replace('\\', '/')).Order(StringComparer.Ordinal).ToList();
+        string ETag(string head) => head.Split("\r\n").Single(l => l.StartsWith("ETag: ", StringComparison.Ordinal))[6..];
+        // The same files in a directory, with the image's own gzip and Brotli bodies as FILE.gz and FILE.br.
+        var directory = Directory.CreateTempSubdirectory("unikernel-www-etags-").FullName;
+        try
+        {
+            var expected = new Dictionary<(string File, string Coding), string>();
+            foreach (var file in files)
+            {
+                var bytes = File.ReadAllBytes(Path.Combine(SiteRoot, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(directory, file))!);
+                File.WriteAllBytes(Path.Combine(directory, file), bytes);
+                var digest = Unikernel.Devices.ContentDigest.Compute(bytes);
+                foreach (var (coding, suffix) in new[] { ("identity", ""), ("gzip", "-gz"), ("br", "-br") })
+                {
+                    var fetched = Fetch("-H", "Accept-Encoding: " + coding, image.Url("/" + file));
+                    var encoded = fetched.Head.Contains("Content-Encoding: " + coding + "\r\n", StringComparison.Ordinal);
+                    if (coding != "identity" && !encoded)
+                    {
+                        continue; // too small or not compressible: no twin
+                    }
+                    var etag = ETag(fetched.Head);
+                    Assert.Equal("\"" + digest + suffix + "\"", etag);
+                    expected[(file, coding)] = etag;
+                    if (coding != "identity")
+                    {
+                        File.WriteAllBytes(Path.Combine(directory, file + (coding == "gzip" ? ".gz" : ".br")), fetched.BodyBytes);
+                    }
+                    // Each representation's build-time validator gives 304 for that representation.
+                    Assert.Equal("304", Status("-H", "Accept-Encoding: " + coding, "-H", "If-None-Match: " + etag, image.Url("/" + file)));
+                }
+            }
+            Assert.Contains(expected.Keys, k => k.Coding == "gzip");
+            Assert.Contains(expected.Keys, k => k.Coding == "br");
+
+            using var hashed = RunningAppliance.Start("--site", directory, "--log-level", "info");
+            Assert.Contains($"ETag(s) hashed at start-up", hashed.Output(), StringComparison.Ordinal);
+            foreach (var ((file, coding), etag) in expected)
+            {
+                Assert.Equal(etag, ETag(Fetch("-H", "Accept-Encoding: " + coding, hashed.Url("/" + file)).Head));
+            }
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Curl_http_1_0_directories_and_errors()
     {
         using var server = RunningAppliance.Start();

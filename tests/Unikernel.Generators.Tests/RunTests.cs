@@ -198,6 +198,131 @@ public class RunTests
         Assert.Equal($"all.bin={Convert.ToHexString(all)}\nempty.bin=\nindex.html={Convert.ToHexString("<p>text stays text</p>"u8)}\nindex.html.gz=1F8B0000\n", output);
     }
 
+    /// <summary>
+    /// An image that prints each crunched key with the digest and the Last-Modified (Unix seconds) its store got from
+    /// the generator, or "-", and its bytes in hex.
+    /// </summary>
+    private static byte[] MetadataImage(BuildProperties properties)
+    {
+        const string job = """
+            using System.Threading;
+            using System.Threading.Tasks;
+            using Unikernel.Devices;
+
+            namespace App;
+
+            public sealed class Metadata(IConsole console, IKeyValueStore store) : IJob
+            {
+                public Task RunAsync(CancellationToken cancellationToken)
+                {
+                    var metadata = (IKeyValueMetadata)store;
+                    foreach (var key in store.Keys)
+                    {
+                        store.TryGet(key, out var value);
+                        var digest = metadata.TryGetDigest(key, out var d) ? d : "-";
+                        var time = metadata.TryGetLastModified(key, out var t) ? t.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture) : "-";
+                        console.WriteLine(key + " " + digest + " " + time + " " + System.Convert.ToHexString(value.Span));
+                    }
+                    return Task.CompletedTask;
+                }
+            }
+            """;
+        var compilation = GeneratorHarness.CreateCompilation(
+            (GeneratorHarness.ConfigPath, DiagnosticVerifier.InConfigure("""
+                var console = c.Console();
+                var site = c.Crunch("wwwroot");
+                c.Register(c.Main<Metadata>(console, site));
+                """)),
+            ("/project/Metadata.cs", job));
+        var all = Enumerable.Range(0, 256).Select(i => (byte)i).ToArray();
+        string Twin(string path, byte[] bytes) => "unikernel-crunch " + path + "\n" + Convert.ToBase64String(bytes);
+        return Build(compilation, properties,
+        [
+            new InMemoryAdditionalText("/project/wwwroot/index.html", "<h1>héllo 😀</h1>\r\nline 2\n\0end"),
+            new InMemoryAdditionalText("/project/wwwroot/empty.txt", ""),
+            new InMemoryAdditionalText("/project/obj/Release/test-socket/net10.0/crunch/wwwroot/index.html.gz.ukcrunch", Twin("wwwroot/index.html.gz", [0x1f, 0x8b, 0, 0])),
+            new InMemoryAdditionalText("/project/obj/Release/test-socket/net10.0/crunch/wwwroot/all.bin.ukcrunch", Twin("wwwroot/all.bin", all)),
+        ]);
+    }
+
+    [Fact]
+    public void Crunched_files_carry_the_digests_the_runtime_computes_so_the_etags_are_the_same()
+    {
+        var image = MetadataImage(BuildProperties.Test);
+        var (exitCode, output, error) = Run(image);
+
+        Assert.Equal("", error);
+        Assert.Equal(0, exitCode);
+        var lines = output.TrimEnd('\n').Split('\n').Select(l => l.Split(' ')).ToList();
+        Assert.Equal(["all.bin", "empty.txt", "index.html", "index.html.gz"], lines.Select(l => l[0]));
+        Assert.All(lines, l => Assert.Equal("-", l[2])); // no UnikernelCrunchLastModified: no build time
+        var generated = new List<Unikernel.Devices.Unix.CrunchEntry>();
+        var plain = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        foreach (var line in lines)
+        {
+            var bytes = Convert.FromHexString(line[3]);
+            Assert.Equal(Unikernel.Devices.ContentDigest.Compute(bytes), line[1]);
+            generated.Add(new(line[0], bytes, line[1]));
+            plain[line[0]] = bytes;
+        }
+        // The same bytes served from a store without digests (hashed at start-up) and from the generator's.
+        var built = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var prepared = new Unikernel.Protocols.Http.StaticSite(new Unikernel.Devices.Unix.CrunchKeyValueStore(generated), built);
+        var hashed = new Unikernel.Protocols.Http.StaticSite(new PlainStore(plain), built);
+        Assert.Equal(0, prepared.HashedFiles);
+        Assert.Equal(3, hashed.HashedFiles);
+        foreach (var path in new[] { "/all.bin", "/empty.txt", "/index.html" })
+        {
+            var a = Resolve(prepared, path);
+            var b = Resolve(hashed, path);
+            Assert.Equal(b.Identity.ETag, a.Identity.ETag);
+            Assert.Equal(b.Gzip?.ETag, a.Gzip?.ETag);
+        }
+        Assert.Equal("\"" + lines[2][1] + "-gz\"", Resolve(prepared, "/index.html").Gzip?.ETag);
+    }
+
+    private static Unikernel.Protocols.Http.StaticFile Resolve(Unikernel.Protocols.Http.StaticSite site, string path)
+    {
+        var target = System.Text.Encoding.UTF8.GetBytes(path);
+        Assert.Equal(Unikernel.Protocols.Http.StaticLookup.Found, site.Resolve(target, new byte[target.Length + 1], new char[target.Length + 1], out var file));
+        return file!;
+    }
+
+    [Theory]
+    [InlineData("1767225600", "1767225600")] // 2026-01-01T00:00:00Z
+    [InlineData("0", "0")]
+    [InlineData("253402300799", "253402300799")] // the last second of 9999
+    [InlineData("253402300800", "-")]
+    [InlineData("1767225600.5", "-")]
+    [InlineData("-1", "-")]
+    [InlineData("abc", "-")]
+    [InlineData("", "-")]
+    public void The_builds_last_modified_reaches_every_crunched_file(string property, string expected)
+    {
+        // Unikernel.targets refuses a value that is not digits before the compiler runs; the generator ignores one anyway.
+        var (exitCode, output, error) = Run(MetadataImage(BuildProperties.Test with { CrunchLastModified = property }));
+
+        Assert.Equal("", error);
+        Assert.Equal(0, exitCode);
+        var lines = output.TrimEnd('\n').Split('\n').Select(l => l.Split(' ')).ToList();
+        Assert.Equal(4, lines.Count);
+        Assert.All(lines, l => Assert.Equal(expected, l[2]));
+        Assert.All(lines, l => Assert.Equal(Unikernel.Devices.ContentDigest.Compute(Convert.FromHexString(l[3])), l[1]));
+    }
+
+    /// <summary>A store that knows no digests (like a directory), so the static site hashes each file.</summary>
+    private sealed class PlainStore(Dictionary<string, byte[]> values) : Unikernel.Devices.IKeyValueStore
+    {
+        public IReadOnlyList<string> Keys { get; } = [.. values.Keys.Order(StringComparer.Ordinal)];
+
+        public bool TryGet(string key, out ReadOnlyMemory<byte> value)
+        {
+            var found = values.TryGetValue(key, out var bytes);
+            value = bytes;
+            return found;
+        }
+    }
+
     private static readonly Lazy<byte[]> s_arguments = new(() =>
     {
         const string job = """

@@ -107,22 +107,130 @@ public sealed class DirectoryKeyValueStore : IKeyValueStore
     public bool TryGet(string key, out ReadOnlyMemory<byte> value) => _values.TryGetValue(key, out value);
 }
 
-/// <summary>Files compiled into the image as static data ("crunch"); the table is emitted by the generator.</summary>
-public sealed class CrunchKeyValueStore : IKeyValueStore
+/// <summary>
+/// A file of a crunch table: its key, its bytes and, from the generator, what the build knew of it: its
+/// <see cref="ContentDigest"/> and the build's Last-Modified (null when not known: a table made by hand, or a build
+/// without UnikernelCrunchLastModified; a consumer then hashes the bytes or picks a time itself).
+/// </summary>
+public sealed class CrunchEntry
 {
-    private readonly SortedDictionary<string, ReadOnlyMemory<byte>> _values = new(StringComparer.Ordinal);
+    public CrunchEntry(string key, byte[] value, string? digest = null, DateTimeOffset? lastModified = null)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        if (digest is not null && !ContentDigest.IsWellFormed(digest))
+        {
+            throw new ArgumentException($"crunch entry '{key}': digest '{digest}' is not {ContentDigest.Length} lower-case hex digits", nameof(digest));
+        }
+        Key = key;
+        Value = value;
+        Digest = digest;
+        LastModified = lastModified;
+    }
 
-    public CrunchKeyValueStore(IReadOnlyList<KeyValuePair<string, byte[]>> files)
+    public string Key { get; }
+
+    public byte[] Value { get; }
+
+    public string? Digest { get; }
+
+    public DateTimeOffset? LastModified { get; }
+}
+
+/// <summary>
+/// Files compiled into the image as static data ("crunch"); the table is emitted by the generator, with what the build
+/// knew of each file (<see cref="IKeyValueMetadata"/>).
+/// </summary>
+public sealed class CrunchKeyValueStore : IKeyValueStore, IKeyValueMetadata
+{
+    // One array in key order, searched by halves: no generic collection of its own, which NativeAOT would compile
+    // (type descriptors, a sort) into every image that crunches (a dictionary and List.Sort here cost the www image
+    // about 20 KB; start-up is the only time values are looked up).
+    private readonly CrunchEntry[] _entries;
+
+    public CrunchKeyValueStore(IReadOnlyList<CrunchEntry> files)
     {
         ArgumentNullException.ThrowIfNull(files);
-        foreach (var (key, value) in files)
+        var entries = new CrunchEntry[files.Count];
+        var count = 0;
+        foreach (var file in files)
         {
-            _values[key] = value;
+            ArgumentNullException.ThrowIfNull(file);
+            // The generator's table is in key order, so each entry goes at the end; a later entry for a key replaces
+            // an earlier one.
+            var at = Search(entries, count, file.Key);
+            if (at >= 0)
+            {
+                entries[at] = file;
+                continue;
+            }
+            at = ~at;
+            Array.Copy(entries, at, entries, at + 1, count - at);
+            entries[at] = file;
+            count++;
         }
-        Keys = [.. _values.Keys];
+        // Not entries[..count]: GetSubArray makes the array's type at run time, which pulls NativeAOT's type loader in.
+        _entries = new CrunchEntry[count];
+        Array.Copy(entries, _entries, count);
+        var keys = new string[count];
+        for (var i = 0; i < count; i++)
+        {
+            keys[i] = _entries[i].Key;
+        }
+        Keys = keys;
     }
 
     public IReadOnlyList<string> Keys { get; }
 
-    public bool TryGet(string key, out ReadOnlyMemory<byte> value) => _values.TryGetValue(key, out value);
+    public bool TryGet(string key, out ReadOnlyMemory<byte> value)
+    {
+        var entry = Find(key);
+        value = entry is null ? default : entry.Value;
+        return entry is not null;
+    }
+
+    public bool TryGetDigest(string key, out string digest)
+    {
+        digest = Find(key)?.Digest ?? "";
+        return digest.Length > 0;
+    }
+
+    public bool TryGetLastModified(string key, out DateTimeOffset lastModified)
+    {
+        var known = Find(key)?.LastModified;
+        lastModified = known ?? default;
+        return known is not null;
+    }
+
+    private CrunchEntry? Find(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var at = Search(_entries, _entries.Length, key);
+        return at >= 0 ? _entries[at] : null;
+    }
+
+    /// <summary>The index of <paramref name="key"/> among the first <paramref name="count"/> entries, else the complement of where it would go.</summary>
+    private static int Search(CrunchEntry[] entries, int count, string key)
+    {
+        var low = 0;
+        var high = count - 1;
+        while (low <= high)
+        {
+            var middle = low + ((high - low) >> 1);
+            var order = string.CompareOrdinal(entries[middle].Key, key);
+            if (order == 0)
+            {
+                return middle;
+            }
+            if (order < 0)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle - 1;
+            }
+        }
+        return ~low;
+    }
 }

@@ -76,7 +76,9 @@ public enum StaticLookup
 
 /// <summary>
 /// A static site over a key-value store (files compiled into the image, or a directory read at start-up). Every
-/// response head is prepared here once, so serving a file copies prepared bytes. A file <c>KEY.gz</c> or <c>KEY.br</c>
+/// response head is prepared here once, so serving a file copies prepared bytes. ETags name the identity bytes by
+/// their <see cref="ContentDigest"/>: a crunched store's were computed at build time (<see cref="IKeyValueMetadata"/>),
+/// other stores' files are hashed here. A file <c>KEY.gz</c> or <c>KEY.br</c>
 /// next to <c>KEY</c> is its gzip or Brotli representation (crunch makes them at build time with
 /// <c>UnikernelCrunchCompress</c>; in a directory they are files like nginx's gzip_static). <c>index.html</c> answers
 /// for its directory; paths are percent-decoded and normalised and can never leave the root.
@@ -89,12 +91,15 @@ public sealed class StaticSite
     public StaticSite(IKeyValueStore store, DateTimeOffset lastModified)
     {
         ArgumentNullException.ThrowIfNull(store);
-        LastModified = new DateTimeOffset(lastModified.UtcDateTime.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
+        LastModified = WholeSeconds(lastModified);
         _lookup = _files.GetAlternateLookup<ReadOnlySpan<char>>();
         var keys = new HashSet<string>(store.Keys, StringComparer.Ordinal);
+        var metadata = store as IKeyValueMetadata;
         var lastModifiedText = new byte[HttpDate.Length];
         HttpDate.Format(LastModified, lastModifiedText);
+        var builtText = new byte[HttpDate.Length];
         var count = 0;
+        var hashed = 0;
         long bytes = 0;
         foreach (var key in store.Keys)
         {
@@ -102,7 +107,17 @@ public sealed class StaticSite
             {
                 continue;
             }
-            var hash = Fnv(body.Span).ToString("x16", CultureInfo.InvariantCulture);
+            // Crunch's digests were computed at build time; a directory's files are hashed here, once.
+            string hash;
+            if (metadata is not null && metadata.TryGetDigest(key, out var digest) && ContentDigest.IsWellFormed(digest))
+            {
+                hash = digest;
+            }
+            else
+            {
+                hash = ContentDigest.Compute(body.Span);
+                hashed++;
+            }
             var path = "/" + key;
             var file = new StaticFile(path, MediaTypes.ForPath(key), new StaticRepresentation(null, body, $"\"{hash}\""));
             if (store.TryGet(key + ".gz", out var gzip))
@@ -113,8 +128,18 @@ public sealed class StaticSite
             {
                 file.Brotli = new StaticRepresentation("br", brotli, $"\"{hash}-br\"");
             }
-            file.LastModifiedUtc = LastModified;
-            Prepare(file, lastModifiedText, hash);
+            // The build's time when it set one (UnikernelCrunchLastModified), else the caller's.
+            if (metadata is not null && metadata.TryGetLastModified(key, out var built))
+            {
+                file.LastModifiedUtc = WholeSeconds(built);
+                HttpDate.Format(file.LastModifiedUtc, builtText);
+                Prepare(file, builtText, hash);
+            }
+            else
+            {
+                file.LastModifiedUtc = LastModified;
+                Prepare(file, lastModifiedText, hash);
+            }
             _files[path] = file;
             count++;
             bytes += body.Length;
@@ -130,6 +155,7 @@ public sealed class StaticSite
             }
         }
         FileCount = count;
+        HashedFiles = hashed;
         TotalBytes = bytes;
     }
 
@@ -137,20 +163,18 @@ public sealed class StaticSite
 
     public long TotalBytes { get; }
 
+    /// <summary>Files whose digest (their ETag) was computed at start-up: none for a crunched store, whose build did it.</summary>
+    public int HashedFiles { get; }
+
+    /// <summary>The Last-Modified of files whose store knows no time of its own (the constructor's argument, in whole seconds).</summary>
     public DateTimeOffset LastModified { get; }
+
+    /// <summary>HTTP dates have whole seconds; comparisons with If-Modified-Since need the same.</summary>
+    private static DateTimeOffset WholeSeconds(DateTimeOffset time) =>
+        new(time.UtcDateTime.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, TimeSpan.Zero);
 
     private static bool IsVariant(string key, string suffix, HashSet<string> keys) =>
         key.EndsWith(suffix, StringComparison.Ordinal) && keys.Contains(key[..^suffix.Length]);
-
-    private static ulong Fnv(ReadOnlySpan<byte> data)
-    {
-        var hash = 14695981039346656037UL;
-        foreach (var b in data)
-        {
-            hash = (hash ^ b) * 1099511628211UL;
-        }
-        return hash ^ (ulong)data.Length;
-    }
 
     private static void Prepare(StaticFile file, byte[] lastModified, string hash)
     {

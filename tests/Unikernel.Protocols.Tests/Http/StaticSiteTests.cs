@@ -209,6 +209,130 @@ public sealed class StaticSiteTests
         Assert.Equal(status == 200 ? "0123456789" : "", response.Body);
     }
 
+    /// <summary>The test site as crunch builds it: every file with the digest the generator computed at build time.</summary>
+    private static Unikernel.Devices.Unix.CrunchKeyValueStore Prepared(Func<string, byte[], string>? digest = null)
+    {
+        var store = Store();
+        return new([.. store.Keys.Select(key =>
+        {
+            store.TryGet(key, out var value);
+            var bytes = value.ToArray();
+            return new Unikernel.Devices.Unix.CrunchEntry(key, bytes, (digest ?? ((_, b) => Unikernel.Devices.ContentDigest.Compute(b)))(key, bytes));
+        })]);
+    }
+
+    [Fact]
+    public void Build_time_digests_give_the_same_heads_as_hashing_at_start_up_and_nothing_is_hashed()
+    {
+        var hashed = Site();
+        var prepared = new StaticSite(Prepared(), Built);
+        Assert.Equal(hashed.FileCount, hashed.HashedFiles);
+        Assert.Equal(0, prepared.HashedFiles);
+        foreach (var request in new[]
+        {
+            "GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nAccept-Encoding: br\r\n\r\n",
+            "GET /logo.png HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET /big.bin HTTP/1.1\r\nHost: h\r\nRange: bytes=0-0,5-9\r\n\r\n",
+            "HEAD /empty.txt HTTP/1.1\r\nHost: h\r\n\r\n",
+        })
+        {
+            Assert.Equal(Run(Server(site: hashed), request).WrittenText, Run(Server(site: prepared), request).WrittenText);
+        }
+    }
+
+    [Theory]
+    [InlineData("", "\"{0}\"", "<p>hello</p>\n")]
+    [InlineData("Accept-Encoding: gzip\r\n", "\"{0}-gz\"", "\u001f\u008b\u0001\u0002\u0003")]
+    [InlineData("Accept-Encoding: br\r\n", "\"{0}-br\"", "\u00b1\u00b2")]
+    public void Conditional_requests_use_the_build_time_digest_of_each_representation(string acceptEncoding, string etagFormat, string body)
+    {
+        // A digest unlike the content's hash proves the site took the store's and hashed nothing itself.
+        const string digest = "00112233445566ff";
+        var server = Server(site: new StaticSite(Prepared((key, bytes) => key == "index.html" ? digest : Unikernel.Devices.ContentDigest.Compute(bytes)), Built));
+        var etag = string.Format(System.Globalization.CultureInfo.InvariantCulture, etagFormat, digest);
+        var ok = Responses(Run(server, $"GET / HTTP/1.1\r\nHost: h\r\n{acceptEncoding}\r\n").WrittenText).Single();
+        Assert.StartsWith("HTTP/1.1 200 ", ok.Head, StringComparison.Ordinal);
+        Assert.Contains($"\r\nETag: {etag}\r\n", ok.Head, StringComparison.Ordinal);
+        Assert.Equal(body, ok.Body);
+        var notModified = Responses(Run(server, $"GET / HTTP/1.1\r\nHost: h\r\n{acceptEncoding}If-None-Match: {etag}\r\n\r\n").WrittenText).Single();
+        Assert.StartsWith("HTTP/1.1 304 ", notModified.Head, StringComparison.Ordinal);
+        Assert.Contains($"\r\nETag: {etag}\r\n", notModified.Head, StringComparison.Ordinal);
+        Assert.Equal("", notModified.Body);
+        // The hash of the content is not this file's validator any more, and another representation's is not either.
+        var contentHash = "\"" + ServerTests.ETag("<p>hello</p>\n") + etagFormat[5..];
+        Assert.StartsWith("HTTP/1.1 200 ", Run(server, $"GET / HTTP/1.1\r\nHost: h\r\n{acceptEncoding}If-None-Match: {contentHash}\r\n\r\n").WrittenText, StringComparison.Ordinal);
+        var other = acceptEncoding.Length == 0 ? $"\"{digest}-gz\"" : $"\"{digest}\"";
+        Assert.StartsWith("HTTP/1.1 200 ", Run(server, $"GET / HTTP/1.1\r\nHost: h\r\n{acceptEncoding}If-None-Match: {other}\r\n\r\n").WrittenText, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_builds_last_modified_is_each_files_validator_where_the_store_knows_it()
+    {
+        // index.html has the build's time (UnikernelCrunchLastModified), digits.txt the caller's (its start time).
+        var built = new DateTimeOffset(2025, 6, 1, 12, 30, 15, TimeSpan.Zero).AddTicks(1234);
+        var store = Store();
+        var site = new StaticSite(new Unikernel.Devices.Unix.CrunchKeyValueStore([.. store.Keys.Select(key =>
+        {
+            store.TryGet(key, out var value);
+            return new Unikernel.Devices.Unix.CrunchEntry(key, value.ToArray(), null, key.StartsWith("index.html", StringComparison.Ordinal) ? built : null);
+        })]), Built);
+        var server = Server(site: site);
+        const string builtText = "Sun, 01 Jun 2025 12:30:15 GMT";
+        foreach (var coding in new[] { "identity", "gzip", "br" })
+        {
+            var ok = Run(server, $"GET / HTTP/1.1\r\nHost: h\r\nAccept-Encoding: {coding}\r\n\r\n").WrittenText;
+            Assert.Contains($"\r\nLast-Modified: {builtText}\r\n", ok, StringComparison.Ordinal);
+            var notModified = Run(server, $"GET / HTTP/1.1\r\nHost: h\r\nAccept-Encoding: {coding}\r\nIf-Modified-Since: {builtText}\r\n\r\n").WrittenText;
+            Assert.StartsWith("HTTP/1.1 304 ", notModified, StringComparison.Ordinal);
+            Assert.Contains($"\r\nLast-Modified: {builtText}\r\n", notModified, StringComparison.Ordinal);
+            Assert.StartsWith("HTTP/1.1 200 ", Run(server, $"GET / HTTP/1.1\r\nHost: h\r\nAccept-Encoding: {coding}\r\nIf-Modified-Since: Sun, 01 Jun 2025 12:30:14 GMT\r\n\r\n").WrittenText, StringComparison.Ordinal);
+        }
+        Assert.StartsWith("HTTP/1.1 206 ", Run(server, $"GET / HTTP/1.1\r\nHost: h\r\nRange: bytes=0-0\r\nIf-Range: {builtText}\r\n\r\n").WrittenText, StringComparison.Ordinal);
+        Assert.Contains($"\r\nLast-Modified: {LastModified}\r\n", Run(server, "GET /digits.txt HTTP/1.1\r\nHost: h\r\n\r\n").WrittenText, StringComparison.Ordinal);
+        Assert.Equal(Built, site.LastModified);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("0011223344556677\r\nX-Injected: 1")]
+    [InlineData("00112233445566FF")]
+    [InlineData("001122334455667")]
+    [InlineData("\"0011223344556677\"")]
+    public void A_store_digest_that_is_not_16_lower_case_hex_digits_is_not_used(string digest)
+    {
+        var site = new StaticSite(new BadDigests(digest), Built);
+        Assert.Equal(1, site.HashedFiles);
+        var response = Run(Server(site: site), "GET /digits.txt HTTP/1.1\r\nHost: h\r\n\r\n").WrittenText;
+        Assert.Contains($"\r\nETag: \"{ServerTests.ETag("0123456789")}\"\r\n", response, StringComparison.Ordinal);
+        Assert.DoesNotContain("X-Injected", response, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => new Unikernel.Devices.Unix.CrunchEntry("digits.txt", [], digest));
+    }
+
+    private sealed class BadDigests(string digest) : Unikernel.Devices.IKeyValueStore, Unikernel.Devices.IKeyValueMetadata
+    {
+        public IReadOnlyList<string> Keys { get; } = ["digits.txt"];
+
+        public bool TryGet(string key, out ReadOnlyMemory<byte> value)
+        {
+            value = Encoding.ASCII.GetBytes("0123456789");
+            return key == "digits.txt";
+        }
+
+        public bool TryGetDigest(string key, out string value)
+        {
+            value = digest;
+            return true;
+        }
+
+        public bool TryGetLastModified(string key, out DateTimeOffset value)
+        {
+            value = default;
+            return false;
+        }
+    }
+
     [Theory]
     [InlineData("Sun, 06 Nov 1994 08:49:37 GMT", true)]
     [InlineData("Sun, 06 Nov 1994 08:49:37 UTC", false)]
