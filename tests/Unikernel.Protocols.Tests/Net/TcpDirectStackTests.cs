@@ -103,9 +103,19 @@ public sealed class TcpDirectStackTests : IDisposable
         var down = TcpTestNet.RandomBytes(1 << 20, 2);
         var serverReads = ReadAllAsync(server, timeout.Token);
         var clientReads = ReadAllAsync(client, timeout.Token);
-        await Task.WhenAll(SendAllAsync(client, up, timeout.Token), SendAllAsync(server, down, timeout.Token));
+        try
+        {
+            await Task.WhenAll(SendAllAsync(client, up, timeout.Token), SendAllAsync(server, down, timeout.Token), serverReads, clientReads);
+        }
+        catch (OperationCanceledException)
+        {
+            // Say where each side stands (a wedge once came from segments the IP layer refused as too long).
+            Assert.Fail($"the transfer stalled: client {((TcpConnection)client).DescribeLocked()}; server {((TcpConnection)server).DescribeLocked()}; " +
+                $"send failures {a.Counters.Tcp.SendFailures} / {b.Counters.Tcp.SendFailures}");
+        }
         Assert.Equal(SHA256.HashData(up), SHA256.HashData(await serverReads));
         Assert.Equal(SHA256.HashData(down), SHA256.HashData(await clientReads));
+        Assert.Equal(0, a.Counters.Tcp.SendFailures + b.Counters.Tcp.SendFailures);
         if (loss > 0)
         {
             Assert.True(_switch.FramesLost > 0);
