@@ -104,7 +104,7 @@ public sealed class Configuration
     [Implementation(typeof(TapOrPacketNetworkInterface), Targets = "unix")]
     [Implementation(typeof(PacketNetworkInterface), Targets = "vm")]
     [RuntimeArgument("interface", "interfaceName", "tap0", "Network interface to attach to (a tap device on unix)")]
-    [RuntimeArgument("interface-kind", "interfaceKind", "tap", "unix: tap (a tap device) or packet (AF_PACKET rings on an existing interface, e.g. a veth)")]
+    [RuntimeArgument("interface-kind", "interfaceKind", "tap", "unix: tap (a tap device, TCP segmentation offload), tap-no-offload (a tap, one write per frame) or packet (AF_PACKET rings on an existing interface, e.g. a veth)")]
     public IImpl<INetworkInterface> Network(string? name = null, IImpl<string>? interfaceName = null) => throw NotExecutable();
 
     /// <summary>

@@ -145,6 +145,12 @@ internal static unsafe partial class Interop
     [LibraryImport(Libc, EntryPoint = "write", SetLastError = true)]
     public static partial nint Write(int fd, byte* buffer, nuint count);
 
+    [LibraryImport(Libc, EntryPoint = "readv", SetLastError = true)]
+    public static partial nint Readv(int fd, IoVec* iov, int count);
+
+    [LibraryImport(Libc, EntryPoint = "writev", SetLastError = true)]
+    public static partial nint Writev(int fd, IoVec* iov, int count);
+
     [LibraryImport(Libc, EntryPoint = "poll", SetLastError = true)]
     public static partial int Poll(PollFd* fds, nuint count, int timeoutMilliseconds);
 

@@ -105,6 +105,14 @@ public interface INetworkInterface : IDisposable
 
     /// <summary>Sends the first <see cref="DatagramBatch.Count"/> frames; returns how many were sent.</summary>
     int Send(DatagramBatch frames);
+
+    /// <summary>
+    /// TCP segmentation offload: the largest IPv4 packet (bytes, at most 65,535) of one frame that carries a TCP/IPv4
+    /// segment longer than the MTU, which the device cuts into segments of <see cref="DatagramBatch.SegmentSize"/>
+    /// payload bytes (the TCP checksum field holding the pseudo-header sum, as for a partial checksum); 0 (the
+    /// default) when the device sends every frame as it is.
+    /// </summary>
+    int SegmentOffload => 0;
 }
 
 /// <summary>
@@ -185,6 +193,7 @@ public sealed class DatagramBatch
 {
     private readonly byte[] _buffer;
     private readonly int[] _lengths;
+    private readonly ushort[] _segmentSizes;
     private readonly DatagramPeer[] _peers;
     private int _count;
 
@@ -196,6 +205,7 @@ public sealed class DatagramBatch
         SlotSize = slotSize;
         _buffer = GC.AllocateArray<byte>(checked(capacity * slotSize), pinned: true);
         _lengths = new int[capacity];
+        _segmentSizes = new ushort[capacity];
         _peers = GC.AllocateArray<DatagramPeer>(capacity, pinned: true);
     }
 
@@ -225,11 +235,27 @@ public sealed class DatagramBatch
 
     public int Length(int index) => _lengths[index];
 
+    /// <summary>Sets the length of the datagram in slot <paramref name="index"/> (and its <see cref="SegmentSize"/> to 0).</summary>
     public void SetLength(int index, int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(length, SlotSize);
         _lengths[index] = length;
+        _segmentSizes[index] = 0;
+    }
+
+    /// <summary>
+    /// For a frame sent to a device with <see cref="INetworkInterface.SegmentOffload"/>: the TCP payload bytes of each
+    /// segment the device cuts the frame into; 0 (what <see cref="SetLength"/> and <see cref="TryAdd"/> leave) for a
+    /// frame sent as it is.
+    /// </summary>
+    public int SegmentSize(int index) => _segmentSizes[index];
+
+    public void SetSegmentSize(int index, int segmentSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(segmentSize);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(segmentSize, ushort.MaxValue);
+        _segmentSizes[index] = (ushort)segmentSize;
     }
 
     public ref DatagramPeer Peer(int index) => ref _peers[index];
@@ -243,6 +269,7 @@ public sealed class DatagramBatch
         }
         datagram.CopyTo(Slot(_count));
         _lengths[_count] = datagram.Length;
+        _segmentSizes[_count] = 0;
         _peers[_count] = peer;
         _count++;
         return true;

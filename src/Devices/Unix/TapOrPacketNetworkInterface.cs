@@ -6,13 +6,15 @@ namespace Unikernel.Devices.Unix;
 
 /// <summary>
 /// The unix target's raw Ethernet interface, chosen at run time by <c>--interface-kind</c>: <c>tap</c> (the default)
-/// attaches to a tap device (<see cref="TapNetworkInterface"/>: one <c>read</c> or <c>write</c> per frame), <c>packet</c>
+/// attaches to a tap device (<see cref="TapNetworkInterface"/>: one <c>readv</c> or <c>writev</c> per frame, a sent
+/// TCP frame of up to 64 KiB that the kernel segments; <c>tap-no-offload</c>: the same without segmentation offload,
+/// one <c>read</c> or <c>write</c> per MTU-sized frame, for comparison), <c>packet</c>
 /// to an existing interface such as one end of a veth pair through an <c>AF_PACKET</c> socket with memory-mapped
 /// TPACKET_V3 rings (<see cref="PacketNetworkInterface"/>, as on the VM targets: one <c>poll</c> per received block of
 /// frames and one <c>sendto</c> per sent batch). With <c>packet</c> the interface keeps its own MAC address; give it no
 /// IP address on the host side (the kernel would answer ARP and ICMP for it beside us).
 /// </summary>
-[SystemCalls("read", "write", "poll", Reason = "--interface-kind tap: frames from and to the tap device")]
+[SystemCalls("read", "write", "readv", "writev", "poll", Reason = "--interface-kind tap: frames from and to the tap device")]
 [SystemCalls("poll", "sendto", Reason = "--interface-kind packet: the packet rings: wait for frames, kick the transmit ring")]
 public sealed class TapOrPacketNetworkInterface : INetworkInterface
 {
@@ -23,14 +25,15 @@ public sealed class TapOrPacketNetworkInterface : INetworkInterface
         ArgumentNullException.ThrowIfNull(interfaceKind);
         _inner = interfaceKind switch
         {
-            "" or "tap" => new TapNetworkInterface(interfaceName),
+            "" or "tap" => new TapNetworkInterface(interfaceName, segmentOffload: true),
+            "tap-no-offload" => new TapNetworkInterface(interfaceName, segmentOffload: false),
             "packet" => new PacketNetworkInterface(interfaceName),
-            _ => throw new ArgumentException($"--interface-kind '{interfaceKind}': give tap (a tap device) or packet (an AF_PACKET socket on an existing interface, e.g. a veth)", nameof(interfaceKind)),
+            _ => throw new ArgumentException($"--interface-kind '{interfaceKind}': give tap (a tap device), tap-no-offload (a tap without segmentation offload) or packet (an AF_PACKET socket on an existing interface, e.g. a veth)", nameof(interfaceKind)),
         };
         Kind = interfaceKind.Length == 0 ? "tap" : interfaceKind;
     }
 
-    /// <summary>tap or packet.</summary>
+    /// <summary>tap, tap-no-offload or packet.</summary>
     public string Kind { get; }
 
     /// <summary>The device underneath (a <see cref="TapNetworkInterface"/> or a <see cref="PacketNetworkInterface"/>).</summary>
@@ -39,6 +42,8 @@ public sealed class TapOrPacketNetworkInterface : INetworkInterface
     public ReadOnlySpan<byte> MacAddress => _inner.MacAddress;
 
     public int Mtu => _inner.Mtu;
+
+    public int SegmentOffload => _inner.SegmentOffload;
 
     public int Receive(DatagramBatch frames, CancellationToken cancellationToken) => _inner.Receive(frames, cancellationToken);
 

@@ -13,6 +13,9 @@ public sealed class DirectStackCounters
     /// <summary>Batches of frames read from the interface by a socket's own receiving thread (run to completion) rather than the receive thread.</summary>
     public long SocketPumps { get; internal set; }
     public long FramesSent { get; internal set; }
+
+    /// <summary>Frames handed to the interface for it to segment (TCP segmentation offload; each counts once in <see cref="FramesSent"/>).</summary>
+    public long OffloadFramesSent { get; internal set; }
     public long TransmitDrops { get; internal set; }
     public long Malformed { get; internal set; }
     public long BadChecksum { get; internal set; }

@@ -20,12 +20,16 @@ internal sealed class EthernetLayer : IStackTimer
     private const int TxBatchCapacity = 64;
     private const int RxBatchCapacity = 32;
 
+    /// <summary>Slots of the batch for frames the device segments (64 KiB each, allocated on first use).</summary>
+    private const int OffloadBatchCapacity = 4;
+
     /// <summary>RFC 5227 DEFEND_INTERVAL: we defend our address (and log the conflict) at most once per 10 s.</summary>
     private const long DefendInterval = 10_000_000_000L;
 
     private readonly INetworkInterface _network;
     private readonly StackContext _context;
     private readonly DatagramBatch _tx;
+    private DatagramBatch? _offloadTx;
     private long _lastDefence = long.MinValue;
 
     public EthernetLayer(INetworkInterface network, StackContext context)
@@ -47,7 +51,12 @@ internal sealed class EthernetLayer : IStackTimer
         Rx = new DatagramBatch(RxBatchCapacity, EthernetFrame.HeaderLength + Math.Max(Mtu, 1500) + 18);
         _tx = new DatagramBatch(TxBatchCapacity, frameSize);
         Arp = new ArpCache(capacity: 64, pendingCapacity: 64, frameSize: frameSize);
+        var offload = network.SegmentOffload;
+        SegmentOffload = offload > Mtu ? Math.Min(offload, IPv4Packet.MaxLength) : 0;
     }
+
+    /// <summary>The largest IP packet of a frame the device segments (<see cref="INetworkInterface.SegmentOffload"/>); 0 without.</summary>
+    public int SegmentOffload { get; }
 
     public MacAddress Mac { get; }
 
@@ -250,6 +259,33 @@ internal sealed class EthernetLayer : IStackTimer
         _tx.Count++;
     }
 
+    /// <summary>
+    /// Like <see cref="BeginFrameLocked"/>, for a frame whose packet may be up to <see cref="SegmentOffload"/> bytes
+    /// (only when that is not 0): a TCP segment the device cuts into <c>segmentSize</c> pieces, sent with
+    /// <see cref="CommitOffloadLocked"/>. Such frames have their own batch of 64 KiB slots; frames go out in the order
+    /// they were begun (beginning one in the other batch sends what this one holds first).
+    /// </summary>
+    public Span<byte> BeginOffloadFrameLocked(MacAddress destination, ushort etherType)
+    {
+        _offloadTx ??= new DatagramBatch(OffloadBatchCapacity, EthernetFrame.HeaderLength + SegmentOffload);
+        if (_tx.Count > 0 || _offloadTx.Count == _offloadTx.Capacity)
+        {
+            FlushLocked();
+        }
+        var frame = _offloadTx.Slot(_offloadTx.Count);
+        new EthernetRepr(destination, Mac, etherType).TryWrite(frame, out _);
+        return frame;
+    }
+
+    public void CommitOffloadLocked(int length, int segmentSize)
+    {
+        var batch = _offloadTx!;
+        batch.SetLength(batch.Count, length);
+        batch.SetSegmentSize(batch.Count, segmentSize);
+        batch.Count++;
+        Counters.OffloadFramesSent++;
+    }
+
     /// <summary>Moves the frame begun in the current slot to the ARP queue of <paramref name="nextHop"/>; false when that queue is full.</summary>
     public bool QueueLocked(uint nextHop, int length)
     {
@@ -262,10 +298,19 @@ internal sealed class EthernetLayer : IStackTimer
         return false;
     }
 
-    /// <summary>Sends what the batch holds to the interface.</summary>
+    /// <summary>Sends what the batches hold to the interface (at most one of them holds frames: see <see cref="BeginOffloadFrameLocked"/>).</summary>
     public void FlushLocked()
     {
-        var count = _tx.Count;
+        SendLocked(_tx);
+        if (_offloadTx is { } offload)
+        {
+            SendLocked(offload);
+        }
+    }
+
+    private void SendLocked(DatagramBatch batch)
+    {
+        var count = batch.Count;
         if (count == 0)
         {
             return;
@@ -279,7 +324,7 @@ internal sealed class EthernetLayer : IStackTimer
         {
             try
             {
-                sent = _network.Send(_tx);
+                sent = _network.Send(batch);
             }
             catch (ObjectDisposedException)
             {
@@ -293,7 +338,7 @@ internal sealed class EthernetLayer : IStackTimer
         }
         Counters.FramesSent += sent;
         Counters.TransmitDrops += count - sent;
-        _tx.Count = 0;
+        batch.Count = 0;
     }
 
     public void SendArpLocked(ArpOperation operation, MacAddress ethernetDestination, uint target, MacAddress targetMac)
@@ -334,7 +379,7 @@ internal sealed class EthernetLayer : IStackTimer
 
     private Span<byte> NextSlotLocked()
     {
-        if (_tx.Count == _tx.Capacity)
+        if (_tx.Count == _tx.Capacity || _offloadTx is { Count: > 0 })
         {
             FlushLocked();
         }

@@ -46,6 +46,20 @@ internal interface IIPv4
     /// <summary>Routes, resolves and sends one datagram (fragmented above the MTU); frames go out at the next flush.</summary>
     IPv4SendResult SendLocked(uint destination, byte protocol, ReadOnlySpan<byte> payload, bool dontFragment = false);
 
+    /// <summary>
+    /// The largest TCP segment (header and payload) the link segments itself (TCP segmentation offload); 0 when it
+    /// does not. Above <see cref="MaxUnfragmentedPayload"/> only <see cref="SendSegmentedLocked"/> may send one.
+    /// </summary>
+    int SegmentOffload { get; }
+
+    /// <summary>
+    /// Sends a TCP segment of up to <see cref="SegmentOffload"/> bytes in one frame that the link cuts into segments of
+    /// <paramref name="segmentSize"/> payload bytes, with DF set. Its checksum field must hold the folded
+    /// pseudo-header sum (a partial checksum: the link completes each segment's). <see cref="IPv4SendResult.QueueFull"/>
+    /// when the next hop is not resolved (the ARP queue holds MTU-sized frames: TCP resends by its timer).
+    /// </summary>
+    IPv4SendResult SendSegmentedLocked(uint destination, ReadOnlySpan<byte> segment, int segmentSize);
+
     /// <summary>An ICMP error (rate-limited, never to a broadcast or multicast source) quoting <paramref name="original"/>.</summary>
     void SendIcmpErrorLocked(byte type, byte code, in IPv4Datagram original);
 }
@@ -166,6 +180,8 @@ internal sealed class IPv4Layer : IIPv4, IEthernetClient, IStackTimer
     public IPv4Settings Settings => _context.IPv4;
 
     public int MaxUnfragmentedPayload => _link.Mtu - IPv4Repr.HeaderLength;
+
+    public int SegmentOffload => _link.SegmentOffload > 0 ? _link.SegmentOffload - IPv4Repr.HeaderLength : 0;
 
     public Span<byte> PayloadBufferLocked => _payloadBuffer;
 
@@ -393,5 +409,42 @@ internal sealed class IPv4Layer : IIPv4, IEthernetClient, IStackTimer
         while (offset < payload.Length);
         Counters.PacketsSent++;
         return result;
+    }
+
+    public IPv4SendResult SendSegmentedLocked(uint destination, ReadOnlySpan<byte> segment, int segmentSize)
+    {
+        if (segment.Length > SegmentOffload || segmentSize <= 0 || segment.Length < TcpPacket.MinHeaderLength)
+        {
+            return IPv4SendResult.TooLong;
+        }
+        var settings = Settings;
+        if (!settings.IsConfigured || IPv4Address.IsMulticast(destination) || settings.IsBroadcast(destination))
+        {
+            Counters.NoRoute++;
+            return IPv4SendResult.NoRoute;
+        }
+        var nextHop = settings.IsOnLink(destination) ? destination : settings.Gateway;
+        if (nextHop == 0)
+        {
+            Counters.NoRoute++;
+            return IPv4SendResult.NoRoute;
+        }
+        if (!_link.TryResolveLocked(nextHop, out var mac))
+        {
+            Counters.ArpQueueDrops++;
+            return IPv4SendResult.QueueFull;
+        }
+        var frame = _link.BeginOffloadFrameLocked(mac, EtherType.IPv4);
+        var ip = frame[EthernetFrame.HeaderLength..];
+        var identification = _nextIdentification;
+        // The link gives each segment the next identification (RFC 6864 allows any with DF): skip the ones it uses.
+        var tcpHeader = (segment[12] >> 4) * 4;
+        var segments = Math.Max(1, (segment.Length - tcpHeader + segmentSize - 1) / segmentSize);
+        _nextIdentification += (ushort)segments;
+        new IPv4Repr(settings.Address, destination, IPProtocol.Tcp, segment.Length, DefaultTtl, identification, true, false, 0).TryWrite(ip, out var ipLength);
+        segment.CopyTo(ip[ipLength..]);
+        _link.CommitOffloadLocked(EthernetFrame.HeaderLength + ipLength + segment.Length, segmentSize);
+        Counters.PacketsSent++;
+        return IPv4SendResult.Sent;
     }
 }

@@ -185,6 +185,13 @@ public ref struct TcpRepr
     public TcpSackBlocks Sack;
     public ReadOnlySpan<byte> Payload;
 
+    /// <summary>
+    /// Write a partial checksum: the folded pseudo-header sum, not complemented, with neither header nor payload summed
+    /// (Linux's CHECKSUM_PARTIAL, as <c>tcp_v4_send_check</c> leaves it), for a link that completes the checksum of
+    /// each segment it cuts the packet into.
+    /// </summary>
+    public bool PartialChecksum;
+
     public TcpRepr(ushort sourcePort, ushort destinationPort, uint sequence, uint acknowledgment, byte flags, ushort window)
     {
         SourcePort = sourcePort;
@@ -375,6 +382,12 @@ public ref struct TcpRepr
                 BinaryPrimitives.WriteUInt32BigEndian(o[(i + 4)..], right);
                 i += 8;
             }
+        }
+        if (PartialChecksum)
+        {
+            TcpPacket.WriteChecksum(destination, (ushort)~InternetChecksum.Finish(InternetChecksum.PseudoHeader(source, destinationAddress, IPProtocol.Tcp, length)));
+            written = length;
+            return true;
         }
         var sum = InternetChecksum.Add(InternetChecksum.PseudoHeader(source, destinationAddress, IPProtocol.Tcp, length), destination[..length]);
         TcpPacket.WriteChecksum(destination, InternetChecksum.Finish(sum));

@@ -1314,6 +1314,18 @@ public sealed class TcpConnection : ITcpConnection
                 var usable = Math.Min((long)_sndWnd - (uint)(_sndNxt - _sndUna), _cwnd - inFlight);
                 var mss = SendMss;
                 var length = (int)Math.Clamp(Math.Min(Math.Min(unsent, usable), sackLimit), 0, mss);
+                var segmentSize = 0;
+                if (length == mss && !goingBack && !_inRecovery && TcpSeq.Ge(_sndNxt, _sndMax))
+                {
+                    // New data beyond one segment goes to a link that segments it in one packet (TCP segmentation
+                    // offload): whole segments, or all that is left when it would be sent at once anyway.
+                    var offloadable = OffloadLength(unsent, usable, mss);
+                    if (offloadable > mss)
+                    {
+                        length = offloadable;
+                        segmentSize = mss;
+                    }
+                }
                 var fin = _finQueued && length == unsent;
                 if (length == 0 && !(fin && _cwnd > inFlight))
                 {
@@ -1329,7 +1341,7 @@ public sealed class TcpConnection : ITcpConnection
                         break;
                     }
                 }
-                TransmitLocked(_sndNxt, length);
+                TransmitLocked(_sndNxt, length, segmentSize);
                 if (!_rttTiming && !_ts && TcpSeq.Ge(_sndNxt, _sndMax))
                 {
                     _rttTiming = true;
@@ -1362,8 +1374,28 @@ public sealed class TcpConnection : ITcpConnection
         }
     }
 
+    /// <summary>
+    /// How much new data one offloaded segment carries (more than <paramref name="mss"/> only when the link segments):
+    /// up to the host's limit, the peer's window and the congestion window, in whole segments unless it is all that is
+    /// left and Nagle would not hold back the short tail (no delay, or the FIN follows it).
+    /// </summary>
+    private int OffloadLength(int unsent, long usable, int mss)
+    {
+        var offload = _engine.Host.SegmentOffload;
+        if (offload <= mss)
+        {
+            return 0;
+        }
+        var most = (int)Math.Min(Math.Min(unsent, usable), offload);
+        if (most == unsent && (NoDelay || _finQueued))
+        {
+            return most;
+        }
+        return most / mss * mss;
+    }
+
     /// <summary>Sends data [seq, seq+length) from the send buffer (FIN when it ends the stream), as new data or a retransmission.</summary>
-    private void TransmitLocked(uint seq, int length)
+    private void TransmitLocked(uint seq, int length, int segmentSize = 0)
     {
         var end = seq + (uint)length;
         var flags = (byte)(TcpFlags.Ack | (end == DataEnd && length > 0 ? TcpFlags.Psh : 0));
@@ -1376,10 +1408,14 @@ public sealed class TcpConnection : ITcpConnection
             Counters.Retransmits++;
             _rttTiming = false; // Karn
         }
-        SendSegmentLocked(seq, length, flags);
+        SendSegmentLocked(seq, length, flags, segmentSize);
     }
 
-    private void SendSegmentLocked(uint seq, int length, byte flags)
+    /// <summary>
+    /// Builds and sends one segment; with <paramref name="segmentSize"/> (offload) the link cuts its payload into
+    /// pieces of that size, each carrying the same options.
+    /// </summary>
+    private void SendSegmentLocked(uint seq, int length, byte flags, int segmentSize = 0)
     {
         var segment = new TcpRepr(LocalPort, RemotePort, seq, _rcvNxt, flags, AdvertiseWindow());
         if (_ts)
@@ -1395,7 +1431,7 @@ public sealed class TcpConnection : ITcpConnection
             {
                 // The SACK option must not push the segment past the MTU (the IP layer would refuse it): SendMss
                 // leaves room for it; this bounds what a caller that sized by the plain MSS would send.
-                var room = _engine.Host.Mtu - IPv4Repr.HeaderLength - segment.HeaderLength - length;
+                var room = _engine.Host.Mtu - IPv4Repr.HeaderLength - segment.HeaderLength - (segmentSize != 0 ? segmentSize : length);
                 limit = Math.Min(limit, room >= 12 ? (room - 4) / 8 : 0);
             }
             for (var i = 0; i < _oooCount && limit > 0; i++)
@@ -1421,7 +1457,7 @@ public sealed class TcpConnection : ITcpConnection
             _snd.ReadAt((int)(seq - _sndBase), payload);
             segment.Payload = payload;
         }
-        _engine.SendLocked(RemoteAddress, ref segment);
+        _engine.SendLocked(RemoteAddress, ref segment, segmentSize);
         _lastAckSent = _rcvNxt;
         _ackNow = false;
         _unackedBytes = 0;

@@ -30,6 +30,19 @@ internal interface ITcpHost
     /// <summary>Sends one TCP segment (checksummed) to <paramref name="destination"/>; false when there is no route or queue room.</summary>
     bool SendTcp(uint destination, ReadOnlySpan<byte> segment);
 
+    /// <summary>
+    /// TCP segmentation offload: the most payload bytes one <see cref="SendSegmentedTcp"/> carries (whatever the
+    /// header); 0 (the default) when the link does not segment, and the engine never calls it.
+    /// </summary>
+    int SegmentOffload => 0;
+
+    /// <summary>
+    /// Sends a segment longer than the MTU that the link cuts into segments of <paramref name="segmentSize"/> payload
+    /// bytes, each a copy of the header with its sequence number advanced (FIN and PSH only on the last); its
+    /// checksum field holds the partial checksum (<see cref="TcpRepr.PartialChecksum"/>).
+    /// </summary>
+    bool SendSegmentedTcp(uint destination, ReadOnlySpan<byte> segment, int segmentSize) => false;
+
     /// <summary>Pushes out what <see cref="SendTcp"/> queued (called at the end of work begun by an application).</summary>
     void Flush();
 
@@ -197,6 +210,12 @@ public sealed class TcpCounters
 {
     public long SegmentsReceived { get; internal set; }
     public long SegmentsSent { get; internal set; }
+
+    /// <summary>Segments longer than the MTU handed to a link that segments them (TCP segmentation offload; each counts once in <see cref="SegmentsSent"/>).</summary>
+    public long OffloadedSegmentsSent { get; internal set; }
+
+    /// <summary>Payload bytes of those segments.</summary>
+    public long OffloadedBytesSent { get; internal set; }
     public long SendFailures { get; internal set; }
     public long Retransmits { get; internal set; }
     public long FastRetransmits { get; internal set; }
@@ -591,15 +610,25 @@ internal sealed class TcpEngine : ITcp
         Counters.RstsSent++;
     }
 
-    /// <summary>Writes and sends a segment (its payload may already sit in <see cref="Scratch"/> after the header).</summary>
-    internal bool SendLocked(uint destination, ref TcpRepr segment)
+    /// <summary>
+    /// Writes and sends a segment (its payload may already sit in <see cref="Scratch"/> after the header); with a
+    /// <paramref name="segmentSize"/> (at most <see cref="ITcpHost.SegmentOffload"/> bytes of payload) the link cuts it
+    /// into segments of that many payload bytes.
+    /// </summary>
+    internal bool SendLocked(uint destination, ref TcpRepr segment, int segmentSize = 0)
     {
+        segment.PartialChecksum = segmentSize != 0;
         if (!segment.TryWrite(_scratch, _host.LocalAddress, destination, out var written))
         {
             return false;
         }
         Counters.SegmentsSent++;
-        if (_host.SendTcp(destination, _scratch.AsSpan(0, written)))
+        if (segmentSize != 0)
+        {
+            Counters.OffloadedSegmentsSent++;
+            Counters.OffloadedBytesSent += segment.Payload.Length;
+        }
+        if (segmentSize != 0 ? _host.SendSegmentedTcp(destination, _scratch.AsSpan(0, written), segmentSize) : _host.SendTcp(destination, _scratch.AsSpan(0, written)))
         {
             return true;
         }

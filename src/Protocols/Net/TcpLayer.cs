@@ -60,6 +60,14 @@ internal sealed class TcpLayer : ITcp, IIPv4Handler, IStackTimer, ITcpHost, IDis
     public bool SendTcp(uint destination, ReadOnlySpan<byte> segment) =>
         _ip.SendLocked(destination, IPProtocol.Tcp, segment, dontFragment: true) is IPv4SendResult.Sent or IPv4SendResult.Queued;
 
+    /// <summary>The payload that fits the link's offloaded packet whatever the TCP header (up to 60 bytes).</summary>
+    public int SegmentOffload => _ip.SegmentOffload > TcpPacket.MinHeaderLength + TcpPacket.MaxOptionsLength
+        ? _ip.SegmentOffload - TcpPacket.MinHeaderLength - TcpPacket.MaxOptionsLength
+        : 0;
+
+    public bool SendSegmentedTcp(uint destination, ReadOnlySpan<byte> segment, int segmentSize) =>
+        _ip.SendSegmentedLocked(destination, segment, segmentSize) == IPv4SendResult.Sent;
+
     /// <summary>The lock is re-entrant: a nested scope flushes what was queued and leaves the caller holding the lock.</summary>
     public void Flush()
     {

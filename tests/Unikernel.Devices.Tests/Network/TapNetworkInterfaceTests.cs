@@ -15,6 +15,37 @@ public class TapNetworkInterfaceTests
         Assert.ThrowsAny<ArgumentException>(() => new TapNetworkInterface(""));
     }
 
+    /// <summary>
+    /// The virtio-net header before a frame the kernel is to segment: flags NEEDS_CSUM, gso_type TCPV4, hdr_len (the
+    /// Ethernet, IP and TCP headers), gso_size, csum_start (the TCP header) and csum_offset 16, little-endian.
+    /// </summary>
+    [Fact]
+    public void Vnet_header_of_an_offloaded_tcp_frame_matches_golden_bytes()
+    {
+        // Ethernet II (IPv4), IPv4 with IHL 5 and protocol 6, TCP with data offset 8 (12 bytes of options), 3,000 bytes of data.
+        var frame = new byte[14 + 20 + 32 + 3000];
+        frame[12] = 0x08;
+        frame[14] = 0x45;
+        frame[14 + 9] = 6;
+        frame[14 + 20 + 12] = 0x80;
+        var header = new byte[TapNetworkInterface.VnetHeaderLength];
+        Assert.True(TapNetworkInterface.TryWriteVnetHeader(header, frame, 1448));
+        Assert.Equal("0101" + "4200" + "a805" + "2200" + "1000", Convert.ToHexString(header).ToLowerInvariant());
+
+        // Any frame sent as it is: a zero header.
+        header.AsSpan().Fill(0xFF);
+        Assert.True(TapNetworkInterface.TryWriteVnetHeader(header, frame, 0));
+        Assert.Equal(new byte[10], header);
+
+        // Only TCP over IPv4 with whole headers can be segmented.
+        frame[14 + 9] = 17;
+        Assert.False(TapNetworkInterface.TryWriteVnetHeader(header, frame, 1448));
+        frame[14 + 9] = 6;
+        Assert.False(TapNetworkInterface.TryWriteVnetHeader(header, frame.AsSpan(0, 14 + 20 + 24), 1448));
+        frame[12] = 0x86;
+        Assert.False(TapNetworkInterface.TryWriteVnetHeader(header, frame, 1448));
+    }
+
     [Fact]
     public void Creates_the_tap_and_it_vanishes_on_dispose()
     {

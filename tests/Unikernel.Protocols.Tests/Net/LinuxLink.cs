@@ -57,7 +57,14 @@ internal sealed partial class LinuxLink : IDisposable
     public static LinuxLink Create(ITestOutputHelper output, string kernelAddress, params string[] tools) => Create(output, kernelAddress, 0, tools);
 
     /// <summary>As <see cref="Create(ITestOutputHelper, string, string[])"/>, with the tap's MTU set to <paramref name="mtu"/> (0: the default).</summary>
-    public static LinuxLink Create(ITestOutputHelper output, string kernelAddress, int mtu, params string[] tools)
+    public static LinuxLink Create(ITestOutputHelper output, string kernelAddress, int mtu, params string[] tools) =>
+        Create(output, kernelAddress, mtu, segmentOffload: true, tools);
+
+    /// <summary>As <see cref="Create(ITestOutputHelper, string, string[])"/>, with the tap's segmentation offload on or off.</summary>
+    public static LinuxLink Create(ITestOutputHelper output, string kernelAddress, bool segmentOffload, params string[] tools) =>
+        Create(output, kernelAddress, 0, segmentOffload, tools);
+
+    private static LinuxLink Create(ITestOutputHelper output, string kernelAddress, int mtu, bool segmentOffload, params string[] tools)
     {
         RequirePrivileges(tools);
         // UK_NET_TAG (at most 8 letters and digits) names the links instead of the process id, for a run that must be
@@ -69,7 +76,7 @@ internal sealed partial class LinuxLink : IDisposable
         try
         {
             link.Run("ip", "netns", "add", link.Namespace).Check();
-            link.Tap = new TapNetworkInterface(link.TapName);
+            link.Tap = new TapNetworkInterface(link.TapName, segmentOffload);
             if (mtu != 0)
             {
                 link.Run("ip", "link", "set", link.TapName, "mtu", mtu.ToString(System.Globalization.CultureInfo.InvariantCulture)).Check();

@@ -188,14 +188,73 @@ public sealed class TcpLinuxPeerTests(ITestOutputHelper output)
                 output.WriteLine(await WaitAsync(source, TimeSpan.FromSeconds(30)));
             }
             Assert.True(lossy.Dropped > 0, "the filter dropped nothing");
+            Assert.True(link.Tap.OffloadWrites > 0, "no segmentation offload through the lossy link");
             Assert.True(stack.Counters.Tcp.Retransmits > 0, "no retransmissions over a lossy link");
             Assert.True(stack.Counters.Tcp.OutOfOrder > 0, "nothing arrived out of order");
-            output.WriteLine($"dropped {lossy.Dropped}, reordered {lossy.Reordered}; retransmits {stack.Counters.Tcp.Retransmits} " +
+            output.WriteLine($"dropped {lossy.Dropped} (offloaded {lossy.DroppedOffloaded}), reordered {lossy.Reordered}; retransmits {stack.Counters.Tcp.Retransmits} " +
                 $"(fast {stack.Counters.Tcp.FastRetransmits}, timeouts {stack.Counters.Tcp.Timeouts}), out of order {stack.Counters.Tcp.OutOfOrder}");
         }
         finally
         {
             directory.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Segmentation_offload_sends_64_KiB_packets_that_Linux_receives_whole_and_can_be_turned_off()
+    {
+        foreach (var offload in new[] { true, false })
+        {
+            using var link = LinuxLink.Create(output, KernelAddress + "/24", offload, Tools);
+            using var stack = NewStack(link.Tap);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            await stack.StartAsync(timeout.Token);
+            var directory = Directory.CreateTempSubdirectory("uk-tcp-tso-");
+            try
+            {
+                // us → Linux: we connect to nc and send 16 MiB, then half-close.
+                var data = TcpTestNet.RandomBytes(16 << 20, offload ? 5 : 6);
+                var path = Path.Combine(directory.FullName, "received");
+                var nc = link.StartInNamespace("sh", "-c", $"nc -l -N 5020 < /dev/null > {path}");
+                WaitForListener(link, 5020);
+                await using (var connection = await stack.Tcp.ConnectAsync(new IPEndPoint(IPAddress.Parse(KernelAddress), 5020), timeout.Token))
+                {
+                    await connection.WriteAsync(data, timeout.Token);
+                    connection.ShutdownSend();
+                    Assert.Equal(0, await connection.ReadAsync(new byte[16], timeout.Token));
+                }
+                output.WriteLine(await WaitAsync(nc, TimeSpan.FromSeconds(20)));
+                Assert.Equal(Sha256(data), Sha256(await File.ReadAllBytesAsync(path, timeout.Token)));
+                var tap = link.Tap;
+                var tcp = stack.Counters.Tcp;
+                output.WriteLine($"offload {offload}: {tap.OffloadWrites} offloaded writes, {tap.OffloadBytes} bytes ({(tap.OffloadWrites == 0 ? 0 : tap.OffloadBytes / tap.OffloadWrites)} per write); " +
+                    $"{stack.Counters.FramesSent} frames, {tcp.SegmentsSent} segments ({tcp.OffloadedSegmentsSent} offloaded, {tcp.OffloadedBytesSent} bytes), {tcp.Retransmits} retransmitted");
+                if (offload)
+                {
+                    Assert.Equal(TapNetworkInterface.MaxOffloadPacket, tap.SegmentOffload);
+                    Assert.True(tap.OffloadWrites > 0, "no frame was sent for the kernel to segment");
+                    Assert.True(tap.OffloadBytes / tap.OffloadWrites > 14 + tap.Mtu, "offloaded frames are no larger than the MTU");
+                    Assert.Equal(tap.OffloadWrites, stack.Counters.OffloadFramesSent);
+                    Assert.Equal(tap.OffloadWrites, tcp.OffloadedSegmentsSent);
+                    // Most of the data went in offloaded packets, so far fewer writes than MSS-sized segments.
+                    Assert.True(tcp.OffloadedBytesSent > data.Length / 2, $"only {tcp.OffloadedBytesSent} of {data.Length} bytes offloaded");
+                    Assert.True(stack.Counters.FramesSent < data.Length / 1448 / 4, $"{stack.Counters.FramesSent} frames for {data.Length} bytes");
+                }
+                else
+                {
+                    Assert.Equal(0, tap.SegmentOffload);
+                    Assert.Equal(0, tap.OffloadWrites);
+                    Assert.Equal(0, tcp.OffloadedSegmentsSent);
+                }
+                Assert.Equal(0, tap.OffloadedReadsDropped);
+                Assert.Equal(0, stack.Counters.Errors);
+                Assert.Equal(0, stack.Counters.TransmitDrops);
+                Assert.Equal(0, tcp.DropsBadChecksum);
+            }
+            finally
+            {
+                directory.Delete(recursive: true);
+            }
         }
     }
 
@@ -210,6 +269,11 @@ public sealed class TcpLinuxPeerTests(ITestOutputHelper output)
         private byte[]? _held;
 
         public long Dropped { get; private set; }
+
+        /// <summary>Dropped frames that the tap would have segmented (a whole burst of segments lost at once).</summary>
+        public long DroppedOffloaded { get; private set; }
+
+        public int SegmentOffload => inner.SegmentOffload;
 
         public long Reordered { get; private set; }
 
@@ -272,21 +336,23 @@ public sealed class TcpLinuxPeerTests(ITestOutputHelper output)
             lock (_gate)
             {
                 var count = frames.Count;
-                var keep = new List<byte[]>();
+                var keep = new List<(byte[] Frame, int SegmentSize)>();
                 for (var i = 0; i < count; i++)
                 {
                     var frame = frames.Datagram(i);
                     if (IsTcp(frame) && _random.NextDouble() < lossRate)
                     {
                         Dropped++;
+                        DroppedOffloaded += frames.SegmentSize(i) != 0 ? 1 : 0;
                         continue;
                     }
-                    keep.Add(frame.ToArray());
+                    keep.Add((frame.ToArray(), frames.SegmentSize(i)));
                 }
                 frames.Count = 0;
-                foreach (var frame in keep)
+                foreach (var (frame, segmentSize) in keep)
                 {
                     frames.TryAdd(frame, default);
+                    frames.SetSegmentSize(frames.Count - 1, segmentSize);
                 }
                 inner.Send(frames);
                 return count;

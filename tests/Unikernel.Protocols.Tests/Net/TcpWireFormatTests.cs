@@ -180,4 +180,60 @@ public class TcpWireFormatTests
         }
         Assert.True(server.Counters.DropsBadChecksum + server.Counters.DropsMalformed > 1000);
     }
+
+    /// <summary>
+    /// A segment for the link to cut (TCP segmentation offload): the checksum field holds the folded pseudo-header sum
+    /// of the whole segment, not complemented. Cut as Linux's tcp_gso_segment does (the header copied, the sequence
+    /// advanced, FIN and PSH kept for the last piece only, the field moved to each piece's length) and completed as a
+    /// device does (the ones' complement of the sum from the TCP header on), every piece has a valid checksum.
+    /// </summary>
+    [Fact]
+    public void Partial_checksum_completes_to_a_valid_checksum_in_every_segment_the_link_cuts()
+    {
+        const int mss = 1000;
+        var payload = new byte[3 * mss + 501];
+        new Random(7).NextBytes(payload);
+        var repr = new TcpRepr(80, 50000, 0xFFFFF000, 0x12345679, TcpFlags.Psh | TcpFlags.Ack | TcpFlags.Fin, 501)
+        {
+            HasTimestamps = true,
+            TimestampValue = 10,
+            TimestampEcho = 1,
+            Payload = payload,
+            PartialChecksum = true,
+        };
+        var super = new byte[repr.Length];
+        Assert.True(repr.TryWrite(super, A, B, out var written));
+        Assert.Equal(super.Length, written);
+        var field = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(super.AsSpan(16));
+        Assert.Equal((ushort)~InternetChecksum.Finish(InternetChecksum.PseudoHeader(A, B, IPProtocol.Tcp, super.Length)), field);
+        var headerLength = repr.HeaderLength;
+        var offset = 0;
+        var pieces = 0;
+        while (offset < payload.Length)
+        {
+            var length = Math.Min(mss, payload.Length - offset);
+            var last = offset + length == payload.Length;
+            var piece = new byte[headerLength + length];
+            super.AsSpan(0, headerLength).CopyTo(piece);
+            payload.AsSpan(offset, length).CopyTo(piece.AsSpan(headerLength));
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(piece.AsSpan(4), repr.SequenceNumber + (uint)offset);
+            if (!last)
+            {
+                piece[13] &= unchecked((byte)~(TcpFlags.Fin | TcpFlags.Psh));
+            }
+            // The pseudo-header sum for this piece's length: field − whole length + piece length, in ones' complement.
+            ulong adjusted = field + (ulong)(~super.Length & 0xFFFF) + (ulong)piece.Length;
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(piece.AsSpan(16), (ushort)~InternetChecksum.Finish(adjusted));
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(piece.AsSpan(16), InternetChecksum.Finish(InternetChecksum.Add(0, piece)));
+            Assert.True(TcpPacket.TryCreate(piece, out var packet));
+            Assert.True(packet.IsChecksumValid(A, B), $"piece {pieces} has a bad checksum");
+            Assert.True(TcpRepr.TryParse(packet, A, B, out var parsed));
+            Assert.Equal(repr.SequenceNumber + (uint)offset, parsed.SequenceNumber);
+            Assert.Equal(last, parsed.Has(TcpFlags.Fin));
+            Assert.Equal(payload.AsSpan(offset, length), parsed.Payload);
+            offset += length;
+            pieces++;
+        }
+        Assert.Equal(4, pieces);
+    }
 }
