@@ -110,7 +110,9 @@ public interface INetworkInterface : IDisposable
     /// TCP segmentation offload: the largest IPv4 packet (bytes, at most 65,535) of one frame that carries a TCP/IPv4
     /// segment longer than the MTU, which the device cuts into segments of <see cref="DatagramBatch.SegmentSize"/>
     /// payload bytes (the TCP checksum field holding the pseudo-header sum, as for a partial checksum); 0 (the
-    /// default) when the device sends every frame as it is.
+    /// default) when the device sends every frame as it is. A device that offers it may also receive such packets
+    /// (receive offload: a TCP/IPv4 packet of up to this size, its transport checksum already checked or left partial
+    /// by the sender, <see cref="DatagramBatch.IsChecksumTrusted"/>), so receive slots must hold them.
     /// </summary>
     int SegmentOffload => 0;
 }
@@ -194,6 +196,7 @@ public sealed class DatagramBatch
     private readonly byte[] _buffer;
     private readonly int[] _lengths;
     private readonly ushort[] _segmentSizes;
+    private readonly bool[] _checksumTrusted;
     private readonly DatagramPeer[] _peers;
     private int _count;
 
@@ -206,6 +209,7 @@ public sealed class DatagramBatch
         _buffer = GC.AllocateArray<byte>(checked(capacity * slotSize), pinned: true);
         _lengths = new int[capacity];
         _segmentSizes = new ushort[capacity];
+        _checksumTrusted = new bool[capacity];
         _peers = GC.AllocateArray<DatagramPeer>(capacity, pinned: true);
     }
 
@@ -242,7 +246,17 @@ public sealed class DatagramBatch
         ArgumentOutOfRangeException.ThrowIfGreaterThan(length, SlotSize);
         _lengths[index] = length;
         _segmentSizes[index] = 0;
+        _checksumTrusted[index] = false;
     }
+
+    /// <summary>
+    /// For a received frame: the device vouches for its TCP or UDP checksum (checked already, or never computed
+    /// because the sender is the host itself: the field holds only the pseudo-header sum), so it must not be verified.
+    /// False (what <see cref="SetLength"/> and <see cref="TryAdd"/> leave) for a frame to be checked as usual.
+    /// </summary>
+    public bool IsChecksumTrusted(int index) => _checksumTrusted[index];
+
+    public void SetChecksumTrusted(int index, bool trusted) => _checksumTrusted[index] = trusted;
 
     /// <summary>
     /// For a frame sent to a device with <see cref="INetworkInterface.SegmentOffload"/>: the TCP payload bytes of each
@@ -270,6 +284,7 @@ public sealed class DatagramBatch
         datagram.CopyTo(Slot(_count));
         _lengths[_count] = datagram.Length;
         _segmentSizes[_count] = 0;
+        _checksumTrusted[_count] = false;
         _peers[_count] = peer;
         _count++;
         return true;

@@ -20,7 +20,12 @@ namespace Unikernel.Devices.Unix;
 /// written behind a 10-byte <c>struct virtio_net_hdr</c> (<c>readv</c>/<c>writev</c>, no copy). A frame whose
 /// <see cref="DatagramBatch.SegmentSize"/> is set is a TCP/IPv4 packet of up to 64 KiB that the kernel cuts into
 /// segments (<c>VIRTIO_NET_HDR_GSO_TCPV4</c> with a partial checksum); every other frame goes out behind a zero
-/// header. We never ask for <c>TUNSETOFFLOAD</c>, so the kernel hands us only whole, checksummed frames.
+/// header. Receive offload too: <c>TUNSETOFFLOAD</c> with <c>TUN_F_CSUM | TUN_F_TSO4</c> lets the kernel hand us a
+/// TCP/IPv4 packet of up to 64 KiB in one read (<c>GSO_TCPV4</c>: the IP total length covers the whole packet, the IP
+/// header checksum is valid) and frames whose TCP or UDP checksum it checked (<c>DATA_VALID</c>) or never computed
+/// (<c>NEEDS_CSUM</c>, from the host's own stack: the field holds the pseudo-header sum); those are marked
+/// <see cref="DatagramBatch.IsChecksumTrusted"/>. A header asking for anything else (UDP or IPv6 segmentation, ECN
+/// segmentation, which we never offered) is dropped and counted.
 /// </summary>
 [SystemCalls("read", "write", "readv", "writev", "poll", Reason = "frames from and to the tap device")]
 public sealed class TapNetworkInterface : INetworkInterface
@@ -35,10 +40,14 @@ public sealed class TapNetworkInterface : INetworkInterface
     private const short IffNoPi = 0x1000;
     private const short IffVnetHdr = 0x4000;
     private const ulong TunSetVnetHdrSz = 0x400454D8;
+    private const ulong TunSetOffload = 0x400454D0; // _IOW('T', 208, unsigned int)
+    private const uint TunFCsum = 0x01;
+    private const uint TunFTso4 = 0x02;
 
     /// <summary>struct virtio_net_hdr (without num_buffers): flags, gso_type, hdr_len, gso_size, csum_start, csum_offset.</summary>
     public const int VnetHeaderLength = 10;
     private const byte VnetNeedsCsum = 1;
+    private const byte VnetDataValid = 2;
     private const byte VnetGsoTcpV4 = 1;
     private const int TcpChecksumOffset = 16;
 
@@ -117,6 +126,12 @@ public sealed class TapNetworkInterface : INetworkInterface
                 // The header size is the device's, kept across attachments of a persistent tap: set ours.
                 var size = VnetHeaderLength;
                 result = Interop.Ioctl(fd, TunSetVnetHdrSz, &size);
+                if (result >= 0)
+                {
+                    // The offloads are the device's too: set ours (a tap attached before may have had others).
+                    // TUNSETOFFLOAD takes the flags as the argument itself, not through a pointer.
+                    result = Interop.Ioctl(fd, TunSetOffload, (void*)(nuint)(TunFCsum | TunFTso4));
+                }
             }
         }
         if (result < 0)
@@ -149,8 +164,54 @@ public sealed class TapNetworkInterface : INetworkInterface
     /// <summary>Bytes of those frames (Ethernet header included).</summary>
     public long OffloadBytes { get; private set; }
 
-    /// <summary>Frames read that asked for work we never offered (a GSO type or a partial checksum), dropped.</summary>
+    /// <summary>Frames read that asked for work we never offered (a GSO type other than TCPV4), dropped.</summary>
     public long OffloadedReadsDropped { get; private set; }
+
+    /// <summary>Frames read as one TCP/IPv4 packet longer than the MTU (<c>GSO_TCPV4</c>), since the device was opened.</summary>
+    public long OffloadReads { get; private set; }
+
+    /// <summary>Bytes of those frames (Ethernet header included).</summary>
+    public long OffloadReadBytes { get; private set; }
+
+    /// <summary>Frames read whose transport checksum the kernel vouched for (checked or partial, GSO or not).</summary>
+    public long ChecksumTrustedReads { get; private set; }
+
+    /// <summary>What a received virtio-net header asks of us.</summary>
+    public enum VnetReceive
+    {
+        /// <summary>A whole frame with every checksum computed: check it as usual.</summary>
+        Plain,
+
+        /// <summary>The TCP or UDP checksum was checked by the kernel or never computed: do not verify it.</summary>
+        ChecksumTrusted,
+
+        /// <summary>Like <see cref="ChecksumTrusted"/>, and the frame is a TCP/IPv4 packet larger than the MTU.</summary>
+        Segmented,
+
+        /// <summary>Something we never offered (another GSO type, ECN): drop the frame.</summary>
+        Unsupported,
+    }
+
+    /// <summary>Reads a received <c>struct virtio_net_hdr</c> (<see cref="VnetHeaderLength"/> bytes; flags at 0, gso_type at 1).</summary>
+    public static VnetReceive ReadVnetHeader(ReadOnlySpan<byte> header)
+    {
+        if (header.Length < VnetHeaderLength)
+        {
+            return VnetReceive.Unsupported;
+        }
+        var flags = header[0];
+        var gso = header[1];
+        if (gso == VnetGsoTcpV4)
+        {
+            // The kernel always leaves a GSO packet's checksum partial (NEEDS_CSUM); trust it either way.
+            return VnetReceive.Segmented;
+        }
+        if (gso != 0)
+        {
+            return VnetReceive.Unsupported;
+        }
+        return (flags & (VnetNeedsCsum | VnetDataValid)) != 0 ? VnetReceive.ChecksumTrusted : VnetReceive.Plain;
+    }
 
     /// <summary>
     /// Fills <paramref name="header"/> (<see cref="VnetHeaderLength"/> bytes) with the virtio-net header for
@@ -270,11 +331,11 @@ public sealed class TapNetworkInterface : INetworkInterface
                         }
                         throw Failure("read from", errno);
                     }
+                    var receive = VnetReceive.Plain;
                     if (_vnet)
                     {
-                        // Without TUNSETOFFLOAD the kernel segments and checksums before handing a frame over, so a
-                        // header asking for either cannot come; drop one rather than pass on bytes we cannot trust.
-                        if (n < VnetHeaderLength || vnetHeader[1] != 0 || (vnetHeader[0] & VnetNeedsCsum) != 0)
+                        receive = n < VnetHeaderLength ? VnetReceive.Unsupported : ReadVnetHeader(vnetHeader);
+                        if (receive == VnetReceive.Unsupported)
                         {
                             OffloadedReadsDropped++;
                             continue;
@@ -282,6 +343,16 @@ public sealed class TapNetworkInterface : INetworkInterface
                         n -= VnetHeaderLength;
                     }
                     frames.SetLength(count, (int)n);
+                    if (receive != VnetReceive.Plain)
+                    {
+                        frames.SetChecksumTrusted(count, true);
+                        ChecksumTrustedReads++;
+                        if (receive == VnetReceive.Segmented)
+                        {
+                            OffloadReads++;
+                            OffloadReadBytes += n;
+                        }
+                    }
                     count++;
                 }
                 if (count > 0)

@@ -352,7 +352,7 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
             {
                 try
                 {
-                    _link.ReceiveLocked(rx.Datagram(i));
+                    _link.ReceiveLocked(rx.Datagram(i), rx.IsChecksumTrusted(i));
                 }
                 catch (Exception exception) when (exception is not OutOfMemoryException)
                 {

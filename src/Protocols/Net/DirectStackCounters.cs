@@ -16,6 +16,12 @@ public sealed class DirectStackCounters
 
     /// <summary>Frames handed to the interface for it to segment (TCP segmentation offload; each counts once in <see cref="FramesSent"/>).</summary>
     public long OffloadFramesSent { get; internal set; }
+
+    /// <summary>Frames received longer than the MTU (receive offload: one TCP/IPv4 packet the sender did not segment).</summary>
+    public long OffloadFramesReceived { get; internal set; }
+
+    /// <summary>Frames received whose TCP or UDP checksum the device vouched for, so it was not verified.</summary>
+    public long ChecksumTrustedFramesReceived { get; internal set; }
     public long TransmitDrops { get; internal set; }
     public long Malformed { get; internal set; }
     public long BadChecksum { get; internal set; }

@@ -106,7 +106,12 @@ internal sealed class DirectUdp : IUdp, IIPv4Handler
             Counters.Malformed++;
             return;
         }
-        if (!UdpRepr.TryParse(packet, datagram.Source, datagram.Destination, out var udp))
+        UdpRepr udp;
+        if (datagram.IsChecksumTrusted)
+        {
+            udp = new UdpRepr(packet.SourcePort, packet.DestinationPort, packet.Payload); // left partial by the host, or checked by the device
+        }
+        else if (!UdpRepr.TryParse(packet, datagram.Source, datagram.Destination, out udp))
         {
             Counters.BadChecksum++;
             return;

@@ -6,8 +6,11 @@ namespace Unikernel.Protocols.Net;
 /// <summary>What the Ethernet layer hands IPv4 packets to (the IPv4 layer).</summary>
 internal interface IEthernetClient
 {
-    /// <summary>An IPv4 packet from <paramref name="source"/> (the frame's source MAC), under the lock.</summary>
-    void ReceiveLocked(MacAddress source, ReadOnlySpan<byte> packet);
+    /// <summary>
+    /// An IPv4 packet from <paramref name="source"/> (the frame's source MAC), under the lock;
+    /// <paramref name="checksumTrusted"/>: the device vouches for its TCP or UDP checksum (<see cref="DatagramBatch.IsChecksumTrusted"/>).
+    /// </summary>
+    void ReceiveLocked(MacAddress source, ReadOnlySpan<byte> packet, bool checksumTrusted);
 }
 
 /// <summary>
@@ -47,12 +50,13 @@ internal sealed class EthernetLayer : IStackTimer
             throw new ArgumentException($"the network interface's MTU {Mtu} is outside 68..65535 (RFC 791)", nameof(network));
         }
         var frameSize = Math.Max(EthernetFrame.HeaderLength + Mtu, EthernetFrame.MinimumLength);
-        // Room for a VLAN tag and an FCS some drivers pass up, beyond the MTU.
-        Rx = new DatagramBatch(RxBatchCapacity, EthernetFrame.HeaderLength + Math.Max(Mtu, 1500) + 18);
-        _tx = new DatagramBatch(TxBatchCapacity, frameSize);
-        Arp = new ArpCache(capacity: 64, pendingCapacity: 64, frameSize: frameSize);
         var offload = network.SegmentOffload;
         SegmentOffload = offload > Mtu ? Math.Min(offload, IPv4Packet.MaxLength) : 0;
+        // Room for a VLAN tag and an FCS some drivers pass up, beyond the MTU; with offload, for a whole 64 KiB packet
+        // in every slot (receive offload: the device may hand any frame over unsegmented).
+        Rx = new DatagramBatch(RxBatchCapacity, EthernetFrame.HeaderLength + Math.Max(Math.Max(Mtu, 1500), SegmentOffload) + 18);
+        _tx = new DatagramBatch(TxBatchCapacity, frameSize);
+        Arp = new ArpCache(capacity: 64, pendingCapacity: 64, frameSize: frameSize);
     }
 
     /// <summary>The largest IP packet of a frame the device segments (<see cref="INetworkInterface.SegmentOffload"/>); 0 without.</summary>
@@ -78,9 +82,17 @@ internal sealed class EthernetLayer : IStackTimer
 
     // ---- receive ----
 
-    public void ReceiveLocked(ReadOnlySpan<byte> bytes)
+    public void ReceiveLocked(ReadOnlySpan<byte> bytes, bool checksumTrusted = false)
     {
         Counters.FramesReceived++;
+        if (checksumTrusted)
+        {
+            Counters.ChecksumTrustedFramesReceived++;
+            if (bytes.Length > EthernetFrame.HeaderLength + Mtu)
+            {
+                Counters.OffloadFramesReceived++;
+            }
+        }
         if (!EthernetFrame.TryCreate(bytes, out var frame))
         {
             Counters.Malformed++;
@@ -104,7 +116,7 @@ internal sealed class EthernetLayer : IStackTimer
                 ReceiveArpLocked(frame.Payload);
                 break;
             case EtherType.IPv4 when IPv4 is not null:
-                IPv4.ReceiveLocked(frame.Source, frame.Payload);
+                IPv4.ReceiveLocked(frame.Source, frame.Payload, checksumTrusted);
                 break;
             default:
                 Counters.UnknownProtocol++;

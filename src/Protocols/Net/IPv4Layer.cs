@@ -89,8 +89,9 @@ public enum IPv4SendResult
 /// <summary>A complete (reassembled) IPv4 datagram for us, as a transport sees it.</summary>
 internal readonly ref struct IPv4Datagram
 {
-    public IPv4Datagram(uint source, uint destination, byte protocol, bool unicast, ReadOnlySpan<byte> header, ReadOnlySpan<byte> payload)
+    public IPv4Datagram(uint source, uint destination, byte protocol, bool unicast, ReadOnlySpan<byte> header, ReadOnlySpan<byte> payload, bool checksumTrusted = false)
     {
+        IsChecksumTrusted = checksumTrusted;
         Source = source;
         Destination = destination;
         Protocol = protocol;
@@ -112,6 +113,9 @@ internal readonly ref struct IPv4Datagram
     public ReadOnlySpan<byte> Header { get; }
 
     public ReadOnlySpan<byte> Payload { get; }
+
+    /// <summary>The device vouched for the TCP or UDP checksum (never for a reassembled datagram): do not verify it.</summary>
+    public bool IsChecksumTrusted { get; }
 }
 
 /// <summary>The lock held for one operation; disposing it flushes the frames queued meanwhile and releases the lock.</summary>
@@ -226,7 +230,7 @@ internal sealed class IPv4Layer : IIPv4, IEthernetClient, IStackTimer
 
     // ---- receive ----
 
-    public void ReceiveLocked(MacAddress source, ReadOnlySpan<byte> bytes)
+    public void ReceiveLocked(MacAddress source, ReadOnlySpan<byte> bytes, bool checksumTrusted)
     {
         if (!IPv4Packet.TryCreate(bytes, out var packet))
         {
@@ -261,7 +265,8 @@ internal sealed class IPv4Layer : IIPv4, IEthernetClient, IStackTimer
         }
         if (!packet.IsFragment)
         {
-            DispatchLocked(new IPv4Datagram(packet.Source, destination, packet.Protocol, unicast, packet.Header, packet.Payload));
+            // The IP header checksum was checked above whatever the device says (it never offloads that one).
+            DispatchLocked(new IPv4Datagram(packet.Source, destination, packet.Protocol, unicast, packet.Header, packet.Payload, checksumTrusted));
             return;
         }
         Counters.FragmentsReceived++;

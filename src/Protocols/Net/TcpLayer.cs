@@ -38,7 +38,7 @@ internal sealed class TcpLayer : ITcp, IIPv4Handler, IStackTimer, ITcpHost, IDis
             _ip.Counters.Tcp.DropsNotUnicast++;
             return;
         }
-        _engine.Handle(datagram.Source, datagram.Destination, datagram.Payload);
+        _engine.Handle(datagram.Source, datagram.Destination, datagram.Payload, datagram.IsChecksumTrusted);
     }
 
     public void PollLocked(long now) => _engine.Poll(now);

@@ -47,6 +47,23 @@ public class TapNetworkInterfaceTests
     }
 
     [Fact]
+    public void Received_vnet_headers_say_whether_to_trust_the_checksum_and_whether_the_frame_is_segmented()
+    {
+        static TapNetworkInterface.VnetReceive Read(string hex) => TapNetworkInterface.ReadVnetHeader(Convert.FromHexString(hex));
+
+        // flags, gso_type, hdr_len, gso_size, csum_start, csum_offset (little-endian).
+        Assert.Equal(TapNetworkInterface.VnetReceive.Plain, Read("00000000000000000000"));
+        Assert.Equal(TapNetworkInterface.VnetReceive.ChecksumTrusted, Read("01000000000022001000")); // NEEDS_CSUM (TCP)
+        Assert.Equal(TapNetworkInterface.VnetReceive.ChecksumTrusted, Read("01000000000022000600")); // NEEDS_CSUM (UDP)
+        Assert.Equal(TapNetworkInterface.VnetReceive.ChecksumTrusted, Read("02000000000000000000")); // DATA_VALID
+        Assert.Equal(TapNetworkInterface.VnetReceive.Segmented, Read("01014200a80522001000")); // GSO_TCPV4, 1448 per segment
+        Assert.Equal(TapNetworkInterface.VnetReceive.Unsupported, Read("01814200a80522001000")); // TCPV4 | ECN: never offered
+        Assert.Equal(TapNetworkInterface.VnetReceive.Unsupported, Read("01034200a80522000600")); // UDP fragmentation
+        Assert.Equal(TapNetworkInterface.VnetReceive.Unsupported, Read("01044200a80536001000")); // TCPV6
+        Assert.Equal(TapNetworkInterface.VnetReceive.Unsupported, Read("010100000000")); // short
+    }
+
+    [Fact]
     public void Creates_the_tap_and_it_vanishes_on_dispose()
     {
         var name = NewName();

@@ -259,6 +259,59 @@ public sealed class TcpLinuxPeerTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task Receive_offload_takes_Linux_packets_larger_than_the_MTU_and_can_be_turned_off()
+    {
+        foreach (var offload in new[] { true, false })
+        {
+            using var link = LinuxLink.Create(output, KernelAddress + "/24", offload, Tools);
+            using var stack = NewStack(link.Tap);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            await stack.StartAsync(timeout.Token);
+            var directory = Directory.CreateTempSubdirectory("uk-tcp-rxo-");
+            try
+            {
+                // Linux → us: socat sends 16 MiB to our listener; the kernel hands the tap whole TSO packets.
+                var data = TcpTestNet.RandomBytes(16 << 20, offload ? 7 : 8);
+                var path = Path.Combine(directory.FullName, "upload");
+                await File.WriteAllBytesAsync(path, data, timeout.Token);
+                using (var listener = stack.Tcp.Listen(new IPEndPoint(IPAddress.Any, 5030)))
+                {
+                    var accepting = listener.AcceptAsync(timeout.Token).AsTask();
+                    var socat = link.StartInNamespace("socat", "-u", "OPEN:" + path, $"TCP:{StackAddress}:5030");
+                    await using var connection = await accepting;
+                    Assert.Equal(Sha256(data), Sha256(await ReadAllAsync(connection, timeout.Token)));
+                    output.WriteLine(await WaitAsync(socat, TimeSpan.FromSeconds(20)));
+                }
+                var tap = link.Tap;
+                var tcp = stack.Counters.Tcp;
+                output.WriteLine($"offload {offload}: {tap.OffloadReads} offloaded reads, {tap.OffloadReadBytes} bytes ({(tap.OffloadReads == 0 ? 0 : tap.OffloadReadBytes / tap.OffloadReads)} per read), " +
+                    $"{tap.ChecksumTrustedReads} with a trusted checksum; {stack.Counters.FramesReceived} frames received, {tcp.SegmentsReceived} segments, {tcp.SegmentsSent} sent");
+                if (offload)
+                {
+                    Assert.True(tap.OffloadReads > 0, "the kernel handed over no packet larger than the MTU");
+                    Assert.True(tap.OffloadReadBytes / tap.OffloadReads > 14 + tap.Mtu, "offloaded reads are no larger than the MTU");
+                    Assert.Equal(tap.OffloadReads, stack.Counters.OffloadFramesReceived);
+                    Assert.True(stack.Counters.FramesReceived < data.Length / 1448 / 2, $"{stack.Counters.FramesReceived} frames for {data.Length} bytes");
+                }
+                else
+                {
+                    Assert.Equal(0, tap.OffloadReads);
+                    Assert.Equal(0, tap.ChecksumTrustedReads);
+                    Assert.Equal(0, stack.Counters.OffloadFramesReceived);
+                }
+                Assert.Equal(0, tap.OffloadedReadsDropped);
+                Assert.Equal(0, stack.Counters.Errors);
+                Assert.Equal(0, tcp.DropsBadChecksum);
+                Assert.Equal(0, tcp.DropsMalformed);
+            }
+            finally
+            {
+                directory.Delete(recursive: true);
+            }
+        }
+    }
+
     /// <summary>
     /// Received locally, an offloaded packet keeps its partial checksum unchecked; forwarded out of a veth whose
     /// offloads are off, the kernel must cut it and complete every segment's checksum itself, and the receiver in a
@@ -367,9 +420,14 @@ public sealed class TcpLinuxPeerTests(ITestOutputHelper output)
                 lock (_gate)
                 {
                     var extra = new List<byte[]>();
+                    var trusted = new HashSet<byte[]>(ReferenceEqualityComparer.Instance);
                     for (var i = 0; i < n; i++)
                     {
                         var frame = frames.Datagram(i).ToArray();
+                        if (frames.IsChecksumTrusted(i))
+                        {
+                            trusted.Add(frame); // the kernel left its checksum partial: keep saying so
+                        }
                         if (IsTcp(frame) && _random.NextDouble() < lossRate)
                         {
                             Dropped++;
@@ -393,6 +451,7 @@ public sealed class TcpLinuxPeerTests(ITestOutputHelper output)
                     {
                         if (frames.TryAdd(frame, default))
                         {
+                            frames.SetChecksumTrusted(frames.Count - 1, trusted.Contains(frame));
                             kept++;
                         }
                     }
