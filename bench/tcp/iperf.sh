@@ -15,7 +15,7 @@
 # segmentation offload; tap-no-offload: one frame per write(), for the comparison].
 #
 # With offload our sends (-R) move up to 64 KiB per writev() (IFF_VNET_HDR, GSO_TCPV4), as the veth case moves GSO
-# super-packets; what we receive still comes one 1448-byte frame per read() (no receive offload).
+# super-packets; what we receive comes likewise (TUNSETOFFLOAD: GSO_TCPV4 packets of up to 64 KiB per readv()).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
