@@ -110,11 +110,18 @@ public interface INetworkInterface : IDisposable
     /// TCP segmentation offload: the largest IPv4 packet (bytes, at most 65,535) of one frame that carries a TCP/IPv4
     /// segment longer than the MTU, which the device cuts into segments of <see cref="DatagramBatch.SegmentSize"/>
     /// payload bytes (the TCP checksum field holding the pseudo-header sum, as for a partial checksum); 0 (the
-    /// default) when the device sends every frame as it is. A device that offers it may also receive such packets
-    /// (receive offload: a TCP/IPv4 packet of up to this size, its transport checksum already checked or left partial
-    /// by the sender, <see cref="DatagramBatch.IsChecksumTrusted"/>), so receive slots must hold them.
+    /// default) when the device sends every frame as it is.
     /// </summary>
     int SegmentOffload => 0;
+
+    /// <summary>
+    /// Asks the device for receive offload: from then on it may hand over a TCP/IPv4 packet of up to
+    /// <see cref="SegmentOffload"/> bytes in one frame, and frames whose TCP or UDP checksum it checked or the sender
+    /// left partial (<see cref="DatagramBatch.IsChecksumTrusted"/>), so receive slots must hold such packets. Only a
+    /// consumer that ends them (a TCP/IP stack, not a switch that forwards frames) may ask; call it before receiving.
+    /// False (the default) when the device has none: frames stay whole, MTU-sized and checksummed.
+    /// </summary>
+    bool TryEnableReceiveOffload() => false;
 }
 
 /// <summary>

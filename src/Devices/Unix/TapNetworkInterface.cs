@@ -20,7 +20,8 @@ namespace Unikernel.Devices.Unix;
 /// written behind a 10-byte <c>struct virtio_net_hdr</c> (<c>readv</c>/<c>writev</c>, no copy). A frame whose
 /// <see cref="DatagramBatch.SegmentSize"/> is set is a TCP/IPv4 packet of up to 64 KiB that the kernel cuts into
 /// segments (<c>VIRTIO_NET_HDR_GSO_TCPV4</c> with a partial checksum); every other frame goes out behind a zero
-/// header. Receive offload too: <c>TUNSETOFFLOAD</c> with <c>TUN_F_CSUM | TUN_F_TSO4</c> lets the kernel hand us a
+/// header. Receive offload too, when the consumer asks (<see cref="TryEnableReceiveOffload"/>: a switch forwarding
+/// frames must not get them): <c>TUNSETOFFLOAD</c> with <c>TUN_F_CSUM | TUN_F_TSO4</c> lets the kernel hand us a
 /// TCP/IPv4 packet of up to 64 KiB in one read (<c>GSO_TCPV4</c>: the IP total length covers the whole packet, the IP
 /// header checksum is valid) and frames whose TCP or UDP checksum it checked (<c>DATA_VALID</c>) or never computed
 /// (<c>NEEDS_CSUM</c>, from the host's own stack: the field holds the pseudo-header sum); those are marked
@@ -128,9 +129,8 @@ public sealed class TapNetworkInterface : INetworkInterface
                 result = Interop.Ioctl(fd, TunSetVnetHdrSz, &size);
                 if (result >= 0)
                 {
-                    // The offloads are the device's too: set ours (a tap attached before may have had others).
-                    // TUNSETOFFLOAD takes the flags as the argument itself, not through a pointer.
-                    result = Interop.Ioctl(fd, TunSetOffload, (void*)(nuint)(TunFCsum | TunFTso4));
+                    // The offloads are the device's too, kept from an attachment before: none until asked for.
+                    result = Interop.Ioctl(fd, TunSetOffload, null);
                 }
             }
         }
@@ -153,6 +153,35 @@ public sealed class TapNetworkInterface : INetworkInterface
         _mac[0] = (byte)((_mac[0] & 0xFC) | 0x02);
         _mtu = QueryMtu(interfaceName) ?? DefaultMtu;
         _vnet = segmentOffload;
+    }
+
+    /// <summary>
+    /// With segmentation offload (<c>IFF_VNET_HDR</c>), asks the kernel for <c>TUN_F_CSUM | TUN_F_TSO4</c> (see the
+    /// class summary); false without, or when the kernel refuses.
+    /// </summary>
+    public bool TryEnableReceiveOffload()
+    {
+        if (!_vnet)
+        {
+            return false;
+        }
+        var added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            unsafe
+            {
+                // TUNSETOFFLOAD takes the flags as the argument itself, not through a pointer.
+                return Interop.Ioctl((int)_handle.DangerousGetHandle(), TunSetOffload, (void*)(nuint)(TunFCsum | TunFTso4)) >= 0;
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                _handle.DangerousRelease();
+            }
+        }
     }
 
     /// <summary><see cref="MaxOffloadPacket"/> when opened with segmentation offload, else 0.</summary>

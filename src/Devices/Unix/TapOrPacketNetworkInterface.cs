@@ -45,6 +45,8 @@ public sealed class TapOrPacketNetworkInterface : INetworkInterface
 
     public int SegmentOffload => _inner.SegmentOffload;
 
+    public bool TryEnableReceiveOffload() => _inner.TryEnableReceiveOffload();
+
     public int Receive(DatagramBatch frames, CancellationToken cancellationToken) => _inner.Receive(frames, cancellationToken);
 
     public int Send(DatagramBatch frames) => _inner.Send(frames);

@@ -52,9 +52,10 @@ internal sealed class EthernetLayer : IStackTimer
         var frameSize = Math.Max(EthernetFrame.HeaderLength + Mtu, EthernetFrame.MinimumLength);
         var offload = network.SegmentOffload;
         SegmentOffload = offload > Mtu ? Math.Min(offload, IPv4Packet.MaxLength) : 0;
-        // Room for a VLAN tag and an FCS some drivers pass up, beyond the MTU; with offload, for a whole 64 KiB packet
-        // in every slot (receive offload: the device may hand any frame over unsegmented).
-        Rx = new DatagramBatch(RxBatchCapacity, EthernetFrame.HeaderLength + Math.Max(Math.Max(Mtu, 1500), SegmentOffload) + 18);
+        // Room for a VLAN tag and an FCS some drivers pass up, beyond the MTU; with receive offload, for a whole 64 KiB
+        // packet in every slot (the device may hand any frame over unsegmented).
+        var receiveOffload = SegmentOffload > 0 && network.TryEnableReceiveOffload();
+        Rx = new DatagramBatch(RxBatchCapacity, EthernetFrame.HeaderLength + Math.Max(Math.Max(Mtu, 1500), receiveOffload ? SegmentOffload : 0) + 18);
         _tx = new DatagramBatch(TxBatchCapacity, frameSize);
         Arp = new ArpCache(capacity: 64, pendingCapacity: 64, frameSize: frameSize);
     }
