@@ -22,6 +22,12 @@ PORT_OURS=${PORT_OURS:-16653}
 PORT_OVS=${PORT_OVS:-16654}
 NET=${NET:-socket}
 POLLER=${POLLER:-threads} # the load generator's readers: threads (one per switch) or single (one poll loop)
+# Both controllers pinned to SERVER_CPU and the load generator to CLIENT_CPU (as bench/www and the DNS harness do).
+# Unpinned, the scheduler sometimes puts a controller on the generator's core (a ping-pong there skips the cross-core
+# wake-up) and sometimes not, and single latency runs of the same controller differed by 2x. PIN=0 turns it off.
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+PIN=${PIN:-1}
 case "$NET" in socket | direct) ;; *) echo "NET must be socket or direct" >&2; exit 2 ;; esac
 
 command -v ovs-testcontroller >/dev/null || { echo "ovs-testcontroller not found (Debian package openvswitch-testcontroller)" >&2; exit 1; }
@@ -65,28 +71,47 @@ if [ "$NET" = direct ]; then
   OURS_ARGS=(--interface "$TAP" --ipv4 "$OURS_ADDRESS/24")
 fi
 
-"${IN[@]}" "$OURS" "${OURS_ARGS[@]}" --address "$OURS_ADDRESS" --port "$PORT_OURS" --log-level warn >"$WORK/ours.log" 2>&1 &
+ON_SERVER=(); ON_CLIENT=()
+if [ "$PIN" = 1 ]; then ON_SERVER=(taskset -c "$SERVER_CPU"); ON_CLIENT=(taskset -c "$CLIENT_CPU"); fi
+
+"${IN[@]}" "${ON_SERVER[@]}" "$OURS" "${OURS_ARGS[@]}" --address "$OURS_ADDRESS" --port "$PORT_OURS" --log-level warn >"$WORK/ours.log" 2>&1 &
 pids+=($!)
-OVS_RUNDIR=$WORK OVS_LOGDIR=$WORK OVS_DBDIR=$WORK "${IN[@]}" ovs-testcontroller --unixctl="$WORK/testcontroller.ctl" "ptcp:$PORT_OVS:127.0.0.1" >"$WORK/ovs.log" 2>&1 &
+OVS_RUNDIR=$WORK OVS_LOGDIR=$WORK OVS_DBDIR=$WORK "${IN[@]}" "${ON_SERVER[@]}" ovs-testcontroller --unixctl="$WORK/testcontroller.ctl" "ptcp:$PORT_OVS:127.0.0.1" >"$WORK/ovs.log" 2>&1 &
 pids+=($!)
 sleep 1
 
-run() { # controller-address controller-port mode -> flow_mods per second
-  timeout $((RUN_SECONDS + 60)) "${IN[@]}" "$BENCH" --controller "$1:$2" --switches "$SWITCHES" --macs "$MACS" --mode "$3" --seconds "$RUN_SECONDS" --poller "$POLLER" \
-    | tee -a "$WORK/results" | sed -n 's/.*flow_mods_per_s=\([0-9]*\).*/\1/p'
+PID_OURS=${pids[0]}
+PID_OVS=${pids[1]}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of the controller process, all threads
+TICKS=$(getconf CLK_TCK)
+
+run() { # controller-address controller-port mode pid -> "flow_mods-per-second flow_mods-per-controller-CPU-second"
+  local before after out
+  before=$(cpu_ticks "$4")
+  out=$(timeout $((RUN_SECONDS + 60)) "${IN[@]}" "${ON_CLIENT[@]}" "$BENCH" --controller "$1:$2" --switches "$SWITCHES" --macs "$MACS" --mode "$3" --seconds "$RUN_SECONDS" --poller "$POLLER" \
+    | tee -a "$WORK/results" | sed -n 's/.*flow_mods_per_s=\([0-9]*\).*/\1/p')
+  after=$(cpu_ticks "$4")
+  # flow_mods counted over RUN_SECONDS; the controller's CPU over the same run (plus the generator's connect and
+  # tear-down, which both controllers pay alike)
+  awk -v r="$out" -v s="$RUN_SECONDS" -v t=$((after - before)) -v hz="$TICKS" \
+    'BEGIN { printf "%d %d\n", r, (t > 0) ? r * s / (t / hz) : 0 }'
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-echo "== net $NET, generator poller $POLLER, load $(cut -d' ' -f1-3 /proc/loadavg): $SWITCHES switches, $MACS MACs each, $RUN_SECONDS s per run, $REPS runs per controller and mode (alternating)"
+echo "== net $NET, generator poller $POLLER, pinned $([ "$PIN" = 1 ] && echo "controllers to CPU $SERVER_CPU, generator to CPU $CLIENT_CPU" || echo no), load $(cut -d' ' -f1-3 /proc/loadavg): $SWITCHES switches, $MACS MACs each, $RUN_SECONDS s per run, $REPS runs per controller and mode (alternating)"
 for mode in throughput latency; do
   : >"$WORK/$mode.ours"; : >"$WORK/$mode.ovs"
   for ((i = 1; i <= REPS; i++)); do
-    run "$OURS_ADDRESS" "$PORT_OURS" "$mode" >>"$WORK/$mode.ours"
-    run 127.0.0.1 "$PORT_OVS" "$mode" >>"$WORK/$mode.ovs"
+    run "$OURS_ADDRESS" "$PORT_OURS" "$mode" "$PID_OURS" >>"$WORK/$mode.ours"
+    run 127.0.0.1 "$PORT_OVS" "$mode" "$PID_OVS" >>"$WORK/$mode.ovs"
   done
-  ours=$(median <"$WORK/$mode.ours"); ovs=$(median <"$WORK/$mode.ovs")
+  ours=$(cut -d' ' -f1 "$WORK/$mode.ours" | median); ovs=$(cut -d' ' -f1 "$WORK/$mode.ovs" | median)
+  ours_cpu=$(cut -d' ' -f2 "$WORK/$mode.ours" | median); ovs_cpu=$(cut -d' ' -f2 "$WORK/$mode.ovs" | median)
   ratio=$(awk -v a="$ours" -v b="$ovs" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
+  ratio_cpu=$(awk -v a="$ours_cpu" -v b="$ovs_cpu" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
   printf '%-10s  ours %9s flow_mod/s   ovs-testcontroller %9s flow_mod/s   ratio %s x   (runs: ours %s | ovs %s)\n' \
-    "$mode" "$ours" "$ovs" "$ratio" "$(paste -sd' ' "$WORK/$mode.ours")" "$(paste -sd' ' "$WORK/$mode.ovs")"
+    "$mode" "$ours" "$ovs" "$ratio" "$(cut -d' ' -f1 "$WORK/$mode.ours" | paste -sd' ')" "$(cut -d' ' -f1 "$WORK/$mode.ovs" | paste -sd' ')"
+  printf '%-10s  ours %9s per CPU-s    ovs-testcontroller %9s per CPU-s    ratio %s x   (flow_mods per controller CPU-second)\n' \
+    "" "$ours_cpu" "$ovs_cpu" "$ratio_cpu"
 done
