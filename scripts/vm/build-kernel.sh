@@ -67,12 +67,13 @@ if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
   exit 0
 fi
 
-# One build per flavour at a time (they share the build tree). A second caller waits; while it waits it looks for
-# its own result every 5 s, so a build of another key (other fragments) does not keep it waiting once its key is cached.
+# One build per target at a time (a target's flavours share its build tree). A second caller waits; while it waits it
+# looks for its own result every 5 s, so a build of another key (other fragments) does not keep it waiting once its key
+# is cached.
 mkdir -p "$cache/kernel-build"
-exec 9>"$cache/kernel-build/$flavour.lock"
+exec 9>"$cache/kernel-build/$target.lock"
 if ! flock -n 9; then
-  log "another build of the $flavour kernel is running (lock $cache/kernel-build/$flavour.lock): waiting for it"
+  log "another build of a $target kernel is running (lock $cache/kernel-build/$target.lock): waiting for it"
   until flock -w 5 9; do
     if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
       log "cached: $out"
@@ -103,9 +104,10 @@ fi
 flock -u 8
 
 # --- Configure and build out of tree ----------------------------------------------------
-# One build tree per target, reused across keys: after a fragment edit, kbuild's per-option dependencies rebuild
-# only what the changed options touch.
-build="$cache/kernel-build/$flavour"
+# One build tree per target, shared by its flavours and reused across keys: after a fragment edit, or going from
+# microvm to microvm-noinet, kbuild's per-option dependencies (include/config/, fixdep) rebuild only what the changed
+# options touch, so the second flavour costs a fraction of a cold build (CI builds microvm, then microvm-noinet).
+build="$cache/kernel-build/$target"
 mkdir -p "$build"
 mk() { nice -n 10 make -C "$src" O="$build" ARCH=x86_64 -j"$jobs" \
          KBUILD_BUILD_USER=unikernel KBUILD_BUILD_HOST=unikernel \
