@@ -270,9 +270,15 @@ public sealed class StaticSite
         {
             return false;
         }
+        // Content-Length: the body's length in decimal, and nothing else.
         var digits = ok[(length + "\r\nContent-Length: "u8.Length)..];
-        return System.Buffers.Text.Utf8Parser.TryParse(digits, out long value, out var consumed)
-            && value == representation.Body.Length && digits[consumed..].StartsWith("\r\n"u8)
+        long value = 0;
+        var i = 0;
+        for (; i < digits.Length && i < 18 && char.IsAsciiDigit((char)digits[i]); i++)
+        {
+            value = value * 10 + (digits[i] - '0');
+        }
+        return i > 0 && value == representation.Body.Length && digits[i..].StartsWith("\r\n"u8)
             && rest[found[StaticHeads.ETag]] is [(byte)'"', .., (byte)'"'];
     }
 
@@ -280,15 +286,21 @@ public sealed class StaticSite
     private static int Pieces(ReadOnlySpan<byte> heads, Span<Range> ranges)
     {
         var count = 0;
-        foreach (var range in heads.Split((byte)StaticHeads.Separator))
+        var start = 0;
+        while (true)
         {
             if (count == ranges.Length)
             {
                 return count + 1;
             }
-            ranges[count++] = range;
+            var end = heads[start..].IndexOf((byte)StaticHeads.Separator);
+            ranges[count++] = new Range(start, end < 0 ? heads.Length : start + end);
+            if (end < 0)
+            {
+                return count;
+            }
+            start += end + 1;
         }
-        return count;
     }
 
     /// <summary>Points the representation (and, for the identity, the file) at the pieces of <paramref name="heads"/>: slices, no copies.</summary>
