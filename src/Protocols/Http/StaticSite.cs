@@ -106,10 +106,8 @@ public sealed class StaticSite
         Func<string, bool> exists = keys.Contains;
         var metadata = store as IKeyValueMetadata;
         var prepared = store as IKeyValueHttpHeads;
-        var lastModifiedText = new byte[HttpDate.Length];
-        HttpDate.Format(LastModified, lastModifiedText);
         // Shared by every file whose store knows no time of its own.
-        ReadOnlyMemory<byte> lastModifiedField = Encoding.ASCII.GetBytes(StaticHeads.LastModified(Encoding.ASCII.GetString(lastModifiedText)));
+        ReadOnlyMemory<byte> lastModifiedField = LastModifiedField(LastModified);
         var count = 0;
         var hashed = 0;
         var fromBuild = 0;
@@ -155,7 +153,8 @@ public sealed class StaticSite
             }
             if (file.LastModifiedField.IsEmpty)
             {
-                file.LastModifiedField = lastModifiedField;
+                // Heads without a Last-Modified piece: the site's time, or the build's if the store knows it after all.
+                file.LastModifiedField = built ? LastModifiedField(file.LastModifiedUtc) : lastModifiedField;
             }
             _files[path] = file;
             count++;
@@ -202,13 +201,7 @@ public sealed class StaticSite
     private static void Build(StaticFile file, string hash, DateTimeOffset? built)
     {
         var vary = file.Gzip is not null || file.Brotli is not null;
-        var date = "";
-        if (built is { } time)
-        {
-            var text = new byte[HttpDate.Length];
-            HttpDate.Format(time, text);
-            date = Encoding.ASCII.GetString(text);
-        }
+        var date = built is { } time ? Date(time) : "";
         var identity = StaticHeads.Representation(file.ContentType, file.Identity.Body.Length, hash, null, vary) + StaticHeads.File(file.ContentType, hash, vary, date);
         Apply(file, file.Identity, Encoding.ASCII.GetBytes(identity), StaticHeads.FilePieces);
         foreach (var representation in new[] { file.Gzip, file.Brotli })
@@ -219,6 +212,15 @@ public sealed class StaticSite
             }
         }
     }
+
+    private static string Date(DateTimeOffset time)
+    {
+        var text = new byte[HttpDate.Length];
+        HttpDate.Format(time, text);
+        return Encoding.ASCII.GetString(text);
+    }
+
+    private static byte[] LastModifiedField(DateTimeOffset time) => Encoding.ASCII.GetBytes(StaticHeads.LastModified(Date(time)));
 
     /// <summary>
     /// Takes the build's heads for every representation of <paramref name="file"/>, or none (false: the caller builds

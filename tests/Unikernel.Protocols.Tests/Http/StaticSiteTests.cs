@@ -338,6 +338,17 @@ public sealed class StaticSiteTests
         Assert.Contains("Last-Modified: Sun, 01 Jun 2025 12:30:15 GMT\r\n", Run(Server(site: prepared), "GET / HTTP/1.1\r\nHost: h\r\n\r\n").WrittenText, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Heads_from_the_build_without_a_last_modified_piece_get_the_stores_time()
+    {
+        var built = new DateTimeOffset(2025, 6, 1, 12, 30, 15, TimeSpan.Zero);
+        var site = new StaticSite(WithHeads((_, heads) => heads.Replace("Last-Modified: Sun, 01 Jun 2025 12:30:15 GMT\r\n", "", StringComparison.Ordinal), built), Built);
+        Assert.Equal(site.FileCount, site.HeadsFromBuild);
+        var server = Server(site: site);
+        Assert.Contains("\r\nLast-Modified: Sun, 01 Jun 2025 12:30:15 GMT\r\n", Run(server, "GET / HTTP/1.1\r\nHost: h\r\n\r\n").WrittenText, StringComparison.Ordinal);
+        Assert.Contains($"\r\nLast-Modified: {LastModified}\r\n", Run(server, "GET /style.css HTTP/1.1\r\nHost: h\r\n\r\n").WrittenText, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("style.css", "Content-Length: 6\r\n", "Content-Length: 7\r\n")] // would break framing
     [InlineData("style.css", "HTTP/1.1 200 OK", "HTTP/1.1 201 Created")]
