@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# bench/www/prepare.sh -- what a crunched site's build-time ETag digests save at start-up (not a test).
+# bench/www/prepare.sh -- what a crunched site's build-time ETag digests and response heads save at start-up (not a test).
 #
 #   bench/www/prepare.sh [WWW_IMAGE ...]
 #
 # StaticSite's constructor over (1) examples/www/site with gzip twins of its html and css (as crunch compiles it in)
-# and (2) 200 generated 50 KB text files, once hashing every file (a store without digests: --site DIR) and once
-# with the digests the generator emits for crunch (bench/www/SiteBench, JIT, best of 5 runs). Then, for each image
+# and (2) 200 generated 50 KB text files, once hashing every file (a store without digests: --site DIR), once
+# with the digests the generator emits for crunch, and once with the response heads it emits too (bench/www/SiteBench,
+# JIT, best of 5 runs). Then, for each image
 # given (e.g. one built before and one after a change), start to first response as in bench/www/run.sh: median of
 # $STARTS starts on core $SERVER_CPU, images alternating round by round. Knobs: ROUNDS_SMALL (20000), ROUNDS_BIG (20),
 # STARTS (50), ROUNDS (2), SERVER_CPU (0).

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Globalization;
 using System.Text;
 using System.Threading;
@@ -74,6 +75,62 @@ internal static class CrunchFiles
         }
         return (hash ^ (ulong)data.Length).ToString("x16", CultureInfo.InvariantCulture);
     }
+
+    /// <summary>
+    /// The HTTP response heads of each key of one crunched directory, as the static site would build them at start-up
+    /// (src/Protocols/Http/StaticHeads.cs, compiled into both): per key, NUL-separated pieces, or no entry for a key
+    /// whose heads are not known here (no digest). Nothing in them depends on a request or on the time but the
+    /// Last-Modified piece, which is the build's time (empty without one: the image uses its own).
+    /// </summary>
+    public static Dictionary<string, string> Heads(IEnumerable<CrunchFile> files)
+    {
+        // A later file with the same key replaces an earlier one, as in the image's store.
+        var byKey = new Dictionary<string, CrunchFile>(StringComparer.Ordinal);
+        foreach (var file in files)
+        {
+            byKey[file.Key] = file;
+        }
+        var heads = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var file in byKey.Values)
+        {
+            var coding = Unikernel.Protocols.Http.StaticHeads.VariantOf(file.Key, byKey.ContainsKey, out var key);
+            var identity = byKey[key];
+            if (identity.Digest.Length == 0)
+            {
+                continue;
+            }
+            var mediaType = Unikernel.Protocols.Http.StaticHeads.MediaType(key);
+            var vary = coding is not null || HasVariant(key, byKey);
+            var text = Unikernel.Protocols.Http.StaticHeads.Representation(mediaType, Length(file), identity.Digest, coding, vary);
+            if (coding is null)
+            {
+                text += Unikernel.Protocols.Http.StaticHeads.File(mediaType, identity.Digest, vary, HttpDate(identity.LastModified));
+            }
+            heads[file.Key] = text;
+        }
+        return heads;
+    }
+
+    private static bool HasVariant(string key, Dictionary<string, CrunchFile> byKey)
+    {
+        foreach (var (suffix, _) in Unikernel.Protocols.Http.StaticHeads.Codings)
+        {
+            if (byKey.ContainsKey(key + suffix))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>The length of the bytes the image holds for <paramref name="file"/> (its text's UTF-8, or its twin's bytes).</summary>
+    private static long Length(CrunchFile file) => file.Binary ? Bytes(file.Content).Length : Encoding.UTF8.GetByteCount(file.Content);
+
+    /// <summary>An IMF-fixdate for seconds since 1970; empty for none (-1) or a time a DateTimeOffset cannot hold.</summary>
+    public static string HttpDate(long seconds) =>
+        seconds is >= 0 and <= 253402300799L
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds).UtcDateTime.ToString("ddd, dd MMM yyyy HH':'mm':'ss 'GMT'", CultureInfo.InvariantCulture)
+            : "";
 
     /// <summary>The crunched directory and key of the file at <paramref name="path"/>, or null if no directory holds it.</summary>
     public static (string Directory, string Key)? Match(string path, EquatableArray<string> directories, BuildOptions options)

@@ -286,13 +286,21 @@ internal static class Emitter
         w.WriteLine($"/// <summary>The files under <c>{Xml(directory)}</c>, compiled into the image.</summary>");
         // Each file's digest was computed when it was read, so the image hashes nothing at start-up (ETags); the
         // build's Last-Modified (UnikernelCrunchLastModified) goes with it when set.
+        // The HTTP static site's response heads are prepared here too (src/Protocols/Http/StaticHeads.cs, the runtime's
+        // own code), so serving a crunched file copies bytes the build made: pieces separated by NUL (IKeyValueHttpHeads).
         w.OpenBlock($"private static global::Unikernel.Devices.Unix.CrunchEntry[] {Resolver.CrunchMethod(directory)}() => new global::Unikernel.Devices.Unix.CrunchEntry[]");
-        foreach (var file in model.Crunch.Where(f => f.Directory == directory))
+        var files = model.Crunch.Where(f => f.Directory == directory).ToList();
+        var heads = CrunchFiles.Heads(files);
+        foreach (var file in files)
         {
             var digest = file.Digest.Length > 0 ? ", " + Literal(file.Digest) : "";
             if (file.LastModified >= 0)
             {
                 digest += (file.Digest.Length > 0 ? "" : ", null") + ", global::System.DateTimeOffset.FromUnixTimeSeconds(" + file.LastModified.ToString(System.Globalization.CultureInfo.InvariantCulture) + "L)";
+            }
+            if (heads.TryGetValue(file.Key, out var head))
+            {
+                digest += ", heads: " + Literal(head) + "u8.ToArray()";
             }
             w.WriteLine($"new global::Unikernel.Devices.Unix.CrunchEntry({Literal(file.Key)}, {(file.Binary ? ByteArray(file.Content) : Literal(file.Content) + "u8.ToArray()")}{digest}),");
         }

@@ -110,11 +110,12 @@ public sealed class DirectoryKeyValueStore : IKeyValueStore
 /// <summary>
 /// A file of a crunch table: its key, its bytes and, from the generator, what the build knew of it: its
 /// <see cref="ContentDigest"/> and the build's Last-Modified (null when not known: a table made by hand, or a build
-/// without UnikernelCrunchLastModified; a consumer then hashes the bytes or picks a time itself).
+/// without UnikernelCrunchLastModified; a consumer then hashes the bytes or picks a time itself), and the HTTP response
+/// heads the generator prepared for it (<see cref="IKeyValueHttpHeads"/>; null: the static site builds them).
 /// </summary>
 public sealed class CrunchEntry
 {
-    public CrunchEntry(string key, byte[] value, string? digest = null, DateTimeOffset? lastModified = null)
+    public CrunchEntry(string key, byte[] value, string? digest = null, DateTimeOffset? lastModified = null, byte[]? heads = null)
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(value);
@@ -126,6 +127,7 @@ public sealed class CrunchEntry
         Value = value;
         Digest = digest;
         LastModified = lastModified;
+        Heads = heads;
     }
 
     public string Key { get; }
@@ -135,13 +137,15 @@ public sealed class CrunchEntry
     public string? Digest { get; }
 
     public DateTimeOffset? LastModified { get; }
+
+    public byte[]? Heads { get; }
 }
 
 /// <summary>
 /// Files compiled into the image as static data ("crunch"); the table is emitted by the generator, with what the build
-/// knew of each file (<see cref="IKeyValueMetadata"/>).
+/// knew of each file (<see cref="IKeyValueMetadata"/>) and the response heads it prepared (<see cref="IKeyValueHttpHeads"/>).
 /// </summary>
-public sealed class CrunchKeyValueStore : IKeyValueStore, IKeyValueMetadata
+public sealed class CrunchKeyValueStore : IKeyValueStore, IKeyValueMetadata, IKeyValueHttpHeads
 {
     // One array in key order, searched by halves: no generic collection of its own, which NativeAOT would compile
     // (type descriptors, a sort) into every image that crunches (a dictionary and List.Sort here cost the www image
@@ -200,6 +204,13 @@ public sealed class CrunchKeyValueStore : IKeyValueStore, IKeyValueMetadata
         var known = Find(key)?.LastModified;
         lastModified = known ?? default;
         return known is not null;
+    }
+
+    public bool TryGetHttpHeads(string key, out ReadOnlyMemory<byte> heads)
+    {
+        var prepared = Find(key)?.Heads;
+        heads = prepared;
+        return prepared is not null;
     }
 
     private CrunchEntry? Find(string key)

@@ -56,16 +56,17 @@ internal static class StaticResponder
         // Ranges are served from the identity representation only, so byte offsets mean what the client expects.
         var representation = range.IsEmpty && hasAcceptEncoding ? Negotiate(file, acceptEncoding) : file.Identity;
 
-        if (hasIfMatch && !MatchesAny(ifMatch, representation.ETagBytes, weak: false))
+        if (hasIfMatch && !MatchesAny(ifMatch, representation.ETagBytes.Span, weak: false))
         {
-            return Simple(output, 412, file.RangeFields, connectionFields);
+            return Simple(output, 412, file, connectionFields);
         }
         var notModified = hasIfNoneMatch
-            ? MatchesAny(ifNoneMatch, representation.ETagBytes, weak: true)
+            ? MatchesAny(ifNoneMatch, representation.ETagBytes.Span, weak: true)
             : !ifModifiedSince.IsEmpty && HttpDate.TryParse(ifModifiedSince, out var since) && file.LastModifiedUtc <= since;
         if (notModified)
         {
-            output.Append(representation.NotModifiedHead);
+            output.Append(representation.NotModifiedHead.Span);
+            output.Append(file.LastModifiedField.Span);
             output.Append(connectionFields);
             return (304, 0);
         }
@@ -84,7 +85,8 @@ internal static class StaticResponder
                 output.Append("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */"u8);
                 output.AppendDecimal(length);
                 output.Append("\r\nContent-Length: 0\r\n"u8);
-                output.Append(file.RangeFields);
+                output.Append(file.RangeFields.Span);
+                output.Append(file.LastModifiedField.Span);
                 output.Append(connectionFields);
                 return (416, 0);
             }
@@ -92,7 +94,7 @@ internal static class StaticResponder
             {
                 var (start, end) = ranges[0];
                 output.Append("HTTP/1.1 206 Partial Content\r\n"u8);
-                output.Append(file.ContentTypeField);
+                output.Append(file.ContentTypeField.Span);
                 output.Append("Content-Range: bytes "u8);
                 output.AppendDecimal(start);
                 output.Append("-"u8);
@@ -102,7 +104,8 @@ internal static class StaticResponder
                 output.Append("\r\nContent-Length: "u8);
                 output.AppendDecimal(end - start + 1);
                 output.Append("\r\n"u8);
-                output.Append(file.RangeFields);
+                output.Append(file.RangeFields.Span);
+                output.Append(file.LastModifiedField.Span);
                 output.Append(connectionFields);
                 output.AppendBody(file.Identity.Body.Slice((int)start, (int)(end - start + 1)));
                 return (206, end - start + 1);
@@ -113,7 +116,8 @@ internal static class StaticResponder
             }
         }
 
-        output.Append(representation.OkHead);
+        output.Append(representation.OkHead.Span);
+        output.Append(file.LastModifiedField.Span);
         output.Append(connectionFields);
         if (!isHead)
         {
@@ -122,11 +126,12 @@ internal static class StaticResponder
         return (200, isHead ? 0 : representation.Body.Length);
     }
 
-    private static (int, long) Simple(ResponseOutput output, int status, ReadOnlySpan<byte> fields, ReadOnlySpan<byte> connectionFields)
+    private static (int, long) Simple(ResponseOutput output, int status, StaticFile file, ReadOnlySpan<byte> connectionFields)
     {
         output.Append(HttpStatus.StatusLine(status));
         output.Append("Content-Length: 0\r\n"u8);
-        output.Append(fields);
+        output.Append(file.RangeFields.Span);
+        output.Append(file.LastModifiedField.Span);
         output.Append(connectionFields);
         return (status, 0);
     }
@@ -134,8 +139,8 @@ internal static class StaticResponder
     private static (int, long) Multipart(StaticFile file, ReadOnlySpan<(long Start, long End)> ranges, long length, ResponseOutput output, ReadOnlySpan<byte> connectionFields)
     {
         // Each part: CRLF "--" boundary CRLF Content-Type CRLF Content-Range CRLF CRLF data; then CRLF "--" boundary "--" CRLF.
-        var boundary = file.Boundary;
-        var typeField = file.ContentTypeField;
+        var boundary = file.Boundary.Span;
+        var typeField = file.ContentTypeField.Span;
         long total = 0;
         foreach (var (start, end) in ranges)
         {
@@ -147,7 +152,8 @@ internal static class StaticResponder
         output.Append("\r\nContent-Length: "u8);
         output.AppendDecimal(total);
         output.Append("\r\n"u8);
-        output.Append(file.RangeFields);
+        output.Append(file.RangeFields.Span);
+        output.Append(file.LastModifiedField.Span);
         output.Append(connectionFields);
         foreach (var (start, end) in ranges)
         {
@@ -283,7 +289,7 @@ internal static class StaticResponder
         }
         if (ifRange[0] == '"')
         {
-            return ifRange.SequenceEqual(file.Identity.ETagBytes); // strong comparison
+            return ifRange.SequenceEqual(file.Identity.ETagBytes.Span); // strong comparison
         }
         return HttpDate.TryParse(ifRange, out var date) && date == file.LastModifiedUtc;
     }

@@ -21,8 +21,8 @@ public sealed class ServerTests
             "Content-Type: text/css; charset=utf-8\r\n" +
             "Content-Length: 6\r\n" +
             "ETag: \"" + ETag("body{}") + "\"\r\n" +
-            "Last-Modified: " + LastModified + "\r\n" +
             "Accept-Ranges: bytes\r\n" +
+            "Last-Modified: " + LastModified + "\r\n" +
             DateLine +
             "\r\n" +
             "body{}", output);
@@ -37,10 +37,10 @@ public sealed class ServerTests
             "Content-Type: text/html; charset=utf-8\r\n" +
             "Content-Length: 5\r\n" +
             "ETag: \"" + ETag("<p>hello</p>\n") + "-gz\"\r\n" +
-            "Last-Modified: " + LastModified + "\r\n" +
             "Accept-Ranges: bytes\r\n" +
             "Vary: Accept-Encoding\r\n" +
             "Content-Encoding: gzip\r\n" +
+            "Last-Modified: " + LastModified + "\r\n" +
             DateLine +
             "Connection: close\r\n" +
             "\r\n";
@@ -50,10 +50,10 @@ public sealed class ServerTests
         Assert.Equal(
             "HTTP/1.1 304 Not Modified\r\n" +
             "ETag: \"" + ETag("<p>hello</p>\n") + "-gz\"\r\n" +
-            "Last-Modified: " + LastModified + "\r\n" +
             "Accept-Ranges: bytes\r\n" +
             "Vary: Accept-Encoding\r\n" +
             "Content-Encoding: gzip\r\n" +
+            "Last-Modified: " + LastModified + "\r\n" +
             DateLine +
             "\r\n", notModified);
     }

@@ -267,6 +267,107 @@ public sealed class StaticSiteTests
         Assert.StartsWith("HTTP/1.1 200 ", Run(server, $"GET / HTTP/1.1\r\nHost: h\r\n{acceptEncoding}If-None-Match: {other}\r\n\r\n").WrittenText, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The test site with heads as the generator prepares them (StaticHeads, with <paramref name="edit"/> applied to
+    /// each key's), digests and, for keys starting with index.html, <paramref name="built"/> as the build's time.
+    /// </summary>
+    private static Unikernel.Devices.Unix.CrunchKeyValueStore WithHeads(Func<string, string, string?> edit, DateTimeOffset? built = null)
+    {
+        var store = Store();
+        var keys = new HashSet<string>(store.Keys, StringComparer.Ordinal);
+        return new([.. store.Keys.Select(key =>
+        {
+            var coding = StaticHeads.VariantOf(key, keys.Contains, out var identity);
+            store.TryGet(key, out var value);
+            store.TryGet(identity, out var identityValue);
+            var digest = Unikernel.Devices.ContentDigest.Compute(identityValue.Span);
+            var time = identity.StartsWith("index.html", StringComparison.Ordinal) ? built : null;
+            var vary = coding is not null || keys.Contains(identity + ".gz") || keys.Contains(identity + ".br");
+            var type = StaticHeads.MediaType(identity);
+            var heads = StaticHeads.Representation(type, value.Length, digest, coding, vary)
+                + (coding is null ? StaticHeads.File(type, digest, vary, time is { } t ? t.ToString("r", System.Globalization.CultureInfo.InvariantCulture) : "") : "");
+            var edited = edit(key, heads);
+            return new Unikernel.Devices.Unix.CrunchEntry(key, value.ToArray(), Unikernel.Devices.ContentDigest.Compute(value.Span), time, edited is null ? null : Encoding.ASCII.GetBytes(edited));
+        })]);
+    }
+
+    [Fact]
+    public void Heads_from_the_build_are_copied_as_they_are()
+    {
+        // A field no start-up code writes shows which bytes were sent.
+        var site = new StaticSite(WithHeads((_, heads) => heads.Replace("Accept-Ranges: bytes\r\n", "Accept-Ranges: bytes\r\nX-Prepared: 1\r\n", StringComparison.Ordinal)), Built);
+        Assert.Equal(site.FileCount, site.HeadsFromBuild);
+        var server = Server(site: site);
+        foreach (var request in new[]
+        {
+            "GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nAccept-Encoding: br\r\n\r\n",
+            "GET /style.css HTTP/1.1\r\nHost: h\r\nIf-None-Match: \"" + ServerTests.ETag("body{}") + "\"\r\n\r\n",
+            "GET /big.bin HTTP/1.1\r\nHost: h\r\nRange: bytes=0-0\r\n\r\n",
+        })
+        {
+            var response = Run(server, request).WrittenText;
+            Assert.Contains("\r\nX-Prepared: 1\r\n", response, StringComparison.Ordinal);
+            // Last-Modified is the site's (no build time), after the prepared fields, and Date after it.
+            Assert.Contains($"X-Prepared: 1\r\n{(response.Contains("Vary", StringComparison.Ordinal) ? "Vary: Accept-Encoding\r\n" + (response.Contains("Content-Encoding", StringComparison.Ordinal) ? "Content-Encoding: br\r\n" : "") : "")}Last-Modified: {LastModified}\r\n{DateLine}", response, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Heads_from_the_build_equal_the_heads_built_at_start_up()
+    {
+        var built = new DateTimeOffset(2025, 6, 1, 12, 30, 15, TimeSpan.Zero);
+        var prepared = new StaticSite(WithHeads((_, heads) => heads, built), Built);
+        var plain = new StaticSite(WithHeads((_, _) => null, built), Built);
+        Assert.Equal(prepared.FileCount, prepared.HeadsFromBuild);
+        Assert.Equal(0, plain.HeadsFromBuild);
+        foreach (var request in new[]
+        {
+            "GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n",
+            "HEAD / HTTP/1.1\r\nHost: h\r\nAccept-Encoding: br\r\nIf-Modified-Since: Sun, 01 Jun 2025 12:30:15 GMT\r\n\r\n",
+            "GET /logo.png HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET /big.bin HTTP/1.1\r\nHost: h\r\nRange: bytes=0-0,5-9\r\n\r\n",
+            "GET /big.bin HTTP/1.1\r\nHost: h\r\nRange: bytes=999999-\r\n\r\n",
+            "GET /digits.txt HTTP/1.1\r\nHost: h\r\nIf-Match: \"x\"\r\n\r\n",
+            "HEAD /empty.txt HTTP/1.1\r\nHost: h\r\n\r\n",
+        })
+        {
+            Assert.Equal(Run(Server(site: plain), request).WrittenText, Run(Server(site: prepared), request).WrittenText);
+        }
+        Assert.Contains("Last-Modified: Sun, 01 Jun 2025 12:30:15 GMT\r\n", Run(Server(site: prepared), "GET / HTTP/1.1\r\nHost: h\r\n\r\n").WrittenText, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Heads_from_the_build_without_a_last_modified_piece_get_the_stores_time()
+    {
+        var built = new DateTimeOffset(2025, 6, 1, 12, 30, 15, TimeSpan.Zero);
+        var site = new StaticSite(WithHeads((_, heads) => heads.Replace("Last-Modified: Sun, 01 Jun 2025 12:30:15 GMT\r\n", "", StringComparison.Ordinal), built), Built);
+        Assert.Equal(site.FileCount, site.HeadsFromBuild);
+        var server = Server(site: site);
+        Assert.Contains("\r\nLast-Modified: Sun, 01 Jun 2025 12:30:15 GMT\r\n", Run(server, "GET / HTTP/1.1\r\nHost: h\r\n\r\n").WrittenText, StringComparison.Ordinal);
+        Assert.Contains($"\r\nLast-Modified: {LastModified}\r\n", Run(server, "GET /style.css HTTP/1.1\r\nHost: h\r\n\r\n").WrittenText, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("style.css", "Content-Length: 6\r\n", "Content-Length: 7\r\n")] // would break framing
+    [InlineData("style.css", "HTTP/1.1 200 OK", "HTTP/1.1 201 Created")]
+    [InlineData("style.css", "\0unikernel-", "unikernel-")] // a piece short
+    [InlineData("style.css", "HTTP/1.1 304 Not Modified\r\n", "HTTP/1.1 304 Not Modified\r\n\0")] // a piece more
+    [InlineData("index.html.br", "Content-Length: 2\r\n", "Content-Length: 3\r\n")] // one representation wrong: the file's heads are all built
+    [InlineData("index.html.gz", "HTTP/1.1 200 OK", null)] // one representation missing
+    public void Heads_from_the_build_that_do_not_fit_are_built_again(string key, string find, string? replace)
+    {
+        var site = new StaticSite(WithHeads((k, heads) => k != key ? heads : replace is null ? null : heads.Replace(find, replace, StringComparison.Ordinal)), Built);
+        Assert.Equal(site.FileCount - 1, site.HeadsFromBuild);
+        var path = "/" + (key.StartsWith("index.html", StringComparison.Ordinal) ? "" : key);
+        foreach (var coding in new[] { "identity", "gzip", "br" })
+        {
+            var request = $"GET {path} HTTP/1.1\r\nHost: h\r\nAccept-Encoding: {coding}\r\n\r\n";
+            Assert.Equal(Run(Server(), request).WrittenText, Run(Server(site: site), request).WrittenText);
+        }
+    }
+
     [Fact]
     public void The_builds_last_modified_is_each_files_validator_where_the_store_knows_it()
     {
