@@ -14,7 +14,7 @@ public class SealingTests
         [SystemCalls("getcpu", Reason = "the job asks where it runs")]
         public sealed class Job(IConsole console, INetworkStack stack) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+            public Job RunAsync(CancellationToken cancellationToken) => Job.CompletedJob;
         }
 
         [Unikernel("app")]
