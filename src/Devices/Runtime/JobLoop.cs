@@ -11,8 +11,8 @@ namespace Unikernel.Runtime;
 /// poll(2) on an eventfd until the next timer is due or another thread posts work. No thread pool, no Task: hello's
 /// image links only this (issue 17). <see cref="UnikernelHost"/> runs <see cref="Default"/> on the main thread; other
 /// threads (a device's receive thread, a signal, Task-based code) <see cref="Post(Action)"/> to it. Where no host
-/// runs it (a test, a benchmark), the first work posted starts a background thread that runs it for the rest of the
-/// process.
+/// runs it (a test, a benchmark), the first work posted starts a background thread that runs it until a caller of
+/// <see cref="Run"/> takes it over.
 /// </summary>
 /// <remarks>
 /// Work runs in the order it was posted; timers that fall due at the same instant fire in the order they were set.
@@ -48,6 +48,9 @@ public sealed unsafe class JobLoop
     private int _runner;
     private int _runnerThread;
     private int _waiters;
+
+    // 1 while a caller of Run waits for the background thread to stop.
+    private int _handOver;
 
     private JobLoop()
     {
@@ -178,25 +181,31 @@ public sealed unsafe class JobLoop
 
     /// <summary>
     /// Runs the loop on this thread: first <paramref name="start"/>, then posted work and timers until
-    /// <paramref name="done"/> (checked after every piece of work) says so. When the loop already runs elsewhere (its
-    /// background thread, in a test process), posts <paramref name="start"/> to it and waits for
-    /// <paramref name="done"/> instead. Work still queued when <paramref name="done"/> holds stays queued for whoever
-    /// runs the loop next.
+    /// <paramref name="done"/> (checked after every piece of work) says so. The background thread, if it runs the
+    /// loop (a test process), hands it over first. When another caller of Run has it (two hosts at once in a test
+    /// process), posts <paramref name="start"/> there and waits for <paramref name="done"/> instead. Work still queued
+    /// when <paramref name="done"/> holds stays queued for whoever runs the loop next.
     /// </summary>
     public void Run(Action start, Func<bool> done)
     {
         ArgumentNullException.ThrowIfNull(start);
         ArgumentNullException.ThrowIfNull(done);
-        if (Interlocked.CompareExchange(ref _runner, RunByCaller, NotRunning) != NotRunning)
+        while (Interlocked.CompareExchange(ref _runner, RunByCaller, NotRunning) != NotRunning)
         {
             if (!RunsItself)
             {
                 throw new InvalidOperationException("the job loop already runs on another thread");
             }
-            Post(start);
-            WaitWhileRunElsewhere(done);
-            return;
+            if (Volatile.Read(ref _runner) == RunByCaller)
+            {
+                // Two hosts at once (a test process): the second's work runs where the first runs the loop.
+                Post(start);
+                WaitWhileRunElsewhere(done);
+                return;
+            }
+            TakeOverFromBackground();
         }
+        Volatile.Write(ref _handOver, 0);
         Volatile.Write(ref _runnerThread, Environment.CurrentManagedThreadId);
         try
         {
@@ -211,8 +220,9 @@ public sealed unsafe class JobLoop
             {
                 lock (_gate)
                 {
-                    // Another caller of Run waits for work this thread no longer runs (two hosts in one test process).
-                    if (_waiters > 0)
+                    // Work or timers left (a test's, posted while a host ran), or another caller of Run waiting:
+                    // the background thread goes on with them.
+                    if (_waiters > 0 || _count > 0 || _timers > 0)
                     {
                         StartBackgroundRunnerLocked();
                     }
@@ -224,7 +234,7 @@ public sealed unsafe class JobLoop
     private void Drive(Func<bool>? done)
     {
         var batch = new WorkItem[16];
-        while (done is null || !done())
+        while (done is null ? Volatile.Read(ref _handOver) == 0 : !done())
         {
             int taken;
             long wait;
@@ -352,10 +362,31 @@ public sealed unsafe class JobLoop
             // The loop's own thread looks at the queue before it sleeps.
             return;
         }
+        Signal();
+    }
+
+    /// <summary>Makes the loop's poll(2) return, unless a signal it has not read yet already will.</summary>
+    private void Signal()
+    {
         if (Interlocked.Exchange(ref _signalled, 1) == 0)
         {
             ulong one = 1;
             _ = Interop.Write(_eventFd, (byte*)&one, sizeof(ulong));
+        }
+    }
+
+    /// <summary>A caller of <see cref="Run"/> asks the background thread to stop at its next turn, and waits until it has.</summary>
+    private void TakeOverFromBackground()
+    {
+        Volatile.Write(ref _handOver, 1);
+        Signal();
+        lock (_gate)
+        {
+            while (Volatile.Read(ref _runner) == RunInBackground)
+            {
+                // Pulsed when the thread stops; the bound only covers a pulse that came before this wait.
+                Monitor.Wait(_gate, 100);
+            }
         }
     }
 
@@ -369,7 +400,20 @@ public sealed unsafe class JobLoop
         {
             var loop = (JobLoop)state!;
             Volatile.Write(ref loop._runnerThread, Environment.CurrentManagedThreadId);
-            loop.Drive(null);
+            try
+            {
+                loop.Drive(null);
+            }
+            finally
+            {
+                // Handed over to a caller of Run (which runs the loop on its own thread from now on).
+                Volatile.Write(ref loop._runnerThread, 0);
+                Volatile.Write(ref loop._runner, NotRunning);
+                lock (loop._gate)
+                {
+                    Monitor.PulseAll(loop._gate);
+                }
+            }
         })
         {
             IsBackground = true,
