@@ -192,6 +192,11 @@ public static class UnikernelHost
 
         private void JobFinished(object? state)
         {
+            if (_finished)
+            {
+                // A job that outlived the grace period, finishing where a test process's loop goes on running.
+                return;
+            }
             var error = ((Job)state!).Exception;
             // A job that ends with OperationCanceledException was cancelled (as a cancelled Task was), not failed.
             if (error is not null and not OperationCanceledException)
@@ -209,7 +214,7 @@ public static class UnikernelHost
         /// <summary>Cancels the jobs and gives them <see cref="ShutdownGrace"/> to finish.</summary>
         private void BeginStopping()
         {
-            if (_stopping)
+            if (_stopping || _finished)
             {
                 return;
             }
