@@ -17,7 +17,7 @@ for (var i = 1; i < Services - 1; i++)
 {
     services.AppendLine($"public sealed class Service{i}(Service{i - 1} previous, IConsole console) {{ }}");
 }
-services.AppendLine($"public sealed class Service{Services - 1}(Service{Services - 2} previous, IConsole console) : IJob {{ public Task RunAsync(CancellationToken ct) => Task.CompletedTask; }}");
+services.AppendLine($"public sealed class Service{Services - 1}(Service{Services - 2} previous, IConsole console) : IJob {{ public Job RunAsync(CancellationToken ct) => Job.CompletedJob; }}");
 
 var config = new StringBuilder("using Unikernel.Config;\nnamespace Bench;\n[Unikernel(\"bench\")]\npublic static partial class BenchConfig\n{\n    static void Configure(Configuration c)\n    {\n");
 for (var i = 0; i < Catalogue; i++)

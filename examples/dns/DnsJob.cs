@@ -34,10 +34,10 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
     private sealed record Loaded(ZoneSet? Zones, int Failed, List<TsigKey> Keys, List<string> Problems);
 
     /// <summary>Reads the zones and key files now, before the appliance is sealed (the generated Main starts every IStartable first).</summary>
-    public Task StartAsync(CancellationToken cancellationToken)
+    public Job StartAsync(CancellationToken cancellationToken)
     {
         _loaded ??= Load();
-        return Task.CompletedTask;
+        return Job.CompletedJob;
     }
 
     private Loaded Load()
@@ -106,7 +106,7 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
         }
     }
 
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public async Job RunAsync(CancellationToken cancellationToken)
     {
         var level = logLevel.ToLowerInvariant() switch { "debug" => 0, "info" => 1, "warn" or "warning" => 2, "error" => 3, _ => 1 };
         if (!IPAddress.TryParse(address, out var ip) || port is < 0 or > 65535)
@@ -216,12 +216,10 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
         }
         // Zone reload without restart: SIGHUP (or Reload()) loads every zone again and swaps them in atomically; a
         // zone that no longer loads keeps its previous version, its errors logged at file:line:column.
+        // Through Unikernel.Runtime.Signals, not PosixSignalRegistration: the host handles SIGINT and SIGTERM that way,
+        // and the two would take System.Native's one signal callback from each other. The signal does not terminate.
         using var hangup = OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()
-            ? System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGHUP, context =>
-            {
-                context.Cancel = true; // do not terminate
-                Reload();
-            })
+            ? Unikernel.Runtime.Signals.Handle(System.Runtime.InteropServices.PosixSignal.SIGHUP, Reload)
             : null;
         if (level <= 1 && transfers is not null)
         {

@@ -14,7 +14,7 @@ namespace IperfAppliance;
 /// </summary>
 public sealed class IperfJob(IConsole console, INetworkStack stack, string address, int port, int maxDuration, int maxStreams, string logLevel) : IJob
 {
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public async Job RunAsync(CancellationToken cancellationToken)
     {
         var level = logLevel.ToLowerInvariant() switch { "debug" or "info" => 1, "warn" or "warning" => 2, "error" => 3, _ => -1 };
         if (level < 0)

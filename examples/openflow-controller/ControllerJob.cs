@@ -11,7 +11,7 @@ namespace OpenFlowControllerAppliance;
 /// <summary>Runs the MAC-learning <see cref="LearningController"/> on the given stack until cancelled.</summary>
 public sealed class ControllerJob(IConsole console, INetworkStack stack, string address, int port, int idleTimeout, int hardTimeout, int maxSwitches, int maxMacs, string logLevel) : IJob
 {
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public async Job RunAsync(CancellationToken cancellationToken)
     {
         var level = logLevel.ToLowerInvariant() switch { "debug" => 0, "info" => 1, "warn" or "warning" => 2, "error" => 3, _ => 1 };
         if (!IPAddress.TryParse(address, out var ip) || port is < 0 or > 65535)

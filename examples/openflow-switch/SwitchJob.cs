@@ -14,7 +14,7 @@ namespace OpenFlowSwitchAppliance;
 /// </summary>
 public sealed class SwitchJob(IConsole console, IMonotonicClock clock, ITime time, INetworkStack stack, INetworkInterface port1, INetworkInterface port2, string controller, string datapathId, int maxFlows, string listen, string logLevel) : IJob
 {
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public async Job RunAsync(CancellationToken cancellationToken)
     {
         var level = logLevel.ToLowerInvariant() switch { "debug" => 0, "info" => 1, "warn" or "warning" => 2, "error" => 3, _ => 1 };
         if (!IPEndPoint.TryParse(controller, out var endPoint) || endPoint.Port == 0)

@@ -25,10 +25,10 @@ public sealed class WwwJob(IConsole console, INetworkStack stack, IWallClock clo
     private bool _loaded;
 
     /// <summary>Reads the --site directory now, before the appliance is sealed (the generated Main starts every IStartable first).</summary>
-    public Task StartAsync(CancellationToken cancellationToken)
+    public Job StartAsync(CancellationToken cancellationToken)
     {
         Load();
-        return Task.CompletedTask;
+        return Job.CompletedJob;
     }
 
     private void Load()
@@ -53,7 +53,7 @@ public sealed class WwwJob(IConsole console, INetworkStack stack, IWallClock clo
         }
     }
 
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public async Job RunAsync(CancellationToken cancellationToken)
     {
         var level = logLevel.ToLowerInvariant() switch { "debug" => 0, "info" => 1, "warn" or "warning" => 2, "error" => 3, _ => -1 };
         if (level < 0)

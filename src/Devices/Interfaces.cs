@@ -1,15 +1,20 @@
 using System;
 using System.Collections.Generic;
 using System.Threading;
-using System.Threading.Tasks;
 
 namespace Unikernel.Devices;
 
-/// <summary>A unit of work the appliance runs: a service built over devices (a functor application).</summary>
+/// <summary>
+/// A unit of work the appliance runs: a service built over devices (a functor application). Write it as
+/// <c>public async Job RunAsync(CancellationToken cancellationToken)</c>; it may await jobs, Tasks and ValueTasks.
+/// </summary>
 public interface IJob
 {
-    /// <summary>Runs until the work is done or <paramref name="cancellationToken"/> asks for shutdown.</summary>
-    Task RunAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// Runs until the work is done or <paramref name="cancellationToken"/> asks for shutdown. Started on the job loop's
+    /// thread, one job after another: it must not block before its first await (see <see cref="Runtime.UnikernelHost"/>).
+    /// </summary>
+    Job RunAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>Text output of the appliance: stdout on unix, the serial console in a VM.</summary>
@@ -34,8 +39,11 @@ public interface IWallClock
 /// <summary>Timers.</summary>
 public interface ITime
 {
-    /// <summary>Completes after <paramref name="duration"/>; cancelled tasks throw <see cref="OperationCanceledException"/>.</summary>
-    Task SleepAsync(TimeSpan duration, CancellationToken cancellationToken);
+    /// <summary>
+    /// Completes after <paramref name="duration"/>; a cancelled sleep throws <see cref="OperationCanceledException"/>.
+    /// Task-based code that combines it (<c>Task.WhenAny</c>) uses <see cref="Job.AsTask"/>.
+    /// </summary>
+    Job SleepAsync(TimeSpan duration, CancellationToken cancellationToken);
 }
 
 /// <summary>Random bytes (cryptographically strong on real targets, seeded on the test target).</summary>
@@ -112,5 +120,6 @@ public static class ContentDigest
 /// </summary>
 public interface IStartable
 {
-    Task StartAsync(CancellationToken cancellationToken);
+    /// <summary>Runs on the job loop's thread (up to its first await), before any job starts.</summary>
+    Job StartAsync(CancellationToken cancellationToken);
 }

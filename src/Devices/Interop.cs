@@ -154,6 +154,9 @@ internal static unsafe partial class Interop
     [LibraryImport(Libc, EntryPoint = "poll", SetLastError = true)]
     public static partial int Poll(PollFd* fds, nuint count, int timeoutMilliseconds);
 
+    [LibraryImport(Libc, EntryPoint = "eventfd", SetLastError = true)]
+    public static partial int EventFd(uint initialValue, int flags);
+
     [LibraryImport(Libc, EntryPoint = "ioctl", SetLastError = true)]
     public static partial int Ioctl(int fd, ulong request, void* argument);
 
@@ -284,6 +287,28 @@ internal static unsafe partial class Interop
     /// <summary>syscall(2), for calls glibc has no wrapper for (seccomp): integer arguments only.</summary>
     [LibraryImport(Libc, EntryPoint = "syscall", SetLastError = true)]
     public static partial nint Syscall(nint number, nint argument1, nint argument2, nint argument3);
+
+    // The runtime's own native library (CoreLib's PosixSignalRegistration uses these exports): NativeAOT links it
+    // into the image, so these bind at link time like libc's; under the JIT they resolve to the shared framework's copy.
+    private const string SystemNative = "libSystem.Native";
+
+    /// <summary>Starts System.Native's signal thread (idempotent); 0 on failure, with errno.</summary>
+    [LibraryImport(SystemNative, EntryPoint = "SystemNative_InitializeTerminalAndSignalHandling", SetLastError = true)]
+    public static partial int InitializeTerminalAndSignalHandling();
+
+    /// <summary>The one callback System.Native's signal thread calls for an enabled signal (signal number, PosixSignal); nonzero: handled.</summary>
+    [LibraryImport(SystemNative, EntryPoint = "SystemNative_SetPosixSignalHandler")]
+    public static partial void SetPosixSignalHandler(delegate* unmanaged<int, int, int> handler);
+
+    [LibraryImport(SystemNative, EntryPoint = "SystemNative_EnablePosixSignalHandling", SetLastError = true)]
+    public static partial int EnablePosixSignalHandling(int signal);
+
+    [LibraryImport(SystemNative, EntryPoint = "SystemNative_DisablePosixSignalHandling")]
+    public static partial void DisablePosixSignalHandling(int signal);
+
+    /// <summary>The platform's number for a <see cref="PosixSignal"/> (0 when it has none).</summary>
+    [LibraryImport(SystemNative, EntryPoint = "SystemNative_GetPlatformSignalNumber")]
+    public static partial int GetPlatformSignalNumber(int signal);
 
     /// <summary>Fills <paramref name="request"/> (an <c>ifreq</c>) with the interface name; false if it does not fit.</summary>
     public static bool TryWriteInterfaceName(System.Span<byte> request, string name)

@@ -183,7 +183,10 @@ internal static class Emitter
 
         var startables = model.Nodes.Where(n => n.IsStartable).Select(n => n.Variable);
         var jobs = model.Nodes.Where(n => n.IsJob).Select(n => n.Variable);
-        var disposables = model.Nodes.Where(n => n.IsDisposable || n.IsAsyncDisposable).Reverse().Select(n => n.Variable);
+        // A device that is IAsyncDisposable is disposed that way (it may also be IDisposable), through the host's
+        // wrapper: only an image with such a device links the wait on its ValueTask (Task code, issue 17).
+        var disposables = model.Nodes.Where(n => n.IsDisposable || n.IsAsyncDisposable).Reverse()
+            .Select(n => n.IsAsyncDisposable ? $"new global::Unikernel.Runtime.AsyncDisposal({n.Variable})" : n.Variable);
         if (!model.Seal && model.SealedByDefault)
         {
             // The target seals by default: a run of an image built without it says so (a sealed one says "sealed: N calls").
@@ -194,11 +197,14 @@ internal static class Emitter
         w.WriteLine($"{name},");
         w.WriteLine(Array("global::Unikernel.Devices.IStartable", startables) + ",");
         w.WriteLine(Array("global::Unikernel.Devices.IJob", jobs) + ",");
-        w.WriteLine(Array("object", disposables) + ",");
-        w.WriteLine("__Sealed ? __SystemCalls : null);");
+        w.WriteLine(Array("global::System.IDisposable", disposables) + ",");
+        w.WriteLine(SealedCalls(model) + ");");
         w.Outdent();
         w.CloseBlock();
     }
+
+    /// <summary>The allow-list the host installs and --describe shows: a sealed image's, or none (Sealing.Emit emits it only then).</summary>
+    private static string SealedCalls(ResolvedModel model) => model.Seal ? "__Sealed ? __SystemCalls : null" : "null";
 
     private static string Array(string elementType, System.Collections.Generic.IEnumerable<string> items)
     {
@@ -256,7 +262,7 @@ internal static class Emitter
     {
         w.OpenBlock("if (__describe)");
         var values = model.Arguments.Select(a => $"new global::Unikernel.Runtime.ArgumentValue({Literal(a.Name)}, {Literal(a.Type)}, global::Unikernel.Runtime.Description.Value({a.Variable}))");
-        w.WriteLine($"return global::Unikernel.Runtime.Description.Print({Literal(model.Name)}, {Literal(model.Target)}, __Devices, {Array("global::Unikernel.Runtime.ArgumentValue", values)}, __Sealed ? __SystemCalls : null);");
+        w.WriteLine($"return global::Unikernel.Runtime.Description.Print({Literal(model.Name)}, {Literal(model.Target)}, __Devices, {Array("global::Unikernel.Runtime.ArgumentValue", values)}, {SealedCalls(model)});");
         w.CloseBlock();
     }
 

@@ -150,13 +150,18 @@ internal static class Sealing
             w.OpenBlock("namespace " + model.Namespace);
         }
         w.OpenBlock("partial class " + model.ClassName);
-        w.WriteLine($"private static readonly bool __Sealed = {(model.Seal ? "true" : "false")};");
-        w.OpenBlock("private static readonly global::Unikernel.Runtime.SystemCallUse[] __SystemCalls = new global::Unikernel.Runtime.SystemCallUse[]");
-        foreach (var use in Uses(model, seal))
+        w.WriteLine($"private const bool __Sealed = {(model.Seal ? "true" : "false")};");
+        if (model.Seal)
         {
-            w.WriteLine($"new global::Unikernel.Runtime.SystemCallUse({Literal(use.Device)}, {Literal(use.Call)}, {Literal(use.Reason)}{(use.NewDescriptors ? ", true" : "")}),");
+            // Only a sealed image needs the list as objects (to build its filter, and for --describe); an unsealed one
+            // carries just the text (--seccomp-list), not a second copy of every reason (issue 17: ~8 KB of hello).
+            w.OpenBlock("private static readonly global::Unikernel.Runtime.SystemCallUse[] __SystemCalls = new global::Unikernel.Runtime.SystemCallUse[]");
+            foreach (var use in Uses(model, seal))
+            {
+                w.WriteLine($"new global::Unikernel.Runtime.SystemCallUse({Literal(use.Device)}, {Literal(use.Call)}, {Literal(use.Reason)}{(use.NewDescriptors ? ", true" : "")}),");
+            }
+            w.CloseBlock(";");
         }
-        w.CloseBlock(";");
         var list = ListText(model, seal);
         w.WriteLine($"private const string __SeccompList = {Literal(list.TrimEnd('\n'))};");
         w.CloseBlock();

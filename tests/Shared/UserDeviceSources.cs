@@ -44,10 +44,10 @@ public static class UserDeviceSources
 
         public sealed class Greet(IConsole console, IGreeter greeter) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken)
+            public Job RunAsync(CancellationToken cancellationToken)
             {
                 console.WriteLine(greeter.Greeting);
-                return Task.CompletedTask;
+                return Job.CompletedJob;
             }
         }
         """;

@@ -78,12 +78,12 @@ public sealed class PackageTests : IDisposable
 
             public sealed class Greeter(IConsole console, IRandom random, string who) : IJob
             {
-                public Task RunAsync(CancellationToken cancellationToken)
+                public Job RunAsync(CancellationToken cancellationToken)
                 {
                     System.Span<byte> bytes = stackalloc byte[1];
                     random.Fill(bytes);
                     console.WriteLine($"greetings, {who}");
-                    return Task.CompletedTask;
+                    return Job.CompletedJob;
                 }
             }
             """);

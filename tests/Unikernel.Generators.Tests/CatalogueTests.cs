@@ -111,7 +111,7 @@ public class CatalogueTests
 
         public sealed class Hello(IConsole console) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+            public Job RunAsync(CancellationToken cancellationToken) => Job.CompletedJob;
         }
 
         public sealed class Lamp : IConsole

@@ -19,32 +19,32 @@ public static class DiagnosticVerifier
 
         public sealed class Hello(IConsole console) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+            public Job RunAsync(CancellationToken cancellationToken) => Job.CompletedJob;
         }
 
         public sealed class Ticker(IConsole console, ITime time, int ticks) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+            public Job RunAsync(CancellationToken cancellationToken) => Job.CompletedJob;
         }
 
         public sealed class Server(INetworkStack stack) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+            public Job RunAsync(CancellationToken cancellationToken) => Job.CompletedJob;
         }
 
         public sealed class Site(IKeyValueStore store) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+            public Job RunAsync(CancellationToken cancellationToken) => Job.CompletedJob;
         }
 
         public sealed class Sniffer(INetworkInterface nic) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+            public Job RunAsync(CancellationToken cancellationToken) => Job.CompletedJob;
         }
 
         public sealed class Numbers(double a, double b, double c) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+            public Job RunAsync(CancellationToken cancellationToken) => Job.CompletedJob;
         }
 
         public sealed class Lamp(string colour) : IConsole
@@ -54,12 +54,12 @@ public static class DiagnosticVerifier
 
         public sealed class Flags(bool flag, string text) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+            public Job RunAsync(CancellationToken cancellationToken) => Job.CompletedJob;
         }
 
         public sealed class Clocks(ITime time, IMonotonicClock monotonic, IWallClock wall) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+            public Job RunAsync(CancellationToken cancellationToken) => Job.CompletedJob;
         }
 
         public interface IA { }
@@ -72,7 +72,7 @@ public static class DiagnosticVerifier
 
         public sealed class UsesA(IA a) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+            public Job RunAsync(CancellationToken cancellationToken) => Job.CompletedJob;
         }
 
         public interface IGreeter { }
@@ -95,7 +95,7 @@ public static class DiagnosticVerifier
 
         public sealed class Greets(IGreeter greeter) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+            public Job RunAsync(CancellationToken cancellationToken) => Job.CompletedJob;
         }
 
         public static class VendorDevices

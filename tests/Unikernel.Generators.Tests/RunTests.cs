@@ -132,14 +132,14 @@ public class RunTests
 
             public sealed class Dump(IConsole console, IKeyValueStore store) : IJob
             {
-                public Task RunAsync(CancellationToken cancellationToken)
+                public Job RunAsync(CancellationToken cancellationToken)
                 {
                     foreach (var key in store.Keys)
                     {
                         store.TryGet(key, out var value);
                         console.WriteLine(key + "=" + System.Convert.ToHexString(value.Span));
                     }
-                    return Task.CompletedTask;
+                    return Job.CompletedJob;
                 }
             }
             """;
@@ -213,7 +213,7 @@ public class RunTests
 
             public sealed class Metadata(IConsole console, IKeyValueStore store) : IJob
             {
-                public Task RunAsync(CancellationToken cancellationToken)
+                public Job RunAsync(CancellationToken cancellationToken)
                 {
                     var metadata = (IKeyValueMetadata)store;
                     foreach (var key in store.Keys)
@@ -223,7 +223,7 @@ public class RunTests
                         var time = metadata.TryGetLastModified(key, out var t) ? t.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture) : "-";
                         console.WriteLine(key + " " + digest + " " + time + " " + System.Convert.ToHexString(value.Span));
                     }
-                    return Task.CompletedTask;
+                    return Job.CompletedJob;
                 }
             }
             """;
@@ -334,10 +334,10 @@ public class RunTests
 
             public sealed class Show(IConsole console, string s, int i, long l, bool b, double d, string[] many) : IJob
             {
-                public Task RunAsync(CancellationToken cancellationToken)
+                public Job RunAsync(CancellationToken cancellationToken)
                 {
                     console.WriteLine(string.Join("|", s, i, l, b, d.ToString(System.Globalization.CultureInfo.InvariantCulture), string.Join(",", many)));
-                    return Task.CompletedTask;
+                    return Job.CompletedJob;
                 }
             }
             """;

@@ -14,7 +14,7 @@ public class SealingTests
         [SystemCalls("getcpu", Reason = "the job asks where it runs")]
         public sealed class Job(IConsole console, INetworkStack stack) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+            public Unikernel.Devices.Job RunAsync(CancellationToken cancellationToken) => Unikernel.Devices.Job.CompletedJob;
         }
 
         [Unikernel("app")]
@@ -40,7 +40,7 @@ public class SealingTests
     public void The_list_unions_the_runtime_the_wired_devices_and_the_jobs()
     {
         var source = SeccompSource(new BuildProperties(Seal: true));
-        Assert.Contains("private static readonly bool __Sealed = true;", source);
+        Assert.Contains("private const bool __Sealed = true;", source);
         Assert.Contains("new global::Unikernel.Runtime.SystemCallUse(\"runtime\", \"futex\"", source);
         Assert.Contains("new global::Unikernel.Runtime.SystemCallUse(\"stack\", \"recvmmsg\"", source);
         Assert.Contains("new global::Unikernel.Runtime.SystemCallUse(\"job\", \"getcpu\", \"the job asks where it runs\")", source);
@@ -71,14 +71,14 @@ public class SealingTests
     public void The_vm_targets_are_sealed_by_default_and_UnikernelSeal_false_turns_it_off(string target)
     {
         var byDefault = GeneratorHarness.Run(Config, new BuildProperties(target));
-        Assert.Contains("private static readonly bool __Sealed = true;", byDefault.Source(".UnikernelSeccomp.g.cs"));
+        Assert.Contains("private const bool __Sealed = true;", byDefault.Source(".UnikernelSeccomp.g.cs"));
         Assert.Contains($"# sealed (the default on target {target})", byDefault.Source(".UnikernelSeccomp.g.cs"));
         var main = byDefault.Source(".Unikernel.g.cs");
         Assert.Contains($"Sealed (the default on target {target}; -p:UnikernelSeal=false builds it unsealed): after start only", main);
         Assert.DoesNotContain("not sealed (built with", main);
 
         var off = GeneratorHarness.Run(Config, new BuildProperties(target, Seal: false));
-        Assert.Contains("private static readonly bool __Sealed = false;", off.Source(".UnikernelSeccomp.g.cs"));
+        Assert.Contains("private const bool __Sealed = false;", off.Source(".UnikernelSeccomp.g.cs"));
         Assert.Contains($"# not sealed (-p:UnikernelSeal=false): target {target} otherwise", off.Source(".UnikernelSeccomp.g.cs"));
         var offMain = off.Source(".Unikernel.g.cs");
         Assert.Contains($"Not sealed (built with -p:UnikernelSeal=false; target {target} is sealed by default).", offMain);
@@ -89,10 +89,10 @@ public class SealingTests
     [Fact]
     public void Unix_is_sealed_on_request_and_the_test_target_never()
     {
-        Assert.Contains("private static readonly bool __Sealed = false;", GeneratorHarness.Run(Config, new BuildProperties("unix")).Source(".UnikernelSeccomp.g.cs"));
-        Assert.Contains("private static readonly bool __Sealed = true;", GeneratorHarness.Run(Config, new BuildProperties("unix", Seal: true)).Source(".UnikernelSeccomp.g.cs"));
+        Assert.Contains("private const bool __Sealed = false;", GeneratorHarness.Run(Config, new BuildProperties("unix")).Source(".UnikernelSeccomp.g.cs"));
+        Assert.Contains("private const bool __Sealed = true;", GeneratorHarness.Run(Config, new BuildProperties("unix", Seal: true)).Source(".UnikernelSeccomp.g.cs"));
         var test = GeneratorHarness.Run(Config, new BuildProperties("test", Seal: true));
-        Assert.Contains("private static readonly bool __Sealed = false;", test.Source(".UnikernelSeccomp.g.cs"));
+        Assert.Contains("private const bool __Sealed = false;", test.Source(".UnikernelSeccomp.g.cs"));
         Assert.Contains("Not sealed (target test is never sealed).", test.Source(".Unikernel.g.cs"));
     }
 
@@ -100,9 +100,12 @@ public class SealingTests
     public void Unsealed_the_image_carries_the_list_but_does_not_install_it()
     {
         var result = GeneratorHarness.Run(Config, BuildProperties.Unix);
-        Assert.Contains("private static readonly bool __Sealed = false;", result.Source(".UnikernelSeccomp.g.cs"));
+        Assert.Contains("private const bool __Sealed = false;", result.Source(".UnikernelSeccomp.g.cs"));
         var main = result.Source(".Unikernel.g.cs");
-        Assert.Contains("__Sealed ? __SystemCalls : null", main);
+        // The text is all an unsealed image carries: the host and --describe get no allow-list objects (issue 17).
+        Assert.DoesNotContain("__SystemCalls", main);
+        Assert.DoesNotContain("__SystemCalls", result.Source(".UnikernelSeccomp.g.cs"));
+        Assert.Contains("__Sealed ? __SystemCalls : null", GeneratorHarness.Run(Config, new BuildProperties(Seal: true)).Source(".Unikernel.g.cs"));
         Assert.Contains("Not sealed (build with -p:UnikernelSeal=true", main);
         Assert.Contains("case \"--seccomp-list\":", main);
         Assert.DoesNotContain("sealed: ", result.Source(".UnikernelGraph.g.cs"));

@@ -15,7 +15,7 @@ public sealed class DiagnosticTests
 
         public sealed class Hello(IConsole console, ITime time, int ticks) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.FromResult((console, time, ticks));
+            public Job RunAsync(CancellationToken cancellationToken) { _ = (console, time, ticks); return Job.CompletedJob; }
         }
 
         public sealed class Loop(object other)
@@ -25,7 +25,7 @@ public sealed class DiagnosticTests
 
         public sealed class Serve(IKeyValueStore store) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.FromResult(store);
+            public Job RunAsync(CancellationToken cancellationToken) { _ = store; return Job.CompletedJob; }
         }
 
         public abstract class Abstract

@@ -101,7 +101,7 @@ public sealed class EquivalenceTests
 
         public sealed class Server(IRandom random, Store store, ITime time, int port, bool verbose, string[] tags, long limit, double ratio) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.FromResult((random, store, time, port, verbose, tags, limit, ratio));
+            public Job RunAsync(CancellationToken cancellationToken) { _ = (random, store, time, port, verbose, tags, limit, ratio); return Job.CompletedJob; }
         }
         """;
 
@@ -210,7 +210,7 @@ public sealed class EquivalenceTests
 
         public sealed class Server(INetworkStack stack) : IJob
         {
-            public Task RunAsync(CancellationToken cancellationToken) => Task.FromResult(stack);
+            public Job RunAsync(CancellationToken cancellationToken) { _ = stack; return Job.CompletedJob; }
         }
         """;
 

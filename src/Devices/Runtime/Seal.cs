@@ -56,6 +56,7 @@ namespace Unikernel.Runtime
     [SystemCalls("read", "write", Reason = "standard output and error (the log); the runtime's signal pipe and random seed (all open before sealing)")]
     [SystemCalls("membarrier", Reason = "the GC's FlushProcessWriteBuffers on suspension")]
     [SystemCalls("getrusage", Reason = "the thread pool measures CPU use")]
+    [SystemCalls("poll", Reason = "the job loop sleeps until its next timer or until another thread posts work (its eventfd is open before sealing)")]
     [SystemCalls("rt_sigaction", "close", Reason = "at exit: SIGINT/SIGTERM handlers restored, devices closed")]
     public static class Seal
     {

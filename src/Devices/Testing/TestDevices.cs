@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Threading;
-using System.Threading.Tasks;
 
 namespace Unikernel.Devices.Testing;
 
@@ -74,28 +73,28 @@ public sealed class VirtualClock : IMonotonicClock, IWallClock, ITime
 
     public DateTimeOffset UtcNow => _epoch.AddTicks(ElapsedNanoseconds / 100);
 
-    public Task SleepAsync(TimeSpan duration, CancellationToken cancellationToken)
+    public Job SleepAsync(TimeSpan duration, CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested)
         {
-            return Task.FromCanceled(cancellationToken);
+            return Job.FromCanceled(cancellationToken);
         }
         var nanoseconds = Math.Max(0, duration.Ticks) * 100;
         Timer timer;
         lock (_gate)
         {
-            timer = new Timer(_now + nanoseconds);
+            timer = new Timer(_now + nanoseconds, cancellationToken);
             _timers.Enqueue(timer, (timer.Due, _sequence++));
         }
         if (cancellationToken.CanBeCanceled)
         {
-            cancellationToken.Register(static state => ((Timer)state!).Completion.TrySetCanceled(), timer);
+            cancellationToken.Register(static state => ((Timer)state!).Cancel(), timer);
         }
         if (AutoAdvance)
         {
             AdvanceTo(timer.Due);
         }
-        return timer.Completion.Task;
+        return timer.Completion;
     }
 
     /// <summary>Moves time forward and fires every timer that falls due, in deadline order.</summary>
@@ -132,15 +131,25 @@ public sealed class VirtualClock : IMonotonicClock, IWallClock, ITime
             {
                 return;
             }
-            due.Completion.TrySetResult();
+            due.Fire();
         }
     }
 
-    private sealed class Timer(long due)
+    private sealed class Timer(long due, CancellationToken cancellationToken)
     {
         public long Due { get; } = due;
 
-        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public Job Completion { get; } = new();
+
+        // The job is finished at once, but whoever awaits it goes on on the thread pool, not inside Advance (as
+        // with the TaskCompletionSource(RunContinuationsAsynchronously) this clock had): a test that advances time
+        // while holding a lock never runs a sleeper's code under it.
+        public void Fire() => Completion.TryComplete(null, s_toThreadPool);
+
+        public void Cancel() => Completion.TryComplete(new OperationCanceledException(cancellationToken), s_toThreadPool);
+
+        private static readonly Action<Action> s_toThreadPool = static continuation =>
+            ThreadPool.UnsafeQueueUserWorkItem(static next => next(), continuation, preferLocal: false);
     }
 }
 

@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Threading;
-using System.Threading.Tasks;
 
 namespace Unikernel.Devices.Unix;
 
@@ -25,9 +24,10 @@ public sealed class UnixWallClock : IWallClock
     public DateTimeOffset UtcNow => DateTimeOffset.UtcNow;
 }
 
+/// <summary>Timers of the <see cref="Runtime.JobLoop"/> (poll(2) on the monotonic clock): no thread pool, no Task.</summary>
 public sealed class UnixTime : ITime
 {
-    public Task SleepAsync(TimeSpan duration, CancellationToken cancellationToken) => Task.Delay(duration, cancellationToken);
+    public Job SleepAsync(TimeSpan duration, CancellationToken cancellationToken) => Runtime.JobLoop.Default.Delay(duration, cancellationToken);
 }
 
 /// <summary>

@@ -159,7 +159,7 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
     internal IIPv4 IPv4 => _ipv4;
 
     /// <summary>Starts receiving, announces the address (gratuitous ARP) and, without a static address, waits for a DHCP lease.</summary>
-    public async Task StartAsync(CancellationToken cancellationToken)
+    public async Job StartAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_receiver is not null)
@@ -186,7 +186,7 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
             WakeTimerLocked(_dhcp.NextDeadline);
         }
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
-        var expired = _time.SleepAsync(DhcpTimeout, timeout.Token);
+        var expired = _time.SleepAsync(DhcpTimeout, timeout.Token).AsTask();
         var first = await Task.WhenAny(lease, expired).ConfigureAwait(false);
         await timeout.CancelAsync().ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
@@ -438,7 +438,7 @@ public sealed class DirectStack : INetworkStack, IStartable, IDisposable, IDhcpH
                 {
                     // Sleep to the deadline (at least 1 ms, at most 1 s at a time), or less when an earlier one appears.
                     var duration = TimeSpan.FromTicks(Math.Clamp(wait / 100, TimeSpan.TicksPerMillisecond, TimeSpan.TicksPerSecond));
-                    await Task.WhenAny(_time.SleepAsync(duration, cancellationToken), wake).ConfigureAwait(false);
+                    await Task.WhenAny(_time.SleepAsync(duration, cancellationToken).AsTask(), wake).ConfigureAwait(false);
                 }
             }
         }

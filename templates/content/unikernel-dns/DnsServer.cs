@@ -14,7 +14,7 @@ namespace UnikernelApp;
 /// </summary>
 public sealed class DnsServer(IConsole console, INetworkStack stack, IKeyValueStore zones, string address, int port) : IJob
 {
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public async Job RunAsync(CancellationToken cancellationToken)
     {
         if (!IPAddress.TryParse(address, out var ip) || port is < 0 or > 65535)
         {

@@ -19,7 +19,7 @@ public sealed class WebServer(IConsole console, INetworkStack stack, IWallClock 
     // after start). A missing directory stops the start with "cannot create device".
     private readonly IKeyValueStore _store = site.Length > 0 ? new DirectoryKeyValueStore(site) : files;
 
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public async Job RunAsync(CancellationToken cancellationToken)
     {
         if (!IPAddress.TryParse(address, out var ip) || port is < 0 or > 65535)
         {

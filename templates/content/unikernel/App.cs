@@ -1,6 +1,5 @@
 using System;
 using System.Threading;
-using System.Threading.Tasks;
 using Unikernel.Devices;
 
 namespace UnikernelApp;
@@ -8,14 +7,14 @@ namespace UnikernelApp;
 /// <summary>The appliance's job: its constructor parameters are the devices and arguments it needs (see config.cs, or unikernel.yaml in the unikernel-yaml template).</summary>
 public sealed class App(IConsole console, ITime time, string who, int times) : IJob
 {
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public async Job RunAsync(CancellationToken cancellationToken)
     {
         for (var i = 1; i <= times; i++)
         {
             console.WriteLine($"hello, {who} ({i} of {times})");
             if (i < times)
             {
-                await time.SleepAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                await time.SleepAsync(TimeSpan.FromSeconds(1), cancellationToken);
             }
         }
     }

@@ -36,6 +36,6 @@ digraph "dns" {
   "dnsJob" -> "arg_notify_key" [label="notifyKey"];
   "stack" [xlabel=<<FONT POINT-SIZE="9">socket setsockopt bind getsockname close recvmmsg sendmmsg listen accept4 connect getpeername getsockopt recvfrom sendto shutdown epoll_create1 epoll_ctl epoll_wait</FONT>>];
   "dnsJob" [xlabel=<<FONT POINT-SIZE="9">rt_sigaction</FONT>>];
-  "__seal" [label=<sealed: 48 system calls<BR/><FONT POINT-SIZE="9">runtime: futex sched_yield clock_nanosleep restart_syscall clock_gettime gettid getpid mmap munmap madvise mprotect brk clone clone3 set_robust_list rseq rt_sigprocmask prctl sched_getaffinity exit exit_group rt_sigreturn tgkill read write membarrier getrusage rt_sigaction close</FONT>>, shape=note];
+  "__seal" [label=<sealed: 49 system calls<BR/><FONT POINT-SIZE="9">runtime: futex sched_yield clock_nanosleep restart_syscall clock_gettime gettid getpid mmap munmap madvise mprotect brk clone clone3 set_robust_list rseq rt_sigprocmask prctl sched_getaffinity exit exit_group rt_sigreturn tgkill read write membarrier getrusage poll rt_sigaction close</FONT>>, shape=note];
 }
 #endif

@@ -171,7 +171,7 @@ namespace DnsAppliance
                 "dns",
                 new global::Unikernel.Devices.IStartable[] { dnsJob },
                 new global::Unikernel.Devices.IJob[] { dnsJob },
-                global::System.Array.Empty<object>(),
+                global::System.Array.Empty<global::System.IDisposable>(),
                 __Sealed ? __SystemCalls : null);
         }
 

@@ -141,7 +141,7 @@ namespace DnsAppliance
             string[] arg_notify = arg_notify_values?.ToArray() ?? global::System.Array.Empty<string>();
             if (__describe)
             {
-                return global::Unikernel.Runtime.Description.Print("dns", "unix", __Devices, new global::Unikernel.Runtime.ArgumentValue[] { new global::Unikernel.Runtime.ArgumentValue("address", "string", global::Unikernel.Runtime.Description.Value(arg_address)), new global::Unikernel.Runtime.ArgumentValue("port", "int", global::Unikernel.Runtime.Description.Value(arg_port)), new global::Unikernel.Runtime.ArgumentValue("zone", "string[]", global::Unikernel.Runtime.Description.Value(arg_zone)), new global::Unikernel.Runtime.ArgumentValue("zones", "string", global::Unikernel.Runtime.Description.Value(arg_zones)), new global::Unikernel.Runtime.ArgumentValue("log-level", "string", global::Unikernel.Runtime.Description.Value(arg_log_level)), new global::Unikernel.Runtime.ArgumentValue("chaos-version", "string", global::Unikernel.Runtime.Description.Value(arg_chaos_version)), new global::Unikernel.Runtime.ArgumentValue("chaos-id", "string", global::Unikernel.Runtime.Description.Value(arg_chaos_id)), new global::Unikernel.Runtime.ArgumentValue("tsig-key", "string[]", global::Unikernel.Runtime.Description.Value(arg_tsig_key)), new global::Unikernel.Runtime.ArgumentValue("allow-transfer", "string[]", global::Unikernel.Runtime.Description.Value(arg_allow_transfer)), new global::Unikernel.Runtime.ArgumentValue("notify", "string[]", global::Unikernel.Runtime.Description.Value(arg_notify)), new global::Unikernel.Runtime.ArgumentValue("notify-key", "string", global::Unikernel.Runtime.Description.Value(arg_notify_key)) }, __Sealed ? __SystemCalls : null);
+                return global::Unikernel.Runtime.Description.Print("dns", "unix", __Devices, new global::Unikernel.Runtime.ArgumentValue[] { new global::Unikernel.Runtime.ArgumentValue("address", "string", global::Unikernel.Runtime.Description.Value(arg_address)), new global::Unikernel.Runtime.ArgumentValue("port", "int", global::Unikernel.Runtime.Description.Value(arg_port)), new global::Unikernel.Runtime.ArgumentValue("zone", "string[]", global::Unikernel.Runtime.Description.Value(arg_zone)), new global::Unikernel.Runtime.ArgumentValue("zones", "string", global::Unikernel.Runtime.Description.Value(arg_zones)), new global::Unikernel.Runtime.ArgumentValue("log-level", "string", global::Unikernel.Runtime.Description.Value(arg_log_level)), new global::Unikernel.Runtime.ArgumentValue("chaos-version", "string", global::Unikernel.Runtime.Description.Value(arg_chaos_version)), new global::Unikernel.Runtime.ArgumentValue("chaos-id", "string", global::Unikernel.Runtime.Description.Value(arg_chaos_id)), new global::Unikernel.Runtime.ArgumentValue("tsig-key", "string[]", global::Unikernel.Runtime.Description.Value(arg_tsig_key)), new global::Unikernel.Runtime.ArgumentValue("allow-transfer", "string[]", global::Unikernel.Runtime.Description.Value(arg_allow_transfer)), new global::Unikernel.Runtime.ArgumentValue("notify", "string[]", global::Unikernel.Runtime.Description.Value(arg_notify)), new global::Unikernel.Runtime.ArgumentValue("notify-key", "string", global::Unikernel.Runtime.Description.Value(arg_notify_key)) }, null);
             }
 
             // Devices and jobs: each constructed once, in dependency order.
@@ -170,8 +170,8 @@ namespace DnsAppliance
                 "dns",
                 new global::Unikernel.Devices.IStartable[] { dnsJob },
                 new global::Unikernel.Devices.IJob[] { dnsJob },
-                global::System.Array.Empty<object>(),
-                __Sealed ? __SystemCalls : null);
+                global::System.Array.Empty<global::System.IDisposable>(),
+                null);
         }
 
         private static void __PrintHelp()

@@ -12,6 +12,6 @@ digraph "hello" {
   "hello" -> "console" [label="console"];
   "hello" -> "time" [label="time"];
   "hello" -> "arg_ticks" [label="ticks"];
-  "__seal" [label=<sealed: 31 system calls<BR/><FONT POINT-SIZE="9">runtime: futex sched_yield clock_nanosleep restart_syscall clock_gettime gettid getpid mmap munmap madvise mprotect brk clone clone3 set_robust_list rseq rt_sigprocmask prctl sched_getaffinity exit exit_group rt_sigreturn tgkill read write membarrier getrusage rt_sigaction close</FONT>>, shape=note];
+  "__seal" [label=<sealed: 32 system calls<BR/><FONT POINT-SIZE="9">runtime: futex sched_yield clock_nanosleep restart_syscall clock_gettime gettid getpid mmap munmap madvise mprotect brk clone clone3 set_robust_list rseq rt_sigprocmask prctl sched_getaffinity exit exit_group rt_sigreturn tgkill read write membarrier getrusage poll rt_sigaction close</FONT>>, shape=note];
 }
 #endif

@@ -84,7 +84,7 @@ namespace HelloAppliance
                 "hello",
                 global::System.Array.Empty<global::Unikernel.Devices.IStartable>(),
                 new global::Unikernel.Devices.IJob[] { hello },
-                global::System.Array.Empty<object>(),
+                global::System.Array.Empty<global::System.IDisposable>(),
                 __Sealed ? __SystemCalls : null);
         }
 

@@ -57,7 +57,7 @@ namespace HelloAppliance
             }
             if (__describe)
             {
-                return global::Unikernel.Runtime.Description.Print("hello", "test", __Devices, new global::Unikernel.Runtime.ArgumentValue[] { new global::Unikernel.Runtime.ArgumentValue("ticks", "int", global::Unikernel.Runtime.Description.Value(arg_ticks)) }, __Sealed ? __SystemCalls : null);
+                return global::Unikernel.Runtime.Description.Print("hello", "test", __Devices, new global::Unikernel.Runtime.ArgumentValue[] { new global::Unikernel.Runtime.ArgumentValue("ticks", "int", global::Unikernel.Runtime.Description.Value(arg_ticks)) }, null);
             }
 
             // Devices and jobs: each constructed once, in dependency order.
@@ -83,8 +83,8 @@ namespace HelloAppliance
                 "hello",
                 global::System.Array.Empty<global::Unikernel.Devices.IStartable>(),
                 new global::Unikernel.Devices.IJob[] { hello },
-                global::System.Array.Empty<object>(),
-                __Sealed ? __SystemCalls : null);
+                global::System.Array.Empty<global::System.IDisposable>(),
+                null);
         }
 
         private static void __PrintHelp()

@@ -48,7 +48,7 @@ public partial class DnsJobTests
             Assert.EndsWith(expected, m!.Answers[0].ToString(), StringComparison.Ordinal);
         }
         await cts.CancelAsync();
-        await run.WaitAsync(TimeSpan.FromSeconds(15));
+        await run.AsTask().WaitAsync(TimeSpan.FromSeconds(15));
         Assert.Contains(console.Lines, l => l.StartsWith("dns: stopped", StringComparison.Ordinal));
     }
 
@@ -69,10 +69,10 @@ public partial class DnsJobTests
             }
             Assert.Contains(console.Lines, l => l.Contains("[dir.test.]", StringComparison.Ordinal));
             await cts.CancelAsync();
-            await run.WaitAsync(TimeSpan.FromSeconds(15));
+            await run.AsTask().WaitAsync(TimeSpan.FromSeconds(15));
 
             var bad = new MemoryConsole { Echo = false };
-            await new DnsJob(bad, new UnixSocketStack(), data, "not-an-address", 53, [], "", "info", "", "", [], [], [], "").RunAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(15));
+            await new DnsJob(bad, new UnixSocketStack(), data, "not-an-address", 53, [], "", "info", "", "", [], [], [], "").RunAsync(CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(15));
             Assert.Contains(bad.Lines, l => l.Contains("cannot listen on 'not-an-address'", StringComparison.Ordinal));
         }
         finally

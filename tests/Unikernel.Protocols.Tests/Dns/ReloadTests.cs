@@ -77,7 +77,7 @@ public class ReloadTests
             Assert.Contains(console.Lines, l => l.Contains("keeping the previous version", StringComparison.Ordinal));
             Assert.Equal("www.r.test. 60 IN A 192.0.2.11", Answer(endPoint, "www.r.test."));
             await cts.CancelAsync();
-            await run.WaitAsync(TimeSpan.FromSeconds(30));
+            await run.AsTask().WaitAsync(TimeSpan.FromSeconds(30));
         }
         finally
         {

@@ -89,7 +89,7 @@ public class SecondaryTests
             Stop(nsd);
             Stop(knot);
             await cts.CancelAsync();
-            await run.WaitAsync(TimeSpan.FromSeconds(30));
+            await run.AsTask().WaitAsync(TimeSpan.FromSeconds(30));
             Directory.Delete(dir, recursive: true);
         }
     }

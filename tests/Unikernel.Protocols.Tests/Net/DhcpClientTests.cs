@@ -97,7 +97,7 @@ public sealed class DhcpClientTests : IDisposable
             _clock.Advance(TimeSpan.FromSeconds(1));
             await Task.Delay(10);
         }
-        var error = await Assert.ThrowsAsync<TimeoutException>(() => start);
+        var error = await Assert.ThrowsAsync<TimeoutException>(() => start.AsTask());
         Assert.Contains("DHCP", error.Message, StringComparison.Ordinal);
         Assert.Contains("static address", error.Message, StringComparison.Ordinal);
         Assert.True(stack.Counters.DhcpMessagesSent >= 3, $"{stack.Counters.DhcpMessagesSent} discovers");
@@ -111,7 +111,7 @@ public sealed class DhcpClientTests : IDisposable
         var start = stack.StartAsync(CancellationToken.None);
         await Task.Delay(50);
         stack.Dispose();
-        await Assert.ThrowsAsync<ObjectDisposedException>(() => start.WaitAsync(TimeSpan.FromSeconds(10)));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => start.AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
     /// <summary>Answers ARP for its address and DHCP with a fixed lease (100 s, T1 50 s, T2 87 s).</summary>

@@ -41,6 +41,8 @@ public sealed class DirectStackTests(ITestOutputHelper output) : IDisposable
         return (a, b);
     }
 
+    private static void Finish(Job job) => Finish(job.AsTask());
+
     private static void Finish(Task task) => Assert.True(task.Wait(Wait), "task did not finish in time");
 
     /// <summary>Pings until a reply arrives, moving virtual time by a second between tries so ARP retries fire.</summary>

@@ -48,7 +48,7 @@ public sealed class HostileInputTests : IDisposable
         return stack;
     }
 
-    private static void Finish(Task task) => Assert.True(task.Wait(Wait), "task did not finish in time");
+    private static void Finish(Job job) => Assert.True(job.AsTask().Wait(Wait), "task did not finish in time");
 
     /// <summary>The frames <paramref name="stack"/> sent since the last call (clears the capture).</summary>
     private List<byte[]> SentBy(DirectStack stack)

@@ -57,7 +57,7 @@ public sealed class TcpDirectStackTests : IDisposable
             stacks[i] = new DirectStack(port, _clock, _clock, new SeededRandom((ulong)i + 1), $"10.0.0.{i + 1}/24", "");
             _disposables.Add(port);
             _disposables.Add(stacks[i]);
-            Assert.True(stacks[i].StartAsync(CancellationToken.None).Wait(TimeSpan.FromSeconds(5)));
+            Assert.True(stacks[i].StartAsync(CancellationToken.None).AsTask().Wait(TimeSpan.FromSeconds(5)));
         }
         _driver.Start();
         return (stacks[0], stacks[1]);

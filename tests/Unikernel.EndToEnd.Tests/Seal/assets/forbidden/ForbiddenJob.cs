@@ -12,7 +12,7 @@ namespace ForbiddenAppliance;
 /// </summary>
 public sealed partial class ForbiddenJob(IConsole console, INetworkStack stack, string @try, string marker, string peer) : IJob
 {
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public async Job RunAsync(CancellationToken cancellationToken)
     {
         GC.KeepAlive(stack);
         console.WriteLine($"forbidden: started (sealed: {(Unikernel.Runtime.Seal.IsSealed ? "yes" : "no")}), trying '{@try}'");
