@@ -14,6 +14,29 @@ public static class TextFile
 {
     public static string ReadAllText(string path)
     {
+        var (buffer, length) = Read(path);
+        ReadOnlySpan<byte> text = buffer.AsSpan(0, length);
+        if (text.StartsWith("\uFEFF"u8) /* EF BB BF */)
+        {
+            text = text[3..];
+        }
+        return Encoding.UTF8.GetString(text);
+    }
+
+    /// <summary>A whole file's bytes; the same reading as <see cref="ReadAllText"/>, so an image needs one file reader.</summary>
+    public static byte[] ReadAllBytes(string path)
+    {
+        var (buffer, length) = Read(path);
+        if (length == buffer.Length)
+        {
+            return buffer;
+        }
+        // Not buffer[..length]: an array range pulls NativeAOT's type loader in (bench/README.md).
+        return buffer.AsSpan(0, length).ToArray();
+    }
+
+    private static (byte[] Buffer, int Length) Read(string path)
+    {
         // Read until end of file rather than trusting the size: files in /proc and /sys report 0 or 4096.
         using var handle = File.OpenHandle(path);
         var buffer = new byte[4096];
@@ -31,11 +54,6 @@ public static class TextFile
             }
             length += read;
         }
-        ReadOnlySpan<byte> text = buffer.AsSpan(0, length);
-        if (text.StartsWith("\uFEFF"u8) /* EF BB BF */)
-        {
-            text = text[3..];
-        }
-        return Encoding.UTF8.GetString(text);
+        return (buffer, length);
     }
 }
