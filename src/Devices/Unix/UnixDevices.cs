@@ -92,25 +92,36 @@ public sealed class DirectoryKeyValueStore : IKeyValueStore
         {
             throw new DirectoryNotFoundException($"key-value store directory '{root}' does not exist");
         }
-        var found = new FileSystemEnumerable<(string Key, string Path, long Length)>(
+        var found = new FileSystemEnumerable<Found>(
             root,
-            (ref FileSystemEntry entry) => (Key(ref entry), entry.ToFullPath(), entry.Length),
+            (ref FileSystemEntry entry) => new Found(Key(ref entry), entry.ToFullPath(), entry.Length),
             new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false })
         {
             ShouldIncludePredicate = (ref FileSystemEntry entry) => !entry.IsDirectory,
         };
         var files = new List<CrunchEntry>();
         long total = 0;
-        foreach (var (key, path, length) in found)
+        foreach (var file in found)
         {
-            total += length;
+            total += file.Length;
             if (total > MaxTotalBytes)
             {
                 throw new IOException($"key-value store directory '{root}' holds more than {MaxTotalBytes} bytes");
             }
-            files.Add(new CrunchEntry(key, Runtime.TextFile.ReadAllBytes(path)));
+            files.Add(new CrunchEntry(file.Key, Runtime.TextFile.ReadAllBytes(file.Path)));
         }
         _files = new CrunchKeyValueStore(files);
+    }
+
+    // A class, not a value tuple: a generic instantiation over a struct of references needs NativeAOT's type loader at
+    // run time (~110 KB; bench/README.md), a class shares the enumerator's code compiled for references.
+    private sealed class Found(string key, string path, long length)
+    {
+        public string Key { get; } = key;
+
+        public string Path { get; } = path;
+
+        public long Length { get; } = length;
     }
 
     /// <summary>The entry's path below the root, '/'-separated (what Path.GetRelativePath gave, without its code).</summary>
