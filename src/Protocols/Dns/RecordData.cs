@@ -165,7 +165,7 @@ public static class RecordData
                 expected = 3;
                 if (tokens.Count >= 3)
                 {
-                    if (!byte.TryParse(tokens[0].Text, NumberStyles.None, CultureInfo.InvariantCulture, out var flags))
+                    if (!DnsNumber.TryParse(tokens[0].Text, out byte flags))
                     {
                         error = $"CAA flags '{tokens[0].Text}' is not a number 0-255";
                         return false;
@@ -266,7 +266,7 @@ public static class RecordData
     {
         rdata = [];
         errorToken = 1;
-        if (tokens.Count < 2 || !int.TryParse(tokens[1].Text, NumberStyles.None, CultureInfo.InvariantCulture, out var length) || length > ushort.MaxValue)
+        if (tokens.Count < 2 || !DnsNumber.TryParse(tokens[1].Text, out int length) || length > ushort.MaxValue)
         {
             error = "'\\#' must be followed by the RDATA length in decimal";
             return false;
@@ -314,7 +314,7 @@ public static class RecordData
         Span<byte> b = stackalloc byte[4];
         for (var i = 0; i < 4; i++)
         {
-            if (parts[i].Length is 0 or > 3 || !byte.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out b[i]))
+            if (parts[i].Length is 0 or > 3 || !DnsNumber.TryParse(parts[i], out b[i]))
             {
                 return false;
             }
@@ -344,7 +344,7 @@ public static class RecordData
 
     private static bool AddU16(ZoneToken token, List<byte> output, string what, out string error)
     {
-        if (!ushort.TryParse(token.Text, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+        if (!DnsNumber.TryParse(token.Text, out ushort value))
         {
             error = $"{what} '{token.Text}' is not a number 0-65535";
             return false;

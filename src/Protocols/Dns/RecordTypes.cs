@@ -207,7 +207,7 @@ internal static class RecordTypes
         switch (field)
         {
             case Field.U8:
-                if (!byte.TryParse(text, NumberStyles.None, inv, out var b))
+                if (!DnsNumber.TryParse(text, out byte b))
                 {
                     error = $"'{text}' is not a number 0-255";
                     return false;
@@ -215,7 +215,7 @@ internal static class RecordTypes
                 output.Add(b);
                 return true;
             case Field.U16:
-                if (!ushort.TryParse(text, NumberStyles.None, inv, out var s))
+                if (!DnsNumber.TryParse(text, out ushort s))
                 {
                     error = $"'{text}' is not a number 0-65535";
                     return false;
@@ -302,12 +302,12 @@ internal static class RecordTypes
                 }
                 foreach (var p in parts)
                 {
-                    if (p.Length != 2 || !byte.TryParse(p, NumberStyles.AllowHexSpecifier, inv, out var x))
+                    if (p.Length != 2 || !DnsNumber.TryParseHex(p, byte.MaxValue, out var x))
                     {
                         error = $"'{text}' is not {want.ToString(inv)} hex pairs joined by '-'";
                         return false;
                     }
-                    output.Add(x);
+                    output.Add((byte)x);
                 }
                 return true;
             case Field.Ilnp64:
@@ -319,12 +319,12 @@ internal static class RecordTypes
                 }
                 foreach (var g in groups)
                 {
-                    if (g.Length is 0 or > 4 || !ushort.TryParse(g, NumberStyles.AllowHexSpecifier, inv, out var x))
+                    if (g.Length is 0 or > 4 || !DnsNumber.TryParseHex(g, ushort.MaxValue, out var x))
                     {
                         error = $"'{text}' is not four 16-bit hex groups joined by ':'";
                         return false;
                     }
-                    AddU16(output, x);
+                    AddU16(output, (ushort)x);
                 }
                 return true;
             default:
@@ -515,7 +515,7 @@ internal static class RecordTypes
     private static bool TryParseTime(string text, out uint value)
     {
         value = 0;
-        if (text.Length == 14 && ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        if (text.Length == 14 && DnsNumber.TryParse(text, ulong.MaxValue, out _))
         {
             // yyyyMMddHHmmss, UTC, read by hand: DateTime.TryParseExact drags DateTime parsing, formatting and time
             // zones (~140 KB of the dns image) into every image that loads a zone.
@@ -539,7 +539,7 @@ internal static class RecordTypes
             value = (uint)((ulong)(t - DateTime.UnixEpoch).TotalSeconds & 0xFFFFFFFF);
             return true;
         }
-        return text.Length < 14 && uint.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value);
+        return text.Length < 14 && DnsNumber.TryParse(text, out value);
     }
 
     private static void WriteBitmap(List<ushort> types, List<byte> output)

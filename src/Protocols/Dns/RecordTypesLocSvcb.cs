@@ -78,13 +78,13 @@ internal static class LocSvcb
                 {
                     break;
                 }
-                if (!int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var degrees) || degrees > maxDegrees)
+                if (!DnsNumber.TryParse(parts[0], out int degrees) || degrees > maxDegrees)
                 {
                     error = $"LOC {what}: '{parts[0]}' is not degrees (0 to {maxDegrees.ToString(CultureInfo.InvariantCulture)})";
                     return false;
                 }
                 var minutes = 0;
-                if (parts.Count > 1 && (!int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out minutes) || minutes > 59))
+                if (parts.Count > 1 && (!DnsNumber.TryParse(parts[1], out minutes) || minutes > 59))
                 {
                     error = $"LOC {what}: '{parts[1]}' is not minutes (0 to 59)";
                     return false;
@@ -260,7 +260,7 @@ internal static class LocSvcb
         }
         key = 0;
         return text.Length > 3 && text.StartsWith("key", StringComparison.OrdinalIgnoreCase)
-            && ushort.TryParse(text[3..], NumberStyles.None, CultureInfo.InvariantCulture, out key) && key != 65535;
+            && DnsNumber.TryParse(text[3..], out key) && key != 65535;
     }
 
     private static string KeyName(ushort key) => key < s_keyNames.Length ? s_keyNames[key] : "key" + key.ToString(CultureInfo.InvariantCulture);
@@ -385,7 +385,7 @@ internal static class LocSvcb
                 }
                 break;
             case 3:
-                if (!ushort.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port))
+                if (!DnsNumber.TryParse(value, out ushort port))
                 {
                     error = $"port: '{value}' is not a port number";
                     return false;
@@ -459,7 +459,7 @@ internal static class LocSvcb
             {
                 if (i + 3 < value.Length && char.IsAsciiDigit(value[i + 1]) && char.IsAsciiDigit(value[i + 2]) && char.IsAsciiDigit(value[i + 3]))
                 {
-                    current.Add((byte)int.Parse(value.AsSpan(i + 1, 3), CultureInfo.InvariantCulture));
+                    current.Add((byte)(((value[i + 1] - '0') * 100) + ((value[i + 2] - '0') * 10) + (value[i + 3] - '0')));
                     i += 3;
                 }
                 else
@@ -496,7 +496,7 @@ internal static class LocSvcb
             }
             if (char.IsAsciiDigit(value[i + 1]))
             {
-                if (i + 3 >= value.Length || !int.TryParse(value.AsSpan(i + 1, 3), NumberStyles.None, CultureInfo.InvariantCulture, out var octet) || octet > 255)
+                if (i + 3 >= value.Length || !DnsNumber.TryParse(value.AsSpan(i + 1, 3), out int octet) || octet > 255)
                 {
                     return false;
                 }
