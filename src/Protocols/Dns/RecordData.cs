@@ -306,7 +306,7 @@ public static class RecordData
 
     private static bool TryParseIPv4(string text, List<byte> output)
     {
-        var parts = text.Split('.');
+        var parts = DnsText.Split(text, '.');
         if (parts.Length != 4)
         {
             return false;

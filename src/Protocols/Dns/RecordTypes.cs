@@ -233,7 +233,7 @@ internal static class RecordTypes
             case Field.Name:
                 return RecordData.TryAddName(token, origin, output, out error);
             case Field.IPv4:
-                if (!System.Net.IPAddress.TryParse(text, out var v4) || v4.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || text.Split('.').Length != 4)
+                if (!System.Net.IPAddress.TryParse(text, out var v4) || v4.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || DnsText.Split(text, '.').Length != 4)
                 {
                     error = $"'{text}' is not an IPv4 address";
                     return false;
@@ -293,7 +293,7 @@ internal static class RecordTypes
                 return RecordData.TryUnescapeText(text, output, out error);
             case Field.Eui48:
             case Field.Eui64:
-                var parts = text.Split('-');
+                var parts = DnsText.Split(text, '-');
                 var want = field == Field.Eui48 ? 6 : 8;
                 if (parts.Length != want)
                 {
@@ -311,7 +311,7 @@ internal static class RecordTypes
                 }
                 return true;
             case Field.Ilnp64:
-                var groups = text.Split(':');
+                var groups = DnsText.Split(text, ':');
                 if (groups.Length != 4)
                 {
                     error = $"'{text}' is not four 16-bit hex groups joined by ':'";

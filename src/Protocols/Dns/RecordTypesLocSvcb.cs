@@ -394,10 +394,10 @@ internal static class LocSvcb
                 break;
             case 4:
             case 6:
-                foreach (var item in value.Split(','))
+                foreach (var item in DnsText.Split(value, ','))
                 {
                     if (!IPAddress.TryParse(item, out var address) || address.AddressFamily != (key == 4 ? System.Net.Sockets.AddressFamily.InterNetwork : System.Net.Sockets.AddressFamily.InterNetworkV6)
-                        || (key == 4 && item.Split('.').Length != 4))
+                        || (key == 4 && DnsText.Split(item, '.').Length != 4))
                     {
                         error = $"{name}: '{item}' is not an IPv{(key == 4 ? "4" : "6")} address";
                         return false;

@@ -66,7 +66,7 @@ public sealed class TsigKey
     public static bool TryParse(string spec, out TsigKey? key, out string error)
     {
         key = null;
-        var parts = (spec ?? "").Trim().Split(':');
+        var parts = DnsText.Split((spec ?? "").Trim(), ':');
         string name, secret;
         var algorithm = TsigAlgorithm.HmacSha256;
         if (parts.Length == 3 && TryParseAlgorithm(parts[1], out var a1))
@@ -172,7 +172,7 @@ public sealed class TsigKey
                     }
                     continue;
                 }
-                foreach (var raw in text.Split('\n'))
+                foreach (var raw in DnsText.Split(text, '\n'))
                 {
                     var line = raw.Trim();
                     if (line.Length == 0 || line.StartsWith('#'))

@@ -171,7 +171,7 @@ public static class ZoneFile
         {
             return false;
         }
-        foreach (var part in name.Split('/'))
+        foreach (var part in DnsText.Split(name, '/'))
         {
             if (part is ".." or "")
             {

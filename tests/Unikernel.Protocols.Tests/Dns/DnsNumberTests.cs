@@ -44,3 +44,20 @@ public sealed class DnsNumberTests
         Assert.Equal(s, ourS);
     }
 }
+
+/// <summary>DnsText.Split against string.Split(char), which it replaces in the zone and key readers.</summary>
+public sealed class DnsTextTests
+{
+    [Theory]
+    [InlineData("", '.')]
+    [InlineData(".", '.')]
+    [InlineData("..", '.')]
+    [InlineData("a", '.')]
+    [InlineData("192.0.2.1", '.')]
+    [InlineData(".a.b.", '.')]
+    [InlineData("a::b:", ':')]
+    [InlineData("key\nline two\n\nthree", '\n')]
+    [InlineData("no separator here", ',')]
+    public void Splits_as_string_Split_does(string text, char separator) =>
+        Assert.Equal(text.Split(separator), DnsText.Split(text, separator));
+}
