@@ -9,7 +9,17 @@ using System.Text;
 namespace Unikernel.Protocols.Dns;
 
 /// <summary>One token of a zone-file entry: its text (escapes still in place), whether it was quoted, and where it was.</summary>
-public readonly record struct ZoneToken(string Text, bool Quoted, int Line, int Column);
+/// <remarks>A plain struct, not a record struct: never compared or printed (see RecordTypes.Layout).</remarks>
+public readonly struct ZoneToken(string text, bool quoted, int line, int column)
+{
+    public string Text { get; } = text;
+
+    public bool Quoted { get; } = quoted;
+
+    public int Line { get; } = line;
+
+    public int Column { get; } = column;
+}
 
 /// <summary>RDATA of the supported types: presentation format ↔ uncompressed wire form.</summary>
 public static class RecordData

@@ -52,7 +52,16 @@ internal enum Field : byte
 /// <summary>The registry of record types whose presentation format we read and write (NSD 4.6's list).</summary>
 internal static class RecordTypes
 {
-    internal sealed record Layout(ushort Code, string Name, Field[] Fields);
+    // Classes, not records (here and for ZoneToken, TransferJournal.Step): nothing compares or prints them, and each
+    // record brings value equality, ToString and PrintMembers into the image (about 1 KB a record).
+    internal sealed class Layout(ushort code, string name, Field[] fields)
+    {
+        public ushort Code { get; } = code;
+
+        public string Name { get; } = name;
+
+        public Field[] Fields { get; } = fields;
+    }
 
     private static readonly Dictionary<ushort, Layout> s_byCode = [];
     private static readonly Dictionary<string, Layout> s_byName = new(StringComparer.OrdinalIgnoreCase);
