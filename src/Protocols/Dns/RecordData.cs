@@ -79,7 +79,7 @@ public static class RecordData
                 expected = 1;
                 if (tokens.Count >= 1)
                 {
-                    if (!tokens[0].Text.Contains(':', StringComparison.Ordinal) || !IPAddress.TryParse(tokens[0].Text, out var v6) || v6.AddressFamily != AddressFamily.InterNetworkV6)
+                    if (!tokens[0].Text.Contains(':') || !IPAddress.TryParse(tokens[0].Text, out var v6) || v6.AddressFamily != AddressFamily.InterNetworkV6)
                     {
                         error = $"'{tokens[0].Text}' is not an IPv6 address";
                         return false;

@@ -250,7 +250,7 @@ internal static class RecordTypes
                 output.AddRange(v4.GetAddressBytes());
                 return true;
             case Field.IPv6:
-                if (!text.Contains(':', StringComparison.Ordinal) || !System.Net.IPAddress.TryParse(text, out var v6) || v6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+                if (!text.Contains(':') || !System.Net.IPAddress.TryParse(text, out var v6) || v6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
                 {
                     error = $"'{text}' is not an IPv6 address";
                     return false;
@@ -455,7 +455,7 @@ internal static class RecordTypes
         int buffer = 0, bits = 0;
         foreach (var c in text)
         {
-            var v = Base32HexAlphabet.IndexOf(char.ToUpperInvariant(c), StringComparison.Ordinal);
+            var v = Base32HexAlphabet.IndexOf(char.ToUpperInvariant(c));
             if (v < 0)
             {
                 return false;

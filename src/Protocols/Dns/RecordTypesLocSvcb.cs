@@ -279,7 +279,7 @@ internal static class LocSvcb
             bad = t;
             var token = tokens[t].Text;
             string? value = null;
-            var eq = tokens[t].Quoted ? -1 : token.IndexOf('=', StringComparison.Ordinal);
+            var eq = tokens[t].Quoted ? -1 : token.IndexOf('=');
             var keyText = eq < 0 ? token : token[..eq];
             if (eq >= 0)
             {
