@@ -19,12 +19,14 @@ public sealed class LocTextTests
         "000000000000000000000000000000012.34", "1234567890123456", "12345678901234567890123456789",
     ];
 
+    private const ushort LocType = 29; // RFC 1876
+
     public static TheoryData<string> Cases() => [.. Numbers];
 
     private static byte[]? Loc(string text)
     {
         var tokens = text.Split(' ').Select((t, i) => new ZoneToken(t, false, 1, i + 1)).ToList();
-        return RecordData.TryParse(DnsType.LOC, tokens, RecordData.Root, out var rdata, out _, out _) ? rdata : null;
+        return RecordData.TryParse(LocType, tokens, DnsName.Root, out var rdata, out _, out _) ? rdata : null;
     }
 
     [Theory]
@@ -42,7 +44,7 @@ public sealed class LocTextTests
             if (altitude is not null)
             {
                 Assert.Equal((uint)((long)(meters * 100) + 10_000_000), BinaryPrimitives.ReadUInt32BigEndian(altitude.AsSpan(12)));
-                var text = RecordData.ToText(DnsType.LOC, altitude).Split(' ');
+                var text = RecordData.ToText(LocType, altitude).Split(' ');
                 Assert.Equal((meters + 0.00m).ToString("0.00", inv) + "m", text[^4]);
             }
             var sizeOk = ok && meters >= 0 && meters <= 90_000_000m;
