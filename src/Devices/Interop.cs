@@ -21,6 +21,7 @@ internal static unsafe partial class Interop
     public const int EACCES = 13;
     public const int EBUSY = 16;
     public const int ENODEV = 19;
+    public const int ENOTDIR = 20;
     public const int EAFNOSUPPORT = 97;
     public const int EBADF = 9;
     public const int ECONNRESET = 104;

@@ -163,7 +163,9 @@ internal static class Sealing
             w.CloseBlock(";");
         }
         var list = ListText(model, seal);
-        w.WriteLine($"private const string __SeccompList = {Literal(list.TrimEnd('\n'))};");
+        // UTF-8 ("..."u8, written out by StdIo.WriteLine(ReadOnlySpan<byte>)): a string literal of a few KB would be
+        // twice its size in the image, and every image carries its list.
+        w.WriteLine($"private static global::System.ReadOnlySpan<byte> __SeccompList => {Literal(list.TrimEnd('\n'))}u8;");
         w.CloseBlock();
         if (hasNamespace)
         {

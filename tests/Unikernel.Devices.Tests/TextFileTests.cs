@@ -34,6 +34,28 @@ public sealed class TextFileTests
         }
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(4096)]
+    [InlineData(4097)]
+    [InlineData(100_000)]
+    public void ReadAllBytes_reads_what_File_ReadAllBytes_reads(int length)
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            var bytes = new byte[length];
+            new Random(length).NextBytes(bytes);
+            File.WriteAllBytes(path, bytes);
+            Assert.Equal(File.ReadAllBytes(path), TextFile.ReadAllBytes(path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Fact]
     public void Reads_files_whose_size_the_kernel_does_not_report()
     {

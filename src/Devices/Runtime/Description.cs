@@ -5,12 +5,31 @@ using System.Text;
 
 namespace Unikernel.Runtime;
 
+// These two are classes, not records: nothing compares or prints them, and every image carries them (a record's value
+// equality, ToString and PrintMembers are about 1.5 KB of each image per record).
+
 /// <summary>One device or job of an image, as the generator wired it: its name, implementation and what it gets.</summary>
-/// <param name="Uses">Per constructor argument: another device's name, <c>--argument</c>, or a short text.</param>
-public sealed record DeviceDescription(string Name, string Implementation, string[] Uses, bool IsJob);
+/// <param name="uses">Per constructor argument: another device's name, <c>--argument</c>, or a short text.</param>
+public sealed class DeviceDescription(string name, string implementation, string[] uses, bool isJob)
+{
+    public string Name { get; } = name;
+
+    public string Implementation { get; } = implementation;
+
+    public string[] Uses { get; } = uses;
+
+    public bool IsJob { get; } = isJob;
+}
 
 /// <summary>A runtime argument with the value the image parsed from its command line (or the default).</summary>
-public sealed record ArgumentValue(string Name, string Type, string Value);
+public sealed class ArgumentValue(string name, string type, string value)
+{
+    public string Name { get; } = name;
+
+    public string Type { get; } = type;
+
+    public string Value { get; } = value;
+}
 
 /// <summary>
 /// <c>--describe</c> (like <c>mirage describe</c>): the image's device tree as text, from the table the generator
@@ -133,11 +152,22 @@ public static class Description
         }
     }
 
-    // How a parsed value reads in the description: as it would be typed on the command line.
+    // How a parsed value reads in the description: as it would be typed on the command line. Escaped by hand, not with
+    // string.Replace(string, string, StringComparison): that overload brings culture-aware comparison and its search
+    // tables into every image with a string argument (about 10 KB).
     public static string Value(string value)
     {
         ArgumentNullException.ThrowIfNull(value);
-        return "\"" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+        var text = new StringBuilder(value.Length + 2).Append('"');
+        foreach (var c in value)
+        {
+            if (c is '\\' or '"')
+            {
+                text.Append('\\');
+            }
+            text.Append(c);
+        }
+        return text.Append('"').ToString();
     }
 
     public static string Value(int value) => value.ToString(CultureInfo.InvariantCulture);

@@ -34,6 +34,25 @@ public static class StdIo
         Write(StandardOutput, line);
     }
 
+    /// <summary>A line already in UTF-8 (e.g. a generated <c>"..."u8</c> text: half the image bytes of a string literal).</summary>
+    public static void WriteLine(ReadOnlySpan<byte> utf8Line)
+    {
+        if (OutputHook is { } hook)
+        {
+            hook(Encoding.UTF8.GetString(utf8Line));
+            return;
+        }
+        var rented = utf8Line.Length < 1024 ? null : ArrayPool<byte>.Shared.Rent(utf8Line.Length + 1);
+        Span<byte> buffer = rented is null ? stackalloc byte[1024] : rented;
+        utf8Line.CopyTo(buffer);
+        buffer[utf8Line.Length] = (byte)'\n';
+        WriteAll(StandardOutput, buffer[..(utf8Line.Length + 1)]);
+        if (rented is not null)
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
     public static void WriteErrorLine(string line)
     {
         if (ErrorHook is { } hook)
@@ -44,7 +63,7 @@ public static class StdIo
         Write(StandardError, line);
     }
 
-    private static unsafe void Write(int fd, string line)
+    private static void Write(int fd, string line)
     {
         ArgumentNullException.ThrowIfNull(line);
         var length = Encoding.UTF8.GetMaxByteCount(line.Length) + 1;
@@ -52,9 +71,20 @@ public static class StdIo
         Span<byte> buffer = rented is null ? stackalloc byte[1024] : rented;
         var count = Encoding.UTF8.GetBytes(line, buffer);
         buffer[count++] = (byte)'\n';
+        WriteAll(fd, buffer[..count]);
+        if (rented is not null)
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>One line (newline included) with as few write(2)s as the descriptor takes.</summary>
+    private static unsafe void WriteAll(int fd, ReadOnlySpan<byte> bytes)
+    {
+        var count = bytes.Length;
         lock (s_gate)
         {
-            fixed (byte* start = buffer)
+            fixed (byte* start = bytes)
             {
                 var offset = 0;
                 var attempts = 0;
@@ -74,10 +104,6 @@ public static class StdIo
                     break; // A closed or broken output is not the appliance's failure.
                 }
             }
-        }
-        if (rented is not null)
-        {
-            ArrayPool<byte>.Shared.Return(rented);
         }
     }
 }

@@ -84,7 +84,7 @@ public static class DnsType
             type = layout.Code;
             return true;
         }
-        if (upper.StartsWith("TYPE") && upper.Length > 4 && ushort.TryParse(upper[4..], NumberStyles.None, CultureInfo.InvariantCulture, out type))
+        if (upper.StartsWith("TYPE") && upper.Length > 4 && DnsNumber.TryParse(upper[4..], out type))
         {
             return true;
         }
@@ -107,7 +107,7 @@ public static class DnsClass
         if (text.Equals("CH", StringComparison.OrdinalIgnoreCase)) { value = CH; return true; }
         if (text.Equals("HS", StringComparison.OrdinalIgnoreCase)) { value = HS; return true; }
         if (text.Length > 5 && text.StartsWith("CLASS", StringComparison.OrdinalIgnoreCase)
-            && ushort.TryParse(text[5..], NumberStyles.None, CultureInfo.InvariantCulture, out value))
+            && DnsNumber.TryParse(text[5..], out value))
         {
             return true;
         }

@@ -9,7 +9,17 @@ using System.Text;
 namespace Unikernel.Protocols.Dns;
 
 /// <summary>One token of a zone-file entry: its text (escapes still in place), whether it was quoted, and where it was.</summary>
-public readonly record struct ZoneToken(string Text, bool Quoted, int Line, int Column);
+/// <remarks>A plain struct, not a record struct: never compared or printed (see RecordTypes.Layout).</remarks>
+public readonly struct ZoneToken(string text, bool quoted, int line, int column)
+{
+    public string Text { get; } = text;
+
+    public bool Quoted { get; } = quoted;
+
+    public int Line { get; } = line;
+
+    public int Column { get; } = column;
+}
 
 /// <summary>RDATA of the supported types: presentation format ↔ uncompressed wire form.</summary>
 public static class RecordData
@@ -69,7 +79,7 @@ public static class RecordData
                 expected = 1;
                 if (tokens.Count >= 1)
                 {
-                    if (!tokens[0].Text.Contains(':', StringComparison.Ordinal) || !IPAddress.TryParse(tokens[0].Text, out var v6) || v6.AddressFamily != AddressFamily.InterNetworkV6)
+                    if (!tokens[0].Text.Contains(':') || !IPAddress.TryParse(tokens[0].Text, out var v6) || v6.AddressFamily != AddressFamily.InterNetworkV6)
                     {
                         error = $"'{tokens[0].Text}' is not an IPv6 address";
                         return false;
@@ -165,7 +175,7 @@ public static class RecordData
                 expected = 3;
                 if (tokens.Count >= 3)
                 {
-                    if (!byte.TryParse(tokens[0].Text, NumberStyles.None, CultureInfo.InvariantCulture, out var flags))
+                    if (!DnsNumber.TryParse(tokens[0].Text, out byte flags))
                     {
                         error = $"CAA flags '{tokens[0].Text}' is not a number 0-255";
                         return false;
@@ -266,7 +276,7 @@ public static class RecordData
     {
         rdata = [];
         errorToken = 1;
-        if (tokens.Count < 2 || !int.TryParse(tokens[1].Text, NumberStyles.None, CultureInfo.InvariantCulture, out var length) || length > ushort.MaxValue)
+        if (tokens.Count < 2 || !DnsNumber.TryParse(tokens[1].Text, out int length) || length > ushort.MaxValue)
         {
             error = "'\\#' must be followed by the RDATA length in decimal";
             return false;
@@ -306,7 +316,7 @@ public static class RecordData
 
     private static bool TryParseIPv4(string text, List<byte> output)
     {
-        var parts = text.Split('.');
+        var parts = DnsText.Split(text, '.');
         if (parts.Length != 4)
         {
             return false;
@@ -314,7 +324,7 @@ public static class RecordData
         Span<byte> b = stackalloc byte[4];
         for (var i = 0; i < 4; i++)
         {
-            if (parts[i].Length is 0 or > 3 || !byte.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out b[i]))
+            if (parts[i].Length is 0 or > 3 || !DnsNumber.TryParse(parts[i], out b[i]))
             {
                 return false;
             }
@@ -344,7 +354,7 @@ public static class RecordData
 
     private static bool AddU16(ZoneToken token, List<byte> output, string what, out string error)
     {
-        if (!ushort.TryParse(token.Text, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+        if (!DnsNumber.TryParse(token.Text, out ushort value))
         {
             error = $"{what} '{token.Text}' is not a number 0-65535";
             return false;

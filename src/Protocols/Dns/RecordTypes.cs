@@ -52,7 +52,16 @@ internal enum Field : byte
 /// <summary>The registry of record types whose presentation format we read and write (NSD 4.6's list).</summary>
 internal static class RecordTypes
 {
-    internal sealed record Layout(ushort Code, string Name, Field[] Fields);
+    // Classes, not records (here and for ZoneToken, TransferJournal.Step): nothing compares or prints them, and each
+    // record brings value equality, ToString and PrintMembers into the image (about 1 KB a record).
+    internal sealed class Layout(ushort code, string name, Field[] fields)
+    {
+        public ushort Code { get; } = code;
+
+        public string Name { get; } = name;
+
+        public Field[] Fields { get; } = fields;
+    }
 
     private static readonly Dictionary<ushort, Layout> s_byCode = [];
     private static readonly Dictionary<string, Layout> s_byName = new(StringComparer.OrdinalIgnoreCase);
@@ -207,7 +216,7 @@ internal static class RecordTypes
         switch (field)
         {
             case Field.U8:
-                if (!byte.TryParse(text, NumberStyles.None, inv, out var b))
+                if (!DnsNumber.TryParse(text, out byte b))
                 {
                     error = $"'{text}' is not a number 0-255";
                     return false;
@@ -215,7 +224,7 @@ internal static class RecordTypes
                 output.Add(b);
                 return true;
             case Field.U16:
-                if (!ushort.TryParse(text, NumberStyles.None, inv, out var s))
+                if (!DnsNumber.TryParse(text, out ushort s))
                 {
                     error = $"'{text}' is not a number 0-65535";
                     return false;
@@ -233,7 +242,7 @@ internal static class RecordTypes
             case Field.Name:
                 return RecordData.TryAddName(token, origin, output, out error);
             case Field.IPv4:
-                if (!System.Net.IPAddress.TryParse(text, out var v4) || v4.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || text.Split('.').Length != 4)
+                if (!System.Net.IPAddress.TryParse(text, out var v4) || v4.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || DnsText.Split(text, '.').Length != 4)
                 {
                     error = $"'{text}' is not an IPv4 address";
                     return false;
@@ -241,7 +250,7 @@ internal static class RecordTypes
                 output.AddRange(v4.GetAddressBytes());
                 return true;
             case Field.IPv6:
-                if (!text.Contains(':', StringComparison.Ordinal) || !System.Net.IPAddress.TryParse(text, out var v6) || v6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+                if (!text.Contains(':') || !System.Net.IPAddress.TryParse(text, out var v6) || v6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
                 {
                     error = $"'{text}' is not an IPv6 address";
                     return false;
@@ -293,7 +302,7 @@ internal static class RecordTypes
                 return RecordData.TryUnescapeText(text, output, out error);
             case Field.Eui48:
             case Field.Eui64:
-                var parts = text.Split('-');
+                var parts = DnsText.Split(text, '-');
                 var want = field == Field.Eui48 ? 6 : 8;
                 if (parts.Length != want)
                 {
@@ -302,16 +311,16 @@ internal static class RecordTypes
                 }
                 foreach (var p in parts)
                 {
-                    if (p.Length != 2 || !byte.TryParse(p, NumberStyles.AllowHexSpecifier, inv, out var x))
+                    if (p.Length != 2 || !DnsNumber.TryParseHex(p, byte.MaxValue, out var x))
                     {
                         error = $"'{text}' is not {want.ToString(inv)} hex pairs joined by '-'";
                         return false;
                     }
-                    output.Add(x);
+                    output.Add((byte)x);
                 }
                 return true;
             case Field.Ilnp64:
-                var groups = text.Split(':');
+                var groups = DnsText.Split(text, ':');
                 if (groups.Length != 4)
                 {
                     error = $"'{text}' is not four 16-bit hex groups joined by ':'";
@@ -319,12 +328,12 @@ internal static class RecordTypes
                 }
                 foreach (var g in groups)
                 {
-                    if (g.Length is 0 or > 4 || !ushort.TryParse(g, NumberStyles.AllowHexSpecifier, inv, out var x))
+                    if (g.Length is 0 or > 4 || !DnsNumber.TryParseHex(g, ushort.MaxValue, out var x))
                     {
                         error = $"'{text}' is not four 16-bit hex groups joined by ':'";
                         return false;
                     }
-                    AddU16(output, x);
+                    AddU16(output, (ushort)x);
                 }
                 return true;
             default:
@@ -446,7 +455,7 @@ internal static class RecordTypes
         int buffer = 0, bits = 0;
         foreach (var c in text)
         {
-            var v = Base32HexAlphabet.IndexOf(char.ToUpperInvariant(c), StringComparison.Ordinal);
+            var v = Base32HexAlphabet.IndexOf(char.ToUpperInvariant(c));
             if (v < 0)
             {
                 return false;
@@ -515,7 +524,7 @@ internal static class RecordTypes
     private static bool TryParseTime(string text, out uint value)
     {
         value = 0;
-        if (text.Length == 14 && ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        if (text.Length == 14 && DnsNumber.TryParse(text, ulong.MaxValue, out _))
         {
             // yyyyMMddHHmmss, UTC, read by hand: DateTime.TryParseExact drags DateTime parsing, formatting and time
             // zones (~140 KB of the dns image) into every image that loads a zone.
@@ -539,7 +548,7 @@ internal static class RecordTypes
             value = (uint)((ulong)(t - DateTime.UnixEpoch).TotalSeconds & 0xFFFFFFFF);
             return true;
         }
-        return text.Length < 14 && uint.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value);
+        return text.Length < 14 && DnsNumber.TryParse(text, out value);
     }
 
     private static void WriteBitmap(List<ushort> types, List<byte> output)

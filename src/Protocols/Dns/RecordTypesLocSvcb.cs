@@ -29,7 +29,7 @@ internal static class LocSvcb
             bad = Math.Min(t, tokens.Count);
             return false;
         }
-        if (t >= tokens.Count || !TryMeters(tokens[t].Text, -100_000m, 42_849_672.95m, out var altitude))
+        if (t >= tokens.Count || !TryMeters(tokens[t].Text, -10_000_000, 4_284_967_295, out var altitude))
         {
             error = t >= tokens.Count ? "LOC needs an altitude" : $"'{tokens[t].Text}' is not an altitude in meters (-100000.00 to 42849672.95)";
             bad = t;
@@ -39,7 +39,7 @@ internal static class LocSvcb
         Span<byte> precision = [0x12, 0x16, 0x13]; // defaults: size 1 m, horizontal 10 000 m, vertical 10 m
         for (var i = 0; i < 3 && t < tokens.Count; i++, t++)
         {
-            if (!TryMeters(tokens[t].Text, 0, 90_000_000m, out var centimeters))
+            if (!TryMeters(tokens[t].Text, 0, 9_000_000_000, out var centimeters))
             {
                 error = $"'{tokens[t].Text}' is not a size in meters (0 to 90000000.00)";
                 bad = t;
@@ -78,13 +78,13 @@ internal static class LocSvcb
                 {
                     break;
                 }
-                if (!int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var degrees) || degrees > maxDegrees)
+                if (!DnsNumber.TryParse(parts[0], out int degrees) || degrees > maxDegrees)
                 {
                     error = $"LOC {what}: '{parts[0]}' is not degrees (0 to {maxDegrees.ToString(CultureInfo.InvariantCulture)})";
                     return false;
                 }
                 var minutes = 0;
-                if (parts.Count > 1 && (!int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out minutes) || minutes > 59))
+                if (parts.Count > 1 && (!DnsNumber.TryParse(parts[1], out minutes) || minutes > 59))
                 {
                     error = $"LOC {what}: '{parts[1]}' is not minutes (0 to 59)";
                     return false;
@@ -92,13 +92,11 @@ internal static class LocSvcb
                 var milliseconds = 0L;
                 if (parts.Count > 2)
                 {
-                    if (!decimal.TryParse(parts[2], NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds) || seconds >= 60
-                        || decimal.Round(seconds, 3) != seconds)
+                    if (!TryFixedPoint(parts[2], 3, signed: false, out milliseconds) || milliseconds >= 60_000)
                     {
                         error = $"LOC {what}: '{parts[2]}' is not seconds (0 to 59.999)";
                         return false;
                     }
-                    milliseconds = (long)(seconds * 1000);
                 }
                 if (parts.Count > 3)
                 {
@@ -120,17 +118,65 @@ internal static class LocSvcb
         return false;
     }
 
-    /// <summary>"12.34m" or "12.34" in meters, to centimeters.</summary>
-    private static bool TryMeters(string text, decimal min, decimal max, out long centimeters)
+    /// <summary>"12.34m" or "12.34" in meters, to centimeters (from <paramref name="min"/> to <paramref name="max"/>).</summary>
+    private static bool TryMeters(string text, long min, long max, out long centimeters)
     {
-        centimeters = 0;
-        var number = text.EndsWith('m') || text.EndsWith('M') ? text[..^1] : text;
-        if (!decimal.TryParse(number, NumberStyles.AllowDecimalPoint | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var meters)
-            || meters < min || meters > max || decimal.Round(meters, 2) != meters)
+        var number = text.EndsWith('m') || text.EndsWith('M') ? text.AsSpan(0, text.Length - 1) : text;
+        return TryFixedPoint(number, 2, signed: true, out centimeters) && centimeters >= min && centimeters <= max;
+    }
+
+    /// <summary>
+    /// A decimal number ("12", "-0.5", ".25", "3.") with at most <paramref name="places"/> places after the point that
+    /// are not zero, as an integer in units of 10^-places: what decimal.TryParse (AllowDecimalPoint, AllowLeadingSign
+    /// when <paramref name="signed"/>) and a decimal.Round(x, places) == x check accepted. Integer arithmetic because
+    /// decimal's parsing and arithmetic are about 10 KB of the image, for LOC alone. More than 15 integer digits are
+    /// refused: far beyond any LOC field.
+    /// </summary>
+    private static bool TryFixedPoint(ReadOnlySpan<char> text, int places, bool signed, out long value)
+    {
+        value = 0;
+        var negative = false;
+        if (signed && !text.IsEmpty && text[0] is '-' or '+')
+        {
+            negative = text[0] == '-';
+            text = text[1..];
+        }
+        var point = text.IndexOf('.');
+        var whole = point < 0 ? text : text[..point];
+        var fraction = point < 0 ? ReadOnlySpan<char>.Empty : text[(point + 1)..];
+        if (whole.IsEmpty && fraction.IsEmpty)
         {
             return false;
         }
-        centimeters = (long)(meters * 100);
+        whole = whole.TrimStart('0');
+        if (whole.Length > 15)
+        {
+            return false;
+        }
+        foreach (var c in whole)
+        {
+            if (!char.IsAsciiDigit(c))
+            {
+                return false;
+            }
+            value = value * 10 + (c - '0');
+        }
+        for (var i = 0; i < fraction.Length || i < places; i++)
+        {
+            var c = i < fraction.Length ? fraction[i] : '0';
+            if (!char.IsAsciiDigit(c) || (i >= places && c != '0'))
+            {
+                return false;
+            }
+            if (i < places)
+            {
+                value = value * 10 + (c - '0');
+            }
+        }
+        if (negative)
+        {
+            value = -value;
+        }
         return true;
     }
 
@@ -185,7 +231,9 @@ internal static class LocSvcb
             var fraction = offset % 1000;
             return string.Create(inv, $"{degrees} {minutes} {seconds}.{fraction:D3} {hemisphere}");
         }
-        static string Meters(long centimeters) => (centimeters / 100m).ToString("0.00", CultureInfo.InvariantCulture) + "m";
+        // What decimal's ToString("0.00") wrote, without decimal: the altitude may be negative.
+        static string Meters(long centimeters) =>
+            string.Create(CultureInfo.InvariantCulture, $"{(centimeters < 0 ? "-" : "")}{Math.Abs(centimeters) / 100}.{Math.Abs(centimeters) % 100:D2}m");
         static long Size(byte b) => (b >> 4) * Pow10(b & 0xF);
         text.Add(Coordinate(BinaryPrimitives.ReadUInt32BigEndian(rdata[4..]), 'N', 'S'));
         text.Add(Coordinate(BinaryPrimitives.ReadUInt32BigEndian(rdata[8..]), 'E', 'W'));
@@ -212,7 +260,7 @@ internal static class LocSvcb
         }
         key = 0;
         return text.Length > 3 && text.StartsWith("key", StringComparison.OrdinalIgnoreCase)
-            && ushort.TryParse(text[3..], NumberStyles.None, CultureInfo.InvariantCulture, out key) && key != 65535;
+            && DnsNumber.TryParse(text[3..], out key) && key != 65535;
     }
 
     private static string KeyName(ushort key) => key < s_keyNames.Length ? s_keyNames[key] : "key" + key.ToString(CultureInfo.InvariantCulture);
@@ -222,13 +270,16 @@ internal static class LocSvcb
     {
         error = "";
         bad = 0;
-        var parameters = new SortedDictionary<ushort, byte[]>();
+        // Two lists in key order, not a SortedDictionary<ushort, byte[]>: NativeAOT compiles a sorted collection over a
+        // value type into the image as its own code (about 6 KB with the SortedSet below); a record has a few keys.
+        var keys = new List<ushort>();
+        var wires = new List<byte[]>();
         for (var t = 0; t < tokens.Count; t++)
         {
             bad = t;
             var token = tokens[t].Text;
             string? value = null;
-            var eq = tokens[t].Quoted ? -1 : token.IndexOf('=', StringComparison.Ordinal);
+            var eq = tokens[t].Quoted ? -1 : token.IndexOf('=');
             var keyText = eq < 0 ? token : token[..eq];
             if (eq >= 0)
             {
@@ -243,7 +294,8 @@ internal static class LocSvcb
                 error = $"'{keyText}' is not an SvcParam key (mandatory, alpn, no-default-alpn, port, ipv4hint, ech, ipv6hint or keyNNNNN)";
                 return false;
             }
-            if (parameters.ContainsKey(key))
+            var at = keys.BinarySearch(key);
+            if (at >= 0)
             {
                 error = $"SvcParam {KeyName(key)} given twice";
                 return false;
@@ -252,25 +304,27 @@ internal static class LocSvcb
             {
                 return false;
             }
-            parameters[key] = wire;
+            keys.Insert(~at, key);
+            wires.Insert(~at, wire);
         }
-        if (parameters.TryGetValue(0, out var mandatory))
+        if (keys.Count > 0 && keys[0] == 0)
         {
+            var mandatory = wires[0];
             for (var i = 0; i < mandatory.Length; i += 2)
             {
                 var k = BinaryPrimitives.ReadUInt16BigEndian(mandatory.AsSpan(i));
-                if (k == 0 || !parameters.ContainsKey(k))
+                if (k == 0 || keys.BinarySearch(k) < 0)
                 {
                     error = $"mandatory lists {KeyName(k)}, which is " + (k == 0 ? "mandatory itself" : "not given");
                     return false;
                 }
             }
         }
-        foreach (var (key, wire) in parameters)
+        for (var i = 0; i < keys.Count; i++)
         {
-            AddU16(output, key);
-            AddU16(output, (ushort)wire.Length);
-            output.AddRange(wire);
+            AddU16(output, keys[i]);
+            AddU16(output, (ushort)wires[i].Length);
+            output.AddRange(wires[i]);
         }
         return true;
     }
@@ -302,15 +356,17 @@ internal static class LocSvcb
         switch (key)
         {
             case 0:
-                var keys = new SortedSet<ushort>();
+                var keys = new List<ushort>(); // sorted below (see TryParseSvcParams on sorted collections)
                 foreach (var item in SplitList(value))
                 {
-                    if (!TryKey(Encoding.Latin1.GetString(item), out var k) || !keys.Add(k))
+                    if (!TryKey(Octets(item), out var k) || keys.Contains(k))
                     {
-                        error = $"mandatory: '{Encoding.Latin1.GetString(item)}' is not a key, or is listed twice";
+                        error = $"mandatory: '{Octets(item)}' is not a key, or is listed twice";
                         return false;
                     }
+                    keys.Add(k);
                 }
+                keys.Sort();
                 foreach (var k in keys)
                 {
                     AddU16(bytes, k);
@@ -329,7 +385,7 @@ internal static class LocSvcb
                 }
                 break;
             case 3:
-                if (!ushort.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port))
+                if (!DnsNumber.TryParse(value, out ushort port))
                 {
                     error = $"port: '{value}' is not a port number";
                     return false;
@@ -338,10 +394,10 @@ internal static class LocSvcb
                 break;
             case 4:
             case 6:
-                foreach (var item in value.Split(','))
+                foreach (var item in DnsText.Split(value, ','))
                 {
                     if (!IPAddress.TryParse(item, out var address) || address.AddressFamily != (key == 4 ? System.Net.Sockets.AddressFamily.InterNetwork : System.Net.Sockets.AddressFamily.InterNetworkV6)
-                        || (key == 4 && item.Split('.').Length != 4))
+                        || (key == 4 && DnsText.Split(item, '.').Length != 4))
                     {
                         error = $"{name}: '{item}' is not an IPv{(key == 4 ? "4" : "6")} address";
                         return false;
@@ -377,6 +433,20 @@ internal static class LocSvcb
         return true;
     }
 
+    /// <summary>
+    /// Octets as the characters U+0000 to U+00FF (what Encoding.Latin1.GetString gives, without the Latin-1 encoder and
+    /// its vectorised helpers: about 2.5 KB of the image for two key names).
+    /// </summary>
+    private static string Octets(byte[] octets)
+    {
+        var chars = new char[octets.Length];
+        for (var i = 0; i < octets.Length; i++)
+        {
+            chars[i] = (char)octets[i];
+        }
+        return new string(chars);
+    }
+
     /// <summary>A comma-separated value list (RFC 9460 A.1): "\," is a comma inside an item, \DDD an octet.</summary>
     private static List<byte[]> SplitList(string value)
     {
@@ -389,7 +459,7 @@ internal static class LocSvcb
             {
                 if (i + 3 < value.Length && char.IsAsciiDigit(value[i + 1]) && char.IsAsciiDigit(value[i + 2]) && char.IsAsciiDigit(value[i + 3]))
                 {
-                    current.Add((byte)int.Parse(value.AsSpan(i + 1, 3), CultureInfo.InvariantCulture));
+                    current.Add((byte)(((value[i + 1] - '0') * 100) + ((value[i + 2] - '0') * 10) + (value[i + 3] - '0')));
                     i += 3;
                 }
                 else
@@ -426,7 +496,7 @@ internal static class LocSvcb
             }
             if (char.IsAsciiDigit(value[i + 1]))
             {
-                if (i + 3 >= value.Length || !int.TryParse(value.AsSpan(i + 1, 3), NumberStyles.None, CultureInfo.InvariantCulture, out var octet) || octet > 255)
+                if (i + 3 >= value.Length || !DnsNumber.TryParse(value.AsSpan(i + 1, 3), out int octet) || octet > 255)
                 {
                     return false;
                 }

@@ -29,7 +29,7 @@ public sealed class TransferRule(IPNetwork? network, TsigKey? key)
         rule = null;
         IPNetwork? network = null;
         TsigKey? key = null;
-        foreach (var part in text.Trim().Split('+'))
+        foreach (var part in DnsText.Split(text.Trim(), '+'))
         {
             if (part.StartsWith("key:", StringComparison.OrdinalIgnoreCase))
             {

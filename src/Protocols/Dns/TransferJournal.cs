@@ -11,7 +11,21 @@ namespace Unikernel.Protocols.Dns;
 /// </summary>
 public sealed class TransferJournal
 {
-    private sealed record Step(uint From, uint To, DnsRecord OldSoa, DnsRecord NewSoa, List<DnsRecord> Deleted, List<DnsRecord> Added);
+    // A class, not a record: never compared or printed (see RecordTypes.Layout).
+    private sealed class Step(uint from, uint to, DnsRecord oldSoa, DnsRecord newSoa, List<DnsRecord> deleted, List<DnsRecord> added)
+    {
+        public uint From { get; } = from;
+
+        public uint To { get; } = to;
+
+        public DnsRecord OldSoa { get; } = oldSoa;
+
+        public DnsRecord NewSoa { get; } = newSoa;
+
+        public List<DnsRecord> Deleted { get; } = deleted;
+
+        public List<DnsRecord> Added { get; } = added;
+    }
 
     private readonly Dictionary<string, List<Step>> _steps = new(StringComparer.Ordinal);
     private readonly object _gate = new();

@@ -66,7 +66,7 @@ public sealed class TsigKey
     public static bool TryParse(string spec, out TsigKey? key, out string error)
     {
         key = null;
-        var parts = (spec ?? "").Trim().Split(':');
+        var parts = DnsText.Split((spec ?? "").Trim(), ':');
         string name, secret;
         var algorithm = TsigAlgorithm.HmacSha256;
         if (parts.Length == 3 && TryParseAlgorithm(parts[1], out var a1))
@@ -172,7 +172,7 @@ public sealed class TsigKey
                     }
                     continue;
                 }
-                foreach (var raw in text.Split('\n'))
+                foreach (var raw in DnsText.Split(text, '\n'))
                 {
                     var line = raw.Trim();
                     if (line.Length == 0 || line.StartsWith('#'))
@@ -211,7 +211,7 @@ public sealed class TsigKey
         var from = 0;
         while (true)
         {
-            var at = text.IndexOf("key", from, StringComparison.Ordinal);
+            var at = IndexOf(text, "key", from);
             if (at < 0)
             {
                 return clauses;
@@ -267,12 +267,22 @@ public sealed class TsigKey
     /// The value of the first <c>KEYWORD\s+"?VALUE"?\s*;</c> in <paramref name="body"/> (VALUE of letters, digits,
     /// '.' and '-'), or with <paramref name="quoted"/> of <c>KEYWORD\s+"VALUE"\s*;</c> (VALUE: no quote); "" if none.
     /// </summary>
+    /// <summary>
+    /// Where <paramref name="value"/> next occurs at or after <paramref name="from"/>, ordinal; -1 if nowhere. Through a
+    /// span: string.IndexOf(string, int, StringComparison) also holds the culture-aware and ignore-case searches.
+    /// </summary>
+    private static int IndexOf(string text, string value, int from)
+    {
+        var at = text.AsSpan(from).IndexOf(value);
+        return at < 0 ? -1 : from + at;
+    }
+
     private static string Clause(string body, string keyword, bool quoted)
     {
         var from = 0;
         while (true)
         {
-            var at = body.IndexOf(keyword, from, StringComparison.Ordinal);
+            var at = IndexOf(body, keyword, from);
             if (at < 0)
             {
                 return "";

@@ -98,7 +98,7 @@ public sealed class Zone
         {
             hash = TsigHash.HashData(TsigAlgorithm.HmacSha1, [.. hash, .. _nsec3Salt]);
         }
-        var label = RecordData.ToText(DnsType.NSEC3, [1, 0, 0, 0, 0, (byte)hash.Length, .. hash]).Split(' ')[4].ToLowerInvariant();
+        var label = DnsText.Split(RecordData.ToText(DnsType.NSEC3, [1, 0, 0, 0, 0, (byte)hash.Length, .. hash]), ' ')[4].ToLowerInvariant();
         return (char)label.Length + label + Origin.Key;
     }
 

@@ -150,7 +150,7 @@ public static class ZoneFile
             {
                 continue;
             }
-            var baseDir = key.Contains('/', StringComparison.Ordinal) ? key[..(key.LastIndexOf('/') + 1)] : "";
+            var baseDir = key.Contains('/') ? key[..(key.LastIndexOf('/') + 1)] : "";
             results.Add(Parse(Decode(value.Span), key, null, name =>
             {
                 if (!IsSafeRelative(name))
@@ -167,11 +167,11 @@ public static class ZoneFile
 
     private static bool IsSafeRelative(string name)
     {
-        if (name.Length == 0 || name.StartsWith('/') || name.Contains('\\', StringComparison.Ordinal))
+        if (name.Length == 0 || name.StartsWith('/') || name.Contains('\\'))
         {
             return false;
         }
-        foreach (var part in name.Split('/'))
+        foreach (var part in DnsText.Split(name, '/'))
         {
             if (part is ".." or "")
             {
