@@ -67,7 +67,7 @@ public sealed partial class SoftwareSwitch
     private volatile bool _channel13; // the controller channel speaks 1.3
     private volatile bool _dataPath13; // frames go through the 1.3 pipeline (see ControlSession.OnHello)
     private volatile ushort _missSendLength = 128;
-    private ushort _configFlags;
+    private volatile ushort _configFlags; // read by the data path (invalid TTL to the controller)
     private long _packetIns;
     private long _packetInsDropped;
     private long _connections;
