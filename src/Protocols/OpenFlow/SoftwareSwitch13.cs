@@ -117,11 +117,8 @@ public sealed partial class SoftwareSwitch
 
     private void Process13(Port port, ReadOnlySpan<byte> frame, PathContext context)
     {
-        Interlocked.Increment(ref port.RxPackets);
-        Interlocked.Add(ref port.RxBytes, frame.Length);
-        if ((port.Config & (OfPortConfig.NoReceive | OfPortConfig.PortDown)) != 0 || frame.Length < 14)
+        if (!port.Received(frame.Length, frame.Length >= 14))
         {
-            Interlocked.Increment(ref port.RxDropped);
             return;
         }
         RunPipeline(0, frame, port.Number, 0, null, context);
@@ -246,8 +243,7 @@ public sealed partial class SoftwareSwitch
         {
             return;
         }
-        var noPacketIn = inPort is > 0 && inPort <= (uint)_ports.Length && (_ports[inPort - 1].Config & OfPortConfig.NoPacketIn) != 0;
-        if (!noPacketIn || packetOut)
+        if (PacketInAllowed13(inPort, packetOut))
         {
             SendPacketIn13(packet.Current, inPort, (byte)OfPacketInReason.InvalidTtl, entry?.TableId ?? 0, entry?.Cookie ?? ulong.MaxValue, _missSendLength, packet.Metadata, context);
         }
@@ -346,8 +342,7 @@ public sealed partial class SoftwareSwitch
             case Of13Port.Controller:
                 // The table-miss entry's packet_in says "no match" (1.3 section 6.4), any other entry's "action".
                 var reason = entry is { IsTableMiss: true } ? (byte)OfPacketInReason.NoMatch : (byte)OfPacketInReason.Action;
-                var noPacketIn = inPort is > 0 && inPort <= (uint)_ports.Length && (_ports[inPort - 1].Config & OfPortConfig.NoPacketIn) != 0;
-                if (!noPacketIn || packetOut)
+                if (PacketInAllowed13(inPort, packetOut))
                 {
                     SendPacketIn13(frame, inPort, reason, entry?.TableId ?? 0, entry?.Cookie ?? ulong.MaxValue, maxLength, packet.Metadata, context);
                 }
@@ -368,6 +363,10 @@ public sealed partial class SoftwareSwitch
                 break; // LOCAL, NORMAL and unknown ports: this switch has none of them
         }
     }
+
+    /// <summary>OFPPC_NO_PACKET_IN on the packet's in_port stops its packet_ins, but not those a packet_out's own actions ask for.</summary>
+    private bool PacketInAllowed13(uint inPort, bool packetOut) =>
+        packetOut || !(inPort is > 0 && inPort <= (uint)_ports.Length && (_ports[inPort - 1].Config & OfPortConfig.NoPacketIn) != 0);
 
     private void SendPacketIn13(ReadOnlySpan<byte> frame, uint inPort, byte reason, byte tableId, ulong cookie, ushort maxLength, ulong metadata, PathContext context)
     {
@@ -838,7 +837,7 @@ public sealed partial class SoftwareSwitch
                             packets += entry.PacketCount;
                             bytes += entry.ByteCount;
                         }
-                        new Of13AggregateStats(packets, bytes, (uint)entries.Count).TryWrite(body, out n);
+                        new OfAggregateStats(packets, bytes, (uint)entries.Count).TryWrite(body, out n);
                         Reply13(type, 0, n, xid);
                         break;
                     }
