@@ -97,14 +97,14 @@ public class FlowLookupPropertyTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    [InlineData(4)]
-    public void Indexed_1_3_lookup_equals_the_linear_scan(int seed)
+    [InlineData(1, 0)]
+    [InlineData(2, 0)]
+    [InlineData(3, 0)]
+    [InlineData(4, 8)] // small tables scanned, larger ones probed
+    public void Indexed_1_3_lookup_equals_the_linear_scan(int seed, int scanBelow)
     {
         var random = new Random(seed);
-        var pipeline = new Of13Pipeline(tables: 2, capacity: 400);
+        var pipeline = new Of13Pipeline(tables: 2, capacity: 400, scanBelow);
         var sample = new Of13PacketFields();
         var packet = new Of13PacketFields();
         var hits = 0;
@@ -151,7 +151,7 @@ public class FlowLookupPropertyTests
     [Fact]
     public void A_wildcarded_entry_above_an_exact_one_wins_and_equal_priorities_go_by_age()
     {
-        var pipeline = new Of13Pipeline(tables: 1, capacity: 100);
+        var pipeline = new Of13Pipeline(tables: 1, capacity: 100, scanBelow: 0); // always through the indexes
         var packet = new Of13PacketFields();
         packet.Extract(Frames.Udp(0x020000000001, 0x020000000002, 0x0a000001, 0x0a000002, 1000, 2000, 40), 1, 0);
         var fields = new byte[64];
@@ -182,6 +182,12 @@ public class FlowLookupPropertyTests
         Assert.Same(tie, pipeline.Lookup(0, packet, 60, 0));
         pipeline.Remove([tie]);
         Assert.Same(replacement, pipeline.Lookup(0, packet, 60, 0));
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 100; i++)
+        {
+            pipeline.Lookup(0, packet, 60, 0);
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before); // a probe allocates nothing
         Assert.Equal(1, pipeline.IndexesIn(0));
         pipeline.Remove([replacement]);
         Assert.Equal(0, pipeline.IndexesIn(0)); // an empty index goes
