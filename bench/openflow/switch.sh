@@ -101,6 +101,7 @@ if [ "$FLOWS" -gt 0 ]; then
   for ((i = 0; i < FLOWS; i++)); do printf 'priority=200,dl_dst=02:ff:00:00:%02x:%02x,actions=drop\n' $((i >> 8 & 255)) $((i & 255)); done >"$WORK/flows"
   ip netns exec "ofsS$ID" ovs-ofctl -O "$PROTOCOL" add-flows tcp:127.0.0.1:16634 "$WORK/flows"
   ovs-ofctl -O "$PROTOCOL" add-flows "unix:$WORK/br0.mgmt" "$WORK/flows"
+  echo "flows installed: ours $(ip netns exec "ofsS$ID" ovs-ofctl -O "$PROTOCOL" dump-aggregate tcp:127.0.0.1:16634 | grep -o 'flow_count=[0-9]*'), ovs $(ovs-ofctl -O "$PROTOCOL" dump-aggregate "unix:$WORK/br0.mgmt" | grep -o 'flow_count=[0-9]*')"
 fi
 
 # The sender needs the receiver's MAC (no ARP through a one-way flow).
