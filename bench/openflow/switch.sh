@@ -14,7 +14,11 @@
 # PROTOCOL=OpenFlow13 installs the flow with ovs-ofctl -O OpenFlow13 on both (ours then forwards through its 1.3
 # pipeline: table 0, apply_actions(output:2); the OVS bridge gets protocols=OpenFlow10,OpenFlow13).
 #
-# Usage: bench/openflow/switch.sh          # RUN_SECONDS=5 REPS=3 PROTOCOL=OpenFlow10
+# FLOWS=N adds N flows to both switches, above the forwarding one, that the traffic does not match
+# (priority=200,dl_dst=02:ff:00:00:xx:xx,actions=drop: what a learning switch's table of N addresses looks like to a
+# packet for an address it has not learned): a table scanned entry by entry pays for every one of them per packet.
+#
+# Usage: bench/openflow/switch.sh          # RUN_SECONDS=5 REPS=3 PROTOCOL=OpenFlow10 FLOWS=0
 #        SWITCH=path/to/openflow-switch RUN_SECONDS=3 REPS=1 bench/openflow/switch.sh   (skip the publish)
 set -euo pipefail
 
@@ -23,6 +27,7 @@ RUN_SECONDS=${RUN_SECONDS:-5}
 REPS=${REPS:-3}
 MAX_PACKETS=${MAX_PACKETS:-50000000}
 PROTOCOL=${PROTOCOL:-OpenFlow10}
+FLOWS=${FLOWS:-0}
 case "$PROTOCOL" in OpenFlow10|OpenFlow13) ;; *) echo "PROTOCOL must be OpenFlow10 or OpenFlow13" >&2; exit 1 ;; esac
 [ "$(id -u)" = 0 ] && [ -e /dev/net/tun ] || { echo "switch.sh needs root and /dev/net/tun" >&2; exit 1; }
 for tool in ip ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-ofctl ovs-appctl python3; do
@@ -92,6 +97,12 @@ wait_for 10 ip -n "ofoS$ID" link show "ofob$ID"
 host_side "ofoS$ID" "ofoa$ID" "ofoA$ID" 10.219.2.1
 host_side "ofoS$ID" "ofob$ID" "ofoB$ID" 10.219.2.2
 ovs-ofctl -O "$PROTOCOL" add-flow "unix:$WORK/br0.mgmt" "in_port=1,actions=output:2"
+if [ "$FLOWS" -gt 0 ]; then
+  for ((i = 0; i < FLOWS; i++)); do printf 'priority=200,dl_dst=02:ff:00:00:%02x:%02x,actions=drop\n' $((i >> 8 & 255)) $((i & 255)); done >"$WORK/flows"
+  ip netns exec "ofsS$ID" ovs-ofctl -O "$PROTOCOL" add-flows tcp:127.0.0.1:16634 "$WORK/flows"
+  ovs-ofctl -O "$PROTOCOL" add-flows "unix:$WORK/br0.mgmt" "$WORK/flows"
+  echo "flows installed: ours $(ip netns exec "ofsS$ID" ovs-ofctl -O "$PROTOCOL" dump-aggregate tcp:127.0.0.1:16634 | grep -o 'flow_count=[0-9]*'), ovs $(ovs-ofctl -O "$PROTOCOL" dump-aggregate "unix:$WORK/br0.mgmt" | grep -o 'flow_count=[0-9]*')"
+fi
 
 # The sender needs the receiver's MAC (no ARP through a one-way flow).
 for side in s o; do
@@ -119,7 +130,7 @@ for side in s o; do
 done
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-echo "== $PROTOCOL, $RUN_SECONDS s per run, $REPS runs per switch (alternating); 60-byte UDP frames, port 1 -> port 2; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $PROTOCOL, $FLOWS extra flows, $RUN_SECONDS s per run, $REPS runs per switch (alternating); 60-byte UDP frames, port 1 -> port 2; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$WORK/ours"; : >"$WORK/ovs"; : >"$WORK/ours.sent"; : >"$WORK/ovs.sent"
 for ((i = 1; i <= REPS; i++)); do
   read -r d s < <(run s); echo "$d" >>"$WORK/ours"; echo "$s" >>"$WORK/ours.sent"

@@ -87,38 +87,6 @@ public readonly record struct Of13TableStats(byte TableId, uint ActiveCount, ulo
     }
 }
 
-/// <summary>The body of a 1.3 aggregate multipart reply (ofp_aggregate_stats_reply, 24 bytes).</summary>
-public readonly record struct Of13AggregateStats(ulong PacketCount, ulong ByteCount, uint FlowCount)
-{
-    public const int Size = 24;
-
-    public static bool TryRead(ReadOnlySpan<byte> body, out Of13AggregateStats stats)
-    {
-        stats = default;
-        if (body.Length != Size)
-        {
-            return false;
-        }
-        stats = new Of13AggregateStats(BinaryPrimitives.ReadUInt64BigEndian(body), BinaryPrimitives.ReadUInt64BigEndian(body[8..]), BinaryPrimitives.ReadUInt32BigEndian(body[16..]));
-        return true;
-    }
-
-    public bool TryWrite(Span<byte> destination, out int written)
-    {
-        written = 0;
-        if (destination.Length < Size)
-        {
-            return false;
-        }
-        BinaryPrimitives.WriteUInt64BigEndian(destination, PacketCount);
-        BinaryPrimitives.WriteUInt64BigEndian(destination[8..], ByteCount);
-        BinaryPrimitives.WriteUInt32BigEndian(destination[16..], FlowCount);
-        destination[20..Size].Clear();
-        written = Size;
-        return true;
-    }
-}
-
 /// <summary>
 /// One port of a 1.3 port multipart reply (ofp_port_stats, 112 bytes: a 32-bit port number, the twelve counters of 1.0,
 /// the duration). The counters are those of <see cref="OfPortStats"/>; the port request body is the port and 4 bytes of padding.

@@ -74,6 +74,9 @@ public enum OfPacketInReason : byte
 {
     NoMatch = 0,
     Action = 1,
+
+    /// <summary>OFPR_INVALID_TTL (1.1 and later): dec_nw_ttl found a TTL or hop limit of 0 or 1.</summary>
+    InvalidTtl = 2,
 }
 
 public enum OfFlowRemovedReason : byte
@@ -126,6 +129,9 @@ public static class OfConfigFlags
     public const ushort FragmentsNormal = 0;
     public const ushort FragmentsDrop = 1;
     public const ushort FragmentsReassemble = 2;
+
+    /// <summary>OFPC_INVALID_TTL_TO_CONTROLLER (1.1 and later): a packet whose TTL dec_nw_ttl cannot decrement goes to the controller (packet_in reason invalid TTL) rather than nowhere.</summary>
+    public const ushort InvalidTtlToController = 1 << 2;
 }
 
 public enum OfStatsType : ushort

@@ -240,7 +240,7 @@ public readonly ref struct OfFlowStats
     }
 }
 
-/// <summary>The aggregate stats reply body (ofp_aggregate_stats_reply, 24 bytes).</summary>
+/// <summary>The aggregate stats reply body (ofp_aggregate_stats_reply, 24 bytes): the same layout in a 1.0 stats reply and a 1.3 multipart reply.</summary>
 public readonly record struct OfAggregateStats(ulong PacketCount, ulong ByteCount, uint FlowCount)
 {
     public const int Size = 24;

@@ -67,7 +67,7 @@ public sealed partial class SoftwareSwitch
     private volatile bool _channel13; // the controller channel speaks 1.3
     private volatile bool _dataPath13; // frames go through the 1.3 pipeline (see ControlSession.OnHello)
     private volatile ushort _missSendLength = 128;
-    private ushort _configFlags;
+    private volatile ushort _configFlags; // read by the data path (invalid TTL to the controller)
     private long _packetIns;
     private long _packetInsDropped;
     private long _connections;
@@ -300,11 +300,8 @@ public sealed partial class SoftwareSwitch
 
     private void Process(Port port, ReadOnlySpan<byte> frame, PathContext context)
     {
-        Interlocked.Increment(ref port.RxPackets);
-        Interlocked.Add(ref port.RxBytes, frame.Length);
-        if ((port.Config & (OfPortConfig.NoReceive | OfPortConfig.PortDown)) != 0 || !OfMatch.TryExtract(frame, port.Number, out var match))
+        if (!port.Received(frame.Length, OfMatch.TryExtract(frame, port.Number, out var match)))
         {
-            Interlocked.Increment(ref port.RxDropped);
             return;
         }
         var actions = Flows.Lookup(match, frame.Length, _clock.ElapsedNanoseconds);
@@ -859,6 +856,19 @@ public sealed partial class SoftwareSwitch
         public string Name { get; } = name;
 
         public uint Config { get; set; }
+
+        /// <summary>Counts a received frame (both versions' data paths); false, counted as dropped, when the port does not receive or the frame is not <paramref name="usable"/>.</summary>
+        public bool Received(int length, bool usable)
+        {
+            Interlocked.Increment(ref RxPackets);
+            Interlocked.Add(ref RxBytes, length);
+            if (!usable || (Config & (OfPortConfig.NoReceive | OfPortConfig.PortDown)) != 0)
+            {
+                Interlocked.Increment(ref RxDropped);
+                return false;
+            }
+            return true;
+        }
 
         public OfPhysicalPort Description() =>
             new(Number, OfMatch.ReadMac(Interface.MacAddress), Name, Config, 0, Current: 0x40 | 0x200 /* 1 Gb full duplex, copper */);

@@ -16,14 +16,31 @@ public sealed partial class SoftwareSwitch
 
     private const uint SupportedPortConfig13 = OfPortConfig.PortDown | OfPortConfig.NoReceive | OfPortConfig.NoForward | OfPortConfig.NoPacketIn;
 
+    /// <summary>
+    /// The fields set_field rewrites (FrameRewriter.SetField): every field the pipeline matches but in_port,
+    /// in_phy_port, metadata (not packet headers), eth_type and ip_proto (they would change what the packet is) and
+    /// nd_sll/nd_tll (options that may be missing).
+    /// </summary>
+    private static ReadOnlySpan<OxmField> SettableFields13 =>
+    [
+        OxmField.EthDst, OxmField.EthSrc, OxmField.VlanVid, OxmField.VlanPcp, OxmField.IpDscp, OxmField.IpEcn, OxmField.Ipv4Src, OxmField.Ipv4Dst,
+        OxmField.TcpSrc, OxmField.TcpDst, OxmField.UdpSrc, OxmField.UdpDst, OxmField.SctpSrc, OxmField.SctpDst, OxmField.Icmpv4Type, OxmField.Icmpv4Code,
+        OxmField.ArpOp, OxmField.ArpSpa, OxmField.ArpTpa, OxmField.ArpSha, OxmField.ArpTha, OxmField.Ipv6Src, OxmField.Ipv6Dst, OxmField.Ipv6FlowLabel,
+        OxmField.Icmpv6Type, OxmField.Icmpv6Code, OxmField.Ipv6NdTarget,
+    ];
+
     private readonly long _started;
     private long _misses13;
+    private long _invalidTtl13;
 
     /// <summary>The 1.3 pipeline (<see cref="SoftwareSwitchOptions.Tables13"/> tables).</summary>
     public Of13Pipeline Flows13 { get; }
 
     /// <summary>Packets the 1.3 pipeline dropped because a table had no entry for them (and no table-miss entry).</summary>
     public long Misses13 => Interlocked.Read(ref _misses13);
+
+    /// <summary>Packets dec_nw_ttl stopped because their TTL or hop limit was 0 or 1 (sent to the controller or dropped, by the switch config).</summary>
+    public long InvalidTtl13 => Interlocked.Read(ref _invalidTtl13);
 
     /// <summary>The state of one packet through the pipeline: the bytes (the received frame until something rewrites it), metadata.</summary>
     private ref struct Packet13
@@ -100,11 +117,8 @@ public sealed partial class SoftwareSwitch
 
     private void Process13(Port port, ReadOnlySpan<byte> frame, PathContext context)
     {
-        Interlocked.Increment(ref port.RxPackets);
-        Interlocked.Add(ref port.RxBytes, frame.Length);
-        if ((port.Config & (OfPortConfig.NoReceive | OfPortConfig.PortDown)) != 0 || frame.Length < 14)
+        if (!port.Received(frame.Length, frame.Length >= 14))
         {
-            Interlocked.Increment(ref port.RxDropped);
             return;
         }
         RunPipeline(0, frame, port.Number, 0, null, context);
@@ -204,6 +218,7 @@ public sealed partial class SoftwareSwitch
                     var length = Rewrite13(action, context.Rewrite, packet.Current.Length);
                     if (length < 0)
                     {
+                        OnInvalidTtl13(ref packet, inPort, entry, context, packetOut);
                         return false;
                     }
                     packet.Current = context.Rewrite.AsSpan(0, length);
@@ -213,6 +228,25 @@ public sealed partial class SoftwareSwitch
             }
         }
         return true;
+    }
+
+    /// <summary>
+    /// dec_nw_ttl on a TTL (hop limit) of 0 or 1: the packet is not forwarded and the rest of the actions are not
+    /// executed (1.3.5 section 5.12, "Decrement IP TTL"). With OFPC_INVALID_TTL_TO_CONTROLLER in set_config's flags it
+    /// goes to the controller as a packet_in with reason OFPR_INVALID_TTL, of at most miss_send_len bytes (the length
+    /// for packet_ins that no output action asked for, section 7.3.2), else it is dropped.
+    /// </summary>
+    private void OnInvalidTtl13(ref Packet13 packet, uint inPort, Of13FlowEntry? entry, PathContext context, bool packetOut)
+    {
+        Interlocked.Increment(ref _invalidTtl13);
+        if ((_configFlags & OfConfigFlags.InvalidTtlToController) == 0)
+        {
+            return;
+        }
+        if (PacketInAllowed13(inPort, packetOut))
+        {
+            SendPacketIn13(packet.Current, inPort, (byte)OfPacketInReason.InvalidTtl, entry?.TableId ?? 0, entry?.Cookie ?? ulong.MaxValue, _missSendLength, packet.Metadata, context);
+        }
     }
 
     /// <summary>Moves the packet into the rewrite buffer (once) so that actions never change the received frame.</summary>
@@ -282,43 +316,7 @@ public sealed partial class SoftwareSwitch
                 }
                 return length;
         }
-        if (!Oxm.TryRead(action.Field, out var oxm, out _))
-        {
-            return length;
-        }
-        var value = oxm.ValueAsNumber;
-        switch ((OxmField)oxm.Field)
-        {
-            case OxmField.EthDst:
-                return FrameRewriter.Apply(OfAction.SetDlDst(value), buffer, length);
-            case OxmField.EthSrc:
-                return FrameRewriter.Apply(OfAction.SetDlSrc(value), buffer, length);
-            case OxmField.VlanVid when tagged:
-                return FrameRewriter.Apply(OfAction.SetVlanVid((ushort)(value & 0x0fff)), buffer, length);
-            case OxmField.VlanPcp when tagged:
-                return FrameRewriter.Apply(OfAction.SetVlanPcp((byte)value), buffer, length);
-            case OxmField.IpDscp or OxmField.IpEcn when ethType == 0x0800 && length >= l3 + 20:
-                var ip = frame[l3..];
-                var word = BinaryPrimitives.ReadUInt16BigEndian(ip);
-                ip[1] = (OxmField)oxm.Field == OxmField.IpDscp ? (byte)((ip[1] & 0x03) | (int)(value << 2)) : (byte)((ip[1] & 0xfc) | (int)(value & 3));
-                FrameRewriter.Update16(ip[10..], word, BinaryPrimitives.ReadUInt16BigEndian(ip));
-                return length;
-            case OxmField.IpDscp or OxmField.IpEcn when ethType == 0x86dd && length >= l3 + 40:
-                var first = BinaryPrimitives.ReadUInt32BigEndian(frame[l3..]);
-                var trafficClass = (first >> 20) & 0xff;
-                trafficClass = (OxmField)oxm.Field == OxmField.IpDscp ? (trafficClass & 3) | (uint)((value & 0x3f) << 2) : (trafficClass & 0xfc) | (uint)(value & 3);
-                BinaryPrimitives.WriteUInt32BigEndian(frame[l3..], (first & 0xf00fffff) | (trafficClass << 20));
-                return length;
-            case OxmField.Ipv4Src:
-                return FrameRewriter.Apply(OfAction.SetNwSrc((uint)value), buffer, length);
-            case OxmField.Ipv4Dst:
-                return FrameRewriter.Apply(OfAction.SetNwDst((uint)value), buffer, length);
-            case OxmField.TcpSrc or OxmField.UdpSrc:
-                return FrameRewriter.Apply(OfAction.SetTpSrc((ushort)value), buffer, length);
-            case OxmField.TcpDst or OxmField.UdpDst:
-                return FrameRewriter.Apply(OfAction.SetTpDst((ushort)value), buffer, length);
-        }
-        return length;
+        return Oxm.TryRead(action.Field, out var oxm, out _) ? FrameRewriter.SetField((OxmField)oxm.Field, oxm.Value, buffer, length) : length;
     }
 
     private void Output13(uint portNumber, ushort maxLength, ref Packet13 packet, uint inPort, Of13FlowEntry? entry, PathContext context, bool packetOut)
@@ -344,8 +342,7 @@ public sealed partial class SoftwareSwitch
             case Of13Port.Controller:
                 // The table-miss entry's packet_in says "no match" (1.3 section 6.4), any other entry's "action".
                 var reason = entry is { IsTableMiss: true } ? (byte)OfPacketInReason.NoMatch : (byte)OfPacketInReason.Action;
-                var noPacketIn = inPort is > 0 && inPort <= (uint)_ports.Length && (_ports[inPort - 1].Config & OfPortConfig.NoPacketIn) != 0;
-                if (!noPacketIn || packetOut)
+                if (PacketInAllowed13(inPort, packetOut))
                 {
                     SendPacketIn13(frame, inPort, reason, entry?.TableId ?? 0, entry?.Cookie ?? ulong.MaxValue, maxLength, packet.Metadata, context);
                 }
@@ -366,6 +363,10 @@ public sealed partial class SoftwareSwitch
                 break; // LOCAL, NORMAL and unknown ports: this switch has none of them
         }
     }
+
+    /// <summary>OFPPC_NO_PACKET_IN on the packet's in_port stops its packet_ins, but not those a packet_out's own actions ask for.</summary>
+    private bool PacketInAllowed13(uint inPort, bool packetOut) =>
+        packetOut || !(inPort is > 0 && inPort <= (uint)_ports.Length && (_ports[inPort - 1].Config & OfPortConfig.NoPacketIn) != 0);
 
     private void SendPacketIn13(ReadOnlySpan<byte> frame, uint inPort, byte reason, byte tableId, ulong cookie, ushort maxLength, ulong metadata, PathContext context)
     {
@@ -532,7 +533,8 @@ public sealed partial class SoftwareSwitch
             }
             var b = Scratch.AsSpan(8, size - 8);
             // Pairs of masks (master/equal, slave): packet_in reasons, port_status reasons, flow_removed reasons.
-            ReadOnlySpan<uint> masks = [0x3, 0x0, 0x7, 0x7, 0xf, 0x0];
+            // Packet_in: no match, action, invalid TTL (when set_config asks for it).
+            ReadOnlySpan<uint> masks = [0x7, 0x0, 0x7, 0x7, 0xf, 0x0];
             for (var i = 0; i < masks.Length; i++)
             {
                 BinaryPrimitives.WriteUInt32BigEndian(b[(4 * i)..], masks[i]);
@@ -596,8 +598,7 @@ public sealed partial class SoftwareSwitch
                         {
                             return Of13Error.BadActionSetArgument;
                         }
-                        if (oxm.Class != Oxm.OpenFlowBasic || (OxmField)oxm.Field is not (OxmField.EthDst or OxmField.EthSrc or OxmField.VlanVid or OxmField.VlanPcp or OxmField.IpDscp
-                            or OxmField.IpEcn or OxmField.Ipv4Src or OxmField.Ipv4Dst or OxmField.TcpSrc or OxmField.TcpDst or OxmField.UdpSrc or OxmField.UdpDst))
+                        if (oxm.Class != Oxm.OpenFlowBasic || !SettableFields13.Contains((OxmField)oxm.Field))
                         {
                             return Of13Error.BadActionSetType;
                         }
@@ -836,7 +837,7 @@ public sealed partial class SoftwareSwitch
                             packets += entry.PacketCount;
                             bytes += entry.ByteCount;
                         }
-                        new Of13AggregateStats(packets, bytes, (uint)entries.Count).TryWrite(body, out n);
+                        new OfAggregateStats(packets, bytes, (uint)entries.Count).TryWrite(body, out n);
                         Reply13(type, 0, n, xid);
                         break;
                     }
@@ -903,7 +904,7 @@ public sealed partial class SoftwareSwitch
             }
         }
 
-        /// <summary>What every table takes (the same for all but the next tables); a reply of about 800 bytes a table, several when needed.</summary>
+        /// <summary>What every table takes (the same for all but the next tables); a reply of about 1000 bytes a table, several when needed.</summary>
         private void TableFeatures13(uint xid)
         {
             Span<uint> instructions = [(uint)Of13InstructionType.GotoTable << 16 | 4, (uint)Of13InstructionType.WriteMetadata << 16 | 4, (uint)Of13InstructionType.WriteActions << 16 | 4,
@@ -917,8 +918,7 @@ public sealed partial class SoftwareSwitch
                 match[f] = Of13TableFeatures.OxmHeader((OxmField)f, Of13CompiledMatch.IsMaskable((OxmField)f));
                 wildcards[f] = Of13TableFeatures.OxmHeader((OxmField)f, false);
             }
-            ReadOnlySpan<OxmField> settable = [OxmField.EthDst, OxmField.EthSrc, OxmField.VlanVid, OxmField.VlanPcp, OxmField.IpDscp, OxmField.IpEcn, OxmField.Ipv4Src, OxmField.Ipv4Dst,
-                OxmField.TcpSrc, OxmField.TcpDst, OxmField.UdpSrc, OxmField.UdpDst];
+            var settable = SettableFields13;
             Span<uint> setFields = stackalloc uint[settable.Length];
             for (var i = 0; i < settable.Length; i++)
             {
@@ -931,7 +931,7 @@ public sealed partial class SoftwareSwitch
             for (var t = 0; t < tables; t++)
             {
                 var entry = body[length..];
-                if (entry.Length < 1024)
+                if (entry.Length < 1536)
                 {
                     Reply13(Of13MultipartType.TableFeatures, Of13Multipart.FlagMore, length, xid);
                     length = 0;

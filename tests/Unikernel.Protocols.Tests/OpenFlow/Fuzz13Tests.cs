@@ -144,7 +144,7 @@ public class Fuzz13Tests
             }
             else if (multipart.MultipartType == Of13MultipartType.Aggregate)
             {
-                Of13AggregateStats.TryRead(body, out _);
+                OfAggregateStats.TryRead(body, out _);
             }
             else if (multipart.MultipartType == Of13MultipartType.Table)
             {
