@@ -319,8 +319,14 @@ public sealed partial class SealTests(ITestOutputHelper output)
         output.WriteLine($"{name}: {allowed.Count} allowed, {observed.Count} observed after start, {unused.Count} allowed but not needed by this run: {string.Join(", ", unused)}");
         output.WriteLine($"{name}: observed: {string.Join(", ", observed)}");
         Assert.True(outside.Count == 0, $"{name} made calls outside its list after start: {string.Join(", ", outside)}");
-        // The image's list is tight: most of it is needed by this one run (the rest is exit paths, rare errors).
-        Assert.True(observed.Count * 2 >= allowed.Count, $"{name}: only {observed.Count} of {allowed.Count} allowed calls were needed: {string.Join(", ", unused)}");
+        // The image's list is tight: most of it is needed by this one run (the rest is exit paths, rare errors). Not
+        // for an image whose every call is the runtime's base list (hello, on the job loop: no thread pool, so one run
+        // makes 6 of its 30 calls): that list stays whole because the GC can start a thread or suspend others at any
+        // collection, and the images with devices (dns, www) check it in use.
+        if (!OnlyRuntimeCalls(image))
+        {
+            Assert.True(observed.Count * 2 >= allowed.Count, $"{name}: only {observed.Count} of {allowed.Count} allowed calls were needed: {string.Join(", ", unused)}");
+        }
     }
 
     // "1234  name(" or "1234  <... name resumed>"
@@ -328,6 +334,12 @@ public sealed partial class SealTests(ITestOutputHelper output)
     private static partial Regex CallPattern();
 
     /// <summary>The calls of the image's NAME.seccomp.txt (written by the build next to the image).</summary>
+    /// <summary>True when every call of the image's NAME.seccomp.txt is declared by the runtime alone (no device adds one).</summary>
+    private static bool OnlyRuntimeCalls(PublishedAppliance image) =>
+        File.ReadAllLines(Path.ChangeExtension(image.ImagePath, ".seccomp.txt"))
+            .Where(line => line.Length > 0 && !line.StartsWith('#'))
+            .All(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries) is [_, "runtime", ..]);
+
     private static SortedSet<string> AllowList(PublishedAppliance image)
     {
         image.AssertSucceeded();
