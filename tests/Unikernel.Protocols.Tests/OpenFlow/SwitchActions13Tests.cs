@@ -16,44 +16,25 @@ public sealed class SwitchActions13Tests : IAsyncLifetime
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
 
-    private readonly LoopbackStack _stack = new();
-    private readonly VirtualClock _clock = new() { AutoAdvance = false };
-    private readonly VirtualSwitch[] _links = [new(seed: 1), new(seed: 2)];
-    private readonly INetworkInterface[] _hosts = new INetworkInterface[2];
-    private readonly CancellationTokenSource _stop = new();
-    private ITcpListener _listener = null!;
+    private SwitchUnderTest _net = null!;
+    private VirtualClock _clock = null!;
+    private INetworkInterface[] _hosts = null!;
     private SoftwareSwitch _switch = null!;
     private OfPeer _peer = null!;
-    private Task _running = Task.CompletedTask;
 
     public async Task InitializeAsync()
     {
-        _listener = _stack.Tcp.Listen(new IPEndPoint(IPAddress.Loopback, 6653));
-        var ports = new INetworkInterface[2];
-        for (var i = 0; i < 2; i++)
-        {
-            ports[i] = _links[i].AddPort([0x02, 0, 0, 0, 0x10, (byte)(i + 1)]);
-            _hosts[i] = _links[i].AddPort([0x02, 0, 0, 0, 0x20, (byte)(i + 1)]);
-        }
-        _switch = new SoftwareSwitch(ports, _stack.Tcp, _clock, _clock, new SoftwareSwitchOptions { Controller = new IPEndPoint(IPAddress.Loopback, 6653), DatapathId = 0xaf3 });
-        _running = _switch.RunAsync(_stop.Token);
-        var connection = await _listener.AcceptAsync(CancellationToken.None).AsTask().WaitAsync(Wait);
-        _peer = new OfPeer(new ConnectionStream(connection));
-        _peer.ReadUntil(OfType.Hello, Wait);
+        _net = await SwitchUnderTest.StartAsync(datapathId: 0xaf3);
+        (_clock, _hosts, _switch, _peer) = (_net.Clock, _net.Hosts, _net.Switch, _net.Peer);
         _peer.Send(Convert.FromHexString("04000010000000010001000800000010")); // hello: 1.3
     }
 
     public async Task DisposeAsync()
     {
-        _peer?.Dispose();
-        await _stop.CancelAsync();
-        await _running.WaitAsync(TimeSpan.FromSeconds(20));
-        _listener.Dispose();
-        foreach (var link in _links)
+        if (_net is not null)
         {
-            link.Dispose();
+            await _net.DisposeAsync();
         }
-        _stop.Dispose();
     }
 
     public sealed record Case(string Name, OxmField Field, byte[] Value, byte[] Before, byte[] After)
