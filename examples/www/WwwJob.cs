@@ -100,6 +100,9 @@ public sealed class WwwJob(IConsole console, INetworkStack stack, IWallClock clo
         {
             var inv = CultureInfo.InvariantCulture;
             var etags = files.HashedFiles == 0 ? "ETags from the build" : $"{files.HashedFiles.ToString(inv)} ETag(s) hashed at start-up";
+            // Crunched files also bring their response heads from the build (StaticHeads): say so, to tell the two apart.
+            var heads = files.HeadsFromBuild == files.FileCount && files.FileCount > 0 ? "response heads from the build" : $"{(files.FileCount - files.HeadsFromBuild).ToString(inv)} response head(s) made at start-up";
+            etags += ", " + heads;
             console.WriteLine($"www: serving {files.FileCount.ToString(inv)} file(s), {files.TotalBytes.ToString(inv)} bytes, from {(site.Length > 0 ? site : "the image")} ({etags})"
                 + $" on {string.Join(", ", server.EndPoints)} over the {StackName(stack)} stack{(echo ? "; test routes /echo and /headers on" : "")}");
         }

@@ -110,7 +110,7 @@ public sealed class WwwApplianceTests
     public void The_images_etags_come_from_the_build_and_equal_those_of_the_same_files_hashed_at_start_up()
     {
         using var image = RunningAppliance.Start("--log-level", "info");
-        Assert.Contains("from the image (ETags from the build)", image.Output(), StringComparison.Ordinal);
+        Assert.Contains("from the image (ETags from the build, response heads from the build)", image.Output(), StringComparison.Ordinal);
         var files = Directory.GetFiles(SiteRoot, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(SiteRoot, f).Replace('\\', '/')).Order(StringComparer.Ordinal).ToList();
         string ETag(string head) => head.Split("\r\n").Single(l => l.StartsWith("ETag: ", StringComparison.Ordinal))[6..];
         // The same files in a directory, with the image's own gzip and Brotli bodies as FILE.gz and FILE.br.
@@ -153,6 +153,7 @@ public sealed class WwwApplianceTests
 
             using var hashed = RunningAppliance.Start("--site", directory, "--log-level", "info");
             Assert.Contains($"ETag(s) hashed at start-up", hashed.Output(), StringComparison.Ordinal);
+            Assert.Contains("response head(s) made at start-up", hashed.Output(), StringComparison.Ordinal);
             foreach (var ((file, coding), etag) in expected)
             {
                 var head = Fetch("-H", "Accept-Encoding: " + coding, hashed.Url("/" + file)).Head;
