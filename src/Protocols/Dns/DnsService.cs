@@ -5,8 +5,8 @@ using System.Collections.Generic;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading;
-using System.Threading.Tasks;
 using Unikernel.Devices;
+using Unikernel.Runtime;
 
 namespace Unikernel.Protocols.Dns;
 
@@ -190,12 +190,15 @@ public sealed class DnsService
         }
     }
 
-    /// <summary>Serves until <paramref name="cancellationToken"/> is cancelled, then closes every socket.</summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Serves until <paramref name="cancellationToken"/> is cancelled, then closes every socket. A <see cref="Job"/>,
+    /// not a Task: with the TCP connections run as jobs (on the epoll thread that signals them) the image links no
+    /// Task machinery and no thread pool for serving (issue 17).
+    /// </summary>
+    public async Job RunAsync(CancellationToken cancellationToken)
     {
         Bind();
         var threads = new List<Thread>();
-        var tasks = new List<Task>();
         try
         {
             foreach (var socket in _udp)
@@ -209,16 +212,9 @@ public sealed class DnsService
             }
             foreach (var listener in _tcp)
             {
-                tasks.Add(AcceptLoop(listener, cancellationToken));
+                Track(AcceptLoop(listener, cancellationToken));
             }
-            try
-            {
-                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                // shutting down
-            }
+            await WhenCancelled(cancellationToken);
         }
         finally
         {
@@ -230,16 +226,60 @@ public sealed class DnsService
             {
                 thread.Join(TimeSpan.FromSeconds(5));
             }
-            try
-            {
-                await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                // a connection did not finish in time; its socket is closed below
-            }
+            // The accept loops and connections end with the token (their sockets' waits are cancelled); one that does
+            // not finish in time has its socket closed below.
+            await WhenIdle(TimeSpan.FromSeconds(5));
             Close();
         }
+    }
+
+    /// <summary>A job that completes when <paramref name="cancellationToken"/> is cancelled (never, if it cannot be).</summary>
+    internal static Job WhenCancelled(CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Job.CompletedJob;
+        }
+        var source = new JobSource();
+        cancellationToken.UnsafeRegister(static state => ((JobSource)state!).TrySetResult(), source);
+        return source.Job;
+    }
+
+    // Accept loops and connections still running; when it drops to 0, _idle (if set) completes.
+    private int _busy;
+    private JobSource? _idle;
+
+    private void Track(Job job)
+    {
+        Interlocked.Increment(ref _busy);
+        job.GetAwaiter().UnsafeOnCompleted(Untrack);
+    }
+
+    private void Untrack()
+    {
+        if (Interlocked.Decrement(ref _busy) == 0)
+        {
+            Volatile.Read(ref _idle)?.TrySetResult();
+        }
+    }
+
+    /// <summary>Completes when every accept loop and connection has ended, or after <paramref name="timeout"/>.</summary>
+    private Job WhenIdle(TimeSpan timeout)
+    {
+        var idle = new JobSource();
+        Interlocked.Exchange(ref _idle, idle); // a full fence: Untrack's decrement to 0 either sees it or is seen below
+        if (Volatile.Read(ref _busy) == 0)
+        {
+            return Job.CompletedJob;
+        }
+        var timer = new CancellationTokenSource();
+        JobLoop.Default.Delay(timeout, timer.Token).GetAwaiter().UnsafeOnCompleted(() => idle.TrySetResult());
+        idle.Job.GetAwaiter().UnsafeOnCompleted(() =>
+        {
+            timer.Cancel();
+            timer.Dispose();
+        });
+        return idle.Job;
     }
 
     /// <summary>
@@ -336,9 +376,8 @@ public sealed class DnsService
         }
     }
 
-    private async Task AcceptLoop(ITcpListener listener, CancellationToken cancellationToken)
+    private async Job AcceptLoop(ITcpListener listener, CancellationToken cancellationToken)
     {
-        var connections = new List<Task>();
         while (!cancellationToken.IsCancellationRequested)
         {
             ITcpConnection connection;
@@ -370,10 +409,9 @@ public sealed class DnsService
                 continue; // gone already
             }
             var slot = Admit(address, cancellationToken);
-            connections.RemoveAll(t => t.IsCompleted);
-            connections.Add(Task.Run(() => ServeConnection(connection, slot), CancellationToken.None));
+            // Runs here until its first wait, then on the epoll thread that signals its socket (no thread pool).
+            Track(ServeConnection(connection, slot));
         }
-        await Task.WhenAll(connections).ConfigureAwait(false);
     }
 
     /// <summary>One open TCP connection, as the admission policy sees it.</summary>
@@ -384,6 +422,8 @@ public sealed class DnsService
         public long Sequence { get; } = sequence;
         /// <summary>When the last complete message arrived (or the connection opened): Environment.TickCount64.</summary>
         public long LastMessage;
+        /// <summary>Set by <see cref="Transfer"/> when the connection must close (deadline, eviction).</summary>
+        public bool Ended;
     }
 
     /// <summary>
@@ -461,7 +501,7 @@ public sealed class DnsService
         slot.Stop.Dispose();
     }
 
-    private async Task ServeConnection(ITcpConnection connection, TcpSlot slot)
+    private async Job ServeConnection(ITcpConnection connection, TcpSlot slot)
     {
         var input = RentBuffer(TcpInputBuffer);
         var deadline = slot.Stop.Token;
@@ -499,7 +539,8 @@ public sealed class DnsService
                         // AXFR/IXFR: many messages (Transfer.cs); each one written restarts the idle timer.
                         var query = input.AsMemory(consumed + 2, length);
                         consumed += 2 + length;
-                        if (!await Transfer(connection, slot, query).ConfigureAwait(false))
+                        await Transfer(connection, slot, query);
+                        if (slot.Ended)
                         {
                             return;
                         }
@@ -580,8 +621,8 @@ public sealed class DnsService
         }
     }
 
-    /// <summary>Writes every message of a zone transfer; false when the connection must close (deadline, eviction).</summary>
-    private async Task<bool> Transfer(ITcpConnection connection, TcpSlot slot, ReadOnlyMemory<byte> query)
+    /// <summary>Writes every message of a zone transfer; sets <see cref="TcpSlot.Ended"/> when the connection must close (deadline, eviction).</summary>
+    private async Job Transfer(ITcpConnection connection, TcpSlot slot, ReadOnlyMemory<byte> query)
     {
         var output = RentBuffer(TcpOutputBuffer);
         try
@@ -600,7 +641,7 @@ public sealed class DnsService
                 var n = DnsResponder.ServerFailure(query.Span, output.AsSpan(2));
                 BinaryPrimitives.WriteUInt16BigEndian(output, (ushort)n);
                 await connection.WriteAsync(output.AsMemory(0, n + 2), slot.Stop.Token).ConfigureAwait(false);
-                return true;
+                return;
             }
             while (session.TryNext(output.AsSpan(2, TcpOutputBuffer - 2), out var length))
             {
@@ -610,11 +651,11 @@ public sealed class DnsService
                 Volatile.Write(ref slot.LastMessage, Environment.TickCount64);
                 if (!slot.Stop.TryReset())
                 {
-                    return false;
+                    slot.Ended = true;
+                    return;
                 }
                 slot.Stop.CancelAfter(_options.TcpIdleTimeout);
             }
-            return true;
         }
         finally
         {

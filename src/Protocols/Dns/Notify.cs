@@ -4,7 +4,6 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Net;
 using System.Threading;
-using System.Threading.Tasks;
 using Unikernel.Devices;
 
 namespace Unikernel.Protocols.Dns;
@@ -66,21 +65,70 @@ public sealed class NotifySender(INetworkStack stack, IReadOnlyList<IPEndPoint> 
         return buffer.AsSpan(0, length).ToArray(); // not buffer[..length]: an array range pulls the runtime type loader (~110 KB)
     }
 
+    /// <summary>Threads one <see cref="NotifyAsync"/> call uses at most (each sends to one secondary at a time).</summary>
+    private const int MaxThreads = 8;
+
     /// <summary>
-    /// Notifies every secondary of each zone in <paramref name="zones"/>, all in parallel; completes when each has
-    /// acknowledged or run out of attempts. Never throws (failures are logged).
+    /// Notifies every secondary of each zone in <paramref name="zones"/>, in parallel (up to 8 at a time, each on a
+    /// thread of its own: no thread pool, no Task); completes when each has acknowledged or run out of attempts.
+    /// Never throws (failures are logged).
     /// </summary>
-    public Task NotifyAsync(IEnumerable<Zone> zones, CancellationToken cancellationToken)
+    public Job NotifyAsync(IEnumerable<Zone> zones, CancellationToken cancellationToken)
     {
-        var tasks = new List<Task>();
+        var work = new Queue<(Zone Zone, IPEndPoint Secondary)>();
         foreach (var zone in zones)
         {
             foreach (var secondary in Secondaries)
             {
-                tasks.Add(Task.Run(() => NotifyOne(zone, secondary, cancellationToken), CancellationToken.None));
+                work.Enqueue((zone, secondary));
             }
         }
-        return Task.WhenAll(tasks);
+        if (work.Count == 0)
+        {
+            return Job.CompletedJob;
+        }
+        var done = new JobSource();
+        var threads = Math.Min(MaxThreads, work.Count);
+        var running = threads;
+        for (var t = 0; t < threads; t++)
+        {
+            new Thread(() =>
+            {
+                try
+                {
+                    while (true)
+                    {
+                        (Zone Zone, IPEndPoint Secondary) next;
+                        lock (work)
+                        {
+                            if (!work.TryDequeue(out next))
+                            {
+                                break;
+                            }
+                        }
+                        try
+                        {
+                            NotifyOne(next.Zone, next.Secondary, cancellationToken);
+                        }
+#pragma warning disable CA1031 // a failure to notify must not end the server (on a thread of its own, it would)
+                        catch (Exception e)
+#pragma warning restore CA1031
+                        {
+                            log?.Invoke($"notify {next.Zone.Origin} to {next.Secondary}: {e.Message}");
+                        }
+                    }
+                }
+                finally
+                {
+                    if (Interlocked.Decrement(ref running) == 0)
+                    {
+                        done.TrySetResult();
+                    }
+                }
+            })
+            { IsBackground = true, Name = "dns-notify" }.Start();
+        }
+        return done.Job;
     }
 
     private void NotifyOne(Zone zone, IPEndPoint secondary, CancellationToken cancellationToken)
