@@ -31,7 +31,9 @@ internal static unsafe class TcpPoller
     private const int Retired = -1;
     private const int IdleLooksBeforeParking = 10;
 
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, TcpDescriptor> Descriptors = new();
+    // The registered descriptors by fd (fds are small integers): written under StartLock, replaced by a larger copy
+    // when an fd does not fit, read without a lock. Not a ConcurrentDictionary: it costs an image about 20 KB (issue 17).
+    private static TcpDescriptor?[] s_descriptors = new TcpDescriptor?[64];
     private static readonly Lock StartLock = new();
     private static int _epoll = -1;
     private static Batch? _current; // the batch of the thread that polls now
@@ -79,18 +81,44 @@ internal static unsafe class TcpPoller
                 epoll = _epoll;
             }
         }
-        Descriptors[descriptor.Fd] = descriptor;
+        SetDescriptor(descriptor.Fd, descriptor);
         var ev = stackalloc byte[16];
         *(uint*)ev = Interop.EPOLLIN | Interop.EPOLLOUT | Interop.EPOLLRDHUP | Interop.EPOLLET;
         *(ulong*)(ev + DataOffset) = (ulong)descriptor.Fd;
         if (Interop.EpollCtl(epoll, Interop.EPOLL_CTL_ADD, descriptor.Fd, ev) != 0)
         {
-            Descriptors.TryRemove(descriptor.Fd, out _);
+            SetDescriptor(descriptor.Fd, null);
             throw Interop.SocketError("epoll_ctl");
         }
     }
 
-    public static void Unregister(int fd) => Descriptors.TryRemove(fd, out _);
+    public static void Unregister(int fd) => SetDescriptor(fd, null);
+
+    private static void SetDescriptor(int fd, TcpDescriptor? descriptor)
+    {
+        lock (StartLock)
+        {
+            var table = s_descriptors;
+            if (fd >= table.Length)
+            {
+                if (descriptor is null)
+                {
+                    return;
+                }
+                var grown = new TcpDescriptor?[Math.Max(table.Length * 2, fd + 1)];
+                Array.Copy(table, grown, table.Length);
+                Volatile.Write(ref s_descriptors, grown);
+                table = grown;
+            }
+            Volatile.Write(ref table[fd], descriptor);
+        }
+    }
+
+    private static TcpDescriptor? FindDescriptor(int fd)
+    {
+        var table = Volatile.Read(ref s_descriptors);
+        return (uint)fd < (uint)table.Length ? Volatile.Read(ref table[fd]) : null;
+    }
 
     private static void StartPoller(Batch? inherited)
     {
@@ -156,7 +184,7 @@ internal static unsafe class TcpPoller
                 }
                 var ev = events + i * EventSize;
                 var fd = (int)*(ulong*)(ev + DataOffset);
-                if (!Descriptors.TryGetValue(fd, out var descriptor))
+                if (FindDescriptor(fd) is not { } descriptor)
                 {
                     continue;
                 }

@@ -438,6 +438,7 @@ public sealed class DnsService
         {
             LastMessage = Environment.TickCount64,
         };
+        bool sweep;
         lock (_slots)
         {
             TcpSlot? victim = null;
@@ -480,8 +481,65 @@ public sealed class DnsService
             }
             _slots.Add(slot);
             Volatile.Write(ref _tcpActive, _slots.Count);
+            sweep = !_sweeping;
+            _sweeping = true;
+        }
+        if (sweep)
+        {
+            StartSweep(IdleTimeoutMilliseconds);
         }
         return slot;
+    }
+
+    // Idle timeouts: one timer on the job loop for all connections (not CancelAfter per connection, whose timer queue
+    // links the thread pool into the image: issue 17). It fires at the earliest LastMessage + TcpIdleTimeout, cancels
+    // every connection past its deadline and sets itself for the next one; with no connection it is not set.
+    private bool _sweeping; // under _slots: the timer is set
+
+    private long IdleTimeoutMilliseconds => (long)Math.Clamp(_options.TcpIdleTimeout.TotalMilliseconds, 1, int.MaxValue);
+
+    private void StartSweep(long delayMilliseconds) =>
+        JobLoop.Default.Delay(TimeSpan.FromMilliseconds(Math.Max(0, delayMilliseconds)), CancellationToken.None).GetAwaiter().UnsafeOnCompleted(Sweep);
+
+    private void Sweep()
+    {
+        var timeout = IdleTimeoutMilliseconds;
+        var next = long.MaxValue;
+        long now;
+        lock (_slots)
+        {
+            now = Environment.TickCount64;
+            List<TcpSlot>? expired = null;
+            foreach (var s in _slots)
+            {
+                if (s.Stop.IsCancellationRequested)
+                {
+                    continue;
+                }
+                var due = Volatile.Read(ref s.LastMessage) + timeout;
+                if (due <= now)
+                {
+                    (expired ??= []).Add(s);
+                }
+                else
+                {
+                    next = Math.Min(next, due);
+                }
+            }
+            _sweeping = next != long.MaxValue;
+            if (expired is not null)
+            {
+                // Under the lock, as in Admit: Release disposes a slot's source only after taking it out of _slots.
+                foreach (var s in expired)
+                {
+                    s.Stop.Cancel();
+                }
+            }
+        }
+        if (next != long.MaxValue)
+        {
+            StartSweep(next - now);
+        }
     }
 
     private static bool IsOlder(TcpSlot a, TcpSlot b)
@@ -508,8 +566,8 @@ public sealed class DnsService
         try
         {
             // Each message must be complete within the idle timeout of the previous one (or of the connection's
-            // start): the timer is not restarted by partial data, so dribbling clients cannot hold a slot for long.
-            slot.Stop.CancelAfter(_options.TcpIdleTimeout);
+            // start): LastMessage is not moved by partial data, so dribbling clients cannot hold a slot for long.
+            // The sweep (see Sweep) cancels slot.Stop at LastMessage + TcpIdleTimeout.
             var filled = 0;
             while (true)
             {
@@ -529,11 +587,10 @@ public sealed class DnsService
                     }
                     Interlocked.Increment(ref _tcpQueries);
                     Volatile.Write(ref slot.LastMessage, Environment.TickCount64);
-                    if (!slot.Stop.TryReset())
+                    if (slot.Stop.IsCancellationRequested)
                     {
-                        return; // evicted or shut down while the message was completing
+                        return; // evicted, timed out or shut down while the message was completing
                     }
-                    slot.Stop.CancelAfter(_options.TcpIdleTimeout);
                     if (_options.Transfers is not null && ZoneTransfers.IsTransferQuery(input.AsSpan(consumed + 2, length)))
                     {
                         // AXFR/IXFR: many messages (Transfer.cs); each one written restarts the idle timer.
@@ -649,12 +706,11 @@ public sealed class DnsService
                 await connection.WriteAsync(output.AsMemory(0, length + 2), slot.Stop.Token).ConfigureAwait(false);
                 // A big zone to a slow secondary: progress counts as activity (the deadline is per message).
                 Volatile.Write(ref slot.LastMessage, Environment.TickCount64);
-                if (!slot.Stop.TryReset())
+                if (slot.Stop.IsCancellationRequested)
                 {
                     slot.Ended = true;
                     return;
                 }
-                slot.Stop.CancelAfter(_options.TcpIdleTimeout);
             }
         }
         finally
