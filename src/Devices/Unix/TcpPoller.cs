@@ -290,11 +290,11 @@ internal sealed unsafe class TcpDescriptor
             }
             if ((write ? _writeSeq : _readSeq) != seq)
             {
-                return ValueTask.CompletedTask;
+                return default; // completed (not ValueTask.CompletedTask, which links Task.CompletedTask)
             }
-            waiter.Core.Reset();
+            waiter.Reset();
             waiter.Armed = true;
-            version = waiter.Core.Version;
+            version = waiter.Version;
         }
         if (cancellationToken.CanBeCanceled)
         {
@@ -332,11 +332,11 @@ internal sealed unsafe class TcpDescriptor
         }
         if (r)
         {
-            _reader.Core.SetResult(true);
+            _reader.SetResult();
         }
         if (w)
         {
-            _writer.Core.SetResult(true);
+            _writer.SetResult();
         }
     }
 
@@ -357,20 +357,40 @@ internal sealed unsafe class TcpDescriptor
         Interop.Close(Fd);
         if (r)
         {
-            _reader.Core.SetException(new ObjectDisposedException(nameof(TcpDescriptor)));
+            _reader.SetException(new ObjectDisposedException(nameof(TcpDescriptor)));
         }
         if (w)
         {
-            _writer.Core.SetException(new ObjectDisposedException(nameof(TcpDescriptor)));
+            _writer.SetException(new ObjectDisposedException(nameof(TcpDescriptor)));
         }
     }
 
-    /// <summary>One direction's wait. <see cref="Armed"/> is read and written under the descriptor's lock; whoever disarms completes.</summary>
+    /// <summary>
+    /// One direction's wait. <see cref="Armed"/> is read and written under the descriptor's lock; whoever disarms
+    /// completes. Written by hand, not on ManualResetValueTaskSourceCore: its asynchronous-continuation path links the
+    /// thread pool into an image (issue 17); here the continuation always runs where the wait completes.
+    /// </summary>
     private sealed class Waiter(TcpDescriptor owner) : IValueTaskSource
     {
-        public ManualResetValueTaskSourceCore<bool> Core; // RunContinuationsAsynchronously is false: completion runs the continuation
+        private static readonly Action<object?> s_completed = static _ => { };
+
+        private Action<object?>? _continuation; // null: pending, nobody waits; s_completed: done
+        private object? _state;
+        private Exception? _error;
+        private short _version;
         public bool Armed;
         public CancellationTokenRegistration Registration;
+
+        public short Version => _version;
+
+        /// <summary>Starts a new wait (under the descriptor's lock, with no wait outstanding).</summary>
+        public void Reset()
+        {
+            _version++;
+            _error = null;
+            _state = null;
+            Volatile.Write(ref _continuation, null);
+        }
 
         public bool Disarm()
         {
@@ -388,20 +408,61 @@ internal sealed unsafe class TcpDescriptor
                     return;
                 }
             }
-            Core.SetException(new OperationCanceledException(token));
+            SetException(new OperationCanceledException(token));
         }
 
-        public ValueTaskSourceStatus GetStatus(short token) => Core.GetStatus(token);
+        public void SetResult() => Complete(null);
 
-        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-            Core.OnCompleted(continuation, state, token, flags);
+        public void SetException(Exception error) => Complete(error);
+
+        private void Complete(Exception? error)
+        {
+            _error = error;
+            var continuation = Interlocked.Exchange(ref _continuation, s_completed);
+            if (continuation is not null)
+            {
+                continuation(_state);
+            }
+        }
+
+        public ValueTaskSourceStatus GetStatus(short token)
+        {
+            if (!ReferenceEquals(Volatile.Read(ref _continuation), s_completed))
+            {
+                return ValueTaskSourceStatus.Pending;
+            }
+            return _error switch
+            {
+                null => ValueTaskSourceStatus.Succeeded,
+                OperationCanceledException => ValueTaskSourceStatus.Canceled,
+                _ => ValueTaskSourceStatus.Faulted,
+            };
+        }
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        {
+            // No context is captured and no execution context flows (flags ignored): the continuation runs inline.
+            _ = flags;
+            _state = state;
+            if (Interlocked.CompareExchange(ref _continuation, continuation, null) is not null)
+            {
+                continuation(state); // completed already
+            }
+        }
 
         public void GetResult(short token)
         {
             var registration = Registration;
             Registration = default;
             registration.Dispose();
-            Core.GetResult(token);
+            if (token != _version)
+            {
+                throw new InvalidOperationException("a TCP wait was awaited twice");
+            }
+            if (_error is { } error)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+            }
         }
     }
 

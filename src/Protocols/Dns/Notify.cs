@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Net;
 using System.Threading;
 using Unikernel.Devices;
+using Unikernel.Runtime;
 
 namespace Unikernel.Protocols.Dns;
 
@@ -131,6 +132,41 @@ public sealed class NotifySender(INetworkStack stack, IReadOnlyList<IPEndPoint> 
         return done.Job;
     }
 
+    /// <summary>Cancelled (then disposed) when disposed: takes the timer of <see cref="CancelAt"/> off the loop.</summary>
+    private sealed class StopOnDispose : IDisposable
+    {
+        private readonly CancellationTokenSource _source = new();
+
+        public CancellationToken Token => _source.Token;
+
+        public void Dispose()
+        {
+            _source.Cancel();
+            _source.Dispose();
+        }
+    }
+
+    /// <summary>Cancels <paramref name="wait"/> after <paramref name="delay"/> unless <paramref name="stop"/> is cancelled first.</summary>
+    private static void CancelAt(CancellationTokenSource wait, TimeSpan delay, CancellationToken stop)
+    {
+        var timer = JobLoop.Default.Delay(delay < TimeSpan.Zero ? TimeSpan.Zero : delay, stop);
+        timer.GetAwaiter().UnsafeOnCompleted(() =>
+        {
+            if (timer.IsFaulted)
+            {
+                return; // stopped: the wait is over (and its source may be disposed)
+            }
+            try
+            {
+                wait.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // the wait ended as the timer fired
+            }
+        });
+    }
+
     private void NotifyOne(Zone zone, IPEndPoint secondary, CancellationToken cancellationToken)
     {
         IUdpSocket socket;
@@ -170,7 +206,9 @@ public sealed class NotifySender(INetworkStack stack, IReadOnlyList<IPEndPoint> 
                 while (DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
                 {
                     using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                    wait.CancelAfter(deadline - DateTime.UtcNow);
+                    // A job-loop timer, not CancelAfter: its timer queue links the thread pool into the image (issue 17).
+                    using var stopTimer = new StopOnDispose();
+                    CancelAt(wait, deadline - DateTime.UtcNow, stopTimer.Token);
                     int n;
                     try
                     {
