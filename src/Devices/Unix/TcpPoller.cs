@@ -305,6 +305,41 @@ internal sealed unsafe class TcpDescriptor
     }
 
     /// <summary>
+    /// Like <see cref="WaitAsync"/>, for <see cref="TcpOperation{TResult}"/>: false when readiness came after
+    /// <paramref name="seq"/> already (try again now); otherwise <paramref name="continuation"/>(<paramref name="state"/>)
+    /// runs once it comes (or the wait is cancelled or the descriptor closed), perhaps before this returns, and must
+    /// call <see cref="EndWait"/> with <paramref name="version"/>.
+    /// </summary>
+    public bool WaitThen(bool write, int seq, CancellationToken cancellationToken, Action<object?> continuation, object state, out short version)
+    {
+        var waiter = write ? _writer : _reader;
+        lock (_gate)
+        {
+            if (_closed)
+            {
+                throw new ObjectDisposedException(nameof(TcpDescriptor));
+            }
+            if ((write ? _writeSeq : _readSeq) != seq)
+            {
+                version = 0;
+                return false;
+            }
+            waiter.Reset();
+            waiter.Armed = true;
+            version = waiter.Version;
+        }
+        if (cancellationToken.CanBeCanceled)
+        {
+            waiter.Registration = cancellationToken.UnsafeRegister(static (state, token) => ((Waiter)state!).Cancel(token), waiter);
+        }
+        waiter.OnCompleted(continuation, state, version, ValueTaskSourceOnCompletedFlags.None);
+        return true;
+    }
+
+    /// <summary>Ends a wait of <see cref="WaitThen"/>: throws when it was cancelled or the descriptor closed.</summary>
+    public void EndWait(bool write, short version) => (write ? _writer : _reader).GetResult(version);
+
+    /// <summary>
     /// True once an edge said the peer ended its side or the socket failed (EPOLLRDHUP, EPOLLHUP, EPOLLERR): from then
     /// on a short read does not mean that the next recv would only say EAGAIN (it says end of stream, or the error).
     /// </summary>

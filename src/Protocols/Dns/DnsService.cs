@@ -383,7 +383,7 @@ public sealed class DnsService
             ITcpConnection connection;
             try
             {
-                connection = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                connection = await SourceAwait.On(listener.AcceptAsync(cancellationToken));
             }
             catch (OperationCanceledException)
             {
@@ -405,7 +405,7 @@ public sealed class DnsService
             }
             catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
             {
-                await connection.DisposeAsync().ConfigureAwait(false);
+                await SourceAwait.On(connection.DisposeAsync());
                 continue; // gone already
             }
             var slot = Admit(address, cancellationToken);
@@ -611,7 +611,7 @@ public sealed class DnsService
                         if (n > 0)
                         {
                             BinaryPrimitives.WriteUInt16BigEndian(output, (ushort)n);
-                            await connection.WriteAsync(output.AsMemory(0, n + 2), deadline).ConfigureAwait(false);
+                            await SourceAwait.On(connection.WriteAsync(output.AsMemory(0, n + 2), deadline));
                         }
                     }
                     finally
@@ -624,7 +624,7 @@ public sealed class DnsService
                     input.AsSpan(consumed, filled - consumed).CopyTo(input);
                     filled -= consumed;
                 }
-                var read = await connection.ReadAsync(input.AsMemory(filled, TcpInputBuffer - filled), deadline).ConfigureAwait(false);
+                var read = await SourceAwait.On(connection.ReadAsync(input.AsMemory(filled, TcpInputBuffer - filled), deadline));
                 if (read == 0)
                 {
                     return;
@@ -650,7 +650,7 @@ public sealed class DnsService
             {
                 // already closed
             }
-            await connection.DisposeAsync().ConfigureAwait(false);
+            await SourceAwait.On(connection.DisposeAsync());
             ReturnBuffer(input);
             Release(slot);
         }
@@ -697,13 +697,13 @@ public sealed class DnsService
                 Report(e, "fault answering a transfer query, answered SERVFAIL", query.Span);
                 var n = DnsResponder.ServerFailure(query.Span, output.AsSpan(2));
                 BinaryPrimitives.WriteUInt16BigEndian(output, (ushort)n);
-                await connection.WriteAsync(output.AsMemory(0, n + 2), slot.Stop.Token).ConfigureAwait(false);
+                await SourceAwait.On(connection.WriteAsync(output.AsMemory(0, n + 2), slot.Stop.Token));
                 return;
             }
             while (session.TryNext(output.AsSpan(2, TcpOutputBuffer - 2), out var length))
             {
                 BinaryPrimitives.WriteUInt16BigEndian(output, (ushort)length);
-                await connection.WriteAsync(output.AsMemory(0, length + 2), slot.Stop.Token).ConfigureAwait(false);
+                await SourceAwait.On(connection.WriteAsync(output.AsMemory(0, length + 2), slot.Stop.Token));
                 // A big zone to a slow secondary: progress counts as activity (the deadline is per message).
                 Volatile.Write(ref slot.LastMessage, Environment.TickCount64);
                 if (slot.Stop.IsCancellationRequested)
