@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Net;
 using System.Threading;
-using System.Threading.Tasks;
 using Unikernel.Devices;
 using Unikernel.Devices.Unix;
 using Unikernel.Protocols.Dns;
@@ -26,7 +25,10 @@ namespace DnsAppliance;
 public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore data, string address, int port, string[] zone, string zones, string logLevel, string chaosVersion, string chaosId,
     string[] tsigKey, string[] allowTransfer, string[] notify, string notifyKey) : IJob, IStartable
 {
-    private readonly SemaphoreSlim _reload = new(0, 1);
+    // A pending reload request, or the job waiting for one (no SemaphoreSlim: its WaitAsync links Task, issue 17).
+    private readonly Lock _reloadGate = new();
+    private bool _reloadPending;
+    private JobSource? _reloadWaiter;
     private long _reloads;
     private Loaded? _loaded;
 
@@ -62,14 +64,45 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
     /// <summary>Asks the running job to load its zones again (what SIGHUP does); several requests may merge into one.</summary>
     public void Reload()
     {
-        try
+        JobSource? waiter;
+        lock (_reloadGate)
         {
-            _reload.Release();
+            waiter = _reloadWaiter;
+            _reloadWaiter = null;
+            _reloadPending = waiter is null; // several requests before the next wait merge into one
         }
-        catch (SemaphoreFullException)
+        waiter?.TrySetResult();
+    }
+
+    /// <summary>Completes on the next reload request (at once if one is pending) or when <see cref="Wake"/> is called.</summary>
+    private Job NextReload(CancellationToken cancellationToken)
+    {
+        lock (_reloadGate)
         {
-            // a reload is already pending
+            // The token is checked under the lock Wake takes: a cancellation either is seen here or wakes the waiter.
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return Job.CompletedJob;
+            }
+            if (_reloadPending)
+            {
+                _reloadPending = false;
+                return Job.CompletedJob;
+            }
+            return (_reloadWaiter ??= new JobSource()).Job;
         }
+    }
+
+    /// <summary>Ends the current wait for a reload without one (the job is being cancelled).</summary>
+    private void Wake()
+    {
+        JobSource? waiter;
+        lock (_reloadGate)
+        {
+            waiter = _reloadWaiter;
+            _reloadWaiter = null;
+        }
+        waiter?.TrySetResult();
     }
 
     /// <summary>The zones of <paramref name="after"/> that are new or whose SOA serial differs from <paramref name="before"/>.</summary>
@@ -226,18 +259,16 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
             console.WriteLine(rules.Count == 0 ? "dns: zone transfers: refused to all" : $"dns: zone transfers allowed to: {string.Join(", ", rules)}");
         }
         var serving = service.RunAsync(cancellationToken);
-        var notifying = new List<Task>();
+        var notifying = new List<Job>();
+        using var wake = cancellationToken.UnsafeRegister(static state => ((DnsJob)state!).Wake(), this);
         if (notifier is not null)
         {
             notifying.Add(notifier.NotifyAsync(zoneSet.Zones, cancellationToken));
         }
         while (!serving.IsCompleted)
         {
-            try
-            {
-                await _reload.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
+            await NextReload(cancellationToken);
+            if (cancellationToken.IsCancellationRequested)
             {
                 break;
             }
@@ -275,8 +306,11 @@ public sealed class DnsJob(IConsole console, INetworkStack stack, IKeyValueStore
             console.WriteLine($"dns: reloaded: {reloaded.Count.ToString(CultureInfo.InvariantCulture)} zone(s), {reloaded.RecordCount.ToString(CultureInfo.InvariantCulture)} records"
                 + (reloadFailed > 0 ? $", {reloadFailed.ToString(CultureInfo.InvariantCulture)} zone(s) failed (see above)" : ""));
         }
-        await serving.ConfigureAwait(false);
-        await Task.WhenAll(notifying).ConfigureAwait(false);
+        await serving;
+        foreach (var n in notifying)
+        {
+            await n;
+        }
         if (level <= 1)
         {
             console.WriteLine($"dns: stopped: udp {service.UdpQueries} queries, tcp {service.TcpQueries} queries on {service.TcpConnections} connections, memo cache {responder.CacheHits} hits / {responder.CacheMisses} misses, {service.Faults} fault(s)");

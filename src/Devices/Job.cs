@@ -218,6 +218,25 @@ public sealed class Job
     }
 }
 
+/// <summary>
+/// A job finished by hand (TaskCompletionSource's counterpart, without Task): what waits for <see cref="Job"/> runs on
+/// the thread that calls <see cref="TrySetResult"/> or <see cref="TrySetException"/>, at once.
+/// </summary>
+public sealed class JobSource
+{
+    public Job Job { get; } = new();
+
+    /// <summary>Finishes the job successfully; false if it had already finished.</summary>
+    public bool TrySetResult() => Job.TryComplete(null);
+
+    /// <summary>Finishes the job with <paramref name="exception"/>; false if it had already finished.</summary>
+    public bool TrySetException(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        return Job.TryComplete(exception);
+    }
+}
+
 /// <summary>What <c>await job</c> uses.</summary>
 public readonly struct JobAwaiter : ICriticalNotifyCompletion
 {

@@ -31,7 +31,9 @@ internal static unsafe class TcpPoller
     private const int Retired = -1;
     private const int IdleLooksBeforeParking = 10;
 
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, TcpDescriptor> Descriptors = new();
+    // The registered descriptors by fd (fds are small integers): written under StartLock, replaced by a larger copy
+    // when an fd does not fit, read without a lock. Not a ConcurrentDictionary: it costs an image about 20 KB (issue 17).
+    private static TcpDescriptor?[] s_descriptors = new TcpDescriptor?[64];
     private static readonly Lock StartLock = new();
     private static int _epoll = -1;
     private static Batch? _current; // the batch of the thread that polls now
@@ -79,18 +81,44 @@ internal static unsafe class TcpPoller
                 epoll = _epoll;
             }
         }
-        Descriptors[descriptor.Fd] = descriptor;
+        SetDescriptor(descriptor.Fd, descriptor);
         var ev = stackalloc byte[16];
         *(uint*)ev = Interop.EPOLLIN | Interop.EPOLLOUT | Interop.EPOLLRDHUP | Interop.EPOLLET;
         *(ulong*)(ev + DataOffset) = (ulong)descriptor.Fd;
         if (Interop.EpollCtl(epoll, Interop.EPOLL_CTL_ADD, descriptor.Fd, ev) != 0)
         {
-            Descriptors.TryRemove(descriptor.Fd, out _);
+            SetDescriptor(descriptor.Fd, null);
             throw Interop.SocketError("epoll_ctl");
         }
     }
 
-    public static void Unregister(int fd) => Descriptors.TryRemove(fd, out _);
+    public static void Unregister(int fd) => SetDescriptor(fd, null);
+
+    private static void SetDescriptor(int fd, TcpDescriptor? descriptor)
+    {
+        lock (StartLock)
+        {
+            var table = s_descriptors;
+            if (fd >= table.Length)
+            {
+                if (descriptor is null)
+                {
+                    return;
+                }
+                var grown = new TcpDescriptor?[Math.Max(table.Length * 2, fd + 1)];
+                Array.Copy(table, grown, table.Length);
+                Volatile.Write(ref s_descriptors, grown);
+                table = grown;
+            }
+            Volatile.Write(ref table[fd], descriptor);
+        }
+    }
+
+    private static TcpDescriptor? FindDescriptor(int fd)
+    {
+        var table = Volatile.Read(ref s_descriptors);
+        return (uint)fd < (uint)table.Length ? Volatile.Read(ref table[fd]) : null;
+    }
 
     private static void StartPoller(Batch? inherited)
     {
@@ -156,7 +184,7 @@ internal static unsafe class TcpPoller
                 }
                 var ev = events + i * EventSize;
                 var fd = (int)*(ulong*)(ev + DataOffset);
-                if (!Descriptors.TryGetValue(fd, out var descriptor))
+                if (FindDescriptor(fd) is not { } descriptor)
                 {
                     continue;
                 }
@@ -262,11 +290,11 @@ internal sealed unsafe class TcpDescriptor
             }
             if ((write ? _writeSeq : _readSeq) != seq)
             {
-                return ValueTask.CompletedTask;
+                return default; // completed (not ValueTask.CompletedTask, which links Task.CompletedTask)
             }
-            waiter.Core.Reset();
+            waiter.Reset();
             waiter.Armed = true;
-            version = waiter.Core.Version;
+            version = waiter.Version;
         }
         if (cancellationToken.CanBeCanceled)
         {
@@ -275,6 +303,41 @@ internal sealed unsafe class TcpDescriptor
         }
         return new ValueTask(waiter, version);
     }
+
+    /// <summary>
+    /// Like <see cref="WaitAsync"/>, for <see cref="TcpOperation{TResult}"/>: false when readiness came after
+    /// <paramref name="seq"/> already (try again now); otherwise <paramref name="continuation"/>(<paramref name="state"/>)
+    /// runs once it comes (or the wait is cancelled or the descriptor closed), perhaps before this returns, and must
+    /// call <see cref="EndWait"/> with <paramref name="version"/>.
+    /// </summary>
+    public bool WaitThen(bool write, int seq, CancellationToken cancellationToken, Action<object?> continuation, object state, out short version)
+    {
+        var waiter = write ? _writer : _reader;
+        lock (_gate)
+        {
+            if (_closed)
+            {
+                throw new ObjectDisposedException(nameof(TcpDescriptor));
+            }
+            if ((write ? _writeSeq : _readSeq) != seq)
+            {
+                version = 0;
+                return false;
+            }
+            waiter.Reset();
+            waiter.Armed = true;
+            version = waiter.Version;
+        }
+        if (cancellationToken.CanBeCanceled)
+        {
+            waiter.Registration = cancellationToken.UnsafeRegister(static (state, token) => ((Waiter)state!).Cancel(token), waiter);
+        }
+        waiter.OnCompleted(continuation, state, version, ValueTaskSourceOnCompletedFlags.None);
+        return true;
+    }
+
+    /// <summary>Ends a wait of <see cref="WaitThen"/>: throws when it was cancelled or the descriptor closed.</summary>
+    public void EndWait(bool write, short version) => (write ? _writer : _reader).GetResult(version);
 
     /// <summary>
     /// True once an edge said the peer ended its side or the socket failed (EPOLLRDHUP, EPOLLHUP, EPOLLERR): from then
@@ -304,11 +367,11 @@ internal sealed unsafe class TcpDescriptor
         }
         if (r)
         {
-            _reader.Core.SetResult(true);
+            _reader.SetResult();
         }
         if (w)
         {
-            _writer.Core.SetResult(true);
+            _writer.SetResult();
         }
     }
 
@@ -329,20 +392,40 @@ internal sealed unsafe class TcpDescriptor
         Interop.Close(Fd);
         if (r)
         {
-            _reader.Core.SetException(new ObjectDisposedException(nameof(TcpDescriptor)));
+            _reader.SetException(new ObjectDisposedException(nameof(TcpDescriptor)));
         }
         if (w)
         {
-            _writer.Core.SetException(new ObjectDisposedException(nameof(TcpDescriptor)));
+            _writer.SetException(new ObjectDisposedException(nameof(TcpDescriptor)));
         }
     }
 
-    /// <summary>One direction's wait. <see cref="Armed"/> is read and written under the descriptor's lock; whoever disarms completes.</summary>
+    /// <summary>
+    /// One direction's wait. <see cref="Armed"/> is read and written under the descriptor's lock; whoever disarms
+    /// completes. Written by hand, not on ManualResetValueTaskSourceCore: its asynchronous-continuation path links the
+    /// thread pool into an image (issue 17); here the continuation always runs where the wait completes.
+    /// </summary>
     private sealed class Waiter(TcpDescriptor owner) : IValueTaskSource
     {
-        public ManualResetValueTaskSourceCore<bool> Core; // RunContinuationsAsynchronously is false: completion runs the continuation
+        private static readonly Action<object?> s_completed = static _ => { };
+
+        private Action<object?>? _continuation; // null: pending, nobody waits; s_completed: done
+        private object? _state;
+        private Exception? _error;
+        private short _version;
         public bool Armed;
         public CancellationTokenRegistration Registration;
+
+        public short Version => _version;
+
+        /// <summary>Starts a new wait (under the descriptor's lock, with no wait outstanding).</summary>
+        public void Reset()
+        {
+            _version++;
+            _error = null;
+            _state = null;
+            Volatile.Write(ref _continuation, null);
+        }
 
         public bool Disarm()
         {
@@ -360,20 +443,61 @@ internal sealed unsafe class TcpDescriptor
                     return;
                 }
             }
-            Core.SetException(new OperationCanceledException(token));
+            SetException(new OperationCanceledException(token));
         }
 
-        public ValueTaskSourceStatus GetStatus(short token) => Core.GetStatus(token);
+        public void SetResult() => Complete(null);
 
-        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-            Core.OnCompleted(continuation, state, token, flags);
+        public void SetException(Exception error) => Complete(error);
+
+        private void Complete(Exception? error)
+        {
+            _error = error;
+            var continuation = Interlocked.Exchange(ref _continuation, s_completed);
+            if (continuation is not null)
+            {
+                continuation(_state);
+            }
+        }
+
+        public ValueTaskSourceStatus GetStatus(short token)
+        {
+            if (!ReferenceEquals(Volatile.Read(ref _continuation), s_completed))
+            {
+                return ValueTaskSourceStatus.Pending;
+            }
+            return _error switch
+            {
+                null => ValueTaskSourceStatus.Succeeded,
+                OperationCanceledException => ValueTaskSourceStatus.Canceled,
+                _ => ValueTaskSourceStatus.Faulted,
+            };
+        }
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        {
+            // No context is captured and no execution context flows (flags ignored): the continuation runs inline.
+            _ = flags;
+            _state = state;
+            if (Interlocked.CompareExchange(ref _continuation, continuation, null) is not null)
+            {
+                continuation(state); // completed already
+            }
+        }
 
         public void GetResult(short token)
         {
             var registration = Registration;
             Registration = default;
             registration.Dispose();
-            Core.GetResult(token);
+            if (token != _version)
+            {
+                throw new InvalidOperationException("a TCP wait was awaited twice");
+            }
+            if (_error is { } error)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+            }
         }
     }
 

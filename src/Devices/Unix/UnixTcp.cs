@@ -85,124 +85,177 @@ internal sealed class UnixTcp : ITcp
 
 internal sealed class UnixTcpListener(TcpDescriptor descriptor) : ITcpListener
 {
+    private readonly AcceptOperation _accept = new(descriptor);
+
     public IPEndPoint LocalEndPoint { get; } = descriptor.EndPoint(peer: false);
 
-    public async ValueTask<ITcpConnection> AcceptAsync(CancellationToken cancellationToken)
+    // Hand-written (TcpOperation), not async: see there.
+    public ValueTask<ITcpConnection> AcceptAsync(CancellationToken cancellationToken) =>
+        _accept.Start(cancellationToken, out var connection) ? new ValueTask<ITcpConnection>(connection) : new ValueTask<ITcpConnection>(_accept, _accept.Version);
+
+    public void Dispose() => descriptor.Close();
+
+    private sealed class AcceptOperation(TcpDescriptor descriptor) : TcpOperation<ITcpConnection>(descriptor, write: false)
     {
-        try
+        public bool Start(CancellationToken cancellationToken, out ITcpConnection connection) => Begin(cancellationToken, out connection);
+
+        protected override bool TryComplete(out ITcpConnection result, out int seq)
         {
             while (true)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                var seq = descriptor.Sequence(write: false);
-                var fd = descriptor.Accept();
+                Token.ThrowIfCancellationRequested();
+                seq = Descriptor.Sequence(write: false);
+                var fd = Descriptor.Accept();
                 if (fd >= 0)
                 {
                     var accepted = new TcpDescriptor(fd);
                     accepted.SetOption(Interop.IPPROTO_TCP, Interop.TCP_NODELAY, 1);
-                    return new UnixTcpConnection(accepted);
+                    result = new UnixTcpConnection(accepted);
+                    return true;
                 }
                 var errno = Marshal.GetLastPInvokeError();
                 if (errno == Interop.EAGAIN)
                 {
-                    await descriptor.WaitAsync(false, seq, cancellationToken).ConfigureAwait(false);
+                    result = null!;
+                    return false;
                 }
-                else if (errno != Interop.EINTR && errno != Interop.ECONNRESET)
+                if (errno != Interop.EINTR && errno != Interop.ECONNRESET)
                 {
                     throw Interop.SocketError(errno, "accept");
                 }
             }
         }
-        catch (Exception e) when (e is ObjectDisposedException or System.Net.Sockets.SocketException && cancellationToken.IsCancellationRequested)
-        {
-            throw new OperationCanceledException(cancellationToken);
-        }
-    }
 
-    public void Dispose() => descriptor.Close();
+        protected override Exception Translate(Exception error) =>
+            error is ObjectDisposedException or System.Net.Sockets.SocketException && Token.IsCancellationRequested ? new OperationCanceledException(Token) : error;
+    }
 }
 
 internal sealed class UnixTcpConnection(TcpDescriptor descriptor) : ITcpConnection
 {
+    private readonly ReadOperation _read = new(descriptor);
+    private readonly WriteOperation _write = new(descriptor);
+
     public IPEndPoint RemoteEndPoint { get; } = descriptor.EndPoint(peer: true);
 
-    // The read sequence number taken before a recv that returned less than it was offered (so the socket's receive
-    // queue was empty right after it), or -1. The descriptor is edge-triggered: anything that arrives after that recv
-    // raises a readiness edge, which moves the sequence number on. The next read therefore waits for that edge first
-    // instead of trying a recv that would only say EAGAIN (one system call less per request-response exchange; h2o
-    // reads once per request too). If the edge came already, the wait returns at once. Not once the peer has ended
-    // its side or the socket failed (ReadEnded): a FIN or an error that came with the data, or before that recv, has
-    // had its edge already, and the next recv reports it (0 or the error), so it is always tried then.
-    private long _drainedAt = -1;
+    // Hand-written operations (TcpOperation), not async methods: see there. A read or write that waits allocates nothing.
+    public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
+        _read.Start(buffer, cancellationToken, out var n) ? new ValueTask<int>(n) : new ValueTask<int>(_read, _read.Version);
 
-    // Pooled state machines: a read or write that waits allocates nothing.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        _write.Start(data, cancellationToken) ? default : new ValueTask(_write, _write.Version);
+
+    private sealed class ReadOperation(TcpDescriptor descriptor) : TcpOperation<int>(descriptor, write: false)
     {
-        if (_drainedAt >= 0 && !buffer.IsEmpty && !descriptor.ReadEnded)
+        // The read sequence number taken before a recv that returned less than it was offered (so the socket's receive
+        // queue was empty right after it), or -1. The descriptor is edge-triggered: anything that arrives after that recv
+        // raises a readiness edge, which moves the sequence number on. The next read therefore waits for that edge first
+        // instead of trying a recv that would only say EAGAIN (one system call less per request-response exchange; h2o
+        // reads once per request too). If the edge came already, the wait returns at once. Not once the peer has ended
+        // its side or the socket failed (ReadEnded): a FIN or an error that came with the data, or before that recv, has
+        // had its edge already, and the next recv reports it (0 or the error), so it is always tried then.
+        private long _drainedAt = -1;
+        private Memory<byte> _buffer;
+        private bool _waitFirst;
+
+        public bool Start(Memory<byte> buffer, CancellationToken cancellationToken, out int n)
         {
-            var drained = (int)_drainedAt;
-            _drainedAt = -1;
-            cancellationToken.ThrowIfCancellationRequested();
-            await descriptor.WaitAsync(false, drained, cancellationToken).ConfigureAwait(false);
+            _buffer = buffer;
+            _waitFirst = _drainedAt >= 0 && !buffer.IsEmpty && !Descriptor.ReadEnded;
+            var done = Begin(cancellationToken, out n);
+            if (done)
+            {
+                _buffer = default;
+            }
+            return done;
         }
-        while (true)
+
+        protected override bool TryComplete(out int result, out int seq)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var seq = descriptor.Sequence(write: false);
-            var n = Transfer(descriptor.Fd, buffer, send: false);
-            if (n >= 0)
+            result = 0;
+            if (_waitFirst)
             {
-                if (n > 0 && n < buffer.Length && !descriptor.ReadEnded)
+                _waitFirst = false;
+                seq = (int)_drainedAt;
+                _drainedAt = -1;
+                Token.ThrowIfCancellationRequested();
+                return false;
+            }
+            while (true)
+            {
+                Token.ThrowIfCancellationRequested();
+                seq = Descriptor.Sequence(write: false);
+                var n = UnixTcpConnection.Transfer(Descriptor.Fd, _buffer, send: false);
+                if (n >= 0)
                 {
-                    _drainedAt = (uint)seq;
+                    if (n > 0 && n < _buffer.Length && !Descriptor.ReadEnded)
+                    {
+                        _drainedAt = (uint)seq;
+                    }
+                    result = (int)n;
+                    _buffer = default;
+                    return true;
                 }
-                return (int)n;
-            }
-            var errno = (int)-n;
-            if (errno == Interop.EAGAIN)
-            {
-                await descriptor.WaitAsync(false, seq, cancellationToken).ConfigureAwait(false);
-            }
-            else if (errno == Interop.ECONNRESET)
-            {
-                return 0;
-            }
-            else if (errno != Interop.EINTR)
-            {
-                throw Interop.SocketError(errno, "recv");
+                var errno = (int)-n;
+                if (errno == Interop.EAGAIN)
+                {
+                    return false;
+                }
+                if (errno == Interop.ECONNRESET)
+                {
+                    _buffer = default;
+                    return true;
+                }
+                if (errno != Interop.EINTR)
+                {
+                    throw Interop.SocketError(errno, "recv");
+                }
             }
         }
     }
 
-    // Pooled state machines: a read or write that waits allocates nothing.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    private sealed class WriteOperation(TcpDescriptor descriptor) : TcpOperation<bool>(descriptor, write: true)
     {
-        while (!data.IsEmpty)
+        private ReadOnlyMemory<byte> _data;
+
+        public bool Start(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var seq = descriptor.Sequence(write: true);
-            var n = Transfer(descriptor.Fd, MemoryMarshal.AsMemory(data), send: true);
-            if (n >= 0)
+            _data = data;
+            return Begin(cancellationToken, out _);
+        }
+
+        protected override bool TryComplete(out bool result, out int seq)
+        {
+            result = true;
+            seq = 0;
+            while (!_data.IsEmpty)
             {
-                data = data[(int)n..];
-                continue;
+                Token.ThrowIfCancellationRequested();
+                seq = Descriptor.Sequence(write: true);
+                var n = UnixTcpConnection.Transfer(Descriptor.Fd, MemoryMarshal.AsMemory(_data), send: true);
+                if (n >= 0)
+                {
+                    _data = _data[(int)n..];
+                    continue;
+                }
+                var errno = (int)-n;
+                if (errno == Interop.EAGAIN)
+                {
+                    return false;
+                }
+                if (errno != Interop.EINTR)
+                {
+                    _data = default;
+                    throw Interop.SocketError(errno, "send");
+                }
             }
-            var errno = (int)-n;
-            if (errno == Interop.EAGAIN)
-            {
-                await descriptor.WaitAsync(true, seq, cancellationToken).ConfigureAwait(false);
-            }
-            else if (errno != Interop.EINTR)
-            {
-                throw Interop.SocketError(errno, "send");
-            }
+            _data = default;
+            return true;
         }
     }
 
     /// <summary>One recv or send; the byte count, or minus errno.</summary>
-    private static unsafe nint Transfer(int fd, Memory<byte> buffer, bool send)
+    internal static unsafe nint Transfer(int fd, Memory<byte> buffer, bool send)
     {
         fixed (byte* p = buffer.Span)
         {
@@ -218,6 +271,6 @@ internal sealed class UnixTcpConnection(TcpDescriptor descriptor) : ITcpConnecti
     public ValueTask DisposeAsync()
     {
         descriptor.Close();
-        return ValueTask.CompletedTask;
+        return default;
     }
 }

@@ -5,8 +5,8 @@ using System.Collections.Generic;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading;
-using System.Threading.Tasks;
 using Unikernel.Devices;
+using Unikernel.Runtime;
 
 namespace Unikernel.Protocols.Dns;
 
@@ -190,12 +190,15 @@ public sealed class DnsService
         }
     }
 
-    /// <summary>Serves until <paramref name="cancellationToken"/> is cancelled, then closes every socket.</summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Serves until <paramref name="cancellationToken"/> is cancelled, then closes every socket. A <see cref="Job"/>,
+    /// not a Task: with the TCP connections run as jobs (on the epoll thread that signals them) the image links no
+    /// Task machinery and no thread pool for serving (issue 17).
+    /// </summary>
+    public async Job RunAsync(CancellationToken cancellationToken)
     {
         Bind();
         var threads = new List<Thread>();
-        var tasks = new List<Task>();
         try
         {
             foreach (var socket in _udp)
@@ -209,16 +212,9 @@ public sealed class DnsService
             }
             foreach (var listener in _tcp)
             {
-                tasks.Add(AcceptLoop(listener, cancellationToken));
+                Track(AcceptLoop(listener, cancellationToken));
             }
-            try
-            {
-                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                // shutting down
-            }
+            await WhenCancelled(cancellationToken);
         }
         finally
         {
@@ -230,16 +226,60 @@ public sealed class DnsService
             {
                 thread.Join(TimeSpan.FromSeconds(5));
             }
-            try
-            {
-                await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                // a connection did not finish in time; its socket is closed below
-            }
+            // The accept loops and connections end with the token (their sockets' waits are cancelled); one that does
+            // not finish in time has its socket closed below.
+            await WhenIdle(TimeSpan.FromSeconds(5));
             Close();
         }
+    }
+
+    /// <summary>A job that completes when <paramref name="cancellationToken"/> is cancelled (never, if it cannot be).</summary>
+    internal static Job WhenCancelled(CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Job.CompletedJob;
+        }
+        var source = new JobSource();
+        cancellationToken.UnsafeRegister(static state => ((JobSource)state!).TrySetResult(), source);
+        return source.Job;
+    }
+
+    // Accept loops and connections still running; when it drops to 0, _idle (if set) completes.
+    private int _busy;
+    private JobSource? _idle;
+
+    private void Track(Job job)
+    {
+        Interlocked.Increment(ref _busy);
+        job.GetAwaiter().UnsafeOnCompleted(Untrack);
+    }
+
+    private void Untrack()
+    {
+        if (Interlocked.Decrement(ref _busy) == 0)
+        {
+            Volatile.Read(ref _idle)?.TrySetResult();
+        }
+    }
+
+    /// <summary>Completes when every accept loop and connection has ended, or after <paramref name="timeout"/>.</summary>
+    private Job WhenIdle(TimeSpan timeout)
+    {
+        var idle = new JobSource();
+        Interlocked.Exchange(ref _idle, idle); // a full fence: Untrack's decrement to 0 either sees it or is seen below
+        if (Volatile.Read(ref _busy) == 0)
+        {
+            return Job.CompletedJob;
+        }
+        var timer = new CancellationTokenSource();
+        JobLoop.Default.Delay(timeout, timer.Token).GetAwaiter().UnsafeOnCompleted(() => idle.TrySetResult());
+        idle.Job.GetAwaiter().UnsafeOnCompleted(() =>
+        {
+            timer.Cancel();
+            timer.Dispose();
+        });
+        return idle.Job;
     }
 
     /// <summary>
@@ -336,15 +376,14 @@ public sealed class DnsService
         }
     }
 
-    private async Task AcceptLoop(ITcpListener listener, CancellationToken cancellationToken)
+    private async Job AcceptLoop(ITcpListener listener, CancellationToken cancellationToken)
     {
-        var connections = new List<Task>();
         while (!cancellationToken.IsCancellationRequested)
         {
             ITcpConnection connection;
             try
             {
-                connection = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                connection = await SourceAwait.On(listener.AcceptAsync(cancellationToken));
             }
             catch (OperationCanceledException)
             {
@@ -366,14 +405,13 @@ public sealed class DnsService
             }
             catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException)
             {
-                await connection.DisposeAsync().ConfigureAwait(false);
+                await SourceAwait.On(connection.DisposeAsync());
                 continue; // gone already
             }
             var slot = Admit(address, cancellationToken);
-            connections.RemoveAll(t => t.IsCompleted);
-            connections.Add(Task.Run(() => ServeConnection(connection, slot), CancellationToken.None));
+            // Runs here until its first wait, then on the epoll thread that signals its socket (no thread pool).
+            Track(ServeConnection(connection, slot));
         }
-        await Task.WhenAll(connections).ConfigureAwait(false);
     }
 
     /// <summary>One open TCP connection, as the admission policy sees it.</summary>
@@ -384,6 +422,8 @@ public sealed class DnsService
         public long Sequence { get; } = sequence;
         /// <summary>When the last complete message arrived (or the connection opened): Environment.TickCount64.</summary>
         public long LastMessage;
+        /// <summary>Set by <see cref="Transfer"/> when the connection must close (deadline, eviction).</summary>
+        public bool Ended;
     }
 
     /// <summary>
@@ -398,6 +438,7 @@ public sealed class DnsService
         {
             LastMessage = Environment.TickCount64,
         };
+        bool sweep;
         lock (_slots)
         {
             TcpSlot? victim = null;
@@ -440,8 +481,65 @@ public sealed class DnsService
             }
             _slots.Add(slot);
             Volatile.Write(ref _tcpActive, _slots.Count);
+            sweep = !_sweeping;
+            _sweeping = true;
+        }
+        if (sweep)
+        {
+            StartSweep(IdleTimeoutMilliseconds);
         }
         return slot;
+    }
+
+    // Idle timeouts: one timer on the job loop for all connections (not CancelAfter per connection, whose timer queue
+    // links the thread pool into the image: issue 17). It fires at the earliest LastMessage + TcpIdleTimeout, cancels
+    // every connection past its deadline and sets itself for the next one; with no connection it is not set.
+    private bool _sweeping; // under _slots: the timer is set
+
+    private long IdleTimeoutMilliseconds => (long)Math.Clamp(_options.TcpIdleTimeout.TotalMilliseconds, 1, int.MaxValue);
+
+    private void StartSweep(long delayMilliseconds) =>
+        JobLoop.Default.Delay(TimeSpan.FromMilliseconds(Math.Max(0, delayMilliseconds)), CancellationToken.None).GetAwaiter().UnsafeOnCompleted(Sweep);
+
+    private void Sweep()
+    {
+        var timeout = IdleTimeoutMilliseconds;
+        var next = long.MaxValue;
+        long now;
+        lock (_slots)
+        {
+            now = Environment.TickCount64;
+            List<TcpSlot>? expired = null;
+            foreach (var s in _slots)
+            {
+                if (s.Stop.IsCancellationRequested)
+                {
+                    continue;
+                }
+                var due = Volatile.Read(ref s.LastMessage) + timeout;
+                if (due <= now)
+                {
+                    (expired ??= []).Add(s);
+                }
+                else
+                {
+                    next = Math.Min(next, due);
+                }
+            }
+            _sweeping = next != long.MaxValue;
+            if (expired is not null)
+            {
+                // Under the lock, as in Admit: Release disposes a slot's source only after taking it out of _slots.
+                foreach (var s in expired)
+                {
+                    s.Stop.Cancel();
+                }
+            }
+        }
+        if (next != long.MaxValue)
+        {
+            StartSweep(next - now);
+        }
     }
 
     private static bool IsOlder(TcpSlot a, TcpSlot b)
@@ -461,15 +559,15 @@ public sealed class DnsService
         slot.Stop.Dispose();
     }
 
-    private async Task ServeConnection(ITcpConnection connection, TcpSlot slot)
+    private async Job ServeConnection(ITcpConnection connection, TcpSlot slot)
     {
         var input = RentBuffer(TcpInputBuffer);
         var deadline = slot.Stop.Token;
         try
         {
             // Each message must be complete within the idle timeout of the previous one (or of the connection's
-            // start): the timer is not restarted by partial data, so dribbling clients cannot hold a slot for long.
-            slot.Stop.CancelAfter(_options.TcpIdleTimeout);
+            // start): LastMessage is not moved by partial data, so dribbling clients cannot hold a slot for long.
+            // The sweep (see Sweep) cancels slot.Stop at LastMessage + TcpIdleTimeout.
             var filled = 0;
             while (true)
             {
@@ -489,17 +587,17 @@ public sealed class DnsService
                     }
                     Interlocked.Increment(ref _tcpQueries);
                     Volatile.Write(ref slot.LastMessage, Environment.TickCount64);
-                    if (!slot.Stop.TryReset())
+                    if (slot.Stop.IsCancellationRequested)
                     {
-                        return; // evicted or shut down while the message was completing
+                        return; // evicted, timed out or shut down while the message was completing
                     }
-                    slot.Stop.CancelAfter(_options.TcpIdleTimeout);
                     if (_options.Transfers is not null && ZoneTransfers.IsTransferQuery(input.AsSpan(consumed + 2, length)))
                     {
                         // AXFR/IXFR: many messages (Transfer.cs); each one written restarts the idle timer.
                         var query = input.AsMemory(consumed + 2, length);
                         consumed += 2 + length;
-                        if (!await Transfer(connection, slot, query).ConfigureAwait(false))
+                        await Transfer(connection, slot, query);
+                        if (slot.Ended)
                         {
                             return;
                         }
@@ -513,7 +611,7 @@ public sealed class DnsService
                         if (n > 0)
                         {
                             BinaryPrimitives.WriteUInt16BigEndian(output, (ushort)n);
-                            await connection.WriteAsync(output.AsMemory(0, n + 2), deadline).ConfigureAwait(false);
+                            await SourceAwait.On(connection.WriteAsync(output.AsMemory(0, n + 2), deadline));
                         }
                     }
                     finally
@@ -526,7 +624,7 @@ public sealed class DnsService
                     input.AsSpan(consumed, filled - consumed).CopyTo(input);
                     filled -= consumed;
                 }
-                var read = await connection.ReadAsync(input.AsMemory(filled, TcpInputBuffer - filled), deadline).ConfigureAwait(false);
+                var read = await SourceAwait.On(connection.ReadAsync(input.AsMemory(filled, TcpInputBuffer - filled), deadline));
                 if (read == 0)
                 {
                     return;
@@ -552,7 +650,7 @@ public sealed class DnsService
             {
                 // already closed
             }
-            await connection.DisposeAsync().ConfigureAwait(false);
+            await SourceAwait.On(connection.DisposeAsync());
             ReturnBuffer(input);
             Release(slot);
         }
@@ -580,8 +678,8 @@ public sealed class DnsService
         }
     }
 
-    /// <summary>Writes every message of a zone transfer; false when the connection must close (deadline, eviction).</summary>
-    private async Task<bool> Transfer(ITcpConnection connection, TcpSlot slot, ReadOnlyMemory<byte> query)
+    /// <summary>Writes every message of a zone transfer; sets <see cref="TcpSlot.Ended"/> when the connection must close (deadline, eviction).</summary>
+    private async Job Transfer(ITcpConnection connection, TcpSlot slot, ReadOnlyMemory<byte> query)
     {
         var output = RentBuffer(TcpOutputBuffer);
         try
@@ -599,22 +697,21 @@ public sealed class DnsService
                 Report(e, "fault answering a transfer query, answered SERVFAIL", query.Span);
                 var n = DnsResponder.ServerFailure(query.Span, output.AsSpan(2));
                 BinaryPrimitives.WriteUInt16BigEndian(output, (ushort)n);
-                await connection.WriteAsync(output.AsMemory(0, n + 2), slot.Stop.Token).ConfigureAwait(false);
-                return true;
+                await SourceAwait.On(connection.WriteAsync(output.AsMemory(0, n + 2), slot.Stop.Token));
+                return;
             }
             while (session.TryNext(output.AsSpan(2, TcpOutputBuffer - 2), out var length))
             {
                 BinaryPrimitives.WriteUInt16BigEndian(output, (ushort)length);
-                await connection.WriteAsync(output.AsMemory(0, length + 2), slot.Stop.Token).ConfigureAwait(false);
+                await SourceAwait.On(connection.WriteAsync(output.AsMemory(0, length + 2), slot.Stop.Token));
                 // A big zone to a slow secondary: progress counts as activity (the deadline is per message).
                 Volatile.Write(ref slot.LastMessage, Environment.TickCount64);
-                if (!slot.Stop.TryReset())
+                if (slot.Stop.IsCancellationRequested)
                 {
-                    return false;
+                    slot.Ended = true;
+                    return;
                 }
-                slot.Stop.CancelAfter(_options.TcpIdleTimeout);
             }
-            return true;
         }
         finally
         {

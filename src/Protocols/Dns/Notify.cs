@@ -4,8 +4,8 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Net;
 using System.Threading;
-using System.Threading.Tasks;
 using Unikernel.Devices;
+using Unikernel.Runtime;
 
 namespace Unikernel.Protocols.Dns;
 
@@ -66,21 +66,105 @@ public sealed class NotifySender(INetworkStack stack, IReadOnlyList<IPEndPoint> 
         return buffer.AsSpan(0, length).ToArray(); // not buffer[..length]: an array range pulls the runtime type loader (~110 KB)
     }
 
+    /// <summary>Threads one <see cref="NotifyAsync"/> call uses at most (each sends to one secondary at a time).</summary>
+    private const int MaxThreads = 8;
+
     /// <summary>
-    /// Notifies every secondary of each zone in <paramref name="zones"/>, all in parallel; completes when each has
-    /// acknowledged or run out of attempts. Never throws (failures are logged).
+    /// Notifies every secondary of each zone in <paramref name="zones"/>, in parallel (up to 8 at a time, each on a
+    /// thread of its own: no thread pool, no Task); completes when each has acknowledged or run out of attempts.
+    /// Never throws (failures are logged).
     /// </summary>
-    public Task NotifyAsync(IEnumerable<Zone> zones, CancellationToken cancellationToken)
+    public Job NotifyAsync(IEnumerable<Zone> zones, CancellationToken cancellationToken)
     {
-        var tasks = new List<Task>();
+        var work = new Queue<(Zone Zone, IPEndPoint Secondary)>();
         foreach (var zone in zones)
         {
             foreach (var secondary in Secondaries)
             {
-                tasks.Add(Task.Run(() => NotifyOne(zone, secondary, cancellationToken), CancellationToken.None));
+                work.Enqueue((zone, secondary));
             }
         }
-        return Task.WhenAll(tasks);
+        if (work.Count == 0)
+        {
+            return Job.CompletedJob;
+        }
+        var done = new JobSource();
+        var threads = Math.Min(MaxThreads, work.Count);
+        var running = threads;
+        for (var t = 0; t < threads; t++)
+        {
+            new Thread(() =>
+            {
+                try
+                {
+                    while (true)
+                    {
+                        (Zone Zone, IPEndPoint Secondary) next;
+                        lock (work)
+                        {
+                            if (!work.TryDequeue(out next))
+                            {
+                                break;
+                            }
+                        }
+                        try
+                        {
+                            NotifyOne(next.Zone, next.Secondary, cancellationToken);
+                        }
+#pragma warning disable CA1031 // a failure to notify must not end the server (on a thread of its own, it would)
+                        catch (Exception e)
+#pragma warning restore CA1031
+                        {
+                            log?.Invoke($"notify {next.Zone.Origin} to {next.Secondary}: {e.Message}");
+                        }
+                    }
+                }
+                finally
+                {
+                    if (Interlocked.Decrement(ref running) == 0)
+                    {
+                        done.TrySetResult();
+                    }
+                }
+            })
+            { IsBackground = true, Name = "dns-notify" }.Start();
+        }
+        return done.Job;
+    }
+
+    /// <summary>Cancelled (then disposed) when disposed: takes the timer of <see cref="CancelAt"/> off the loop.</summary>
+    private sealed class StopOnDispose : IDisposable
+    {
+        private readonly CancellationTokenSource _source = new();
+
+        public CancellationToken Token => _source.Token;
+
+        public void Dispose()
+        {
+            _source.Cancel();
+            _source.Dispose();
+        }
+    }
+
+    /// <summary>Cancels <paramref name="wait"/> after <paramref name="delay"/> unless <paramref name="stop"/> is cancelled first.</summary>
+    private static void CancelAt(CancellationTokenSource wait, TimeSpan delay, CancellationToken stop)
+    {
+        var timer = JobLoop.Default.Delay(delay < TimeSpan.Zero ? TimeSpan.Zero : delay, stop);
+        timer.GetAwaiter().UnsafeOnCompleted(() =>
+        {
+            if (timer.IsFaulted)
+            {
+                return; // stopped: the wait is over (and its source may be disposed)
+            }
+            try
+            {
+                wait.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // the wait ended as the timer fired
+            }
+        });
     }
 
     private void NotifyOne(Zone zone, IPEndPoint secondary, CancellationToken cancellationToken)
@@ -122,7 +206,9 @@ public sealed class NotifySender(INetworkStack stack, IReadOnlyList<IPEndPoint> 
                 while (DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
                 {
                     using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                    wait.CancelAfter(deadline - DateTime.UtcNow);
+                    // A job-loop timer, not CancelAfter: its timer queue links the thread pool into the image (issue 17).
+                    using var stopTimer = new StopOnDispose();
+                    CancelAt(wait, deadline - DateTime.UtcNow, stopTimer.Token);
                     int n;
                     try
                     {

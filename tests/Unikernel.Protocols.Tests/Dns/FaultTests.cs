@@ -82,7 +82,7 @@ public class FaultTests
                 : responder.Respond(query, response, tcp));
         service.Bind();
         using var stop = new CancellationTokenSource();
-        var run = service.RunAsync(stop.Token);
+        var run = service.RunAsync(stop.Token).AsTask();
         try
         {
             var boom = DnsMessage.Query(N("boom."), DnsType.A, id: 77).Encode();

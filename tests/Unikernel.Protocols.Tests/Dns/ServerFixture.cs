@@ -19,7 +19,7 @@ public sealed class OurServer : IAsyncDisposable
         Service = new DnsService(new UnixSocketStack(), Responder, options ?? new DnsServiceOptions { EndPoints = [new IPEndPoint(IPAddress.Loopback, 0)], UdpThreads = 2 });
         Service.Bind();
         EndPoint = Service.UdpEndPoints[0];
-        _run = Service.RunAsync(_stop.Token);
+        _run = Service.RunAsync(_stop.Token).AsTask();
     }
 
     public DnsResponder Responder { get; }
