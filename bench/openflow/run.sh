@@ -2,12 +2,15 @@
 # bench/openflow/run.sh -- cbench-style controller benchmark: our openflow-controller appliance (NativeAOT, unix,
 # socket stack) against ovs-testcontroller (Debian openvswitch-testcontroller), in the same run, with the same load
 # generator (bench/openflow/Program.cs: N emulated switches send packet_in for M MACs; flow_mod answers per second, in
-# throughput and latency modes). Loopback only; every run bounded by `timeout`. Not a test.
+# throughput and latency modes). Loopback only; every run bounded by `timeout`. Not a test. Besides flow_mod/s and
+# flow_mods per controller CPU-second, each mode prints the generator's own CPU share over the measured window: near
+# 100% of its core, the generator (not the controller) limits the figure. With POLLER=single the generator is one
+# epoll loop (one recv and one send per message and switch, nothing allocated per message).
 #
 # Usage (as root or not; from anywhere):
 #   bench/openflow/run.sh                  # SWITCHES=16 MACS=1000 RUN_SECONDS=10 REPS=3
 #   SWITCHES=32 MACS=10000 RUN_SECONDS=5 REPS=1 bench/openflow/run.sh
-#   POLLER=single bench/openflow/run.sh    # the load generator reads every switch from one poll loop (as cbench)
+#   POLLER=single bench/openflow/run.sh    # the load generator reads every switch from one epoll loop (as cbench)
 #   NET=direct bench/openflow/run.sh       # (root) ours published with -p:UnikernelNet=direct on a tap (10.217.0.2) in a
 #                                          # namespace the script makes; the load generator and ovs-testcontroller run
 #                                          # in that namespace too (ovs-testcontroller still on its loopback)
@@ -21,7 +24,7 @@ REPS=${REPS:-3}
 PORT_OURS=${PORT_OURS:-16653}
 PORT_OVS=${PORT_OVS:-16654}
 NET=${NET:-socket}
-POLLER=${POLLER:-threads} # the load generator's readers: threads (one per switch) or single (one poll loop)
+POLLER=${POLLER:-threads} # the load generator's readers: threads (one per switch) or single (one epoll loop)
 # Both controllers pinned to SERVER_CPU and the load generator to CLIENT_CPU (as bench/www and the DNS harness do).
 # Unpinned, the scheduler sometimes puts a controller on the generator's core (a ping-pong there skips the cross-core
 # wake-up) and sometimes not, and single latency runs of the same controller differed by 2x. PIN=0 turns it off.
@@ -35,7 +38,7 @@ command -v ovs-testcontroller >/dev/null || { echo "ovs-testcontroller not found
 echo "== building the load generator and publishing the controller appliance"
 dotnet build "$ROOT/bench/openflow" -c Release -nologo -clp:NoSummary -v q >/dev/null
 (cd "$ROOT/examples/openflow-controller" && dotnet publish -c Release "-p:UnikernelNet=$NET" -nologo -clp:NoSummary -v q >/dev/null)
-BENCH=$ROOT/bench/openflow/bin/Release/net10.0/OfBench
+BENCH=${BENCH:-$ROOT/bench/openflow/bin/Release/net10.0/OfBench} # BENCH= another build of the generator (A/B)
 DIST=unix
 [ "$NET" = socket ] || DIST=unix-$NET
 OURS=$ROOT/examples/openflow-controller/dist/$DIST/openflow-controller
@@ -85,16 +88,18 @@ PID_OVS=${pids[1]}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of the controller process, all threads
 TICKS=$(getconf CLK_TCK)
 
-run() { # controller-address controller-port mode pid -> "flow_mods-per-second flow_mods-per-controller-CPU-second"
-  local before after out
+run() { # controller-address controller-port mode pid -> "flow_mods-per-second flow_mods-per-controller-CPU-second generator-CPU-%"
+  local before after out gen
   before=$(cpu_ticks "$4")
   out=$(timeout $((RUN_SECONDS + 60)) "${IN[@]}" "${ON_CLIENT[@]}" "$BENCH" --controller "$1:$2" --switches "$SWITCHES" --macs "$MACS" --mode "$3" --seconds "$RUN_SECONDS" --poller "$POLLER" \
-    | tee -a "$WORK/results" | sed -n 's/.*flow_mods_per_s=\([0-9]*\).*/\1/p')
+    | tee -a "$WORK/results")
   after=$(cpu_ticks "$4")
+  gen=$(sed -n 's/.*generator_cpu=\([0-9]*\)%.*/\1/p' <<<"$out")
+  out=$(sed -n 's/.*flow_mods_per_s=\([0-9]*\).*/\1/p' <<<"$out")
   # flow_mods counted over RUN_SECONDS; the controller's CPU over the same run (plus the generator's connect and
   # tear-down, which both controllers pay alike)
-  awk -v r="$out" -v s="$RUN_SECONDS" -v t=$((after - before)) -v hz="$TICKS" \
-    'BEGIN { printf "%d %d\n", r, (t > 0) ? r * s / (t / hz) : 0 }'
+  awk -v r="$out" -v s="$RUN_SECONDS" -v t=$((after - before)) -v hz="$TICKS" -v g="${gen:-0}" \
+    'BEGIN { printf "%d %d %d\n", r, (t > 0) ? r * s / (t / hz) : 0, g }'
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -114,4 +119,9 @@ for mode in throughput latency; do
     "$mode" "$ours" "$ovs" "$ratio" "$(cut -d' ' -f1 "$WORK/$mode.ours" | paste -sd' ')" "$(cut -d' ' -f1 "$WORK/$mode.ovs" | paste -sd' ')"
   printf '%-10s  ours %9s per CPU-s    ovs-testcontroller %9s per CPU-s    ratio %s x   (flow_mods per controller CPU-second)\n' \
     "" "$ours_cpu" "$ovs_cpu" "$ratio_cpu"
+  # The generator's own CPU over the measured window (100% = one core busy): near 100%, the generator and not the
+  # controller limits the figure.
+  printf '%-10s  generator CPU against ours %s%%, against ovs-testcontroller %s%%   (medians; runs: ours %s | ovs %s)\n' \
+    "" "$(cut -d' ' -f3 "$WORK/$mode.ours" | median)" "$(cut -d' ' -f3 "$WORK/$mode.ovs" | median)" \
+    "$(cut -d' ' -f3 "$WORK/$mode.ours" | paste -sd' ')" "$(cut -d' ' -f3 "$WORK/$mode.ovs" | paste -sd' ')"
 done
