@@ -41,7 +41,7 @@ dotnet build "$ROOT/bench/openflow" -c Release -nologo -clp:NoSummary -v q >/dev
 BENCH=${BENCH:-$ROOT/bench/openflow/bin/Release/net10.0/OfBench} # BENCH= another build of the generator (A/B)
 DIST=unix
 [ "$NET" = socket ] || DIST=unix-$NET
-OURS=$ROOT/examples/openflow-controller/dist/$DIST/openflow-controller
+OURS=${OURS:-$ROOT/examples/openflow-controller/dist/$DIST/openflow-controller} # OURS= another build of the appliance (A/B)
 WORK=$(mktemp -d /tmp/openflow-bench.XXXXXX)
 pids=()
 IN=() # the command prefix that runs a program where the controllers are
