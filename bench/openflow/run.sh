@@ -11,9 +11,13 @@
 #   bench/openflow/run.sh                  # SWITCHES=16 MACS=1000 RUN_SECONDS=10 REPS=3
 #   SWITCHES=32 MACS=10000 RUN_SECONDS=5 REPS=1 bench/openflow/run.sh
 #   POLLER=single bench/openflow/run.sh    # the load generator reads every switch from one epoll loop (as cbench)
+#   MODES=latency bench/openflow/run.sh    # one mode only
 #   NET=direct bench/openflow/run.sh       # (root) ours published with -p:UnikernelNet=direct on a tap (10.217.0.2) in a
 #                                          # namespace the script makes; the load generator and ovs-testcontroller run
 #                                          # in that namespace too (ovs-testcontroller still on its loopback)
+#   NET=packet bench/openflow/run.sh       # (root) ours on the direct stack over --interface-kind packet (AF_PACKET rings) on
+#                                          # one end of a veth pair in a second namespace (10.217.0.2); the generator and
+#                                          # ovs-testcontroller as with NET=direct
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -25,34 +29,42 @@ PORT_OURS=${PORT_OURS:-16653}
 PORT_OVS=${PORT_OVS:-16654}
 NET=${NET:-socket}
 POLLER=${POLLER:-threads} # the load generator's readers: threads (one per switch) or single (one epoll loop)
+MODES=${MODES:-throughput latency} # MODES=latency runs one mode
 # Both controllers pinned to SERVER_CPU and the load generator to CLIENT_CPU (as bench/www and the DNS harness do).
 # Unpinned, the scheduler sometimes puts a controller on the generator's core (a ping-pong there skips the cross-core
 # wake-up) and sometimes not, and single latency runs of the same controller differed by 2x. PIN=0 turns it off.
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 PIN=${PIN:-1}
-case "$NET" in socket | direct) ;; *) echo "NET must be socket or direct" >&2; exit 2 ;; esac
+case "$NET" in socket | direct | packet) ;; *) echo "NET must be socket, direct or packet" >&2; exit 2 ;; esac
+BUILD_NET=$NET; [ "$NET" = packet ] && BUILD_NET=direct
 
 command -v ovs-testcontroller >/dev/null || { echo "ovs-testcontroller not found (Debian package openvswitch-testcontroller)" >&2; exit 1; }
 
 echo "== building the load generator and publishing the controller appliance"
 dotnet build "$ROOT/bench/openflow" -c Release -nologo -clp:NoSummary -v q >/dev/null
-(cd "$ROOT/examples/openflow-controller" && dotnet publish -c Release "-p:UnikernelNet=$NET" -nologo -clp:NoSummary -v q >/dev/null)
+(cd "$ROOT/examples/openflow-controller" && dotnet publish -c Release "-p:UnikernelNet=$BUILD_NET" -nologo -clp:NoSummary -v q >/dev/null)
 BENCH=${BENCH:-$ROOT/bench/openflow/bin/Release/net10.0/OfBench} # BENCH= another build of the generator (A/B)
 DIST=unix
-[ "$NET" = socket ] || DIST=unix-$NET
+[ "$NET" = socket ] || DIST=unix-$BUILD_NET
 OURS=${OURS:-$ROOT/examples/openflow-controller/dist/$DIST/openflow-controller} # OURS= another build of the appliance (A/B)
 WORK=$(mktemp -d /tmp/openflow-bench.XXXXXX)
 pids=()
 IN=() # the command prefix that runs a program where the controllers are
+IN_OURS=() # where ours runs (NET=packet: the second namespace)
 NS=ofbench$$
+NS_OURS=ofbenchs$$
 TAP=ofbt$$
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-  if [ "$NET" = direct ]; then
+  if [ "$NET" != socket ]; then
     ip -n "$NS" link del "$TAP" 2>/dev/null || true
     ip netns del "$NS" 2>/dev/null || true
     if ip netns list | grep -qw "$NS"; then echo "clean-up failed: namespace $NS is still there" >&2; fi
+  fi
+  if [ "$NET" = packet ]; then
+    ip netns del "$NS_OURS" 2>/dev/null || true
+    if ip netns list | grep -qw "$NS_OURS"; then echo "clean-up failed: namespace $NS_OURS is still there" >&2; fi
   fi
   rm -rf "$WORK"
 }
@@ -72,12 +84,31 @@ if [ "$NET" = direct ]; then
   "${IN[@]}" ip link set "$TAP" up
   OURS_ADDRESS=10.217.0.2
   OURS_ARGS=(--interface "$TAP" --ipv4 "$OURS_ADDRESS/24")
+  IN_OURS=("${IN[@]}")
+elif [ "$NET" = packet ]; then
+  [ "$(id -u)" = 0 ] || { echo "NET=packet needs root" >&2; exit 1; }
+  command -v ip >/dev/null || { echo "ip not found (Debian package iproute2)" >&2; exit 1; }
+  ip netns add "$NS"
+  ip netns add "$NS_OURS"
+  IN=(ip netns exec "$NS")
+  IN_OURS=(ip netns exec "$NS_OURS")
+  "${IN[@]}" ip link set lo up
+  # $TAP is the veth end the generator reaches ours through; its peer (no address: the kernel must not answer for
+  # ours) is ours, in the second namespace.
+  "${IN[@]}" ip link add "$TAP" type veth peer name "${TAP}s" netns "$NS_OURS"
+  "${IN[@]}" sysctl -q -w "net.ipv6.conf.$TAP.disable_ipv6=1"
+  "${IN_OURS[@]}" sysctl -q -w "net.ipv6.conf.${TAP}s.disable_ipv6=1"
+  "${IN[@]}" ip addr add 10.217.0.1/24 dev "$TAP"
+  "${IN[@]}" ip link set "$TAP" up
+  "${IN_OURS[@]}" ip link set "${TAP}s" up
+  OURS_ADDRESS=10.217.0.2
+  OURS_ARGS=(--interface "${TAP}s" --interface-kind packet --ipv4 "$OURS_ADDRESS/24")
 fi
 
 ON_SERVER=(); ON_CLIENT=()
 if [ "$PIN" = 1 ]; then ON_SERVER=(taskset -c "$SERVER_CPU"); ON_CLIENT=(taskset -c "$CLIENT_CPU"); fi
 
-"${IN[@]}" "${ON_SERVER[@]}" "$OURS" "${OURS_ARGS[@]}" --address "$OURS_ADDRESS" --port "$PORT_OURS" --log-level warn >"$WORK/ours.log" 2>&1 &
+"${IN_OURS[@]}" "${ON_SERVER[@]}" "$OURS" "${OURS_ARGS[@]}" --address "$OURS_ADDRESS" --port "$PORT_OURS" --log-level warn >"$WORK/ours.log" 2>&1 &
 pids+=($!)
 OVS_RUNDIR=$WORK OVS_LOGDIR=$WORK OVS_DBDIR=$WORK "${IN[@]}" "${ON_SERVER[@]}" ovs-testcontroller --unixctl="$WORK/testcontroller.ctl" "ptcp:$PORT_OVS:127.0.0.1" >"$WORK/ovs.log" 2>&1 &
 pids+=($!)
@@ -105,7 +136,7 @@ run() { # controller-address controller-port mode pid -> "flow_mods-per-second f
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 echo "== net $NET, generator poller $POLLER, pinned $([ "$PIN" = 1 ] && echo "controllers to CPU $SERVER_CPU, generator to CPU $CLIENT_CPU" || echo no), load $(cut -d' ' -f1-3 /proc/loadavg): $SWITCHES switches, $MACS MACs each, $RUN_SECONDS s per run, $REPS runs per controller and mode (alternating)"
-for mode in throughput latency; do
+for mode in $MODES; do
   : >"$WORK/$mode.ours"; : >"$WORK/$mode.ovs"
   for ((i = 1; i <= REPS; i++)); do
     run "$OURS_ADDRESS" "$PORT_OURS" "$mode" "$PID_OURS" >>"$WORK/$mode.ours"

@@ -24,7 +24,7 @@ public sealed class ControllerJob(IConsole console, INetworkStack stack, string 
             console.WriteLine("openflow-controller: error: timeouts must be 0..65535 seconds, --max-switches and --max-macs at least 1");
             return;
         }
-        var controller = new LearningController(stack.Tcp, new LearningControllerOptions
+        var controller = new LearningController(stack, new LearningControllerOptions
         {
             EndPoint = new IPEndPoint(ip, port),
             IdleTimeout = (ushort)idleTimeout,

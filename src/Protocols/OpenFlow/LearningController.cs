@@ -69,6 +69,20 @@ public sealed class LearningController
         _log = log ?? (_ => { });
     }
 
+    /// <summary>
+    /// A controller over <paramref name="stack"/>'s TCP. On the direct stack the switches' connections continue on the
+    /// stack's receive thread (run to completion, as <see cref="Http.HttpServer"/>): nothing here blocks a thread,
+    /// every wait is an await.
+    /// </summary>
+    public LearningController(INetworkStack stack, LearningControllerOptions? options = null, Action<string>? log = null)
+        : this((stack ?? throw new ArgumentNullException(nameof(stack))).Tcp, options, log)
+    {
+        if (stack is Net.DirectStack direct)
+        {
+            direct.RunTcpToCompletion = true;
+        }
+    }
+
     public long PacketIns => Interlocked.Read(ref _packetIns);
     public long FlowMods => Interlocked.Read(ref _flowMods);
     public long PacketOuts => Interlocked.Read(ref _packetOuts);
