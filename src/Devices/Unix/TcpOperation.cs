@@ -1,5 +1,4 @@
 using System;
-using System.Runtime.ExceptionServices;
 using System.Threading;
 using System.Threading.Tasks;
 using System.Threading.Tasks.Sources;
@@ -16,14 +15,11 @@ namespace Unikernel.Devices.Unix;
 /// </summary>
 internal abstract class TcpOperation<TResult> : IValueTaskSource<TResult>, IValueTaskSource
 {
-    private static readonly Action<object?> s_completed = static _ => { };
     private static readonly Action<object?> s_ready = static state => ((TcpOperation<TResult>)state!).OnReady();
 
     private readonly bool _write;
-    private Action<object?>? _continuation; // null: pending, nobody waits; s_completed: done
-    private object? _state;
+    private InlineCompletion _completion;
     private TResult _result = default!;
-    private Exception? _error;
     private short _version;
     private short _wait;
 
@@ -53,10 +49,8 @@ internal abstract class TcpOperation<TResult> : IValueTaskSource<TResult>, IValu
     {
         Token = cancellationToken;
         _version++;
-        _error = null;
-        _state = null;
         _result = default!;
-        Volatile.Write(ref _continuation, null);
+        _completion.Reset();
         try
         {
             while (true)
@@ -113,35 +107,14 @@ internal abstract class TcpOperation<TResult> : IValueTaskSource<TResult>, IValu
     private void Complete(TResult result, Exception? error)
     {
         _result = result;
-        _error = error;
-        var continuation = Interlocked.Exchange(ref _continuation, s_completed);
-        continuation?.Invoke(_state);
+        _completion.Complete(error);
     }
 
-    public ValueTaskSourceStatus GetStatus(short token)
-    {
-        if (!ReferenceEquals(Volatile.Read(ref _continuation), s_completed))
-        {
-            return ValueTaskSourceStatus.Pending;
-        }
-        return _error switch
-        {
-            null => ValueTaskSourceStatus.Succeeded,
-            OperationCanceledException => ValueTaskSourceStatus.Canceled,
-            _ => ValueTaskSourceStatus.Faulted,
-        };
-    }
+    public ValueTaskSourceStatus GetStatus(short token) => _completion.GetStatus();
 
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
-    {
-        // No context is captured and no execution context flows (flags ignored): the continuation runs inline.
-        _ = flags;
-        _state = state;
-        if (Interlocked.CompareExchange(ref _continuation, continuation, null) is not null)
-        {
-            continuation(state); // completed already
-        }
-    }
+    // No context is captured and no execution context flows (flags ignored): the continuation runs inline.
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _completion.OnCompleted(continuation, state);
 
     public TResult GetResult(short token)
     {
@@ -149,10 +122,7 @@ internal abstract class TcpOperation<TResult> : IValueTaskSource<TResult>, IValu
         {
             throw new InvalidOperationException("a TCP operation was awaited twice");
         }
-        if (_error is { } error)
-        {
-            ExceptionDispatchInfo.Throw(error);
-        }
+        _completion.ThrowIfFailed();
         return _result;
     }
 

@@ -407,11 +407,7 @@ internal sealed unsafe class TcpDescriptor
     /// </summary>
     private sealed class Waiter(TcpDescriptor owner) : IValueTaskSource
     {
-        private static readonly Action<object?> s_completed = static _ => { };
-
-        private Action<object?>? _continuation; // null: pending, nobody waits; s_completed: done
-        private object? _state;
-        private Exception? _error;
+        private InlineCompletion _completion;
         private short _version;
         public bool Armed;
         public CancellationTokenRegistration Registration;
@@ -422,9 +418,7 @@ internal sealed unsafe class TcpDescriptor
         public void Reset()
         {
             _version++;
-            _error = null;
-            _state = null;
-            Volatile.Write(ref _continuation, null);
+            _completion.Reset();
         }
 
         public bool Disarm()
@@ -446,44 +440,15 @@ internal sealed unsafe class TcpDescriptor
             SetException(new OperationCanceledException(token));
         }
 
-        public void SetResult() => Complete(null);
+        public void SetResult() => _completion.Complete(null);
 
-        public void SetException(Exception error) => Complete(error);
+        public void SetException(Exception error) => _completion.Complete(error);
 
-        private void Complete(Exception? error)
-        {
-            _error = error;
-            var continuation = Interlocked.Exchange(ref _continuation, s_completed);
-            if (continuation is not null)
-            {
-                continuation(_state);
-            }
-        }
+        public ValueTaskSourceStatus GetStatus(short token) => _completion.GetStatus();
 
-        public ValueTaskSourceStatus GetStatus(short token)
-        {
-            if (!ReferenceEquals(Volatile.Read(ref _continuation), s_completed))
-            {
-                return ValueTaskSourceStatus.Pending;
-            }
-            return _error switch
-            {
-                null => ValueTaskSourceStatus.Succeeded,
-                OperationCanceledException => ValueTaskSourceStatus.Canceled,
-                _ => ValueTaskSourceStatus.Faulted,
-            };
-        }
-
-        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
-        {
-            // No context is captured and no execution context flows (flags ignored): the continuation runs inline.
-            _ = flags;
-            _state = state;
-            if (Interlocked.CompareExchange(ref _continuation, continuation, null) is not null)
-            {
-                continuation(state); // completed already
-            }
-        }
+        // No context is captured and no execution context flows (flags ignored): the continuation runs inline.
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _completion.OnCompleted(continuation, state);
 
         public void GetResult(short token)
         {
@@ -494,10 +459,7 @@ internal sealed unsafe class TcpDescriptor
             {
                 throw new InvalidOperationException("a TCP wait was awaited twice");
             }
-            if (_error is { } error)
-            {
-                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
-            }
+            _completion.ThrowIfFailed();
         }
     }
 
