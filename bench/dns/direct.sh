@@ -16,7 +16,7 @@
 #
 # The "packet" case is the direct stack on the unix target's other raw
 # interface, --interface-kind packet: a second veth pair $VC2 (10.216.2.1/24, in $NSC) -- $VS2 (in $NSS, no address),
-# the appliance in $NSS owning an AF_PACKET socket with memory-mapped TPACKET_V3 rings on $VS2 as 10.216.2.2; so it
+# the appliance in $NSS owning an AF_PACKET socket with memory-mapped TPACKET_V2 rings on $VS2 as 10.216.2.2; so it
 # crosses the same kind of link as the socket stack and NSD.
 #
 # So every case crosses one kernel IP/UDP stack on the client side and one virtual link: for the direct stack the

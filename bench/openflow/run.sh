@@ -98,6 +98,11 @@ elif [ "$NET" = packet ]; then
   "${IN[@]}" ip link add "$TAP" type veth peer name "${TAP}s" netns "$NS_OURS"
   "${IN[@]}" sysctl -q -w "net.ipv6.conf.$TAP.disable_ipv6=1"
   "${IN_OURS[@]}" sysctl -q -w "net.ipv6.conf.${TAP}s.disable_ipv6=1"
+  # Offloads off on both ends (as bench/tcp/iperf-packet.sh): our stack takes MTU-sized frames only, and a 64 KiB GSO
+  # frame from the generator's kernel would be dropped as oversized, stalling that switch until Linux retransmits.
+  command -v ethtool >/dev/null || { echo "ethtool not found (Debian package ethtool)" >&2; exit 1; }
+  "${IN[@]}" ethtool -K "$TAP" tso off gso off gro off >/dev/null 2>&1 || true
+  "${IN_OURS[@]}" ethtool -K "${TAP}s" tso off gso off gro off >/dev/null 2>&1 || true
   "${IN[@]}" ip addr add 10.217.0.1/24 dev "$TAP"
   "${IN[@]}" ip link set "$TAP" up
   "${IN_OURS[@]}" ip link set "${TAP}s" up
@@ -126,6 +131,10 @@ run() { # controller-address controller-port mode pid -> "flow_mods-per-second f
     | tee -a "$WORK/results")
   after=$(cpu_ticks "$4")
   gen=$(sed -n 's/.*generator_cpu=\([0-9]*\)%.*/\1/p' <<<"$out")
+  retries=$(sed -n 's/.* retries=\([0-9]*\).*/\1/p' <<<"$out")
+  # In latency mode a switch that waited 100 ms for an answer sends another packet_in, and from then on has two in
+  # flight: such a run is no longer a latency run.
+  if [ "$3" = latency ] && [ "${retries:-0}" -gt 0 ]; then echo "warning: $retries packet_in re-sent after 100 ms without an answer (controller at $1:$2); this latency run had more than one packet_in in flight per switch" >&2; fi
   out=$(sed -n 's/.*flow_mods_per_s=\([0-9]*\).*/\1/p' <<<"$out")
   # flow_mods counted over RUN_SECONDS; the controller's CPU over the same run (plus the generator's connect and
   # tear-down, which both controllers pay alike)

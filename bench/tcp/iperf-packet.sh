@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/tcp/iperf-packet.sh -- examples/iperf on the direct stack over AF_PACKET TPACKET_V3 rings on a veth end
+# bench/tcp/iperf-packet.sh -- examples/iperf on the direct stack over AF_PACKET TPACKET_V2 rings on a veth end
 # (--interface-kind packet; that veth's offloads off, since our stack takes MTU-sized frames only), measured by the
 # stock iperf3 client, next to Linux's iperf3 server over a second veth (offloads on) in the same run. Prints each
 # run's Gbit/s (receiver's count), forward and -R. Namespaces ukp{a,b,c}TAG are made and deleted on exit.

@@ -105,7 +105,7 @@ public sealed class DirectStackDnsTests(ITestOutputHelper output)
 
 /// <summary>
 /// The same appliance over the unix target's other raw interface, <c>--interface-kind packet</c>: an AF_PACKET socket
-/// with memory-mapped TPACKET_V3 rings on one end of a veth pair (the kernel has 10.215.0.1/24 on the other end, in a
+/// with memory-mapped TPACKET_V2 rings on one end of a veth pair (the kernel has 10.215.0.1/24 on the other end, in a
 /// namespace the test creates), answering dig over UDP and TCP.
 /// </summary>
 [Collection("DirectStackDns")]

@@ -10,7 +10,7 @@ namespace Unikernel.Devices.Unix;
 /// TCP frame of up to 64 KiB that the kernel segments; <c>tap-no-offload</c>: the same without segmentation offload,
 /// one <c>read</c> or <c>write</c> per MTU-sized frame, for comparison), <c>packet</c>
 /// to an existing interface such as one end of a veth pair through an <c>AF_PACKET</c> socket with memory-mapped
-/// TPACKET_V3 rings (<see cref="PacketNetworkInterface"/>, as on the VM targets: one <c>poll</c> per received block of
+/// TPACKET_V2 rings (<see cref="PacketNetworkInterface"/>, as on the VM targets: one <c>poll</c> per received batch of
 /// frames and one <c>sendto</c> per sent batch). With <c>packet</c> the interface keeps its own MAC address; give it no
 /// IP address on the host side (the kernel would answer ARP and ICMP for it beside us).
 /// </summary>

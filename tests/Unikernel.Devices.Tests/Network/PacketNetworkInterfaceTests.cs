@@ -7,7 +7,7 @@ namespace Unikernel.Devices.Tests.Network;
 
 /// <summary>
 /// The VM targets' NIC device on a real Linux peer: one end of a veth pair in a namespace made here (the other end
-/// holds 10.206.x.1), driven through the AF_PACKET TPACKET_V3 rings. Linux answers our ARP requests. Needs root;
+/// holds 10.206.x.1), driven through the AF_PACKET TPACKET_V2 rings. Linux answers our ARP requests. Needs root;
 /// fails, never skips, without it.
 /// </summary>
 public sealed partial class PacketNetworkInterfaceTests
