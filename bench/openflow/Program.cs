@@ -118,6 +118,7 @@ internal sealed class EmulatedSwitch(int id, Options options)
     private long _packetOuts;
     private long _errors;
     private long _retries;
+    private int _inFlight; // latency mode: packet_in sent and not yet answered (1, or briefly 2 after a re-send)
     private volatile bool _started;
     private volatile bool _learned;
 
@@ -177,9 +178,10 @@ internal sealed class EmulatedSwitch(int id, Options options)
         if (options.Mode == "latency")
         {
             // One packet_in in flight: the read loop sends the next as soon as the flow_mod arrives (no thread hop).
+            Interlocked.Exchange(ref _inFlight, 1);
             await SendAsync(NextPacketIns(_out, 1), cancellationToken);
             // A controller that drops a packet_in would stall this switch: after 100 ms without an answer, send another
-            // (counted in the output as retries).
+            // (counted in the output as retries), forgetting the one that went unanswered.
             var seen = FlowMods;
             while (!cancellationToken.IsCancellationRequested)
             {
@@ -187,6 +189,7 @@ internal sealed class EmulatedSwitch(int id, Options options)
                 if (FlowMods == seen)
                 {
                     Interlocked.Increment(ref _retries);
+                    Interlocked.Exchange(ref _inFlight, 1);
                     await SendAsync(NextPacketIns(_out, 1), cancellationToken);
                 }
                 seen = FlowMods;
@@ -442,7 +445,27 @@ internal sealed class EmulatedSwitch(int id, Options options)
             }
             if (credits > 0 && _started && options.Mode == "latency")
             {
-                replyLength += NextPacketIns(reply.AsSpan(replyLength), credits);
+                // The next packet_in goes out when nothing is in flight any more. An answer that comes when nothing is
+                // in flight (the late answer to a packet_in that was re-sent) sends nothing: a re-send must not leave
+                // this switch with two in flight for the rest of the run, which would no longer be a latency run.
+                var next = false;
+                for (var c = 0; c < credits; c++)
+                {
+                    var left = Interlocked.Decrement(ref _inFlight);
+                    if (left < 0)
+                    {
+                        Interlocked.Increment(ref _inFlight);
+                    }
+                    else if (left == 0)
+                    {
+                        next = true;
+                    }
+                }
+                if (next)
+                {
+                    Interlocked.Increment(ref _inFlight);
+                    replyLength += NextPacketIns(reply.AsSpan(replyLength), 1);
+                }
             }
             if (replyLength > 0)
             {

@@ -132,9 +132,9 @@ run() { # controller-address controller-port mode pid -> "flow_mods-per-second f
   after=$(cpu_ticks "$4")
   gen=$(sed -n 's/.*generator_cpu=\([0-9]*\)%.*/\1/p' <<<"$out")
   retries=$(sed -n 's/.* retries=\([0-9]*\).*/\1/p' <<<"$out")
-  # In latency mode a switch that waited 100 ms for an answer sends another packet_in, and from then on has two in
-  # flight: such a run is no longer a latency run.
-  if [ "$3" = latency ] && [ "${retries:-0}" -gt 0 ]; then echo "warning: $retries packet_in re-sent after 100 ms without an answer (controller at $1:$2); this latency run had more than one packet_in in flight per switch" >&2; fi
+  # In latency mode a switch that waited 100 ms for an answer sends another packet_in (and forgets the first): the
+  # controller or the path to it lost or held a message, which the figure then includes.
+  if [ "$3" = latency ] && [ "${retries:-0}" -gt 0 ]; then echo "warning: $retries packet_in re-sent after 100 ms without an answer (controller at $1:$2)" >&2; fi
   out=$(sed -n 's/.*flow_mods_per_s=\([0-9]*\).*/\1/p' <<<"$out")
   # flow_mods counted over RUN_SECONDS; the controller's CPU over the same run (plus the generator's connect and
   # tear-down, which both controllers pay alike)
