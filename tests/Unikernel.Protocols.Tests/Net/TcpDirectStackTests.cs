@@ -17,35 +17,18 @@ public sealed class TcpDirectStackTests : IDisposable
     private readonly VirtualSwitch _switch = new(seed: 7);
     private readonly VirtualClock _clock = new() { AutoAdvance = false };
     private readonly List<IDisposable> _disposables = [];
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Thread _driver;
+    private readonly VirtualClockDriver _driver;
 
-    public TcpDirectStackTests()
-    {
-        _driver = new Thread(() =>
-        {
-            // Virtual time runs at most as fast as real time (1 ms a step), bounded to 10 virtual minutes.
-            for (var i = 0; i < 600_000 && !_stop.IsCancellationRequested; i++)
-            {
-                _clock.Advance(TimeSpan.FromMilliseconds(1));
-                Thread.Sleep(1);
-            }
-        }) { IsBackground = true, Name = "virtual-clock" };
-    }
+    public TcpDirectStackTests() => _driver = new VirtualClockDriver(_clock);
 
     public void Dispose()
     {
-        _stop.Cancel();
-        if (_driver.IsAlive)
-        {
-            _driver.Join(TimeSpan.FromSeconds(5));
-        }
+        _driver.Dispose();
         for (var i = _disposables.Count - 1; i >= 0; i--)
         {
             _disposables[i].Dispose();
         }
         _switch.Dispose();
-        _stop.Dispose();
     }
 
     private (DirectStack A, DirectStack B) StartPair()

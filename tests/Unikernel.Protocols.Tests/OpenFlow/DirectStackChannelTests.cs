@@ -3,6 +3,7 @@ using Unikernel.Devices;
 using Unikernel.Devices.Testing;
 using Unikernel.Protocols.Net;
 using Unikernel.Protocols.OpenFlow;
+using Unikernel.Protocols.Tests.Net;
 
 namespace Unikernel.Protocols.Tests.OpenFlow;
 
@@ -22,35 +23,18 @@ public sealed class DirectStackChannelTests : IDisposable
     private readonly VirtualClock _stackClock = new() { AutoAdvance = false };
     private readonly VirtualClock _flowClock = new() { AutoAdvance = false }; // flow timeouts move only when the test says
     private readonly List<IDisposable> _disposables = [];
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Thread _driver;
+    private readonly VirtualClockDriver _driver;
 
-    public DirectStackChannelTests()
-    {
-        _driver = new Thread(() =>
-        {
-            // Virtual time runs at most as fast as real time (1 ms a step), bounded to 10 virtual minutes.
-            for (var i = 0; i < 600_000 && !_stop.IsCancellationRequested; i++)
-            {
-                _stackClock.Advance(TimeSpan.FromMilliseconds(1));
-                Thread.Sleep(1);
-            }
-        }) { IsBackground = true, Name = "virtual-clock" };
-    }
+    public DirectStackChannelTests() => _driver = new VirtualClockDriver(_stackClock);
 
     public void Dispose()
     {
-        _stop.Cancel();
-        if (_driver.IsAlive)
-        {
-            _driver.Join(TimeSpan.FromSeconds(5));
-        }
+        _driver.Dispose();
         for (var i = _disposables.Count - 1; i >= 0; i--)
         {
             _disposables[i].Dispose();
         }
         _network.Dispose();
-        _stop.Dispose();
     }
 
     private DirectStack Stack(int host)
@@ -87,6 +71,7 @@ public sealed class DirectStackChannelTests : IDisposable
     {
         var switchStack = Stack(1);
         var controllerStack = Stack(2);
+        _driver.Start();
         Assert.False(controllerStack.RunTcpToCompletion);
         var controller = new LearningController(controllerStack, new LearningControllerOptions { EndPoint = new IPEndPoint(IPAddress.Any, 6653), IdleTimeout = 10, HardTimeout = 30 });
         Assert.True(controllerStack.RunTcpToCompletion);
