@@ -47,6 +47,17 @@ public static class Frames
         Assert.Equal(1, port.Send(batch));
     }
 
+    /// <summary>Asserts that the first frame to arrive at <paramref name="host"/> within <paramref name="timeout"/> is <paramref name="frame"/>, byte for byte.</summary>
+    public static void Expect(INetworkInterface host, byte[] frame, string what, TimeSpan timeout)
+    {
+        var received = Receive(host, timeout);
+        Assert.True(received.Count >= 1, $"{what}: nothing arrived");
+        Assert.Equal(Convert.ToHexString(frame), Convert.ToHexString(received[0]));
+    }
+
+    /// <summary>Asserts that nothing arrives at <paramref name="host"/> for 200 ms.</summary>
+    public static void ExpectNothing(INetworkInterface host) => Assert.Empty(Receive(host, TimeSpan.FromMilliseconds(200)));
+
     /// <summary>Frames that arrive within <paramref name="timeout"/> (real time, bounded).</summary>
     public static List<byte[]> Receive(INetworkInterface port, TimeSpan timeout, int atLeast = 1)
     {

@@ -83,14 +83,7 @@ public sealed class VirtualNetwork13Tests : IAsyncLifetime
 
     private static byte[] Frame(ulong from, ulong to, byte tag) => Frames.Udp(from, to, 0x0a000000 | (uint)(from & 0xff), 0x0a000000 | (uint)(to & 0xff), 1000, 2000, 40, tag);
 
-    private static void Expect(INetworkInterface host, byte[] frame, string what)
-    {
-        var received = Frames.Receive(host, Wait);
-        Assert.True(received.Count >= 1, $"{what}: nothing arrived");
-        Assert.Equal(Convert.ToHexString(frame), Convert.ToHexString(received[0]));
-    }
-
-    private static void ExpectNothing(INetworkInterface host) => Assert.Empty(Frames.Receive(host, TimeSpan.FromMilliseconds(200)));
+    private static void Expect(INetworkInterface host, byte[] frame, string what) => Frames.Expect(host, frame, what, Wait);
 
     private List<Of13FlowEntry> Table(byte table) => _switch.Flows13.Select(table, Of13CompiledMatch.Any, 0, strict: false, Of13Port.Any, Of13Group.Any, 0, 0);
 
@@ -110,7 +103,7 @@ public sealed class VirtualNetwork13Tests : IAsyncLifetime
         var ba = Frame(MacB, MacA, 2);
         Frames.Send(_hosts[1], ba);
         Expect(_hosts[0], ba, "B->A");
-        ExpectNothing(_hosts[2]);
+        Frames.ExpectNothing(_hosts[2]);
         await Until(() => _switch.Flows13.Count == 6, "B's entries too");
 
         // A -> B: both tables hit, the controller hears nothing.
@@ -121,7 +114,7 @@ public sealed class VirtualNetwork13Tests : IAsyncLifetime
         }
         var received = Frames.Receive(_hosts[1], Wait, atLeast: 5);
         Assert.Equal(5, received.Count);
-        ExpectNothing(_hosts[2]);
+        Frames.ExpectNothing(_hosts[2]);
         Assert.Equal(packetIns, _controller.PacketIns);
         Assert.Equal(2, _switch.PacketIns); // the first packet from A and from B, whole (the controller's max_len is NO_BUFFER)
         Assert.Equal(0, _controller.PacketOuts);

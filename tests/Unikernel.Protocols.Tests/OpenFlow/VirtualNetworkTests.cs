@@ -81,14 +81,7 @@ public sealed class VirtualNetworkTests : IAsyncLifetime
 
     private static byte[] Frame(ulong from, ulong to, byte tag) => Frames.Udp(from, to, 0x0a000000 | (uint)(from & 0xff), 0x0a000000 | (uint)(to & 0xff), 1000, 2000, 40, tag);
 
-    private static void Expect(INetworkInterface host, byte[] frame, string what)
-    {
-        var received = Frames.Receive(host, Wait);
-        Assert.True(received.Count >= 1, $"{what}: nothing arrived");
-        Assert.Equal(Convert.ToHexString(frame), Convert.ToHexString(received[0]));
-    }
-
-    private static void ExpectNothing(INetworkInterface host) => Assert.Empty(Frames.Receive(host, TimeSpan.FromMilliseconds(200)));
+    private static void Expect(INetworkInterface host, byte[] frame, string what) => Frames.Expect(host, frame, what, Wait);
 
     [Fact]
     public async Task Learning_switch_floods_then_installs_flows_that_forward_without_the_controller_and_expire()
@@ -103,12 +96,12 @@ public sealed class VirtualNetworkTests : IAsyncLifetime
         var ba = Frame(MacB, MacA, 2);
         Frames.Send(_hosts[1], ba);
         Expect(_hosts[0], ba, "B->A");
-        ExpectNothing(_hosts[2]);
+        Frames.ExpectNothing(_hosts[2]);
 
         // A -> B again: now a flow too.
         Frames.Send(_hosts[0], ab);
         Expect(_hosts[1], ab, "A->B");
-        ExpectNothing(_hosts[2]);
+        Frames.ExpectNothing(_hosts[2]);
         await Until(() => _switch.Flows.Count == 2, "two flows are installed");
         Assert.Equal(2, _controller.FlowMods);
 
